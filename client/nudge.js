@@ -1,0 +1,115 @@
+/* nudge client: measures visible time, relays the shop's cart events, reveals pre-rendered nudges
+   on their trigger. Everything it shows is already in the page: no request before a reveal. */
+(function () {
+  "use strict";
+  var cfgEl = document.getElementById("nudge-config");
+  if (!cfgEl || window.__nudge) return;
+  var cfg;
+  try { cfg = JSON.parse(cfgEl.textContent); } catch (e) { return; }
+  window.__nudge = cfg;
+
+  var EXIT_EDGE = 20, ARM_MS = 1000, TICK_MS = 5000;
+  var CART = { add_to_cart: 1, remove_from_cart: 1, begin_checkout: 1, purchase: 1 };
+  var loadedAt = Date.now(), visibleMs = 0, visibleSince = document.hidden ? 0 : loadedAt;
+  var queue = [], open = null, lastFocus = null;
+
+  function dwell() {
+    return Math.floor((visibleMs + (visibleSince ? Date.now() - visibleSince : 0)) / 1000);
+  }
+  // Dwell also travels in a small cookie the next request carries, so it counts even when the
+  // shopper navigates away before a beacon lands; the Worker credits each page view once.
+  function saveDwell() {
+    document.cookie = "nudge_dw=" + cfg.pv + "." + dwell() + "; path=/; max-age=1800; samesite=lax" +
+      (location.protocol === "https:" ? "; secure" : "");
+  }
+  function send(withDwell) {
+    if (!queue.length && !withDwell) return;
+    var body = { pv: cfg.pv, dwell: dwell(), events: queue.splice(0, 20) };
+    var data = JSON.stringify(body);
+    var ok = false;
+    try { ok = navigator.sendBeacon(cfg.beacon, new Blob([data], { type: "application/json" })); } catch (e) {}
+    if (!ok && window.fetch) {
+      fetch(cfg.beacon, { method: "POST", body: data, keepalive: true, credentials: "same-origin",
+        headers: { "content-type": "application/json" } }).catch(function () {});
+    }
+    if (queue.length) send(false);
+  }
+
+  document.addEventListener("visibilitychange", function () {
+    if (document.hidden) {
+      if (visibleSince) { visibleMs += Date.now() - visibleSince; visibleSince = 0; }
+      saveDwell(); send(true);
+    } else if (!visibleSince) { visibleSince = Date.now(); }
+  });
+  addEventListener("pagehide", function () { saveDwell(); send(true); });
+  setInterval(function () { saveDwell(); check("page_load"); }, TICK_MS);
+
+  // GA4-style dataLayer: relay cart events (entries pushed before we loaded count too).
+  function relay(entry) {
+    if (!entry || !CART[entry.event]) return;
+    var ec = entry.ecommerce || {}, items = [];
+    (ec.items || []).slice(0, 20).forEach(function (it) {
+      if (it && it.item_id != null) items.push({ id: String(it.item_id).slice(0, 48), quantity: Math.max(1, Math.min(999, +it.quantity || 1)) });
+    });
+    var ev = { type: entry.event, items: items };
+    if (typeof ec.value === "number" && ec.value >= 0) ev.value = ec.value;
+    queue.push(ev); send(true);
+  }
+  var dl = window.dataLayer = window.dataLayer || [];
+  for (var i = 0; i < dl.length; i++) relay(dl[i]);
+  var push = dl.push;
+  dl.push = function () {
+    for (var j = 0; j < arguments.length; j++) relay(arguments[j]);
+    return push.apply(dl, arguments);
+  };
+
+  // Nudges rendered by the Worker, revealed by their trigger.
+  function due(n) { return dwell() >= (n.minDwell || 0); }
+  function check(trigger) {
+    (cfg.nudges || []).forEach(function (n) {
+      if (n.done || n.trigger !== trigger || !due(n)) return;
+      var el = document.getElementById("nudge-" + n.rule);
+      if (!el) return;
+      if (n.kind === "modal") { if (open) return; showModal(el, n); } else { el.hidden = false; }
+      n.done = true;
+      queue.push({ type: "nudge_shown", rule: n.rule }); send(false);
+    });
+  }
+  function focusables(el) {
+    return el.querySelectorAll("a[href],button:not([disabled]),input,select,textarea,[tabindex]");
+  }
+  function showModal(el, n) {
+    open = { el: el, n: n }; lastFocus = document.activeElement;
+    el.hidden = false;
+    var f = el.querySelector("[data-nudge-cta]") || focusables(el)[0];
+    if (f) f.focus();
+  }
+  function close(el) {
+    el.hidden = true;
+    var rule = el.getAttribute("data-nudge-rule");
+    if (rule) { queue.push({ type: "nudge_dismissed", rule: rule }); send(false); }
+    if (open && open.el === el) { open = null; if (lastFocus && lastFocus.focus) lastFocus.focus(); }
+  }
+  document.addEventListener("click", function (e) {
+    var t = e.target.closest && e.target.closest("[data-nudge-close]");
+    if (t) { e.preventDefault(); close(t.closest(".nudge-modal,.nudge-banner")); }
+  });
+  document.addEventListener("keydown", function (e) {
+    if (!open) return;
+    if (e.key === "Escape") { close(open.el); return; }
+    if (e.key !== "Tab") return;
+    var f = focusables(open.el), first = f[0], last = f[f.length - 1];
+    if (!first) return;
+    if (e.shiftKey && document.activeElement === first) { e.preventDefault(); last.focus(); }
+    else if (!e.shiftKey && document.activeElement === last) { e.preventDefault(); first.focus(); }
+  });
+
+  // Exit intent (desktop): the pointer leaves the page through its top edge.
+  document.addEventListener("mouseout", function (e) {
+    if (e.relatedTarget || e.clientY > EXIT_EDGE || Date.now() - loadedAt < ARM_MS) return;
+    var tag = e.target && e.target.tagName;
+    if (tag === "SELECT" || tag === "INPUT" || tag === "TEXTAREA") return;
+    check("exit_intent");
+  });
+  check("page_load");
+})();

@@ -1,0 +1,207 @@
+"""nudge's request handling in plain Python: what to do with a page, a beacon, a redemption.
+
+`nudge.edge` does the I/O (origin fetch, KV, HTMLRewriter) and asks this module for decisions;
+nothing here touches the Workers runtime, so all of it is unit-tested in CPython.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, quote
+
+from . import render
+from .attributes import visitor_attributes
+from .beacon import BeaconError, parse_beacon
+from .cookies import set_cookie
+from .decide import Nudge, decide
+from .offers import OFFER_COOKIE, OFFER_HEADER, OfferTokens, Redeemed, offer_expiry
+from .pages import Page
+from .profile import Profile, next_profile
+from .rules import RuleSet
+from .session import COOKIE_NAME, Session, SessionCodec, new_id
+from .signing import BadData, Signer
+from .tracking import apply_beacon, close_rule, credit_dwell, parse_dwell_cookie, record_page_view
+
+PREFIX = "/_nudge/"
+BEACON_PATH = PREFIX + "beacon"
+REDEEM_PATH = PREFIX + "redeem"
+CLIENT_PATH = PREFIX + "client.js"
+HEALTH_PATH = PREFIX + "health"
+DWELL_COOKIE = "nudge_dw"
+SESSION_MAX_AGE = 400 * 24 * 3600
+
+
+@dataclass
+class Reply:
+    """A response nudge answers itself (endpoints under /_nudge/)."""
+
+    status: int
+    body: str = ""
+    content_type: str = "application/json"
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class PagePlan:
+    """What to do with one HTML page: snippets to inject and cookies to set."""
+
+    page: Page
+    session: Session
+    head: str
+    body_start: str
+    body_end: str
+    set_cookies: list[str]
+    profile_write: Profile | None
+    nudges: list[Nudge]
+
+
+def _json(status: int, data: object, headers: list[tuple[str, str]] | None = None) -> Reply:
+    return Reply(status, json.dumps(data), headers=headers or [])
+
+
+class EdgeApp:
+    """Everything nudge decides, for one rule set and one set of secrets (one per isolate)."""
+
+    def __init__(self, ruleset: RuleSet, secrets: list[bytes], client_js: str) -> None:
+        self.ruleset = ruleset
+        self.codec = SessionCodec(Signer(secrets, "session"))
+        self.offers = OfferTokens(Signer(secrets, "offer-token"), Signer(secrets, "offer-cookie"))
+        self.client_js = client_js
+        digest = hashlib.sha256(client_js.encode("utf-8")).hexdigest()[:12]
+        self.client_src = f"{CLIENT_PATH}?v={digest}"
+
+    # -- reading the visitor ------------------------------------------------------------------
+
+    def load_session(self, cookies: dict[str, str], now: int) -> Session:
+        session = self.codec.load(cookies.get(COOKIE_NAME), now)
+        dwell = parse_dwell_cookie(cookies.get(DWELL_COOKIE))
+        if dwell:
+            credit_dwell(session, dwell[0], dwell[1], now)
+        return session
+
+    def active_offer(self, cookies: dict[str, str], now: int) -> Redeemed | None:
+        return self.offers.from_cookie(cookies.get(OFFER_COOKIE), now)
+
+    def origin_headers(self, offer: Redeemed | None) -> dict[str, str]:
+        """Headers nudge adds to the request it forwards to the origin."""
+        return {OFFER_HEADER: offer.header_value()} if offer else {}
+
+    def session_cookie(self, session: Session, secure: bool) -> str:
+        return set_cookie(COOKIE_NAME, self.codec.encode(session), max_age=SESSION_MAX_AGE, secure=secure)
+
+    # -- pages --------------------------------------------------------------------------------
+
+    def plan_page(self, path: str, session: Session, offer: Redeemed | None,
+                  profile: Profile | None, now: int, secure: bool) -> PagePlan:
+        page = self.ruleset.classifier.classify(path)
+        new_visit = session.is_new
+        pv = new_id(6)
+        record_page_view(session, page, pv, now)
+        attributes = visitor_attributes(session, page, profile)
+        nudges = decide(self.ruleset, attributes, page, session)
+        body_start, body_end = [], []
+        if offer and page.category == offer.category:
+            body_start.append(render.offer_applied_banner(offer))
+        for nudge in nudges:
+            href = self._cta_href(nudge, session, now)
+            if nudge.rule.action.kind == "modal":
+                body_end.append(render.modal(nudge, href or "#"))
+            else:
+                body_start.append(render.banner(nudge, href))
+        config = {
+            "v": 1,
+            "pv": pv,
+            "beacon": BEACON_PATH,
+            "page": {"type": page.type, "category": page.category, "product": page.product},
+            "nudges": [
+                {"rule": n.rule.id, "kind": n.rule.action.kind, "trigger": n.rule.trigger,
+                 "minDwell": n.min_dwell}
+                for n in nudges
+            ],
+        }
+        body_end.append(render.config_script(config))
+        body_end.append(render.client_script_tag(self.client_src))
+        return PagePlan(
+            page=page,
+            session=session,
+            head=render.STYLE,
+            body_start="".join(body_start),
+            body_end="".join(body_end),
+            set_cookies=[self.session_cookie(session, secure)],
+            profile_write=next_profile(profile, now, new_visit, 0),
+            nudges=nudges,
+        )
+
+    def _cta_href(self, nudge: Nudge, session: Session, now: int) -> str | None:
+        rule = nudge.rule
+        if rule.offer:
+            token = self.offers.mint(rule, session.visitor, now)
+            return f"{REDEEM_PATH}?t={quote(token, safe='')}"
+        return rule.action.url or None
+
+    # -- endpoints ----------------------------------------------------------------------------
+
+    def beacon(self, method: str, body: bytes, content_type: str | None,
+               session: Session, now: int, secure: bool) -> tuple[Reply, int]:
+        """POST /_nudge/beacon. Bad input: 400 with a reason, session untouched. Also returns the
+        number of orders the beacon reported (the caller updates the KV profile for them)."""
+        if method != "POST":
+            return _json(405, {"error": "use POST"}, [("Allow", "POST")]), 0
+        try:
+            beacon = parse_beacon(body, content_type)
+        except BeaconError as exc:
+            return _json(400, {"error": str(exc)}), 0
+        for event in beacon.events:
+            if event.rule is not None and self.ruleset.rule(event.rule) is None:
+                return _json(400, {"error": f"unknown rule {event.rule!r}"}), 0
+        orders_before = session.orders
+        apply_beacon(session, beacon, now)
+        cookie = self.session_cookie(session, secure)
+        return Reply(204, "", headers=[("Set-Cookie", cookie)]), session.orders - orders_before
+
+    def redeem(self, query: str, session: Session, now: int, secure: bool) -> Reply:
+        """GET /_nudge/redeem?t=TOKEN: applies the offer, then redirects to its same-site page."""
+        token = (parse_qs(query).get("t") or [""])[0]
+        try:
+            rule_id = self.offers.verify(token, session.visitor, now)
+        except BadData:
+            return self._bad_link()
+        rule = self.ruleset.rule(rule_id)
+        if rule is None or rule.offer is None:
+            return self._bad_link()
+        offer = rule.offer
+        redeemed = Redeemed(rule.id, offer.code, offer.percent, offer.category, offer_expiry(offer, now))
+        close_rule(session, rule.id)
+        session.last_seen = now
+        return Reply(
+            303,
+            "",
+            content_type="text/plain",
+            headers=[
+                ("Location", offer.redirect),
+                ("Cache-Control", "no-store"),
+                ("Set-Cookie", set_cookie(OFFER_COOKIE, self.offers.cookie(redeemed),
+                                          max_age=redeemed.expires - now, secure=secure)),
+                ("Set-Cookie", self.session_cookie(session, secure)),
+            ],
+        )
+
+    def _bad_link(self) -> Reply:
+        html = (
+            "<!doctype html><html lang=en><meta charset=utf-8><title>Offer unavailable</title>"
+            "<body style=\"font:16px system-ui;max-width:32em;margin:4em auto\">"
+            "<h1>This offer link has expired</h1><p>It may be older than an hour or meant for "
+            "another browser.</p><p><a href=\"/\">Continue shopping</a></p></body></html>"
+        )
+        return Reply(400, html, content_type="text/html; charset=utf-8",
+                     headers=[("Cache-Control", "no-store")])
+
+    def client(self) -> Reply:
+        return Reply(200, self.client_js, content_type="text/javascript; charset=utf-8",
+                     headers=[("Cache-Control", "public, max-age=31536000, immutable")])
+
+    def health(self) -> Reply:
+        return _json(200, {"ok": True, "rules": len(self.ruleset.rules)},
+                     [("Cache-Control", "no-store")])

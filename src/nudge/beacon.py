@@ -1,0 +1,117 @@
+"""The beacon endpoint's wire format: parsing and validating what the client script reports.
+
+Anything outside the schema is rejected whole with a reason (the endpoint answers 400 and leaves
+the session untouched); nothing here trusts the client beyond small, bounded values.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .session import MAX_DWELL_PER_PAGE, clean_id
+
+MAX_BODY = 8 * 1024
+MAX_EVENTS = 20
+MAX_ITEMS = 20
+CART_EVENTS = ("add_to_cart", "remove_from_cart", "begin_checkout", "purchase", "view_item")
+NUDGE_EVENTS = ("nudge_shown", "nudge_dismissed")
+
+
+class BeaconError(ValueError):
+    """Why a beacon was rejected (the 400 answer's reason)."""
+
+
+@dataclass(frozen=True)
+class Item:
+    id: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str
+    items: tuple[Item, ...] = ()
+    value: float = 0.0
+    rule: str | None = None
+
+
+@dataclass(frozen=True)
+class Beacon:
+    pv: str | None
+    dwell: int | None  # cumulative visible seconds on page view `pv`
+    events: tuple[Event, ...] = field(default_factory=tuple)
+
+
+def parse_beacon(body: bytes, content_type: str | None) -> Beacon:
+    """A validated beacon; raises BeaconError with a reason a developer can act on."""
+    if len(body) > MAX_BODY:
+        raise BeaconError(f"body larger than {MAX_BODY} bytes")
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media not in ("application/json", "text/plain"):
+        raise BeaconError("content-type must be application/json")
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BeaconError(f"body is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise BeaconError("body must be a JSON object")
+    unknown = set(data) - {"pv", "dwell", "events"}
+    if unknown:
+        raise BeaconError(f"unknown field {sorted(unknown)[0]!r}")
+    pv = None
+    if "pv" in data:
+        pv = clean_id(data["pv"])
+        if pv is None:
+            raise BeaconError("pv: expected a page-view id")
+    dwell = None
+    if "dwell" in data:
+        if pv is None:
+            raise BeaconError("dwell: needs pv")
+        dwell = _number(data["dwell"], "dwell", MAX_DWELL_PER_PAGE)
+    events = data.get("events", [])
+    if not isinstance(events, list) or len(events) > MAX_EVENTS:
+        raise BeaconError(f"events: expected a list of at most {MAX_EVENTS}")
+    return Beacon(pv, None if dwell is None else int(dwell),
+                  tuple(_event(e, f"events[{i}]") for i, e in enumerate(events)))
+
+
+def _number(value: Any, where: str, limit: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise BeaconError(f"{where}: expected a number")
+    if not 0 <= value <= limit:
+        raise BeaconError(f"{where}: expected 0..{limit:g}")
+    return float(value)
+
+
+def _event(data: Any, where: str) -> Event:
+    if not isinstance(data, dict):
+        raise BeaconError(f"{where}: expected an object")
+    kind = data.get("type")
+    if kind in NUDGE_EVENTS:
+        if set(data) != {"type", "rule"}:
+            raise BeaconError(f"{where}: a {kind} event has exactly `type` and `rule`")
+        rule = clean_id(data["rule"])
+        if rule is None:
+            raise BeaconError(f"{where}.rule: expected a rule id")
+        return Event(kind, rule=rule)
+    if kind in CART_EVENTS:
+        if set(data) - {"type", "items", "value"}:
+            raise BeaconError(f"{where}: unknown field {sorted(set(data) - {'type', 'items', 'value'})[0]!r}")
+        items = data.get("items", [])
+        if not isinstance(items, list) or len(items) > MAX_ITEMS:
+            raise BeaconError(f"{where}.items: expected a list of at most {MAX_ITEMS}")
+        value = _number(data.get("value", 0), f"{where}.value", 10_000_000)
+        return Event(kind, tuple(_item(it, f"{where}.items[{i}]") for i, it in enumerate(items)), value)
+    raise BeaconError(f"{where}.type: unknown event type {kind!r}")
+
+
+def _item(data: Any, where: str) -> Item:
+    if not isinstance(data, dict) or set(data) - {"id", "quantity"}:
+        raise BeaconError(f"{where}: expected {{id, quantity}}")
+    item_id = clean_id(data.get("id"))
+    if item_id is None:
+        raise BeaconError(f"{where}.id: expected a product id")
+    qty = _number(data.get("quantity", 1), f"{where}.quantity", 999)
+    return Item(item_id, int(qty))

@@ -1,0 +1,236 @@
+"""GrowthBook-compatible targeting conditions and bucketing hash.
+
+A condition is a MongoDB-like dict evaluated over visitor attributes (dotted paths reach into nested
+dicts). Semantics follow GrowthBook's spec, checked against its cross-SDK vectors in
+tests/data/growthbook-cases.json: missing attributes compare as null, numbers and numeric strings
+compare as numbers, unknown operators and bad input evaluate to False. The evaluator never raises.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+__all__ = ["evaluate", "hash", "is_operator_object", "OPERATORS"]
+
+SavedGroups = Mapping[str, list[Any]]
+
+
+def evaluate(condition: Mapping[str, Any], attributes: Mapping[str, Any],
+             saved_groups: SavedGroups | None = None) -> bool:
+    """True when `attributes` satisfy `condition`."""
+    try:
+        return _eval_condition(attributes, condition, saved_groups or {})
+    except (TypeError, ValueError, AttributeError, KeyError, RecursionError, re.error):
+        return False
+
+
+def is_operator_object(obj: Any) -> bool:
+    return isinstance(obj, dict) and bool(obj) and all(str(k).startswith("$") for k in obj)
+
+
+def _eval_condition(attributes: Any, condition: Mapping[str, Any], groups: SavedGroups) -> bool:
+    if not isinstance(condition, Mapping):
+        return False
+    for key, value in condition.items():
+        if key == "$or":
+            if not _eval_or(attributes, value, groups):
+                return False
+        elif key == "$nor":
+            if _eval_or(attributes, value, groups):
+                return False
+        elif key == "$and":
+            if not all(_eval_condition(attributes, c, groups) for c in value):
+                return False
+        elif key == "$not":
+            if _eval_condition(attributes, value, groups):
+                return False
+        elif not _eval_value(value, _get_path(attributes, key), groups):
+            return False
+    return True
+
+
+def _eval_or(attributes: Any, conditions: list[Any], groups: SavedGroups) -> bool:
+    return not conditions or any(_eval_condition(attributes, c, groups) for c in conditions)
+
+
+def _get_path(attributes: Any, path: str) -> Any:
+    current = attributes
+    for segment in path.split("."):
+        if isinstance(current, Mapping) and segment in current:
+            current = current[segment]
+        else:
+            return None
+    return current
+
+
+def _eval_value(condition_value: Any, attribute_value: Any, groups: SavedGroups) -> bool:
+    if is_operator_object(condition_value):
+        return all(
+            _eval_operator(op, attribute_value, arg, groups) for op, arg in condition_value.items()
+        )
+    return _json_equal(condition_value, attribute_value)
+
+
+def _json_equal(a: Any, b: Any) -> bool:
+    """Equality as JSON sees it: booleans are not numbers."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
+    return bool(a == b)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _compare(a: Any, b: Any) -> int:
+    """GrowthBook's comparison: when one side is a number, the other is coerced (null -> 0)."""
+    if _is_number(a) and not _is_number(b):
+        b = 0 if b is None else float(b)
+    elif _is_number(b) and not _is_number(a):
+        a = 0 if a is None else float(a)
+    if a > b:
+        return 1
+    if a < b:
+        return -1
+    return 0
+
+
+def _padded_version(value: Any) -> str:
+    if _is_number(value):
+        value = str(value)
+    if not value or not isinstance(value, str):
+        value = "0"
+    parts = re.split(r"[-.]", re.sub(r"(^v|\+.*$)", "", value))
+    if len(parts) == 3:
+        parts.append("~")
+    return "-".join(p.rjust(5, " ") if re.fullmatch(r"[0-9]+", p) else p for p in parts)
+
+
+def _is_in(candidates: Any, value: Any) -> bool:
+    if not isinstance(candidates, list):
+        return False
+    if isinstance(value, list):
+        return any(_json_equal(v, c) for v in value for c in candidates)
+    return any(_json_equal(value, c) for c in candidates)
+
+
+def _fold(value: Any) -> Any:
+    """Case-folds strings (and strings in a list) for the case-insensitive operators."""
+    if isinstance(value, str):
+        return value.lower()
+    if isinstance(value, list):
+        return [v.lower() if isinstance(v, str) else v for v in value]
+    return value
+
+
+def _elem_match(condition: Any, value: Any, groups: SavedGroups) -> bool:
+    if not isinstance(value, list):
+        return False
+    if is_operator_object(condition):
+        return any(_eval_value(condition, item, groups) for item in value)
+    return any(_eval_condition(item, condition, groups) for item in value)
+
+
+def _all(conditions: Any, value: Any, groups: SavedGroups) -> bool:
+    if not isinstance(value, list) or not isinstance(conditions, list):
+        return False
+    return all(any(_eval_value(c, item, groups) for item in value) for c in conditions)
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if _is_number(value):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return "unknown"
+
+
+def _regex(pattern: Any, value: Any, flags: int = 0) -> bool:
+    if not isinstance(pattern, str) or not isinstance(value, str):
+        return False
+    try:
+        return re.search(pattern, value, flags) is not None
+    except re.error:
+        return False
+
+
+def _version(test: Callable[[str, str], bool]) -> Callable[[Any, Any, SavedGroups], bool]:
+    return lambda attr, arg, _g: test(_padded_version(attr), _padded_version(arg))
+
+
+def _cmp(test: Callable[[int], bool]) -> Callable[[Any, Any, SavedGroups], bool]:
+    return lambda attr, arg, _g: test(_compare(attr, arg))
+
+
+OPERATORS: dict[str, Callable[[Any, Any, SavedGroups], bool]] = {
+    "$eq": _cmp(lambda c: c == 0),
+    "$ne": _cmp(lambda c: c != 0),
+    "$lt": _cmp(lambda c: c < 0),
+    "$lte": _cmp(lambda c: c <= 0),
+    "$gt": _cmp(lambda c: c > 0),
+    "$gte": _cmp(lambda c: c >= 0),
+    "$veq": _version(lambda a, b: a == b),
+    "$vne": _version(lambda a, b: a != b),
+    "$vgt": _version(lambda a, b: a > b),
+    "$vgte": _version(lambda a, b: a >= b),
+    "$vlt": _version(lambda a, b: a < b),
+    "$vlte": _version(lambda a, b: a <= b),
+    "$regex": lambda attr, arg, _g: _regex(arg, attr),
+    "$regexi": lambda attr, arg, _g: _regex(arg, attr, re.IGNORECASE),
+    "$notRegex": lambda attr, arg, _g: not _regex(arg, attr),
+    "$notRegexi": lambda attr, arg, _g: not _regex(arg, attr, re.IGNORECASE),
+    "$in": lambda attr, arg, _g: _is_in(arg, attr),
+    "$nin": lambda attr, arg, _g: isinstance(arg, list) and not _is_in(arg, attr),
+    "$ini": lambda attr, arg, _g: _is_in(_fold(arg), _fold(attr)),
+    "$nini": lambda attr, arg, _g: isinstance(arg, list) and not _is_in(_fold(arg), _fold(attr)),
+    "$alli": lambda attr, arg, g: _all(_fold(arg), _fold(attr), g),
+    "$inGroup": lambda attr, arg, g: _is_in(g.get(arg, []) if isinstance(arg, str) else [], attr),
+    "$notInGroup": lambda attr, arg, g: not _is_in(g.get(arg, []) if isinstance(arg, str) else [], attr),
+    "$elemMatch": lambda attr, arg, g: _elem_match(arg, attr, g),
+    "$size": lambda attr, arg, g: isinstance(attr, list) and _eval_value(arg, len(attr), g),
+    "$all": lambda attr, arg, g: _all(arg, attr, g),
+    "$exists": lambda attr, arg, _g: (attr is not None) if arg else (attr is None),
+    "$type": lambda attr, arg, _g: _type_name(attr) == arg,
+    "$not": lambda attr, arg, g: not _eval_value(arg, attr, g),
+}
+
+
+def _eval_operator(operator: str, attribute_value: Any, arg: Any, groups: SavedGroups) -> bool:
+    fn = OPERATORS.get(operator)
+    if fn is None:
+        return False
+    try:
+        return fn(attribute_value, arg, groups)
+    except (TypeError, ValueError):
+        return False
+
+
+def _fnv1a32(text: str) -> int:
+    h = 0x811C9DC5
+    for byte in text.encode("utf-8"):
+        h ^= byte
+        h = (h * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
+def hash(seed: str, value: str, version: int) -> float | None:  # noqa: A001 - GrowthBook's name
+    """GrowthBook's deterministic bucketing hash in [0, 1); None for an unknown version."""
+    if version == 2:
+        return (_fnv1a32(str(_fnv1a32(seed + value))) % 10000) / 10000
+    if version == 1:
+        return (_fnv1a32(value + seed) % 1000) / 1000
+    return None

@@ -1,0 +1,347 @@
+"""The boundary between nudge and the Workers runtime: the only module that imports `js`,
+`pyodide` or `workers`.
+
+It converts JS values to plain Python at the border, does the I/O (origin fetch, KV, HTMLRewriter)
+and asks `nudge.app` what to do. It fails open: if nudge's own logic fails, the shopper gets the
+origin's response unchanged and the error is logged; origin errors pass through as they are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import js
+from pyodide.ffi import JsException, create_proxy, to_js
+from workers import Response
+
+from .app import PREFIX, BEACON_PATH, CLIENT_PATH, HEALTH_PATH, REDEEM_PATH, EdgeApp, PagePlan, Reply
+from .cookies import is_local_http, parse_cookies, without_our_cookies
+from .profile import PROFILE_TTL, decode_profile, encode_profile, next_profile, profile_key
+from .rules import load_ruleset
+from .signing import parse_secrets
+
+log = logging.getLogger("nudge")
+
+KV_BUDGET = 0.05  # seconds we wait for the profile once the origin has answered
+MAX_BEACON_BODY = 8 * 1024
+_HOP_HEADERS = ("host", "content-length", "connection", "keep-alive", "transfer-encoding", "upgrade")
+
+_app: tuple[str, EdgeApp] | None = None
+
+
+class ConfigError(RuntimeError):
+    """The Worker is deployed without what it needs (e.g. no NUDGE_SECRET)."""
+
+
+def _app_for(env: Any) -> EdgeApp:
+    """The per-isolate EdgeApp (rule set parsed once; rebuilt only if the secret changes)."""
+    global _app
+    secret = str(getattr(env, "NUDGE_SECRET", "") or "")
+    if _app is None or _app[0] != secret:
+        secrets = parse_secrets(secret)
+        if not secrets:
+            raise ConfigError("NUDGE_SECRET is not set: run `wrangler secret put NUDGE_SECRET`")
+        from . import _bundle
+
+        _app = (secret, EdgeApp(load_ruleset(_bundle.RULE_FILES), secrets, _bundle.CLIENT_JS))
+    return _app[1]
+
+
+def _opts(**kwargs: Any) -> Any:
+    return to_js(kwargs, dict_converter=js.Object.fromEntries)
+
+
+async def handle(request: Any, env: Any, ctx: Any) -> Any:
+    """The Worker's fetch handler."""
+    js_req = getattr(request, "js_object", request)  # workers.Request or a JS Request
+    try:
+        ctx.passThroughOnException()
+    except (JsException, AttributeError):
+        pass
+    parts = urlsplit(str(js_req.url))
+    if parts.path.startswith(PREFIX):
+        return await _endpoint(js_req, env, ctx, parts)
+    return await _proxy(js_req, env, ctx, parts)
+
+
+# -- proxying pages -----------------------------------------------------------------------------
+
+
+async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any) -> Any:
+    now = int(time.time())
+    origin = str(env.ORIGIN_URL).rstrip("/")
+    app = session = offer = None
+    extra: dict[str, str] = {}
+    try:
+        app = _app_for(env)
+        cookies = parse_cookies(js_req.headers.get("cookie"))
+        session = app.load_session(cookies, now)
+        offer = app.active_offer(cookies, now)
+        extra = app.origin_headers(offer)
+    except Exception:  # fail open: nudge's own failure must never cost the shopper the page
+        log.exception("nudge: reading the visitor failed; passing the page through")
+        app = None
+    # Start the origin fetch and the profile read together; neither waits for the other.
+    origin_task = asyncio.ensure_future(js.fetch(_origin_request(js_req, origin, parts, extra)))
+    profile_task = (
+        asyncio.ensure_future(_kv_get(env, profile_key(session.visitor)))
+        if app is not None and session is not None
+        else None
+    )
+    try:
+        origin_resp = await origin_task
+    except JsException as exc:
+        log.error("nudge: origin fetch failed: %s", exc)
+        if profile_task:
+            profile_task.cancel()
+        return Response("Origin unreachable", status=502, headers={"content-type": "text/plain"})
+    origin_resp = _relocated(origin_resp, origin, parts)
+    if app is None or session is None or not _is_page(js_req, origin_resp):
+        if profile_task:
+            profile_task.cancel()
+        return Response(origin_resp)
+    try:
+        profile = decode_profile(await asyncio.wait_for(profile_task, KV_BUDGET))  # type: ignore[arg-type]
+    except (asyncio.TimeoutError, JsException) as exc:
+        log.warning("nudge: profile read skipped: %r", exc)
+        profile = None
+    try:
+        secure = not is_local_http(parts.scheme, parts.netloc)
+        plan = app.plan_page(parts.path, session, offer, profile, now, secure)
+        rewritten = _rewrite(origin_resp, plan)
+        if plan.profile_write is not None:
+            ctx.waitUntil(_kv_put(env, profile_key(session.visitor), encode_profile(plan.profile_write)))
+        return Response(rewritten)
+    except Exception:  # fail open
+        log.exception("nudge: personalizing the page failed; passing it through")
+        return Response(origin_resp)
+
+
+def _origin_request(js_req: Any, origin: str, parts: Any, extra: dict[str, str]) -> Any:
+    target = origin + parts.path + (f"?{parts.query}" if parts.query else "")
+    headers = js.Headers.new(js_req.headers)
+    for name in list(headers.keys()):
+        if name.lower().startswith("x-nudge-") or name.lower() in _HOP_HEADERS:
+            headers.delete(name)
+    cookie = without_our_cookies(js_req.headers.get("cookie"))
+    if cookie:
+        headers.set("cookie", cookie)
+    else:
+        headers.delete("cookie")
+    headers.set("x-forwarded-host", parts.netloc)
+    headers.set("x-forwarded-proto", parts.scheme)
+    for name, value in extra.items():
+        headers.set(name, value)
+    method = str(js_req.method)
+    if method in ("GET", "HEAD"):
+        return js.Request.new(target, _opts(method=method, headers=headers, redirect="manual"))
+    return js.Request.new(
+        target, _opts(method=method, headers=headers, redirect="manual", body=js_req.body, duplex="half")
+    )
+
+
+def _relocated(resp: Any, origin: str, parts: Any) -> Any:
+    """Rewrites an origin redirect that points at the origin's own address to our host."""
+    location = resp.headers.get("location")
+    if not location or not str(location).startswith(origin):
+        return resp
+    rest = str(location)[len(origin):] or "/"
+    if not rest.startswith("/"):
+        return resp
+    headers = js.Headers.new(resp.headers)
+    headers.set("location", rest)
+    return js.Response.new(resp.body, _opts(status=resp.status, statusText=resp.statusText, headers=headers))
+
+
+def _is_page(js_req: Any, resp: Any) -> bool:
+    content_type = str(resp.headers.get("content-type") or "").lower()
+    return (
+        str(js_req.method) == "GET"
+        and int(resp.status) == 200
+        and content_type.startswith("text/html")
+        and resp.body is not None
+    )
+
+
+class _Injector:
+    """An HTMLRewriter element handler that injects once, and never lets an error break the page."""
+
+    def __init__(self, prepend: str, append: str) -> None:
+        self.prepend, self.append = prepend, append
+
+    def element(self, el: Any) -> None:
+        try:
+            html = _opts(html=True)
+            if self.prepend:
+                el.prepend(self.prepend, html)
+            if self.append:
+                el.append(self.append, html)
+        except JsException:
+            log.exception("nudge: injection failed; page left as is")
+        self.prepend = self.append = ""
+
+
+class _DocumentEnd:
+    def __init__(self, jar: _ProxyJar) -> None:
+        self.jar = jar
+
+    def end(self, _end: Any) -> None:
+        self.jar.close()
+
+
+class _ProxyJar:
+    """Proxies handed to HTMLRewriter for one response. They must outlive `fetch` (the body streams
+    later), so they are destroyed after the document ends, or swept if the stream was abandoned."""
+
+    open: list[_ProxyJar] = []
+    MAX_AGE = 120.0
+
+    def __init__(self) -> None:
+        self.proxies: list[Any] = []
+        self.born = time.monotonic()
+        self.done = False
+        _ProxyJar.sweep()
+        _ProxyJar.open.append(self)
+
+    def proxy(self, obj: Any) -> Any:
+        p = create_proxy(obj)
+        self.proxies.append(p)
+        return p
+
+    def close(self) -> None:
+        self.done = True  # destroyed on the next sweep, outside the handler that is running now
+
+    @classmethod
+    def sweep(cls) -> None:
+        now = time.monotonic()
+        keep = []
+        for jar in cls.open:
+            if jar.done or now - jar.born > cls.MAX_AGE:
+                for p in jar.proxies:
+                    p.destroy()
+            else:
+                keep.append(jar)
+        cls.open = keep
+
+
+def _rewrite(origin_resp: Any, plan: PagePlan) -> Any:
+    headers = js.Headers.new(origin_resp.headers)
+    headers.delete("content-length")
+    headers.set("cache-control", "private, no-store")  # personalized: no shared cache may keep it
+    for cookie in plan.set_cookies:
+        headers.append("set-cookie", cookie)
+    base = js.Response.new(
+        origin_resp.body, _opts(status=origin_resp.status, statusText=origin_resp.statusText, headers=headers)
+    )
+    jar = _ProxyJar()
+    rewriter = (
+        js.HTMLRewriter.new()
+        .on("head", jar.proxy(_Injector("", plan.head)))
+        .on("body", jar.proxy(_Injector(plan.body_start, plan.body_end)))
+        .onDocument(jar.proxy(_DocumentEnd(jar)))
+    )
+    return rewriter.transform(base)
+
+
+# -- nudge's own endpoints ------------------------------------------------------------------------
+
+
+async def _endpoint(js_req: Any, env: Any, ctx: Any, parts: Any) -> Any:
+    now = int(time.time())
+    try:
+        app = _app_for(env)
+    except ConfigError as exc:
+        log.error("nudge: %s", exc)
+        return _reply(Reply(503, '{"error": "nudge is not configured"}'))
+    secure = not is_local_http(parts.scheme, parts.netloc)
+    path = parts.path
+    if path == CLIENT_PATH:
+        return _reply(app.client())
+    if path == HEALTH_PATH:
+        return _reply(app.health())
+    if path not in (BEACON_PATH, REDEEM_PATH):
+        return _reply(Reply(404, '{"error": "not found"}'))
+    cookies = parse_cookies(js_req.headers.get("cookie"))
+    session = app.load_session(cookies, now)
+    if path == REDEEM_PATH:
+        return _reply(app.redeem(parts.query, session, now, secure))
+    body = await _read_body(js_req, MAX_BEACON_BODY)
+    if body is None:
+        return _reply(Reply(413, '{"error": "body larger than 8192 bytes"}'))
+    reply, orders = app.beacon(str(js_req.method), body, js_req.headers.get("content-type"), session, now, secure)
+    if orders:
+        ctx.waitUntil(_record_orders(env, session.visitor, orders, now))
+    return _reply(reply)
+
+
+def _reply(reply: Reply) -> Any:
+    headers = js.Headers.new()
+    headers.set("content-type", reply.content_type)
+    for name, value in reply.headers:
+        headers.append(name, value)
+    body = reply.body if reply.status not in (204, 304) else None
+    return Response(js.Response.new(body, _opts(status=reply.status, headers=headers)))
+
+
+async def _read_body(js_req: Any, limit: int) -> bytes | None:
+    """The request body, or None when it is larger than `limit` (read no further than that)."""
+    if js_req.body is None:
+        return b""
+    length = js_req.headers.get("content-length")
+    if length is not None and str(length).isdigit() and int(str(length)) > limit:
+        return None
+    reader = js_req.body.getReader()
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await reader.read()
+        if chunk.done:
+            break
+        data = bytes(chunk.value.to_py())
+        size += len(data)
+        if size > limit:
+            await reader.cancel()
+            return None
+        chunks.append(data)
+    return b"".join(chunks)
+
+
+# -- KV -------------------------------------------------------------------------------------------
+
+
+def _to_bytes(value: Any) -> bytes | None:
+    if value is None or value is js.null or value is js.undefined:
+        return None
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if hasattr(value, "to_bytes"):
+        return bytes(value.to_bytes())
+    if hasattr(value, "to_py"):
+        return bytes(value.to_py())
+    return None
+
+
+async def _kv_get(env: Any, key: str) -> bytes | None:
+    return _to_bytes(await env.NUDGE_KV.get(key, "arrayBuffer"))
+
+
+async def _kv_put(env: Any, key: str, value: bytes) -> None:
+    try:
+        await env.NUDGE_KV.put(key, to_js(value), _opts(expirationTtl=PROFILE_TTL))
+    except JsException as exc:
+        log.error("nudge: profile write failed: %s", exc)
+
+
+async def _record_orders(env: Any, visitor: str, orders: int, now: int) -> None:
+    try:
+        stored = decode_profile(await _kv_get(env, profile_key(visitor)))
+    except JsException as exc:
+        log.error("nudge: profile read failed: %s", exc)
+        return
+    updated = next_profile(stored, now, False, orders)
+    if updated is not None:
+        await _kv_put(env, profile_key(visitor), encode_profile(updated))

@@ -1,0 +1,114 @@
+"""Offers: the signed token behind a nudge's button, and the redeemed offer a visitor carries.
+
+The token in the button's link is bound to the visitor and the rule and expires, so it cannot be
+shared, replayed by someone else, or edited. Once redeemed, the offer lives in its own signed
+cookie (separate from the session cookie, so concurrent session updates can never drop it) and
+reaches the origin as the `X-Nudge-Offer` request header.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import msgpack
+
+from .rules import Offer, Rule
+from .signing import BadData, Signer
+
+OFFER_COOKIE = "nudge_offer"
+OFFER_HEADER = "X-Nudge-Offer"
+TOKEN_TTL = 60 * 60  # a button link works for an hour after the page was served
+
+
+@dataclass(frozen=True)
+class Redeemed:
+    """An offer the visitor has redeemed, as carried in its cookie."""
+
+    rule_id: str
+    code: str
+    percent: int
+    category: str
+    expires: int  # Unix seconds
+
+    def header_value(self) -> str:
+        return (
+            f"code={self.code}; percent={self.percent}; category={self.category}; "
+            f"expires={self.expires}"
+        )
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a verified button token entitles the visitor to."""
+
+    rule_id: str
+    redirect: str
+
+
+def offer_expiry(offer: Offer, now: int) -> int:
+    """When a redeemed offer ends: `valid_hours` from now, capped at local midnight if "today only"."""
+    end = now + offer.valid_hours * 3600
+    if offer.until_midnight:
+        end = min(end, next_midnight(now, offer.timezone))
+    return end
+
+
+def next_midnight(now: int, tz_name: str) -> int:
+    """The next local midnight in `tz_name` (IANA name); UTC when the zone is unknown here."""
+    tz: timezone | object = timezone.utc
+    try:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            tz = ZoneInfo(tz_name)
+        except (ZoneInfoNotFoundError, ValueError):
+            tz = timezone.utc
+    except ImportError:  # pragma: no cover - zoneinfo is in the stdlib, but be safe
+        pass
+    local = datetime.fromtimestamp(now, tz)  # type: ignore[arg-type]
+    midnight = (local + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return int(midnight.timestamp())
+
+
+class OfferTokens:
+    """Mints and verifies button tokens and offer cookies."""
+
+    def __init__(self, token_signer: Signer, cookie_signer: Signer) -> None:
+        self._tokens = token_signer
+        self._cookies = cookie_signer
+
+    def mint(self, rule: Rule, visitor: str, now: int) -> str:
+        payload = msgpack.packb([rule.id, visitor, now + TOKEN_TTL])
+        return self._tokens.sign(payload)
+
+    def verify(self, token: str, visitor: str, now: int) -> str:
+        """The rule id of a valid token for this visitor; raises BadData otherwise."""
+        if len(token) > 512:
+            raise BadData("token too long")
+        try:
+            rule_id, bound_to, expires = msgpack.unpackb(self._tokens.unsign(token))
+        except (ValueError, TypeError, msgpack.UnpackException) as exc:
+            raise BadData("malformed token") from exc
+        if not isinstance(rule_id, str) or bound_to != visitor:
+            raise BadData("token belongs to another visitor")
+        if not isinstance(expires, int) or expires < now:
+            raise BadData("token expired")
+        return rule_id
+
+    def cookie(self, redeemed: Redeemed) -> str:
+        r = redeemed
+        return self._cookies.sign(msgpack.packb([r.rule_id, r.code, r.percent, r.category, r.expires]))
+
+    def from_cookie(self, value: str | None, now: int) -> Redeemed | None:
+        """The visitor's active offer, or None (missing, forged, malformed or expired)."""
+        if not value or len(value) > 512:
+            return None
+        try:
+            fields = msgpack.unpackb(self._cookies.unsign(value))
+            redeemed = Redeemed(*fields)
+        except (BadData, ValueError, TypeError, msgpack.UnpackException):
+            return None
+        if not isinstance(redeemed.expires, int) or redeemed.expires <= now:
+            return None
+        return redeemed

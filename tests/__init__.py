@@ -1,0 +1,1 @@
+"""Test suite root: a package so test modules get unique, non-clashing names."""

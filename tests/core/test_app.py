@@ -1,0 +1,120 @@
+"""The request-level flows, in plain Python: page plans, beacons, redemption."""
+
+from __future__ import annotations
+
+import json
+import re
+from urllib.parse import unquote
+
+from nudge.app import EdgeApp
+from nudge.cookies import parse_cookies
+from nudge.session import Session
+
+from .factories import NOW, make_app
+
+APP = make_app()
+RULE = "sneakers-exit-intent"
+
+
+def cookie_value(set_cookie: str) -> tuple[str, str]:
+    name, _, rest = set_cookie.partition("=")
+    return name, rest.split(";")[0]
+
+
+def visit(app: EdgeApp, paths: list[str], dwell: int = 0) -> tuple[Session, str]:
+    """Serves pages in order, as a browser would, carrying cookies; dwell is reported for the first."""
+    jar: dict[str, str] = {}
+    body = ""
+    for i, path in enumerate(paths):
+        s = app.load_session(jar, NOW + i)
+        plan = app.plan_page(path, s, app.active_offer(jar, NOW + i), None, NOW + i, secure=True)
+        jar.update(cookie_value(c) for c in plan.set_cookies)
+        if i == 0 and dwell:
+            pv = json.loads(re.search(r'id="nudge-config">(.*?)</script>', plan.body_end).group(1))["pv"]  # type: ignore[union-attr]
+            jar["nudge_dw"] = f"{pv}.{dwell}"
+        body = plan.body_end
+    return app.load_session(jar, NOW + len(paths)), body
+
+
+PRODUCTS = [f"/collections/sneakers/products/p{i}" for i in range(3)]
+
+
+def test_story_page_gets_the_hidden_modal_with_a_redeem_link() -> None:
+    _, body = visit(APP, ["/collections/sneakers", *PRODUCTS], dwell=300)
+    assert f'data-nudge-rule="{RULE}"' in body and " hidden>" in body
+    assert "/_nudge/redeem?t=" in body
+    config = json.loads(re.search(r'id="nudge-config">(.*?)</script>', body).group(1))  # type: ignore[union-attr]
+    assert config["nudges"] == [{"rule": RULE, "kind": "modal", "trigger": "exit_intent", "minDwell": 0}]
+
+
+def test_before_thresholds_nothing_or_a_timed_modal() -> None:
+    _, body = visit(APP, ["/collections/sneakers", *PRODUCTS[:2]], dwell=300)
+    assert "nudge-modal" not in body
+    _, body = visit(APP, ["/collections/sneakers", *PRODUCTS], dwell=60)
+    assert '"minDwell":240' in body
+
+
+def test_set_cookie_attributes() -> None:
+    s = Session.fresh(NOW, "v")
+    plan = APP.plan_page("/", s, None, None, NOW, secure=True)
+    assert plan.set_cookies[0].endswith("Path=/; Max-Age=34560000; SameSite=Lax; HttpOnly; Secure")
+    plan = APP.plan_page("/", s, None, None, NOW, secure=False)
+    assert "Secure" not in plan.set_cookies[0] and "HttpOnly" in plan.set_cookies[0]
+
+
+def test_first_page_of_a_visit_writes_the_profile_once() -> None:
+    s = Session.fresh(NOW, "v")
+    assert APP.plan_page("/", s, None, None, NOW, True).profile_write is not None
+    back = APP.load_session({"nudge": APP.codec.encode(s)}, NOW)
+    assert APP.plan_page("/", back, None, None, NOW, True).profile_write is None
+
+
+def test_beacon_ok_and_bad() -> None:
+    s = Session.fresh(NOW, "v")
+    body = json.dumps({"events": [{"type": "add_to_cart", "items": [{"id": "a", "quantity": 1}]}]}).encode()
+    reply, orders = APP.beacon("POST", body, "application/json", s, NOW, True)
+    assert reply.status == 204 and orders == 0 and s.cart == {"a": 1}
+    assert reply.headers[0][0] == "Set-Cookie"
+    before = APP.codec.encode(s)
+    for method, data, ctype, status, reason in [
+        ("GET", b"{}", "application/json", 405, "POST"),
+        ("POST", b"{", "application/json", 400, "not JSON"),
+        ("POST", b'{"events": [{"type": "nudge_shown", "rule": "nope"}]}', "application/json", 400, "unknown rule"),
+    ]:
+        reply, _ = APP.beacon(method, data, ctype, s, NOW, True)
+        assert reply.status == status and reason in json.loads(reply.body)["error"]
+        assert not any(h == "Set-Cookie" for h, _ in reply.headers)
+    assert APP.codec.encode(s) == before  # untouched by the rejected beacons
+    purchase = json.dumps({"events": [{"type": "purchase", "value": 99.5}]}).encode()
+    assert APP.beacon("POST", purchase, "application/json", s, NOW, True)[1] == 1
+
+
+def test_redeem_sets_offer_closes_rule_and_redirects_same_site() -> None:
+    session, body = visit(APP, ["/collections/sneakers", *PRODUCTS], dwell=300)
+    href = unquote(re.search(r'href="/_nudge/redeem\?t=([^"]+)"', body).group(1))  # type: ignore[union-attr]
+    reply = APP.redeem(f"t={href}", session, NOW + 10, secure=True)
+    assert reply.status == 303
+    headers = dict((k, v) for k, v in reply.headers if k != "Set-Cookie")
+    assert headers["Location"] == "/collections/sneakers"
+    cookies = dict(cookie_value(v) for k, v in reply.headers if k == "Set-Cookie")
+    offer = APP.active_offer(cookies, NOW + 10)
+    assert offer is not None and offer.percent == 10 and offer.category == "sneakers"
+    assert APP.origin_headers(offer)["X-Nudge-Offer"].startswith("code=SNEAKERS10; percent=10")
+    after = APP.load_session(cookies, NOW + 11)
+    assert RULE in after.closed
+    _, body = visit(APP, ["/collections/sneakers"])
+    assert "nudge-modal" not in body
+
+
+def test_redeem_rejects_foreign_and_forged_tokens() -> None:
+    session, body = visit(APP, ["/collections/sneakers", *PRODUCTS], dwell=300)
+    token = unquote(re.search(r'redeem\?t=([^"]+)"', body).group(1))  # type: ignore[union-attr]
+    other = Session.fresh(NOW, "someone-else")
+    for query, who in [(f"t={token}", other), ("t=forged.token", session), ("", session), ("t=" + "A" * 600, session)]:
+        reply = APP.redeem(query, who, NOW, secure=True)
+        assert reply.status == 400 and "expired" in reply.body
+        assert not any(k == "Set-Cookie" for k, _ in reply.headers)
+
+
+def test_our_cookies_are_parsed_leniently() -> None:
+    assert parse_cookies('a=1; nudge="x.y"; bad; =v; a=2') == {"a": "1", "nudge": "x.y"}

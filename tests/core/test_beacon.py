@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from nudge.beacon import Beacon, BeaconError, Event, Item, parse_beacon
+
+
+def parse(data: object, content_type: str = "application/json") -> Beacon:
+    return parse_beacon(json.dumps(data).encode(), content_type)
+
+
+def test_valid_beacon() -> None:
+    b = parse({"pv": "abc", "dwell": 12.7, "events": [
+        {"type": "add_to_cart", "items": [{"id": "sku-1", "quantity": 2}], "value": 20},
+        {"type": "nudge_shown", "rule": "r1"},
+    ]})
+    assert b == Beacon("abc", 12, (Event("add_to_cart", (Item("sku-1", 2),), 20.0), Event("nudge_shown", rule="r1")))
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ([], "JSON object"),
+        ({"pv": "abc", "extra": 1}, "unknown field 'extra'"),
+        ({"pv": "<script>"}, "pv"),
+        ({"dwell": 5}, "needs pv"),
+        ({"pv": "a", "dwell": -1}, "dwell"),
+        ({"pv": "a", "dwell": 10**9}, "dwell"),
+        ({"pv": "a", "dwell": True}, "dwell"),
+        ({"events": [{"type": "hack"}]}, "unknown event type"),
+        ({"events": [{"type": "nudge_shown"}]}, "exactly"),
+        ({"events": [{"type": "add_to_cart", "items": [{"id": ""}]}]}, "product id"),
+        ({"events": [{"type": "add_to_cart", "items": [{"id": "a", "quantity": 5000}]}]}, "quantity"),
+        ({"events": [{"type": "purchase", "value": "lots"}]}, "value"),
+        ({"events": [{"type": "purchase"}] * 21}, "at most 20"),
+    ],
+)
+def test_invalid_beacons_say_why(body: object, reason: str) -> None:
+    with pytest.raises(BeaconError, match=reason):
+        parse(body)
+
+
+def test_transport_level_rejections() -> None:
+    with pytest.raises(BeaconError, match="content-type"):
+        parse({}, "application/x-www-form-urlencoded")
+    with pytest.raises(BeaconError, match="larger"):
+        parse_beacon(b"{" + b" " * 9000 + b"}", "application/json")
+    with pytest.raises(BeaconError, match="not JSON"):
+        parse_beacon(b"\xff\xfe", "application/json")

@@ -1,0 +1,36 @@
+"""The core must import and run in CPython with no Workers runtime: only nudge.edge may touch JS."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import pkgutil
+import sys
+from pathlib import Path
+
+import nudge
+
+BOUNDARY = "nudge.edge"
+RUNTIME_MODULES = {"js", "pyodide", "workers"}
+CORE = [m.name for m in pkgutil.iter_modules(nudge.__path__, "nudge.") if m.name != BOUNDARY]
+
+
+def test_core_modules_import_without_the_runtime() -> None:
+    for name in CORE:
+        importlib.import_module(name)
+    assert not RUNTIME_MODULES & set(sys.modules)
+
+
+def test_only_the_boundary_imports_runtime_modules() -> None:
+    for path in Path(nudge.__path__[0]).glob("*.py"):
+        tree = ast.parse(path.read_text())
+        imported = {
+            (n.module or "").split(".")[0] if isinstance(n, ast.ImportFrom) else a.name.split(".")[0]
+            for n in ast.walk(tree)
+            if isinstance(n, (ast.Import, ast.ImportFrom))
+            for a in (n.names if isinstance(n, ast.Import) else [n])  # type: ignore[list-item]
+        }
+        if path.stem == "edge":
+            assert RUNTIME_MODULES & imported
+        else:
+            assert not RUNTIME_MODULES & imported, path.name

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import json
+import re
+
+from nudge import render
+from nudge.decide import Nudge
+from nudge.rules import Action, Rule
+
+EVIL = '<script>alert("x")</script>&\'"'
+
+
+def rule(text: str) -> Rule:
+    action = Action("modal", text, text, text, text, "")
+    return Rule("r", "", True, (), "exit_intent", {}, action, None, 1, 0, "r.toml")
+
+
+def test_modal_escapes_every_value() -> None:
+    html = render.modal(Nudge(rule(EVIL), 0), '/x?a="b"&c=<d>')
+    assert "<script>" not in html and 'alert("x")' not in html
+    assert html.count("&lt;script&gt;") == 4
+    assert 'href="/x?a=&quot;b&quot;&amp;c=&lt;d&gt;"' in html
+    assert " hidden>" in html  # rendered hidden: the client reveals it on the trigger
+
+
+def test_config_json_cannot_close_its_script_tag() -> None:
+    out = render.config_script({"x": "</script><script>alert(1)</script>", "y": "&"})
+    inner = re.fullmatch(r'<script type="application/json" id="nudge-config">(.*)</script>', out)
+    assert inner and "<" not in inner.group(1) and "&" not in inner.group(1)
+    assert json.loads(inner.group(1))["x"] == "</script><script>alert(1)</script>"
