@@ -1,0 +1,69 @@
+"""Starts the demo shop and the local edge once per test session, and a headless Chromium."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+
+from tests.support.processes import REPO_ROOT, free_port, running
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@dataclass(frozen=True)
+class Stack:
+    edge: str  # the shop as shoppers see it, through nudge
+    shop: str  # the origin, direct
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    shop_port, edge_port = free_port(), free_port()
+    shop_cmd = [sys.executable, "-m", "demo_shop", "--port", str(shop_port)]
+    edge_cmd = [
+        "node", str(REPO_ROOT / "local-edge" / "server.mjs"),
+        "--port", str(edge_port),
+        "--var", f"ORIGIN_URL:http://127.0.0.1:{shop_port}",
+        "--persist-to", str(tmp_path_factory.mktemp("kv")),
+    ]
+    with running(shop_cmd, "Uvicorn running", timeout=30):
+        with running(edge_cmd, "ready on", timeout=120):
+            yield Stack(edge=f"http://127.0.0.1:{edge_port}", shop=f"http://127.0.0.1:{shop_port}")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is missing: `make test` installs it (apt-get install chromium)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def context(browser: Browser, stack: Stack) -> Iterator[BrowserContext]:
+    ctx = browser.new_context(base_url=stack.edge, viewport={"width": 1280, "height": 800})
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Iterator[Page]:
+    p = context.new_page()
+    p.clock.install()  # the story's 5 minutes pass on the page's clock, not the test's
+    yield p
+    p.close()

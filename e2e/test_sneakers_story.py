@@ -1,0 +1,114 @@
+"""The canonical story in a real browser: browse sneakers, move to leave, take the offer."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import BrowserContext, Page, Request, expect
+
+from .conftest import Stack
+
+SNEAKERS = "/collections/sneakers"
+MODAL = "#nudge-sneakers-exit-intent"
+
+
+def product_urls(page: Page) -> list[str]:
+    page.goto(SNEAKERS)
+    hrefs = page.locator("[data-testid=product-card]").evaluate_all("els => els.map(e => e.getAttribute('href'))")
+    assert len(hrefs) >= 4
+    return hrefs
+
+
+def move_to_leave(page: Page) -> None:
+    """The pointer travels up and out through the top edge of the viewport."""
+    page.mouse.move(640, 400)
+    page.mouse.move(640, 100, steps=5)
+    page.mouse.move(640, -20, steps=5)
+
+
+def test_nothing_before_thresholds_then_the_popup_on_exit(page: Page) -> None:
+    products = product_urls(page)
+    for href in products[:2]:
+        page.goto(href)
+    page.clock.fast_forward("06:00")  # plenty of time, but only two pairs viewed
+    move_to_leave(page)
+    expect(page.locator(MODAL)).to_have_count(0)
+
+    page.goto(products[2])  # third pair: the 6 minutes already spent count
+    expect(page.locator(MODAL)).to_be_hidden()
+    page.clock.fast_forward("00:02")
+    move_to_leave(page)
+    expect(page.locator(MODAL)).to_be_visible()
+    expect(page.locator(MODAL)).to_contain_text("Still thinking?")
+    expect(page.locator(MODAL)).to_contain_text("Get 10% off sneakers today only")
+
+
+def test_three_products_but_too_little_time_waits_for_the_rest(page: Page) -> None:
+    products = product_urls(page)
+    for href in products[:3]:
+        page.goto(href)
+    page.clock.fast_forward("01:00")
+    move_to_leave(page)
+    expect(page.locator(MODAL)).to_be_hidden()
+    page.clock.fast_forward("04:05")
+    move_to_leave(page)
+    expect(page.locator(MODAL)).to_be_visible()
+
+
+def test_offer_applies_discount_and_popup_never_returns(page: Page) -> None:
+    products = product_urls(page)
+    for href in products[:3]:
+        page.goto(href)
+    page.clock.fast_forward("05:01")
+    requests: list[Request] = []
+    page.on("request", requests.append)
+    move_to_leave(page)
+    expect(page.locator(MODAL)).to_be_visible()
+    assert [r.url for r in requests if "/_nudge/beacon" not in r.url] == []  # nothing fetched to show it
+
+    page.locator(MODAL).get_by_role("link", name="Get 10% off sneakers").click()
+    expect(page).to_have_url(re.compile(re.escape(SNEAKERS) + "$"))
+    expect(page.locator("#nudge-offer-applied")).to_contain_text("10% off sneakers applied")
+    expect(page.locator("[data-testid=discounted-price]").first).to_be_visible()
+    price = float(page.locator("[data-testid=price]").first.get_attribute("data-price") or 0)
+    discounted = page.locator("[data-testid=discounted-price]").first.inner_text()
+    assert f"{price * 0.9:.2f}" in discounted
+
+    for href in products[:4]:  # the rest of the visit: the popup never shows again
+        page.goto(href)
+        page.clock.fast_forward("02:00")
+        move_to_leave(page)
+        expect(page.locator(MODAL)).to_have_count(0)
+
+
+def test_tampered_cookie_starts_a_fresh_session(page: Page, context: BrowserContext, stack: Stack) -> None:
+    products = product_urls(page)
+    for href in products[:3]:
+        page.goto(href)
+    page.clock.fast_forward("05:01")
+    page.goto(products[3])
+    expect(page.locator(MODAL)).to_have_count(1)  # qualified
+
+    cookie = next(c for c in context.cookies() if c["name"] == "nudge")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+    value = cookie["value"]
+    tampered = value[:10] + ("A" if value[10] != "A" else "B") + value[11:]
+    context.add_cookies([{**cookie, "value": tampered}])
+    response = page.goto(products[3])
+    assert response is not None and response.status == 200
+    expect(page.locator("[data-testid=add-to-cart]")).to_be_visible()  # the shop's page, intact
+    expect(page.locator(MODAL)).to_have_count(0)  # progress forgotten: a fresh session
+    fresh = next(c for c in context.cookies() if c["name"] == "nudge")["value"]
+    assert fresh not in (value, tampered)
+
+
+def test_non_html_asset_is_byte_identical(page: Page, stack: Stack) -> None:
+    html = page.request.get(stack.shop + "/").text()
+    asset = re.search(r'(/static/[^"\']+\.png)', html)
+    assert asset, "the shop links a PNG asset"
+    direct = page.request.get(stack.shop + asset.group(1))
+    edge = page.request.get(stack.edge + asset.group(1))
+    assert edge.status == direct.status == 200
+    assert edge.body() == direct.body()
+    assert edge.headers["content-type"] == direct.headers["content-type"]
+    assert "set-cookie" not in edge.headers

@@ -1,0 +1,1 @@
+"""Tests for the demo shop (the origin nudge proxies)."""
