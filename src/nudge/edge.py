@@ -16,6 +16,11 @@ from urllib.parse import urlsplit
 
 import js
 from pyodide.ffi import JsException, create_proxy, to_js
+
+try:
+    from pyodide.ffi import jsnull  # JS null, where the runtime keeps it apart from undefined
+except ImportError:  # older Pyodide: null converts to None
+    jsnull = None
 from workers import Response
 
 from .app import PREFIX, BEACON_PATH, CLIENT_PATH, HEALTH_PATH, REDEEM_PATH, EdgeApp, PagePlan, Reply
@@ -314,7 +319,7 @@ async def _read_body(js_req: Any, limit: int) -> bytes | None:
 
 
 def _to_bytes(value: Any) -> bytes | None:
-    if value is None or value is js.null or value is js.undefined:
+    if value is None or value is jsnull:
         return None
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
