@@ -113,3 +113,34 @@ def test_non_html_asset_is_byte_identical(page: Page, stack: Stack) -> None:
     assert edge.body() == direct.body()
     assert edge.headers["content-type"] == direct.headers["content-type"]
     assert "set-cookie" not in edge.headers
+
+
+def test_adding_to_cart_through_the_datalayer_means_no_popup(page: Page) -> None:
+    products = product_urls(page)
+    for href in products[:3]:
+        page.goto(href)
+    page.clock.fast_forward("05:01")
+    with page.expect_response(lambda r: "/_nudge/beacon" in r.url and r.request.method == "POST") as beacon:
+        page.locator("[data-testid=add-to-cart]").click()  # the shop pushes add_to_cart
+    assert beacon.value.status == 204
+    expect(page.locator("[data-testid=cart-count]")).to_have_text("1")
+    page.goto(products[3])
+    page.clock.fast_forward("00:02")
+    move_to_leave(page)
+    expect(page.locator(MODAL)).to_have_count(0)  # the cart is not empty: the rule does not apply
+
+
+def test_dismissing_closes_it_for_the_visit(page: Page) -> None:
+    products = product_urls(page)
+    for href in products[:3]:
+        page.goto(href)
+    page.clock.fast_forward("05:01")
+    move_to_leave(page)
+    expect(page.locator(MODAL)).to_be_visible()
+    expect(page.locator(MODAL).get_by_role("link")).to_be_focused()  # focus moves into the dialog
+    with page.expect_response(lambda r: "/_nudge/beacon" in r.url) as beacon:
+        page.keyboard.press("Escape")
+    assert beacon.value.status == 204
+    expect(page.locator(MODAL)).to_be_hidden()
+    page.goto(products[3])
+    expect(page.locator(MODAL)).to_have_count(0)

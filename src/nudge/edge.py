@@ -168,8 +168,13 @@ def _is_page(js_req: Any, resp: Any) -> bool:
         str(js_req.method) == "GET"
         and int(resp.status) == 200
         and content_type.startswith("text/html")
-        and resp.body is not None
+        and not _absent(resp.body)
     )
+
+
+def _absent(value: Any) -> bool:
+    """JS null/undefined as Pyodide hands them over (None, or jsnull where kept apart)."""
+    return value is None or value is jsnull
 
 
 class _Injector:
@@ -294,7 +299,7 @@ def _reply(reply: Reply) -> Any:
 
 async def _read_body(js_req: Any, limit: int) -> bytes | None:
     """The request body, or None when it is larger than `limit` (read no further than that)."""
-    if js_req.body is None:
+    if _absent(js_req.body):
         return b""
     length = js_req.headers.get("content-length")
     if length is not None and str(length).isdigit() and int(str(length)) > limit:
@@ -319,7 +324,7 @@ async def _read_body(js_req: Any, limit: int) -> bytes | None:
 
 
 def _to_bytes(value: Any) -> bytes | None:
-    if value is None or value is jsnull:
+    if _absent(value):
         return None
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)

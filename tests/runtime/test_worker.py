@@ -1,0 +1,201 @@
+"""src/entry.py in Pyodide through the local edge runtime, in front of a scriptable origin."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.origin import ASSET, PAGE, serving_origin
+from tests.support.processes import REPO_ROOT, Process, free_port, running
+
+pytestmark = pytest.mark.runtime
+
+
+@dataclass
+class Edge:
+    url: str
+    origin: str
+    seen: list[dict[str, str]]  # request headers the origin received
+    process: Process
+    kv_dir: Path
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30)
+
+
+@contextmanager
+def edge_in_front_of_origin(kv_dir: Path, *flags: str) -> Iterator[Edge]:
+    with serving_origin() as (origin, seen):
+        port = free_port()
+        cmd = ["node", str(REPO_ROOT / "local-edge" / "server.mjs"), "--port", str(port),
+               "--var", f"ORIGIN_URL:{origin}", "--persist-to", str(kv_dir), *flags]
+        with running(cmd, "ready on", timeout=120) as process:
+            yield Edge(f"http://127.0.0.1:{port}", origin, seen, process, kv_dir)
+
+
+@pytest.fixture(scope="module")
+def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
+    with edge_in_front_of_origin(tmp_path_factory.mktemp("kv")) as e:
+        yield e
+
+
+def nudge_cookies(resp: httpx.Response) -> list[str]:
+    return [c for c in resp.headers.get_list("set-cookie") if c.startswith("nudge")]
+
+
+def test_html_is_rewritten_streamed_and_cookied(edge: Edge) -> None:
+    with edge.client() as c:
+        r = c.get("/page")
+    assert r.status_code == 200
+    assert '<script type="application/json" id="nudge-config">' in r.text
+    assert r.text.index('id="nudge-style"') < r.text.index("</head>")
+    assert r.text.rstrip().endswith("</script></body></html>")
+    assert "<h1>Hello</h1><p>origin page</p>" in r.text
+    (cookie,) = nudge_cookies(r)
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie  # plain-http localhost
+    assert r.headers["cache-control"] == "private, no-store"
+
+
+def test_origin_cookies_survive_next_to_ours(edge: Edge) -> None:
+    with edge.client() as c:
+        r = c.get("/cookies")
+    cookies = r.headers.get_list("set-cookie")
+    assert "a=1; Path=/" in cookies and "b=2; Path=/; HttpOnly" in cookies
+    assert len(nudge_cookies(r)) == 1
+
+
+def test_non_html_passes_byte_identical_without_cookies(edge: Edge) -> None:
+    with edge.client() as c:
+        r = c.get("/asset.bin")
+    assert r.content == ASSET and r.headers["etag"] == '"abc"'
+    assert "set-cookie" not in r.headers
+
+
+def test_origin_errors_pass_through_as_they_are(edge: Edge) -> None:
+    with edge.client() as c:
+        r = c.get("/error")
+    assert r.status_code == 500 and r.text == "<h1>origin broke</h1>" and r.headers["x-origin"] == "yes"
+    assert "set-cookie" not in r.headers
+
+
+def test_gzip_origin_body_is_rewritten(edge: Edge) -> None:
+    with edge.client() as c:
+        r = c.get("/gzip", headers={"accept-encoding": "gzip"})
+    assert r.status_code == 200 and 'id="nudge-config"' in r.text and "<h1>Hello</h1>" in r.text
+
+
+def test_redirects_to_the_origin_host_are_made_relative(edge: Edge) -> None:
+    host = edge.origin.removeprefix("http://")
+    with edge.client() as c:
+        r = c.get("/redirect", headers={"host": host})  # the origin redirects to its own address
+    assert r.status_code == 302 and r.headers["location"] == "/page?from=redirect"
+
+
+def test_origin_never_sees_our_cookies_or_forged_offer_headers(edge: Edge) -> None:
+    with edge.client() as c:
+        first = c.get("/page")
+        jar = "; ".join(cookie.split(";")[0] for cookie in nudge_cookies(first))
+        r = c.get("/headers", headers={"cookie": f"shop=1; {jar}", "x-nudge-offer": "code=FREE; percent=90"})
+    seen = r.json()
+    assert seen["cookie"] == "shop=1"
+    assert "x-nudge-offer" not in seen
+
+
+def test_page_without_head_or_body_is_left_alone(edge: Edge) -> None:
+    with edge.client() as c:
+        r = c.get("/bare")
+    assert r.text == "<p>no head, no body</p>"
+
+
+def test_body_streams_before_the_origin_finishes(edge: Edge) -> None:
+    with httpx.Client(base_url=edge.url, timeout=30) as c:
+        start = time.perf_counter()
+        with c.stream("GET", "/slow-stream?pause=1.5") as r:
+            chunks = r.iter_raw()
+            first = next(chunks)
+            first_at = time.perf_counter() - start
+            rest = b"".join(chunks)
+            done_at = time.perf_counter() - start
+    assert first and first_at < 1.0 < 1.4 < done_at  # first bytes left during the origin's pause
+    assert b"nudge-config" in first + rest
+
+
+def test_beacon_validates_input(edge: Edge) -> None:
+    with edge.client() as c:
+        page = c.get("/page")
+        pv = json.loads(page.text.split('id="nudge-config">')[1].split("</script>")[0])["pv"]
+        ok = c.post("/_nudge/beacon", json={"pv": pv, "dwell": 12})
+        assert ok.status_code == 204 and len(nudge_cookies(ok)) == 1
+        for body, status, reason in [
+            (b"{", 400, "not JSON"),
+            (b'{"events": [{"type": "steal"}]}', 400, "unknown event type"),
+            (b'{"pv": "x", "dwell": -5}', 400, "dwell"),
+            (b"{" + b" " * 9000 + b"}", 413, "8192"),
+        ]:
+            bad = c.post("/_nudge/beacon", content=body, headers={"content-type": "application/json"})
+            assert bad.status_code == status and reason in bad.json()["error"]
+            assert "set-cookie" not in bad.headers
+        assert c.get("/_nudge/beacon").status_code == 405
+
+
+def test_tampered_cookie_is_a_fresh_session_not_an_error(edge: Edge) -> None:
+    with edge.client() as c:
+        r = c.get("/page", headers={"cookie": "nudge=AAAA.BBBB; nudge_offer=%%%; nudge_dw=zz"})
+    assert r.status_code == 200 and 'id="nudge-config"' in r.text and len(nudge_cookies(r)) == 1
+
+
+def test_client_script_and_health(edge: Edge) -> None:
+    with edge.client() as c:
+        page = c.get("/page").text
+        src = page.split('<script src="')[1].split('"')[0]
+        js = c.get(src)
+        assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
+        assert "nudge-config" in js.text and "immutable" in js.headers["cache-control"]
+        health = c.get("/_nudge/health")
+        assert health.status_code == 200 and health.json()["rules"] >= 1
+        assert c.get("/_nudge/nope").status_code == 404
+
+
+def test_first_page_of_a_visit_writes_the_profile_in_the_background(edge: Edge) -> None:
+    with edge.client() as c:
+        c.get("/page")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if any("profile" in p.name for p in edge.kv_dir.rglob("*")):
+            break
+        time.sleep(0.1)
+    assert any("profile" in p.name for p in edge.kv_dir.rglob("*")), list(edge.kv_dir.rglob("*"))
+
+
+def test_origin_fetch_and_kv_read_run_concurrently(tmp_path: Path) -> None:
+    with edge_in_front_of_origin(tmp_path, "--kv-delay-ms", "400") as e, e.client() as c:
+        c.get("/page")  # warm the isolate
+        start = time.perf_counter()
+        r = c.get("/page?delay_ms=400")
+        elapsed = time.perf_counter() - start
+    assert r.status_code == 200 and 'id="nudge-config"' in r.text
+    assert elapsed < 0.75, f"origin 400 ms + KV 400 ms took {elapsed:.3f} s: not concurrent"
+
+
+def test_slow_kv_does_not_hold_the_page(tmp_path: Path) -> None:
+    with edge_in_front_of_origin(tmp_path, "--kv-delay-ms", "3000") as e, e.client() as c:
+        start = time.perf_counter()
+        r = c.get("/page")
+        elapsed = time.perf_counter() - start
+    assert r.status_code == 200 and 'id="nudge-config"' in r.text
+    assert elapsed < 1.5, f"a 3 s KV held the page for {elapsed:.3f} s"
+
+
+def test_missing_secret_fails_open(tmp_path: Path) -> None:
+    with edge_in_front_of_origin(tmp_path, "--var", "NUDGE_SECRET:") as e, e.client() as c:
+        r = c.get("/page")
+        assert r.status_code == 200 and r.text == PAGE and "set-cookie" not in r.headers
+        assert c.post("/_nudge/beacon", json={}).status_code == 503
+    assert "NUDGE_SECRET is not set" in e.process.output()

@@ -1,0 +1,94 @@
+"""A scriptable origin for runtime tests and benchmarks: a threaded stdlib HTTP server whose
+routes cover what real shops send (slow pages, errors, gzip, redirects, several cookies)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+PAGE = (
+    "<!doctype html><html><head><title>t</title></head>"
+    "<body><h1>Hello</h1><p>origin page</p></body></html>"
+)
+ASSET = bytes(range(256)) * 64  # 16 KiB of every byte value
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    seen: list[dict[str, str]]
+
+    def log_message(self, *args: object) -> None:  # keep test output quiet
+        pass
+
+    def _send(self, status: int, body: bytes, ctype: str = "text/html; charset=utf-8",
+              headers: list[tuple[str, str]] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in headers or []:
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        parts = urlsplit(self.path)
+        query = parse_qs(parts.query)
+        type(self).seen.append({k.lower(): v for k, v in self.headers.items()})
+        delay = int((query.get("delay_ms") or ["0"])[0]) / 1000
+        if delay:
+            time.sleep(delay)
+        path = parts.path
+        if path == "/asset.bin":
+            self._send(200, ASSET, "application/octet-stream", [("ETag", '"abc"')])
+        elif path == "/error":
+            self._send(500, b"<h1>origin broke</h1>", headers=[("X-Origin", "yes")])
+        elif path == "/gzip":
+            self._send(200, gzip.compress(PAGE.encode()), headers=[("Content-Encoding", "gzip")])
+        elif path == "/redirect":
+            host = self.headers.get("Host", "")
+            self._send(302, b"", headers=[("Location", f"http://{host}/page?from=redirect")])
+        elif path == "/cookies":
+            self._send(200, PAGE.encode(), headers=[("Set-Cookie", "a=1; Path=/"), ("Set-Cookie", "b=2; Path=/; HttpOnly")])
+        elif path == "/headers":
+            self._send(200, json.dumps(type(self).seen[-1]).encode(), "application/json")
+        elif path == "/bare":
+            self._send(200, b"<p>no head, no body</p>")
+        elif path == "/slow-stream":
+            # Headers and the first half now, the rest later: the edge must stream, not buffer.
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for chunk in (PAGE[:40].encode(), None, PAGE[40:].encode()):
+                if chunk is None:
+                    time.sleep(float((query.get("pause") or ["1"])[0]))
+                    continue
+                self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+        else:
+            self._send(200, PAGE.encode())
+
+    do_HEAD = do_GET
+
+
+@contextmanager
+def serving_origin() -> Iterator[tuple[str, list[dict[str, str]]]]:
+    """(base URL, request headers seen) of a running origin; stopped when the block ends."""
+    seen: list[dict[str, str]] = []
+    handler = type("Handler", (_Handler,), {"seen": seen})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
