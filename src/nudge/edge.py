@@ -21,7 +21,6 @@ try:
     from pyodide.ffi import jsnull  # JS null, where the runtime keeps it apart from undefined
 except ImportError:  # older Pyodide: null converts to None
     jsnull = None
-from workers import Response
 
 from .app import PREFIX, BEACON_PATH, CLIENT_PATH, HEALTH_PATH, REDEEM_PATH, EdgeApp, PagePlan, Reply
 from .cookies import is_local_http, parse_cookies, without_our_cookies
@@ -61,7 +60,8 @@ def _opts(**kwargs: Any) -> Any:
 
 
 async def handle(request: Any, env: Any, ctx: Any) -> Any:
-    """The Worker's fetch handler."""
+    """The Worker's fetch handler. Returns a JS Response (the runtime passes it through as is;
+    wrapping constructed responses in `workers.Response` trips a Pyodide 0.29 bug)."""
     js_req = getattr(request, "js_object", request)  # workers.Request or a JS Request
     try:
         ctx.passThroughOnException()
@@ -103,12 +103,12 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any) -> Any:
         log.error("nudge: origin fetch failed: %s", exc)
         if profile_task:
             profile_task.cancel()
-        return Response("Origin unreachable", status=502, headers={"content-type": "text/plain"})
+        return js.Response.new("Origin unreachable", _opts(status=502, headers=_opts(**{"content-type": "text/plain"})))
     origin_resp = _relocated(origin_resp, origin, parts)
     if app is None or session is None or not _is_page(js_req, origin_resp):
         if profile_task:
             profile_task.cancel()
-        return Response(origin_resp)
+        return origin_resp
     try:
         profile = decode_profile(await asyncio.wait_for(profile_task, KV_BUDGET))  # type: ignore[arg-type]
     except (asyncio.TimeoutError, JsException) as exc:
@@ -120,10 +120,10 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any) -> Any:
         rewritten = _rewrite(origin_resp, plan)
         if plan.profile_write is not None:
             ctx.waitUntil(_kv_put(env, profile_key(session.visitor), encode_profile(plan.profile_write)))
-        return Response(rewritten)
+        return rewritten
     except Exception:  # fail open
         log.exception("nudge: personalizing the page failed; passing it through")
-        return Response(origin_resp)
+        return origin_resp
 
 
 def _origin_request(js_req: Any, origin: str, parts: Any, extra: dict[str, str]) -> Any:
@@ -294,7 +294,7 @@ def _reply(reply: Reply) -> Any:
     for name, value in reply.headers:
         headers.append(name, value)
     body = reply.body if reply.status not in (204, 304) else None
-    return Response(js.Response.new(body, _opts(status=reply.status, headers=headers)))
+    return js.Response.new(body, _opts(status=reply.status, headers=headers))
 
 
 async def _read_body(js_req: Any, limit: int) -> bytes | None:

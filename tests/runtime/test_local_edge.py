@@ -1,0 +1,357 @@
+"""The local edge runtime (local-edge/server.mjs) runs a Python Worker as Cloudflare would.
+
+Drives tests/runtime/fixture_worker through the runtime, with a stdlib HTTP server
+standing in for the origin.
+"""
+
+from __future__ import annotations
+
+import gzip
+import http.client
+import json
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from tests.support.processes import REPO_ROOT, Process, free_port, running
+
+pytestmark = pytest.mark.runtime
+
+SERVER = REPO_ROOT / "local-edge" / "server.mjs"
+FIXTURE = Path(__file__).parent / "fixture_worker"
+SITE_PACKAGES = REPO_ROOT / ".venv" / "lib" / "python3.13" / "site-packages"
+GZIP_TEXT = b"<p>" + b"compress me please " * 200 + b"</p>"
+
+
+# ------------------------------------------------------------------ the origin
+
+
+class Upstream(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), UpstreamHandler)
+        self.gates: dict[str, threading.Event] = {}
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class UpstreamHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"  # no Content-Length on /page: the body ends at close
+    server: Upstream
+
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        if url.path == "/page":
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(b"<!doctype html><html><head><title>t</title></head><body>\n<h1>first part</h1>\n")
+            self.wfile.flush()
+            gate = parse_qs(url.query).get("gate", [""])[0]
+            if gate in self.server.gates:
+                self.server.gates[gate].wait(5)
+            self.wfile.write(b"<p>second part</p>\n</body></html>\n")
+        elif url.path == "/gz":
+            body = gzip.compress(GZIP_TEXT)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        else:
+            body = f"from upstream: {self.path}".encode()
+            self.send_response(200)
+            self.send_header("X-Upstream", "yes")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[Upstream]:
+    server = Upstream()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+# ------------------------------------------------------------------ the runtime
+
+
+@pytest.fixture(scope="module")
+def worker_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the fixture Worker with a .dev.vars secret beside its config."""
+    target = tmp_path_factory.mktemp("fixture") / "worker"
+    shutil.copytree(FIXTURE, target)
+    (target / ".dev.vars").write_text("FIXTURE_SECRET=from-dev-vars\n")
+    return target
+
+
+def edge_command(worker_dir: Path, port: int, persist: Path, upstream: str, *extra: str) -> list[str]:
+    return [
+        "node", str(SERVER),
+        "--config", str(worker_dir / "wrangler.toml"),
+        "--port", str(port),
+        "--persist-to", str(persist),
+        "--site-packages", str(SITE_PACKAGES),
+        "--var", f"UPSTREAM:{upstream}",
+        "--var", "FROM_CLI:a:b",
+        "--upstream", upstream,
+        *extra,
+    ]  # fmt: skip
+
+
+@dataclass
+class Edge:
+    url: str
+    process: Process
+
+
+@contextmanager
+def start_edge(worker_dir: Path, upstream: str, persist: Path, *extra: str) -> Iterator[Edge]:
+    port = free_port()
+    cmd = edge_command(worker_dir, port, persist, upstream, *extra)
+    with running(cmd, ready=f"ready on http://127.0.0.1:{port}") as process:
+        yield Edge(f"http://127.0.0.1:{port}", process)
+
+
+@pytest.fixture(scope="module")
+def edge(worker_dir: Path, upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
+    """One runtime for most tests: loading Pyodide takes about 2 s."""
+    with start_edge(worker_dir, upstream.url, tmp_path_factory.mktemp("state")) as started:
+        yield started
+
+
+# ------------------------------------------------------------------ HTTP client
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+    def json(self) -> dict[str, object]:
+        data: dict[str, object] = json.loads(self.body)
+        return data
+
+
+def call(
+    base: str,
+    path: str,
+    method: str = "GET",
+    headers: Sequence[tuple[str, str]] = (),
+    body: bytes | None = None,
+) -> Reply:
+    """One request over http.client: raw headers, no redirects, no decoding."""
+    url = urlsplit(base)
+    conn = http.client.HTTPConnection(url.hostname or "", url.port, timeout=30)
+    try:
+        conn.putrequest(method, path, skip_accept_encoding=True)
+        for name, value in headers:
+            conn.putheader(name, value)
+        if body is not None:
+            conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
+        response = conn.getresponse()
+        return Reply(response.status, response.headers, response.read())
+    finally:
+        conn.close()
+
+
+# ------------------------------------------------------------------ tests
+
+
+def test_vars_secrets_and_cli_vars_arrive_as_env(edge: Edge) -> None:
+    reply = call(edge.url, "/vars")
+    assert reply.status == 200
+    assert reply.json() == {
+        "GREETING": "hello from vars",
+        "FIXTURE_SECRET": "from-dev-vars",
+        "FROM_CLI": "a:b",
+    }
+
+
+def test_fetch_gets_a_workers_request_with_headers_and_body(edge: Edge) -> None:
+    reply = call(
+        edge.url,
+        "/request?x=1",
+        method="POST",
+        headers=[("Cookie", "a=1"), ("Cookie", "b=2"), ("X-Multi", "1"), ("X-Multi", "2")],
+        body=b"hello body",
+    )
+    assert reply.status == 200
+    data = reply.json()
+    assert data["type"] == "workers.request.Request"
+    assert data["is_workers_request"] is True
+    assert data["method"] == "POST"
+    assert data["url"] == f"{edge.url}/request?x=1"
+    assert data["cookie"] == "a=1; b=2"
+    assert data["x_multi"] == "1, 2"
+    assert data["cf_is_none"] is True
+    assert data["body"] == "hello body"
+
+
+def test_kv_values_cross_into_python_as_sdk_types(edge: Edge) -> None:
+    data = call(edge.url, "/kv/types").json()
+    assert data["bytes_arrayBuffer"] == {"type": "memoryview", "value": b"\x00\x01bin".hex()}
+    assert data["str_text"] == {"type": "str", "value": "h\u00e9llo"}
+    assert data["str_arrayBuffer"] == {"type": "memoryview", "value": "h\u00e9llo".encode().hex()}
+    assert data["json_json"]["type"] == "JsDict"
+    assert data["missing"] == {"type": "NoneType", "value": None}
+    assert data["deleted"] == {"type": "NoneType", "value": None}
+    meta = data["meta"]["value"]
+    assert meta["value"] == {"type": "str", "value": "v"}
+    assert meta["metadata"]["value"] == {"m": {"type": "int", "value": 1}}
+    keys = data["list"]["value"]["keys"]["value"]
+    names = [key["value"]["name"]["value"] for key in keys]
+    assert names == ["t:bytes", "t:json", "t:meta", "t:str", "t:ttl"]
+    ttl = keys[-1]["value"]["expiration"]["value"]
+    assert 100 < ttl - time.time() <= 121
+
+
+def test_kv_persists_across_restart_and_kv_delay_applies(
+    worker_dir: Path, upstream: Upstream, tmp_path: Path
+) -> None:
+    with start_edge(worker_dir, upstream.url, tmp_path) as first:
+        assert call(first.url, "/kv/put?key=kept&value=across-restarts").status == 200
+    with start_edge(worker_dir, upstream.url, tmp_path, "--kv-delay-ms", "400") as second:
+        started = time.monotonic()
+        reply = call(second.url, "/kv/get?key=kept")
+        elapsed = time.monotonic() - started
+    assert reply.json() == {"value": "across-restarts"}
+    assert elapsed >= 0.4
+
+
+def test_html_rewriter_streams_a_rewritten_upstream_page(edge: Edge, upstream: Upstream) -> None:
+    upstream.gates["stream"] = gate = threading.Event()
+    url = urlsplit(edge.url)
+    conn = http.client.HTTPConnection(url.hostname or "", url.port, timeout=30)
+    try:
+        conn.request("GET", "/rewrite?gate=stream")
+        response = conn.getresponse()
+        assert response.status == 200
+        head = b""
+        while b"first part" not in head:
+            chunk = response.read1(65536)
+            assert chunk, head
+            head += chunk
+        # The upstream is still holding back the rest: the runtime did not buffer.
+        assert b"</body>" not in head
+        gate.set()
+        page = head + response.read()
+    finally:
+        conn.close()
+    assert b'<p>second part</p>\n<p id="injected">added at the edge</p></body>' in page
+
+
+@pytest.mark.parametrize("via", ["ctx", "module"])
+def test_wait_until_work_finishes_after_the_response(edge: Edge, via: str) -> None:
+    key = f"waited-{via}"
+    assert call(edge.url, f"/wait?key={key}&via={via}").body == b"scheduled"
+    assert call(edge.url, f"/kv/get?key={key}").json() == {"value": None}
+    deadline = time.monotonic() + 5
+    while call(edge.url, f"/kv/get?key={key}").json() != {"value": "done"}:
+        assert time.monotonic() < deadline, edge.process.output()
+        time.sleep(0.05)
+
+
+def test_concurrent_requests_are_served_concurrently(edge: Edge) -> None:
+    started = time.monotonic()
+    with ThreadPoolExecutor(6) as pool:
+        replies = list(pool.map(lambda _: call(edge.url, "/slow?ms=700"), range(6)))
+    elapsed = time.monotonic() - started
+    assert [r.body for r in replies] == [b"slept"] * 6
+    assert elapsed < 2.5  # one after another would take 4.2 s
+
+
+def test_each_set_cookie_arrives_as_its_own_header(edge: Edge) -> None:
+    reply = call(edge.url, "/cookies")
+    assert reply.headers.get_all("Set-Cookie") == ["a=1; Path=/", "b=2; Path=/; HttpOnly"]
+    assert reply.body == b"cookies"
+
+
+def test_head_response_has_no_body(edge: Edge) -> None:
+    reply = call(edge.url, "/cookies", method="HEAD")
+    assert reply.status == 200
+    assert reply.body == b""
+
+
+def test_gzip_upstream_body_is_re_encoded_for_the_client(edge: Edge) -> None:
+    reply = call(edge.url, "/gzip", headers=[("Accept-Encoding", "gzip")])
+    assert reply.status == 200
+    assert reply.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(reply.body) == GZIP_TEXT
+
+
+def test_pass_through_on_exception_serves_the_upstream(edge: Edge) -> None:
+    reply = call(edge.url, "/boom?q=1")
+    assert reply.status == 200
+    assert reply.headers["X-Upstream"] == "yes"
+    assert reply.body == b"from upstream: /boom?q=1"
+
+
+def test_exception_without_pass_through_is_a_500(edge: Edge) -> None:
+    reply = call(edge.url, "/crash")
+    assert reply.status == 500
+    edge.process.wait_for_output("RuntimeError: crash")
+    edge.process.wait_for_output("GET /crash 500 ")
+
+
+def test_sigterm_waits_for_wait_until_and_exits_zero(
+    worker_dir: Path, upstream: Upstream, tmp_path: Path
+) -> None:
+    with start_edge(worker_dir, upstream.url, tmp_path) as edge:
+        assert call(edge.url, "/wait?key=at-shutdown").status == 200
+        started = time.monotonic()
+        code = edge.process.stop()
+        elapsed = time.monotonic() - started
+    assert code == 0, edge.process.output()
+    assert elapsed < 3
+    # The pending waitUntil (0.3 s, then a KV put) ran before the process left.
+    assert (tmp_path / "kv" / "FIXTURE_KV" / "at-shutdown").read_text() == "done"
+
+
+def test_startup_failures_exit_1_with_a_message(worker_dir: Path, tmp_path: Path) -> None:
+    def start(config: Path) -> subprocess.CompletedProcess[str]:
+        cmd = ["node", str(SERVER), "--config", str(config), "--port", str(free_port()),
+               "--site-packages", str(SITE_PACKAGES), "--persist-to", str(tmp_path / "state")]  # fmt: skip
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+
+    missing = start(tmp_path / "missing.toml")
+    assert missing.returncode == 1
+    assert "cannot read config" in missing.stderr
+
+    broken_build = tmp_path / "broken-build"
+    shutil.copytree(worker_dir, broken_build)
+    config = broken_build / "wrangler.toml"
+    config.write_text(config.read_text() + '\n[build]\ncommand = "exit 3"\n')
+    failed = start(config)
+    assert failed.returncode == 1
+    assert "build command failed (exit 3)" in failed.stderr
+
+    broken_import = tmp_path / "broken-import"
+    shutil.copytree(worker_dir, broken_import)
+    (broken_import / "src" / "entry.py").write_text("import no_such_module\n")
+    crashed = start(broken_import / "wrangler.toml")
+    assert crashed.returncode == 1
+    assert "ModuleNotFoundError: No module named 'no_such_module'" in crashed.stderr
