@@ -1,6 +1,8 @@
 # nudge: `make dev` runs the demo shop behind the local edge; `make test` runs every test.
 SHELL := /bin/bash
-PYTHON ?= $(shell command -v python3.13 2>/dev/null || echo /root/.pyenv/versions/3.13.0/bin/python3.13)
+# Python 3.13, as in the Workers runtime: pyenv's if present, else a working python3.13 on PATH.
+PYTHON ?= $(shell for p in /root/.pyenv/versions/3.13*/bin/python3.13 python3.13; do \
+	$$p -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null && { command -v $$p; break; }; done)
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8787
@@ -11,6 +13,7 @@ SHOP_PORT ?= 8788
 setup: $(VENV)/.installed node_modules/.installed .dev.vars src/nudge/_bundle.py
 
 $(VENV)/.installed: requirements-dev.txt
+	@test -n "$(PYTHON)" || { echo "nudge needs Python 3.13 (pyenv install 3.13, or python3.13 on PATH)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
