@@ -36,7 +36,7 @@ dev: setup
 
 test: setup chromium
 	$(PY) -m pytest tests e2e
-	npx wrangler deploy --dry-run --outdir dist
+	WRANGLER_SEND_METRICS=false npx wrangler deploy --dry-run --outdir dist
 
 bench: setup
 	$(PY) bench/ttfb.py
