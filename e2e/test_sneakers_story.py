@@ -19,6 +19,15 @@ def product_urls(page: Page) -> list[str]:
     return hrefs
 
 
+def browse_pairs(page: Page, count: int, stay: str) -> list[str]:
+    """Opens `count` sneaker product pages, then lets `stay` (mm:ss) pass on the last one."""
+    products = product_urls(page)
+    for href in products[:count]:
+        page.goto(href)
+    page.clock.fast_forward(stay)
+    return products
+
+
 def move_to_leave(page: Page) -> None:
     """The pointer travels up and out through the top edge of the viewport."""
     page.mouse.move(640, 400)
@@ -44,10 +53,7 @@ def test_nothing_before_thresholds_then_the_popup_on_exit(page: Page) -> None:
 
 
 def test_three_products_but_too_little_time_waits_for_the_rest(page: Page) -> None:
-    products = product_urls(page)
-    for href in products[:3]:
-        page.goto(href)
-    page.clock.fast_forward("01:00")
+    products = browse_pairs(page, 3, "01:00")
     move_to_leave(page)
     expect(page.locator(MODAL)).to_be_hidden()
     page.clock.fast_forward("04:05")
@@ -56,10 +62,7 @@ def test_three_products_but_too_little_time_waits_for_the_rest(page: Page) -> No
 
 
 def test_offer_applies_discount_and_popup_never_returns(page: Page) -> None:
-    products = product_urls(page)
-    for href in products[:3]:
-        page.goto(href)
-    page.clock.fast_forward("05:01")
+    products = browse_pairs(page, 3, "05:01")
     requests: list[Request] = []
     page.on("request", lambda request: requests.append(request))
     move_to_leave(page)
@@ -83,10 +86,7 @@ def test_offer_applies_discount_and_popup_never_returns(page: Page) -> None:
 
 
 def test_tampered_cookie_starts_a_fresh_session(page: Page, context: BrowserContext, stack: Stack) -> None:
-    products = product_urls(page)
-    for href in products[:3]:
-        page.goto(href)
-    page.clock.fast_forward("05:01")
+    products = browse_pairs(page, 3, "05:01")
     page.goto(products[3])
     expect(page.locator(MODAL)).to_have_count(1)  # qualified
 
@@ -116,10 +116,7 @@ def test_non_html_asset_is_byte_identical(page: Page, stack: Stack) -> None:
 
 
 def test_adding_to_cart_through_the_datalayer_means_no_popup(page: Page) -> None:
-    products = product_urls(page)
-    for href in products[:3]:
-        page.goto(href)
-    page.clock.fast_forward("05:01")
+    products = browse_pairs(page, 3, "05:01")
     with page.expect_response(lambda r: "/_nudge/beacon" in r.url and r.request.method == "POST") as beacon:
         page.locator("[data-testid=add-to-cart]").click()  # the shop pushes add_to_cart
     assert beacon.value.status == 204
@@ -131,10 +128,7 @@ def test_adding_to_cart_through_the_datalayer_means_no_popup(page: Page) -> None
 
 
 def test_dismissing_closes_it_for_the_visit(page: Page) -> None:
-    products = product_urls(page)
-    for href in products[:3]:
-        page.goto(href)
-    page.clock.fast_forward("05:01")
+    products = browse_pairs(page, 3, "05:01")
     move_to_leave(page)
     expect(page.locator(MODAL)).to_be_visible()
     expect(page.locator(MODAL).get_by_role("link")).to_be_focused()  # focus moves into the dialog
