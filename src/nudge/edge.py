@@ -111,7 +111,7 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any) -> Any:
         return origin_resp
     try:
         profile = decode_profile(await asyncio.wait_for(profile_task, KV_BUDGET))  # type: ignore[arg-type]
-    except (asyncio.TimeoutError, JsException) as exc:
+    except (asyncio.TimeoutError, JsException, TypeError, ValueError) as exc:
         log.warning("nudge: profile read skipped: %r", exc)
         profile = None
     try:
@@ -190,7 +190,7 @@ class _Injector:
                 el.prepend(self.prepend, html)
             if self.append:
                 el.append(self.append, html)
-        except JsException:
+        except Exception:  # an error here would break the stream mid-page: never let it out
             log.exception("nudge: injection failed; page left as is")
         self.prepend = self.append = ""
 
