@@ -12,15 +12,15 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qs, quote
 
 from . import render
-from .attributes import visitor_attributes
+from .attributes import RequestContext, visitor_attributes
 from .beacon import BeaconError, parse_beacon
 from .cookies import set_cookie
 from .decide import Nudge, decide
 from .offers import OFFER_COOKIE, OFFER_HEADER, OfferTokens, Redeemed, offer_expiry
 from .pages import Page
-from .profile import Profile, next_profile
+from .profile import Profile, merged_profile
 from .rules import RuleSet
-from .session import COOKIE_NAME, Session, SessionCodec, new_id
+from .session import COOKIE_NAME, Session, SessionCodec
 from .signing import BadData, Signer
 from .tracking import apply_beacon, close_rule, credit_dwell, parse_dwell_cookie, record_page_view
 
@@ -41,6 +41,29 @@ class Reply:
     body: str = ""
     content_type: str = "application/json"
     headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """What nudge reads from a page request (plain values; the edge extracts them)."""
+
+    context: RequestContext
+    query: str = ""
+    host: str = ""
+    referrer: str | None = None
+    secure: bool = True
+
+
+@dataclass
+class KeyEvent:
+    """Counts a beacon or redemption reports that belong in the long-term profile."""
+
+    orders: int = 0
+    revenue: int = 0  # cents
+    redeemed: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.orders or self.redeemed)
 
 
 @dataclass
@@ -93,13 +116,12 @@ class EdgeApp:
 
     # -- pages --------------------------------------------------------------------------------
 
-    def plan_page(self, path: str, session: Session, offer: Redeemed | None,
-                  profile: Profile | None, now: int, secure: bool) -> PagePlan:
-        page = self.ruleset.classifier.classify(path)
+    def plan_page(self, request: PageRequest, session: Session, offer: Redeemed | None,
+                  profile: Profile | None, now: int) -> PagePlan:
+        page = self.ruleset.classifier.classify(request.context.path)
         new_visit = session.is_new
-        pv = new_id(6)
-        record_page_view(session, page, pv, now)
-        attributes = visitor_attributes(session, page, profile)
+        pv = record_page_view(session, page, now, request.query, request.referrer, request.host)
+        attributes = visitor_attributes(session, page, profile, now, request.context)
         nudges = decide(self.ruleset, attributes, page, session)
         body_start, body_end = [], []
         if offer and page.category == offer.category:
@@ -129,53 +151,54 @@ class EdgeApp:
             head=render.STYLE,
             body_start="".join(body_start),
             body_end="".join(body_end),
-            set_cookies=[self.session_cookie(session, secure)],
-            profile_write=next_profile(profile, now, new_visit, 0),
+            set_cookies=[self.session_cookie(session, request.secure)],
+            profile_write=merged_profile(profile, now, new_visit=True, ended=session.ended) if new_visit else None,
             nudges=nudges,
         )
 
     def _cta_href(self, nudge: Nudge, session: Session, now: int) -> str | None:
         rule = nudge.rule
         if rule.offer:
-            token = self.offers.mint(rule, session.visitor, now)
+            token = self.offers.mint(rule, session.visitor_id, now)
             return f"{REDEEM_PATH}?t={quote(token, safe='')}"
         return rule.action.url or None
 
     # -- endpoints ----------------------------------------------------------------------------
 
     def beacon(self, method: str, body: bytes, content_type: str | None,
-               session: Session, now: int, secure: bool) -> tuple[Reply, int]:
+               session: Session, now: int, secure: bool) -> tuple[Reply, KeyEvent]:
         """POST /_nudge/beacon. Bad input: 400 with a reason, session untouched. Also returns the
-        number of orders the beacon reported (the caller updates the KV profile for them)."""
+        orders the beacon reported (the caller merges them into the KV profile)."""
         if method != "POST":
-            return _json(405, {"error": "use POST"}, [("Allow", "POST")]), 0
+            return _json(405, {"error": "use POST"}, [("Allow", "POST")]), KeyEvent()
         try:
             beacon = parse_beacon(body, content_type)
         except BeaconError as exc:
-            return _json(400, {"error": str(exc)}), 0
+            return _json(400, {"error": str(exc)}), KeyEvent()
         for event in beacon.events:
             if event.rule is not None and self.ruleset.rule(event.rule) is None:
-                return _json(400, {"error": f"unknown rule {event.rule!r}"}), 0
-        orders_before = session.orders
+                return _json(400, {"error": f"unknown rule {event.rule!r}"}), KeyEvent()
+        orders, revenue = session.orders, session.revenue
         apply_beacon(session, beacon, now)
         cookie = self.session_cookie(session, secure)
-        return Reply(204, "", headers=[("Set-Cookie", cookie)]), session.orders - orders_before
+        event = KeyEvent(session.orders - orders, session.revenue - revenue)
+        return Reply(204, "", headers=[("Set-Cookie", cookie)]), event
 
-    def redeem(self, query: str, session: Session, now: int, secure: bool) -> Reply:
+    def redeem(self, query: str, session: Session, now: int, secure: bool) -> tuple[Reply, KeyEvent]:
         """GET /_nudge/redeem?t=TOKEN: applies the offer, then redirects to its same-site page."""
         token = (parse_qs(query).get("t") or [""])[0]
         try:
-            rule_id = self.offers.verify(token, session.visitor, now)
+            rule_id = self.offers.verify(token, session.visitor_id, now)
         except BadData:
-            return self._bad_link()
+            return self._bad_link(), KeyEvent()
         rule = self.ruleset.rule(rule_id)
         if rule is None or rule.offer is None:
-            return self._bad_link()
+            return self._bad_link(), KeyEvent()
         offer = rule.offer
         redeemed = Redeemed(rule.id, offer.code, offer.percent, offer.category, offer_expiry(offer, now))
         close_rule(session, rule.id)
         session.last_seen = now
-        return Reply(
+        reply = Reply(
             303,
             "",
             content_type="text/plain",
@@ -187,6 +210,7 @@ class EdgeApp:
                 ("Set-Cookie", self.session_cookie(session, secure)),
             ],
         )
+        return reply, KeyEvent(redeemed=1)
 
     def _bad_link(self) -> Reply:
         html = (

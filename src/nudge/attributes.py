@@ -1,42 +1,148 @@
 """Visitor attributes: the only view of a shopper that rule conditions see.
 
-Built from the session (this visit) and the long-term profile (from KV). Names are stable and
-documented in the README; conditions address them with dotted paths, e.g.
-``category.sneakers.dwell_seconds``.
+Built from the session (this visit), the long-term profile (KV) and the request itself (device,
+geo, local time). Names are stable and documented in the README's attribute table; conditions
+address them with dotted paths, e.g. ``category.sneakers.dwell_seconds``.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from .pages import Page
 from .profile import Profile
 from .session import Session
 
+DAY = 24 * 3600
+ACTIVE_DAYS = 7  # last visit within a week: active; within 30 days: dormant; older: lapsed
+DORMANT_DAYS = 30
+HIGH_AOV_CENTS = 150_00
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_TABLET = re.compile(r"ipad|tablet|kindle|silk|playbook|(android(?!.*mobile))", re.I)
+_MOBILE = re.compile(r"mobi|iphone|ipod|android.*mobile|windows phone|blackberry|opera mini", re.I)
 
-def visitor_attributes(session: Session, page: Page, profile: Profile | None) -> dict[str, Any]:
-    visits = profile.visits if profile else 1
+
+@dataclass(frozen=True)
+class RequestContext:
+    """What the request itself says about the shopper (no PII: no IP, no raw user agent kept)."""
+
+    path: str = "/"
+    user_agent: str = ""
+    country: str | None = None  # request.cf.country
+    timezone: str | None = None  # request.cf.timezone (IANA)
+
+
+def device_class(user_agent: str) -> str:
+    if _TABLET.search(user_agent):
+        return "tablet"
+    if _MOBILE.search(user_agent):
+        return "mobile"
+    return "desktop"
+
+
+def local_time(now: int, tz_name: str | None) -> datetime:
+    tz: Any = timezone.utc
+    if tz_name:
+        try:
+            from zoneinfo import ZoneInfo
+
+            tz = ZoneInfo(tz_name)
+        except (ValueError, KeyError, OSError, ImportError):
+            tz = timezone.utc
+    return datetime.fromtimestamp(now, tz)
+
+
+def _recency(profile: Profile | None, now: int) -> tuple[int | None, str]:
+    if not profile or profile.visits <= 1 or not profile.last_seen:
+        return None, "new"
+    days = max(0, (now - profile.last_seen) // DAY)
+    return days, "active" if days <= ACTIVE_DAYS else "dormant" if days <= DORMANT_DAYS else "lapsed"
+
+
+def intent_level(session: Session, returning: bool) -> str:
+    """high: something in the cart or checkout begun; mid: a product seen twice, 3+ product views,
+    or a returning visitor looking at products; low: browsing."""
+    if session.cart or session.checkout_started:
+        return "high"
+    views = sum(p.views for p in session.products)
+    if any(p.views >= 2 for p in session.products) or views >= 3 or (returning and views):
+        return "mid"
+    return "low"
+
+
+def engagement_score(session: Session, visits: int) -> int:
+    """0..100: 2 per page, 3 per visible minute, 4 per product view, 5 per earlier visit,
+    10 with a cart, capped at 100."""
+    dwell_minutes = sum(c.dwell for c in session.categories.values()) // 60
+    product_views = sum(p.views for p in session.products)
+    raw = (2 * session.pages + 3 * dwell_minutes + 4 * product_views + 5 * max(0, visits - 1)
+           + (10 if session.cart else 0))
+    return min(100, raw)
+
+
+def visitor_attributes(session: Session, page: Page, profile: Profile | None, now: int,
+                       request: RequestContext | None = None) -> dict[str, Any]:
+    request = request or RequestContext()
+    visits = max(profile.visits if profile else 1, 1)
+    orders = (profile.orders if profile else 0) + session.orders
+    revenue = (profile.revenue if profile else 0) + session.revenue
+    redeemed = profile.offers_redeemed if profile else 0
+    aov = round(revenue / orders / 100, 2) if orders else 0.0
+    days, recency = _recency(profile, now)
+    local = local_time(now, request.timezone)
+    affinity = profile.affinity if profile else {}
     return {
-        "page": {"type": page.type, "category": page.category, "product": page.product},
-        "session": {"pages": session.pages, "new": session.is_new},
+        "page": {"type": page.type, "path": request.path, "category": page.category, "product": page.product},
+        "session": {
+            "pages": session.pages,
+            "new": session.is_new,
+            "duration_seconds": max(0, now - session.started),
+            "searches": list(reversed(session.searches)),
+        },
+        "visitor": {
+            "new": visits <= 1,
+            "returning": visits > 1,
+            "visits": visits,
+            "days_since_last_visit": days,
+            "recency": recency,
+            "buyer": "none" if orders == 0 else "first" if orders == 1 else "repeat",
+            "orders": orders,
+            "revenue": round(revenue / 100, 2),
+            "aov": aov,
+            "high_aov": aov * 100 >= HIGH_AOV_CENTS,
+            "offers_redeemed": redeemed,
+            "discount_sensitive": orders > 0 and redeemed / orders >= 0.5,
+            "intent": intent_level(session, visits > 1),
+            "engagement": engagement_score(session, visits),
+        },
         "category": {
             name: {
                 "views": c.views,
                 "dwell_seconds": c.dwell,
                 "products_viewed": len(c.products),
+                "last_seen_seconds_ago": max(0, now - c.last_seen),
+                "affinity": round(affinity.get(name, 0.0), 2),
             }
             for name, c in session.categories.items()
         },
+        "product": {p.id: {"views": p.views, "dwell_seconds": p.dwell} for p in session.products},
+        "products": {"recent": [p.id for p in reversed(session.products)]},
         "cart": {
             "items": session.cart_items,
             "lines": len(session.cart),
+            "value": round(session.cart_value / 100, 2),
+            "age_minutes": (now - session.cart_changed) // 60 if session.cart_changed and session.cart else None,
             "checkout_started": session.checkout_started,
         },
-        "visitor": {
-            "visits": visits,
-            "returning": visits > 1,
-            "orders": (profile.orders if profile else 0) + session.orders,
-        },
+        "utm": {"source": session.source.utm_source, "medium": session.source.utm_medium,
+                "campaign": session.source.utm_campaign},
+        "referrer": {"host": session.source.referrer},
+        "device": device_class(request.user_agent),
+        "geo": {"country": request.country},
+        "time": {"hour": local.hour, "weekday": WEEKDAYS[local.weekday()]},
     }
 
 

@@ -39,7 +39,7 @@ class Event:
 
 @dataclass(frozen=True)
 class Beacon:
-    pv: str | None
+    pv: int | None  # the visit's page number the report is about
     dwell: int | None  # cumulative visible seconds on page view `pv`
     events: tuple[Event, ...] = field(default_factory=tuple)
 
@@ -62,9 +62,9 @@ def parse_beacon(body: bytes, content_type: str | None) -> Beacon:
         raise BeaconError(f"unknown field {sorted(unknown)[0]!r}")
     pv = None
     if "pv" in data:
-        pv = clean_id(data["pv"])
-        if pv is None:
-            raise BeaconError("pv: expected a page-view id")
+        pv = data["pv"]
+        if isinstance(pv, bool) or not isinstance(pv, int) or not 1 <= pv <= 65_535:
+            raise BeaconError("pv: expected a page-view number")
     dwell = None
     if "dwell" in data:
         if pv is None:

@@ -10,6 +10,7 @@ from .conditions import evaluate
 from .pages import Page
 from .rules import Rule, RuleSet
 from .session import MAX_DWELL_PER_PAGE, Session
+from .tracking import is_closed, times_shown
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ def decide(ruleset: RuleSet, attributes: dict[str, Any], page: Page, session: Se
     for rule in ruleset.rules:
         if not rule.enabled or (rule.pages and page.type not in rule.pages):
             continue
-        if rule.id in session.closed or session.shown.get(rule.id, 0) >= rule.per_session:
+        if is_closed(session, rule.id) or times_shown(session, rule.id) >= rule.per_session:
             continue
         if rule.action.kind == "modal" and has_modal:
             continue

@@ -22,9 +22,10 @@ try:
 except ImportError:  # older Pyodide: null converts to None
     jsnull = None
 
-from .app import PREFIX, BEACON_PATH, CLIENT_PATH, HEALTH_PATH, REDEEM_PATH, EdgeApp, PagePlan, Reply
+from .app import PREFIX, BEACON_PATH, CLIENT_PATH, HEALTH_PATH, REDEEM_PATH, EdgeApp, KeyEvent, PagePlan, PageRequest, Reply
+from .attributes import RequestContext
 from .cookies import is_local_http, parse_cookies, without_our_cookies
-from .profile import PROFILE_TTL, decode_profile, encode_profile, next_profile, profile_key
+from .profile import PROFILE_TTL, decode_profile, encode_profile, merged_profile, profile_key
 from .rules import load_ruleset
 from .signing import parse_secrets
 
@@ -93,7 +94,7 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any) -> Any:
     # Start the origin fetch and the profile read together; neither waits for the other.
     origin_task = asyncio.ensure_future(js.fetch(_origin_request(js_req, origin, parts, extra)))
     profile_task = (
-        asyncio.ensure_future(_kv_get(env, profile_key(session.visitor)))
+        asyncio.ensure_future(_kv_get(env, profile_key(session.visitor_id)))
         if app is not None and session is not None
         else None
     )
@@ -115,15 +116,35 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any) -> Any:
         log.warning("nudge: profile read skipped: %r", exc)
         profile = None
     try:
-        secure = not is_local_http(parts.scheme, parts.netloc)
-        plan = app.plan_page(parts.path, session, offer, profile, now, secure)
+        plan = app.plan_page(_page_request(js_req, parts), session, offer, profile, now)
         rewritten = _rewrite(origin_resp, plan)
         if plan.profile_write is not None:
-            ctx.waitUntil(_kv_put(env, profile_key(session.visitor), encode_profile(plan.profile_write)))
+            ctx.waitUntil(_kv_put(env, profile_key(session.visitor_id), encode_profile(plan.profile_write)))
         return rewritten
     except Exception:  # fail open
         log.exception("nudge: personalizing the page failed; passing it through")
         return origin_resp
+
+
+def _page_request(js_req: Any, parts: Any) -> PageRequest:
+    """The plain values nudge reads from a page request (request.cf is absent outside Cloudflare)."""
+    cf = getattr(js_req, "cf", None)
+    country = getattr(cf, "country", None) if not _absent(cf) else None
+    tz = getattr(cf, "timezone", None) if not _absent(cf) else None
+    context = RequestContext(
+        path=parts.path,
+        user_agent=str(js_req.headers.get("user-agent") or "")[:512],
+        country=str(country)[:2] if isinstance(country, str) else None,
+        timezone=str(tz)[:64] if isinstance(tz, str) else None,
+    )
+    referrer = js_req.headers.get("referer")
+    return PageRequest(
+        context=context,
+        query=parts.query,
+        host=parts.hostname or "",
+        referrer=str(referrer) if isinstance(referrer, str) else None,
+        secure=not is_local_http(parts.scheme, parts.netloc),
+    )
 
 
 def _origin_request(js_req: Any, origin: str, parts: Any, extra: dict[str, str]) -> Any:
@@ -278,13 +299,14 @@ async def _endpoint(js_req: Any, env: Any, ctx: Any, parts: Any) -> Any:
     cookies = parse_cookies(js_req.headers.get("cookie"))
     session = app.load_session(cookies, now)
     if path == REDEEM_PATH:
-        return _reply(app.redeem(parts.query, session, now, secure))
-    body = await _read_body(js_req, MAX_BEACON_BODY)
-    if body is None:
-        return _reply(Reply(413, '{"error": "body larger than 8192 bytes"}'))
-    reply, orders = app.beacon(str(js_req.method), body, js_req.headers.get("content-type"), session, now, secure)
-    if orders:
-        ctx.waitUntil(_record_orders(env, session.visitor, orders, now))
+        reply, event = app.redeem(parts.query, session, now, secure)
+    else:
+        body = await _read_body(js_req, MAX_BEACON_BODY)
+        if body is None:
+            return _reply(Reply(413, '{"error": "body larger than 8192 bytes"}'))
+        reply, event = app.beacon(str(js_req.method), body, js_req.headers.get("content-type"), session, now, secure)
+    if event:
+        ctx.waitUntil(_record_key_event(env, session.visitor_id, event, now))
     return _reply(reply)
 
 
@@ -346,12 +368,13 @@ async def _kv_put(env: Any, key: str, value: bytes) -> None:
         log.error("nudge: profile write failed: %s", exc)
 
 
-async def _record_orders(env: Any, visitor: str, orders: int, now: int) -> None:
+async def _record_key_event(env: Any, visitor: str, event: KeyEvent, now: int) -> None:
+    """Merges a purchase or redemption into the KV profile (read, merge, write; in the background)."""
     try:
         stored = decode_profile(await _kv_get(env, profile_key(visitor)))
     except JsException as exc:
         log.error("nudge: profile read failed: %s", exc)
         return
-    updated = next_profile(stored, now, False, orders)
-    if updated is not None:
-        await _kv_put(env, profile_key(visitor), encode_profile(updated))
+    updated = merged_profile(stored, now, new_visit=False, orders=event.orders,
+                             revenue=event.revenue, redeemed=event.redeemed)
+    await _kv_put(env, profile_key(visitor), encode_profile(updated))

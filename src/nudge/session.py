@@ -1,14 +1,17 @@
-"""The shopper's current session: what it holds, and its signed msgpack cookie codec.
+"""The shopper's current visit: what it holds, and its signed msgpack cookie codec.
 
-The session lives entirely in one cookie, so it is kept small and bounded: a fixed number of
-categories (least recently touched evicted first), of products per category, of cart lines and of
-recent page views; counters saturate. A cookie we cannot verify or decode is never an error: it
-becomes a fresh session.
+The session lives entirely in one cookie, so it is small and hard-bounded: at most
+`MAX_COOKIE_BYTES` encoded whatever the history (and ~300 bytes for a typical 20-page visit).
+Lists keep the most recent entries, counters saturate, products are kept per category as 32-bit
+hashes (enough to count distinct views) plus a few recent ids in full, and if a session still does
+not fit, the least valuable data is shed first (`_shed`). A cookie we cannot verify or decode is
+never an error: it becomes a fresh session.
 """
 
 from __future__ import annotations
 
 import secrets
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,143 +20,250 @@ import msgpack
 from .signing import BadData, Signer
 
 COOKIE_NAME = "nudge"
-WIRE_VERSION = 1
+WIRE_VERSION = 2
 VISIT_TIMEOUT = 30 * 60  # a new visit starts after 30 minutes without activity
+MAX_COOKIE_BYTES = 1024  # the encoded cookie value, whatever the history
 MAX_CATEGORIES = 8
 MAX_PRODUCTS_PER_CATEGORY = 8
+MAX_RECENT_PRODUCTS = 4
 MAX_CART_LINES = 20
-MAX_RECENT_PAGES = 4
+MAX_RECENT_PAGES = 3
 MAX_RULE_MARKS = 16
+MAX_SEARCHES = 3
 MAX_COUNTER = 65_535
 MAX_DWELL_PER_PAGE = 30 * 60  # seconds one page view can contribute
 MAX_ID_LENGTH = 48
-MAX_COOKIE_VALUE = 3_000  # a cookie we would never write: refuse to parse larger ones
+MAX_TEXT = 32  # category names, product ids, search terms, UTM values, referrer hosts
+MAX_COOKIE_VALUE = 4096  # never even try to verify a larger cookie
 
 
-def _sat(n: float) -> int:
+def sat(n: float) -> int:
+    """A counter value, saturated to 0..MAX_COUNTER."""
     return max(0, min(int(n), MAX_COUNTER))
+
+
+def key32(text: str) -> int:
+    """A stable 32-bit key for a rule id (caps), not a secret."""
+    return zlib.crc32(text.encode("utf-8"))
+
+
+def key16(text: str) -> int:
+    """A stable 16-bit key for a product or category name where only a handful are compared (distinct
+    products of a category, the page a dwell report is about): 3 bytes on the wire instead of ~12."""
+    return zlib.crc32(text.encode("utf-8")) & 0xFFFF
 
 
 @dataclass
 class CategoryStats:
     views: int = 0  # category page views
     dwell: int = 0  # visible seconds on this category's pages and its products' pages
-    products: list[str] = field(default_factory=list)  # distinct product ids, oldest first
-    touched: int = 0  # last activity, for eviction
+    products: list[int] = field(default_factory=list)  # key16 of distinct products, oldest first
+    last_seen: int = 0  # Unix seconds; also the eviction order
+
+
+@dataclass
+class ProductStats:
+    id: str
+    views: int = 0
+    dwell: int = 0
 
 
 @dataclass
 class PageView:
-    """A page served in this visit, so client dwell reports can be credited exactly once."""
+    """A page served in this visit, so client dwell reports are credited exactly once."""
 
-    pv: str
-    category: str | None
-    credited: int = 0  # seconds of dwell already credited for this page view
+    pv: int  # the visit's page number
+    category: int | None  # key16 of the category name
+    product: int | None  # key16 of the product id
+    credited: int = 0  # seconds of dwell already credited
+
+
+@dataclass
+class Source:
+    """Where the visit came from (first page of the visit)."""
+
+    utm_source: str | None = None
+    utm_medium: str | None = None
+    utm_campaign: str | None = None
+    referrer: str | None = None  # host only
 
 
 @dataclass
 class Session:
-    visitor: str
+    visitor: bytes
     started: int
     last_seen: int
     pages: int = 0
     categories: dict[str, CategoryStats] = field(default_factory=dict)
+    products: list[ProductStats] = field(default_factory=list)  # most recent last
     cart: dict[str, int] = field(default_factory=dict)  # item id -> quantity
+    cart_value: int = 0  # cents
+    cart_changed: int = 0  # Unix seconds of the last cart change, 0 for never
     checkout_started: bool = False
     orders: int = 0
+    revenue: int = 0  # cents, this visit
     recent: list[PageView] = field(default_factory=list)
-    shown: dict[str, int] = field(default_factory=dict)  # rule id -> times revealed this visit
-    closed: list[str] = field(default_factory=list)  # rule ids clicked or dismissed this visit
-    is_new: bool = True  # not on the wire: true when this request started the session
+    shown: dict[int, int] = field(default_factory=dict)  # key32(rule id) -> reveals this visit
+    closed: list[int] = field(default_factory=list)  # key32(rule id): clicked or dismissed
+    searches: list[str] = field(default_factory=list)  # normalized terms, most recent last
+    source: Source = field(default_factory=Source)
+    is_new: bool = True  # not on the wire: this request started the visit
+    ended: Session | None = None  # not on the wire: the visit this one replaced (30 min idle)
 
     @classmethod
-    def fresh(cls, now: int, visitor: str | None = None) -> Session:
-        return cls(visitor=visitor or new_id(), started=now, last_seen=now)
+    def fresh(cls, now: int, visitor: bytes | None = None) -> Session:
+        return cls(visitor=visitor or new_visitor(), started=now, last_seen=now)
+
+    @property
+    def visitor_id(self) -> str:
+        return self.visitor.hex()
 
     @property
     def cart_items(self) -> int:
         return sum(self.cart.values())
 
     def category(self, name: str, now: int) -> CategoryStats:
-        """Stats for a category, created (evicting the least recently touched) when new."""
+        """Stats for a category, created (evicting the least recently seen) when new."""
         stats = self.categories.get(name)
         if stats is None:
             if len(self.categories) >= MAX_CATEGORIES:
-                oldest = min(self.categories, key=lambda k: self.categories[k].touched)
+                oldest = min(self.categories, key=lambda k: self.categories[k].last_seen)
                 del self.categories[oldest]
             stats = self.categories[name] = CategoryStats()
-        stats.touched = now
+        stats.last_seen = now
         return stats
 
+    def product(self, product_id: str) -> ProductStats:
+        """Stats for a recently viewed product, moved to the most recent position."""
+        for i, p in enumerate(self.products):
+            if p.id == product_id:
+                self.products.append(self.products.pop(i))
+                return p
+        p = ProductStats(product_id)
+        self.products.append(p)
+        del self.products[:-MAX_RECENT_PRODUCTS]
+        return p
 
-def new_id(nbytes: int = 9) -> str:
-    """A random URL-safe id (visitor ids, page-view ids). Called per request, never at import."""
-    return secrets.token_urlsafe(nbytes)
+
+def new_visitor() -> bytes:
+    """A random visitor id. Called per request, never at import (Workers snapshot the top level)."""
+    return secrets.token_bytes(8)
 
 
-def clean_id(value: object) -> str | None:
+def clean_id(value: object, limit: int = MAX_ID_LENGTH) -> str | None:
     """An id from untrusted input (URLs, beacons), or None when it is not a short printable str."""
-    if not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH:
+    if not isinstance(value, str) or not value or len(value) > limit:
         return None
     if not value.isprintable() or any(c in value for c in "<>\"'&\\"):
         return None
     return value
 
 
+# -- wire format ---------------------------------------------------------------------------------
+
+
 def _to_wire(s: Session) -> list[Any]:
+    t0 = s.started
     return [
         WIRE_VERSION,
         s.visitor,
-        s.started,
-        s.last_seen,
+        t0,
+        s.last_seen - t0,
         s.pages,
-        [[k, c.views, c.dwell, c.products, c.touched] for k, c in s.categories.items()],
+        [[k, c.views, c.dwell, c.last_seen - t0, c.products] for k, c in s.categories.items()],
+        [[p.id, p.views, p.dwell] for p in s.products],
         [[k, q] for k, q in s.cart.items()],
+        s.cart_value,
+        s.cart_changed - t0 if s.cart_changed else None,
         int(s.checkout_started),
         s.orders,
-        [[p.pv, p.category, p.credited] for p in s.recent],
+        s.revenue,
+        [[p.pv, p.category, p.product, p.credited] for p in s.recent],
         [[k, n] for k, n in s.shown.items()],
         s.closed,
+        s.searches,
+        [s.source.utm_source, s.source.utm_medium, s.source.utm_campaign, s.source.referrer],
     ]
 
 
-def _str(v: Any) -> str:
-    if not isinstance(v, str):
-        raise BadData("expected a string")
-    return v
+def _check(value: Any, kind: type | tuple[type, ...], nullable: bool = False) -> Any:
+    if value is None and nullable:
+        return None
+    if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
+        raise BadData(f"expected {kind}, got {type(value).__name__}")
+    if isinstance(value, int) and not isinstance(value, bool) and value < 0:
+        raise BadData("negative number")
+    if isinstance(value, str) and len(value) > MAX_ID_LENGTH:
+        raise BadData("string too long")
+    return value
 
 
-def _int(v: Any) -> int:
-    if not isinstance(v, int) or isinstance(v, bool):
-        raise BadData("expected an integer")
-    return v
-
-
-def _list(v: Any) -> list[Any]:
-    if not isinstance(v, list):
-        raise BadData("expected a list")
-    return v
+def _rows(value: Any, width: int, limit: int) -> list[list[Any]]:
+    rows = _check(value, list)
+    if len(rows) > limit:
+        raise BadData("list too long")
+    for row in rows:
+        if not isinstance(row, list) or len(row) != width:
+            raise BadData("malformed row")
+    return rows
 
 
 def _from_wire(w: Any) -> Session:
-    w = _list(w)
-    if len(w) != 12 or w[0] != WIRE_VERSION:
+    if not isinstance(w, list) or len(w) != 18 or w[0] != WIRE_VERSION:
         raise BadData("unknown session layout")
-    s = Session(visitor=_str(w[1]), started=_int(w[2]), last_seen=_int(w[3]), pages=_int(w[4]))
-    for k, views, dwell, products, touched in (_list(x) for x in _list(w[5])[:MAX_CATEGORIES]):
-        prods = [_str(p) for p in _list(products)][-MAX_PRODUCTS_PER_CATEGORY:]
-        s.categories[_str(k)] = CategoryStats(_int(views), _int(dwell), prods, _int(touched))
-    for k, q in (_list(x) for x in _list(w[6])[:MAX_CART_LINES]):
-        s.cart[_str(k)] = _int(q)
-    s.checkout_started = bool(_int(w[7]))
-    s.orders = _int(w[8])
-    for pv, cat, credited in (_list(x) for x in _list(w[9])[-MAX_RECENT_PAGES:]):
-        s.recent.append(PageView(_str(pv), None if cat is None else _str(cat), _int(credited)))
-    for k, n in (_list(x) for x in _list(w[10])[:MAX_RULE_MARKS]):
-        s.shown[_str(k)] = _int(n)
-    s.closed = [_str(k) for k in _list(w[11])][-MAX_RULE_MARKS:]
+    t0 = _check(w[2], int)
+    visitor = _check(w[1], bytes)
+    if len(visitor) != 8:
+        raise BadData("bad visitor id")
+    s = Session(visitor=visitor, started=t0, last_seen=t0 + _check(w[3], int), pages=_check(w[4], int))
+    for k, views, dwell, seen, prods in _rows(w[5], 5, MAX_CATEGORIES):
+        keys = [_check(p, int) for p in _check(prods, list)][-MAX_PRODUCTS_PER_CATEGORY:]
+        s.categories[_check(k, str)] = CategoryStats(_check(views, int), _check(dwell, int), keys, t0 + _check(seen, int))
+    for pid, views, dwell in _rows(w[6], 3, MAX_RECENT_PRODUCTS):
+        s.products.append(ProductStats(_check(pid, str), _check(views, int), _check(dwell, int)))
+    for k, q in _rows(w[7], 2, MAX_CART_LINES):
+        s.cart[_check(k, str)] = _check(q, int)
+    s.cart_value = _check(w[8], int)
+    changed = _check(w[9], int, True)
+    s.cart_changed = 0 if changed is None else t0 + changed
+    s.checkout_started = bool(_check(w[10], int))
+    s.orders = _check(w[11], int)
+    s.revenue = _check(w[12], int)
+    for pv, cat, prod, credited in _rows(w[13], 4, MAX_RECENT_PAGES):
+        s.recent.append(PageView(_check(pv, int), _check(cat, int, True), _check(prod, int, True), _check(credited, int)))
+    for k, n in _rows(w[14], 2, MAX_RULE_MARKS):
+        s.shown[_check(k, int)] = _check(n, int)
+    s.closed = [_check(k, int) for k in _check(w[15], list)][-MAX_RULE_MARKS:]
+    s.searches = [_check(t, str) for t in _check(w[16], list)][-MAX_SEARCHES:]
+    src = _check(w[17], list)
+    if len(src) != 4:
+        raise BadData("malformed source")
+    s.source = Source(*(_check(v, str, True) for v in src))
     s.is_new = False
     return s
+
+
+def _shed(s: Session) -> bool:
+    """Drops the least valuable piece of a session that is over budget; False when nothing is left."""
+    if s.searches:
+        del s.searches[0]
+    elif len(s.recent) > 1:
+        del s.recent[0]
+    elif len(s.products) > 1:
+        del s.products[0]
+    elif any(len(c.products) > 2 for c in s.categories.values()):
+        biggest = max(s.categories.values(), key=lambda c: len(c.products))
+        del biggest.products[0]
+    elif len(s.categories) > 1:
+        del s.categories[min(s.categories, key=lambda k: s.categories[k].last_seen)]
+    elif len(s.cart) > 1:
+        del s.cart[next(iter(s.cart))]
+    elif s.shown or s.closed:
+        s.shown.clear()
+        del s.closed[:-1]
+    else:
+        return False
+    return True
 
 
 class SessionCodec:
@@ -163,7 +273,11 @@ class SessionCodec:
         self._signer = signer
 
     def encode(self, session: Session) -> str:
-        return self._signer.sign(msgpack.packb(_to_wire(session), use_bin_type=True))
+        """The cookie value, at most MAX_COOKIE_BYTES (older detail is dropped to fit)."""
+        while True:
+            value = self._signer.sign(msgpack.packb(_to_wire(session), use_bin_type=True))
+            if len(value) <= MAX_COOKIE_BYTES or not _shed(session):
+                return value
 
     def decode(self, value: str) -> Session:
         """The session in a cookie value; raises BadData for anything we did not issue."""
@@ -174,14 +288,11 @@ class SessionCodec:
             wire = msgpack.unpackb(payload, raw=False, strict_map_key=True)
         except (ValueError, TypeError, msgpack.UnpackException) as exc:
             raise BadData("payload is not msgpack") from exc
-        try:
-            return _from_wire(wire)
-        except (TypeError, ValueError) as exc:  # wrong arity in a nested row
-            raise BadData("malformed session") from exc
+        return _from_wire(wire)
 
     def load(self, value: str | None, now: int) -> Session:
         """The visitor's session, or a fresh one: for a missing, bad or foreign cookie, or when
-        the last visit ended (30 minutes idle; the visitor id is kept)."""
+        the last visit ended (30 minutes idle; the visitor id and cart are kept)."""
         if not value:
             return Session.fresh(now)
         try:
@@ -190,6 +301,7 @@ class SessionCodec:
             return Session.fresh(now)
         if now - session.last_seen > VISIT_TIMEOUT:
             fresh = Session.fresh(now, visitor=session.visitor)
-            fresh.cart = session.cart
+            fresh.cart, fresh.cart_value, fresh.cart_changed = session.cart, session.cart_value, session.cart_changed
+            fresh.ended = session
             return fresh
         return session

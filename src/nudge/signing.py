@@ -1,6 +1,7 @@
 """HMAC-SHA256 signing of small payloads, in the manner of itsdangerous.
 
-A token is ``base64url(payload) "." base64url(mac)``. Several secrets may be configured (newest
+A token is ``base64url(payload) "." base64url(mac)``, the MAC being HMAC-SHA256 truncated to
+128 bits (cookies are small; 128-bit tags are the common floor, e.g. AES-GCM). Several secrets may be configured (newest
 first) so keys can rotate: we sign with the newest and accept any. Each purpose (session cookie,
 offer token) derives its own key, so a token minted for one purpose is never accepted for another.
 """
@@ -11,6 +12,9 @@ import base64
 import binascii
 import hashlib
 import hmac
+
+
+MAC_BYTES = 16
 
 
 class BadData(Exception):
@@ -56,7 +60,7 @@ class Signer:
         self._keys = [hmac.new(s, b"nudge/" + label, hashlib.sha256).digest() for s in secrets]
 
     def _mac(self, key: bytes, payload: bytes) -> bytes:
-        return hmac.new(key, payload, hashlib.sha256).digest()
+        return hmac.new(key, payload, hashlib.sha256).digest()[:MAC_BYTES]
 
     def sign(self, payload: bytes) -> str:
         return b64encode(payload) + "." + b64encode(self._mac(self._keys[0], payload))

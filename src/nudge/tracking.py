@@ -1,46 +1,102 @@
-"""How what the shopper does changes the session: page views, dwell reports, cart events, nudges."""
+"""How what the shopper does changes the session: page views, searches, where the visit came from,
+dwell reports, cart events and nudge interactions. Everything from the visitor is bounded here."""
 
 from __future__ import annotations
+
+import re
+from urllib.parse import parse_qs, urlsplit
 
 from .beacon import Beacon
 from .pages import Page
 from .session import (
     MAX_CART_LINES,
-    MAX_COUNTER,
     MAX_DWELL_PER_PAGE,
     MAX_PRODUCTS_PER_CATEGORY,
     MAX_RECENT_PAGES,
     MAX_RULE_MARKS,
+    MAX_SEARCHES,
+    MAX_TEXT,
     PageView,
     Session,
+    key16,
+    key32,
+    sat,
 )
 
+SEARCH_PARAMS = ("q", "query", "search", "s", "term", "keywords")
+_NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
+MAX_MONEY = 10_000_000_00  # cents
 
-def _sat(n: int) -> int:
-    return max(0, min(n, MAX_COUNTER))
 
-
-def record_page_view(session: Session, page: Page, pv: str, now: int) -> None:
-    """Counts a served page: category views, distinct products, checkout, and the page-view id
-    that later dwell reports are credited against."""
-    session.pages = _sat(session.pages + 1)
+def record_page_view(session: Session, page: Page, now: int, query: str = "", referrer: str | None = None,
+                     own_host: str | None = None) -> int:
+    """Counts a served page and returns its page-view number (what dwell reports refer to)."""
+    session.pages = sat(session.pages + 1)
     session.last_seen = now
+    if session.pages == 1:
+        record_source(session, query, referrer, own_host)
+    product_key = None
     if page.category:
         stats = session.category(page.category, now)
         if page.type == "category":
-            stats.views = _sat(stats.views + 1)
-        if page.type == "product" and page.product:
-            if page.product in stats.products:
-                stats.products.remove(page.product)
-            stats.products.append(page.product)
+            stats.views = sat(stats.views + 1)
+    if page.type == "product" and page.product:
+        product_key = key16(page.product)
+        if page.category:
+            stats = session.categories[page.category]
+            if product_key in stats.products:
+                stats.products.remove(product_key)
+            stats.products.append(product_key)
             del stats.products[:-MAX_PRODUCTS_PER_CATEGORY]
+        product = session.product(page.product[:MAX_TEXT])
+        product.views = sat(product.views + 1)
+    if page.type == "search":
+        term = search_term(query)
+        if term:
+            if term in session.searches:
+                session.searches.remove(term)
+            session.searches.append(term)
+            del session.searches[:-MAX_SEARCHES]
     if page.type == "checkout":
         session.checkout_started = True
-    session.recent.append(PageView(pv, page.category))
+    category_key = key16(page.category) if page.category else None
+    session.recent.append(PageView(session.pages, category_key, product_key))
     del session.recent[:-MAX_RECENT_PAGES]
+    return session.pages
 
 
-def credit_dwell(session: Session, pv: str, seconds: int, now: int) -> bool:
+def search_term(query: str) -> str | None:
+    """The normalized search term of a query string: lower case, words only, at most 32 chars
+    (never raw free text)."""
+    params = parse_qs(query[:2048])
+    for name in SEARCH_PARAMS:
+        for raw in params.get(name, []):
+            words = _NON_WORD.sub(" ", raw[:256].lower()).split()
+            term = " ".join(words)[:MAX_TEXT].strip()
+            if term:
+                return term
+    return None
+
+
+def record_source(session: Session, query: str, referrer: str | None, own_host: str | None) -> None:
+    """UTM parameters and referrer host of the visit's first page (short, lower-case tokens)."""
+    params = parse_qs(query[:2048])
+
+    def utm(name: str) -> str | None:
+        value = (params.get(name) or [""])[0]
+        token = _NON_WORD.sub("-", value.lower()).strip("-")[:MAX_TEXT]
+        return token or None
+
+    session.source.utm_source = utm("utm_source")
+    session.source.utm_medium = utm("utm_medium")
+    session.source.utm_campaign = utm("utm_campaign")
+    host = (urlsplit(referrer).hostname or "") if referrer and len(referrer) < 2048 else ""
+    host = host.lower().removeprefix("www.")[:MAX_TEXT]
+    own = (own_host or "").lower().removeprefix("www.")
+    session.source.referrer = host if host and host != own else None
+
+
+def credit_dwell(session: Session, pv: int, seconds: int, now: int) -> bool:
     """Credits a cumulative dwell report for page view `pv` exactly once (reports may arrive twice,
     late, or out of order: only the part not yet credited counts). True when anything changed."""
     for view in session.recent:
@@ -51,21 +107,28 @@ def credit_dwell(session: Session, pv: str, seconds: int, now: int) -> bool:
         if delta <= 0:
             return False
         view.credited = total
-        if view.category:
-            stats = session.category(view.category, now)
-            stats.dwell = _sat(stats.dwell + delta)
+        for name, stats in session.categories.items():
+            if view.category is not None and key16(name) == view.category:
+                stats.dwell = sat(stats.dwell + delta)
+        for product in session.products:
+            if view.product is not None and key16(product.id) == view.product:
+                product.dwell = sat(product.dwell + delta)
         return True
     return False
 
 
-def parse_dwell_cookie(value: str | None) -> tuple[str, int] | None:
+def parse_dwell_cookie(value: str | None) -> tuple[int, int] | None:
     """The client's `nudge_dw` cookie, ``<pv>.<seconds>``; None when absent or malformed."""
-    if not value or len(value) > 64:
+    if not value or len(value) > 24:
         return None
-    pv, sep, seconds = value.rpartition(".")
-    if not sep or not pv or not seconds.isdigit() or len(seconds) > 6:
+    pv, sep, seconds = value.partition(".")
+    if not sep or not pv.isdigit() or not seconds.isdigit() or len(pv) > 5 or len(seconds) > 6:
         return None
-    return pv, int(seconds)
+    return int(pv), int(seconds)
+
+
+def _cents(value: float) -> int:
+    return max(0, min(int(round(value * 100)), MAX_MONEY))
 
 
 def apply_beacon(session: Session, beacon: Beacon, now: int) -> None:
@@ -78,6 +141,8 @@ def apply_beacon(session: Session, beacon: Beacon, now: int) -> None:
             for item in event.items:
                 if item.id in session.cart or len(session.cart) < MAX_CART_LINES:
                     session.cart[item.id] = min(session.cart.get(item.id, 0) + max(item.quantity, 1), 999)
+            session.cart_value = min(session.cart_value + _cents(event.value), MAX_MONEY)
+            session.cart_changed = now
         elif event.type == "remove_from_cart":
             for item in event.items:
                 left = session.cart.get(item.id, 0) - max(item.quantity, 1)
@@ -85,21 +150,36 @@ def apply_beacon(session: Session, beacon: Beacon, now: int) -> None:
                     session.cart[item.id] = left
                 else:
                     session.cart.pop(item.id, None)
+            session.cart_value = 0 if not session.cart else max(0, session.cart_value - _cents(event.value))
+            session.cart_changed = now
         elif event.type == "begin_checkout":
             session.checkout_started = True
         elif event.type == "purchase":
-            session.orders = _sat(session.orders + 1)
+            session.orders = sat(session.orders + 1)
+            session.revenue = min(session.revenue + _cents(event.value), MAX_MONEY)
             session.cart.clear()
+            session.cart_value = 0
+            session.cart_changed = now
             session.checkout_started = False
         elif event.type == "nudge_shown" and event.rule:
-            if event.rule in session.shown or len(session.shown) < MAX_RULE_MARKS:
-                session.shown[event.rule] = _sat(session.shown.get(event.rule, 0) + 1)
+            key = key32(event.rule)
+            if key in session.shown or len(session.shown) < MAX_RULE_MARKS:
+                session.shown[key] = sat(session.shown.get(key, 0) + 1)
         elif event.type == "nudge_dismissed" and event.rule:
             close_rule(session, event.rule)
 
 
 def close_rule(session: Session, rule_id: str) -> None:
     """Marks a rule as done for this visit (clicked or dismissed): it will not show again."""
-    if rule_id not in session.closed:
-        session.closed.append(rule_id)
+    key = key32(rule_id)
+    if key not in session.closed:
+        session.closed.append(key)
         del session.closed[:-MAX_RULE_MARKS]
+
+
+def times_shown(session: Session, rule_id: str) -> int:
+    return session.shown.get(key32(rule_id), 0)
+
+
+def is_closed(session: Session, rule_id: str) -> bool:
+    return key32(rule_id) in session.closed

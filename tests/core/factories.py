@@ -26,4 +26,4 @@ def make_app(files: dict[str, str] | None = None) -> EdgeApp:
 
 
 def session(now: int = NOW) -> Session:
-    return Session.fresh(now, visitor="visitor-1")
+    return Session.fresh(now, visitor=b"visitor1")

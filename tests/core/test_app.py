@@ -6,14 +6,20 @@ import json
 import re
 from urllib.parse import unquote
 
-from nudge.app import EdgeApp
+from nudge.app import EdgeApp, PageRequest
+from nudge.attributes import RequestContext
 from nudge.cookies import parse_cookies
 from nudge.session import Session
+from nudge.tracking import is_closed
 
 from .factories import NOW, make_app
 
 APP = make_app()
 RULE = "sneakers-exit-intent"
+
+
+def req(path: str, secure: bool = True) -> PageRequest:
+    return PageRequest(RequestContext(path=path), secure=secure)
 
 
 def cookie_value(set_cookie: str) -> tuple[str, str]:
@@ -27,7 +33,7 @@ def visit(app: EdgeApp, paths: list[str], dwell: int = 0) -> tuple[Session, str]
     body = ""
     for i, path in enumerate(paths):
         s = app.load_session(jar, NOW + i)
-        plan = app.plan_page(path, s, app.active_offer(jar, NOW + i), None, NOW + i, secure=True)
+        plan = app.plan_page(req(path), s, app.active_offer(jar, NOW + i), None, NOW + i)
         jar.update(cookie_value(c) for c in plan.set_cookies)
         if i == 0 and dwell:
             pv = json.loads(re.search(r'id="nudge-config">(.*?)</script>', plan.body_end).group(1))["pv"]  # type: ignore[union-attr]
@@ -55,25 +61,26 @@ def test_before_thresholds_nothing_or_a_timed_modal() -> None:
 
 
 def test_set_cookie_attributes() -> None:
-    s = Session.fresh(NOW, "v")
-    plan = APP.plan_page("/", s, None, None, NOW, secure=True)
+    s = Session.fresh(NOW, b"visitor1")
+    plan = APP.plan_page(req("/"), s, None, None, NOW)
     assert plan.set_cookies[0].endswith("Path=/; Max-Age=34560000; SameSite=Lax; HttpOnly; Secure")
-    plan = APP.plan_page("/", s, None, None, NOW, secure=False)
+    plan = APP.plan_page(req("/", secure=False), s, None, None, NOW)
     assert "Secure" not in plan.set_cookies[0] and "HttpOnly" in plan.set_cookies[0]
 
 
 def test_first_page_of_a_visit_writes_the_profile_once() -> None:
-    s = Session.fresh(NOW, "v")
-    assert APP.plan_page("/", s, None, None, NOW, True).profile_write is not None
+    s = Session.fresh(NOW, b"visitor1")
+    written = APP.plan_page(req("/"), s, None, None, NOW).profile_write
+    assert written is not None and written.visits == 1
     back = APP.load_session({"nudge": APP.codec.encode(s)}, NOW)
-    assert APP.plan_page("/", back, None, None, NOW, True).profile_write is None
+    assert APP.plan_page(req("/"), back, None, None, NOW).profile_write is None
 
 
 def test_beacon_ok_and_bad() -> None:
-    s = Session.fresh(NOW, "v")
+    s = Session.fresh(NOW, b"visitor1")
     body = json.dumps({"events": [{"type": "add_to_cart", "items": [{"id": "a", "quantity": 1}]}]}).encode()
     reply, orders = APP.beacon("POST", body, "application/json", s, NOW, True)
-    assert reply.status == 204 and orders == 0 and s.cart == {"a": 1}
+    assert reply.status == 204 and not orders and s.cart == {"a": 1}
     assert reply.headers[0][0] == "Set-Cookie"
     before = APP.codec.encode(s)
     for method, data, ctype, status, reason in [
@@ -86,14 +93,15 @@ def test_beacon_ok_and_bad() -> None:
         assert not any(h == "Set-Cookie" for h, _ in reply.headers)
     assert APP.codec.encode(s) == before  # untouched by the rejected beacons
     purchase = json.dumps({"events": [{"type": "purchase", "value": 99.5}]}).encode()
-    assert APP.beacon("POST", purchase, "application/json", s, NOW, True)[1] == 1
+    event = APP.beacon("POST", purchase, "application/json", s, NOW, True)[1]
+    assert event.orders == 1 and event.revenue == 9950
 
 
 def test_redeem_sets_offer_closes_rule_and_redirects_same_site() -> None:
     session, body = visit(APP, ["/collections/sneakers", *PRODUCTS], dwell=300)
     href = unquote(re.search(r'href="/_nudge/redeem\?t=([^"]+)"', body).group(1))  # type: ignore[union-attr]
-    reply = APP.redeem(f"t={href}", session, NOW + 10, secure=True)
-    assert reply.status == 303
+    reply, event = APP.redeem(f"t={href}", session, NOW + 10, secure=True)
+    assert reply.status == 303 and event.redeemed == 1
     headers = dict((k, v) for k, v in reply.headers if k != "Set-Cookie")
     assert headers["Location"] == "/collections/sneakers"
     cookies = dict(cookie_value(v) for k, v in reply.headers if k == "Set-Cookie")
@@ -101,7 +109,7 @@ def test_redeem_sets_offer_closes_rule_and_redirects_same_site() -> None:
     assert offer is not None and offer.percent == 10 and offer.category == "sneakers"
     assert APP.origin_headers(offer)["X-Nudge-Offer"].startswith("code=SNEAKERS10; percent=10")
     after = APP.load_session(cookies, NOW + 11)
-    assert RULE in after.closed
+    assert is_closed(after, RULE)
     _, body = visit(APP, ["/collections/sneakers"])
     assert "nudge-modal" not in body
 
@@ -109,10 +117,10 @@ def test_redeem_sets_offer_closes_rule_and_redirects_same_site() -> None:
 def test_redeem_rejects_foreign_and_forged_tokens() -> None:
     session, body = visit(APP, ["/collections/sneakers", *PRODUCTS], dwell=300)
     token = unquote(re.search(r'redeem\?t=([^"]+)"', body).group(1))  # type: ignore[union-attr]
-    other = Session.fresh(NOW, "someone-else")
+    other = Session.fresh(NOW, b"someone")
     for query, who in [(f"t={token}", other), ("t=forged.token", session), ("", session), ("t=" + "A" * 600, session)]:
-        reply = APP.redeem(query, who, NOW, secure=True)
-        assert reply.status == 400 and "expired" in reply.body
+        reply, event = APP.redeem(query, who, NOW, secure=True)
+        assert reply.status == 400 and not event and "expired" in reply.body
         assert not any(k == "Set-Cookie" for k, _ in reply.headers)
 
 

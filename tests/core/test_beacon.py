@@ -12,23 +12,25 @@ def parse(data: object, content_type: str = "application/json") -> Beacon:
 
 
 def test_valid_beacon() -> None:
-    b = parse({"pv": "abc", "dwell": 12.7, "events": [
+    b = parse({"pv": 7, "dwell": 12.7, "events": [
         {"type": "add_to_cart", "items": [{"id": "sku-1", "quantity": 2}], "value": 20},
         {"type": "nudge_shown", "rule": "r1"},
     ]})
-    assert b == Beacon("abc", 12, (Event("add_to_cart", (Item("sku-1", 2),), 20.0), Event("nudge_shown", rule="r1")))
+    assert b == Beacon(7, 12, (Event("add_to_cart", (Item("sku-1", 2),), 20.0), Event("nudge_shown", rule="r1")))
 
 
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
         ([], "JSON object"),
-        ({"pv": "abc", "extra": 1}, "unknown field 'extra'"),
+        ({"pv": 1, "extra": 1}, "unknown field 'extra'"),
         ({"pv": "<script>"}, "pv"),
+        ({"pv": 0}, "pv"),
+        ({"pv": True}, "pv"),
         ({"dwell": 5}, "needs pv"),
-        ({"pv": "a", "dwell": -1}, "dwell"),
-        ({"pv": "a", "dwell": 10**9}, "dwell"),
-        ({"pv": "a", "dwell": True}, "dwell"),
+        ({"pv": 1, "dwell": -1}, "dwell"),
+        ({"pv": 1, "dwell": 10**9}, "dwell"),
+        ({"pv": 1, "dwell": True}, "dwell"),
         ({"events": [{"type": "hack"}]}, "unknown event type"),
         ({"events": [{"type": "nudge_shown"}]}, "exactly"),
         ({"events": [{"type": "add_to_cart", "items": [{"id": ""}]}]}, "product id"),

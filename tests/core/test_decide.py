@@ -6,7 +6,8 @@ from nudge.attributes import visitor_attributes
 from nudge.decide import decide
 from nudge.pages import Page
 from nudge.session import Session
-from nudge.tracking import credit_dwell, record_page_view
+from nudge.beacon import Beacon, Event
+from nudge.tracking import apply_beacon, close_rule, credit_dwell, record_page_view
 
 from .factories import NOW, repo_ruleset, session
 
@@ -17,16 +18,16 @@ RULE_ID = "sneakers-exit-intent"
 def browse(products: int, dwell: int) -> tuple[Session, Page]:
     s = session()
     page = Page("category", "sneakers")
-    record_page_view(s, page, "c", NOW)
-    credit_dwell(s, "c", dwell, NOW)
+    pv = record_page_view(s, page, NOW)
+    credit_dwell(s, pv, dwell, NOW)
     for i in range(products):
         page = Page("product", "sneakers", f"p{i}")
-        record_page_view(s, page, f"pv{i}", NOW)
+        record_page_view(s, page, NOW)
     return s, page
 
 
 def nudges(s: Session, page: Page) -> dict[str, int]:
-    return {n.rule.id: n.min_dwell for n in decide(RULES, visitor_attributes(s, page, None), page, s)}
+    return {n.rule.id: n.min_dwell for n in decide(RULES, visitor_attributes(s, page, None, NOW), page, s)}
 
 
 def test_three_products_and_five_minutes_show_now() -> None:
@@ -52,17 +53,17 @@ def test_other_pages_and_categories_do_not_get_it() -> None:
     s, _ = browse(3, 300)
     assert nudges(s, Page("cart")) == {}
     boots = Page("category", "boots")
-    record_page_view(s, boots, "b", NOW)
+    record_page_view(s, boots, NOW)
     assert nudges(s, boots) == {RULE_ID: 0}  # already qualified: exit intent anywhere in the flow
     s2, _ = browse(3, 100)
-    record_page_view(s2, boots, "b", NOW)
+    record_page_view(s2, boots, NOW)
     assert nudges(s2, boots) == {}  # time on boots does not count as time on sneakers
 
 
 def test_caps_shown_or_closed_stop_it() -> None:
     s, page = browse(3, 300)
-    s.shown[RULE_ID] = 1
+    apply_beacon(s, Beacon(None, None, (Event("nudge_shown", rule=RULE_ID),)), NOW)
     assert nudges(s, page) == {}
     s, page = browse(3, 300)
-    s.closed.append(RULE_ID)
+    close_rule(s, RULE_ID)
     assert nudges(s, page) == {}

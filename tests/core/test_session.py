@@ -1,17 +1,17 @@
 from __future__ import annotations
 
+import base64
+
 import msgpack
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from nudge.session import (
-    MAX_CATEGORIES,
-    VISIT_TIMEOUT,
-    Session,
-    SessionCodec,
-)
+from nudge.beacon import Beacon, Event, Item
+from nudge.pages import PAGE_TYPES, Page
+from nudge.session import MAX_CATEGORIES, MAX_COOKIE_BYTES, VISIT_TIMEOUT, Session, SessionCodec
 from nudge.signing import BadData, Signer
-from nudge.pages import Page
-from nudge.tracking import credit_dwell, record_page_view
+from nudge.tracking import apply_beacon, close_rule, credit_dwell, record_page_view
 
 from .factories import NOW, session
 
@@ -20,12 +20,14 @@ CODEC = SessionCodec(Signer([b"k"], "session"))
 
 def busy_session() -> Session:
     s = session()
+    record_page_view(s, Page("home"), NOW, "utm_source=news&utm_campaign=Fall Sale", "https://www.google.com/x", "shop.example")
     for i in range(3):
-        record_page_view(s, Page("product", "sneakers", f"runner-{i}"), f"pv{i}", NOW + i)
-    credit_dwell(s, "pv2", 40, NOW + 5)
-    s.cart["sku-1"] = 2
-    s.shown["rule-a"] = 1
-    s.closed.append("rule-b")
+        pv = record_page_view(s, Page("product", "sneakers", f"runner-{i}"), NOW + i)
+    credit_dwell(s, pv, 40, NOW + 5)
+    record_page_view(s, Page("search"), NOW + 6, "q=Red  Shoes!")
+    apply_beacon(s, Beacon(None, None, (Event("add_to_cart", (Item("sku-1", 2),), 59.9),)), NOW + 7)
+    s.shown[123] = 1
+    close_rule(s, "rule-b")
     return s
 
 
@@ -35,17 +37,11 @@ def test_round_trip_keeps_everything() -> None:
     assert back.is_new is False
     back.is_new = True
     assert back == s
+    assert s.searches == ["red shoes"] and s.source.utm_campaign == "fall-sale"
+    assert s.source.referrer == "google.com" and s.cart_value == 5990
 
 
-@pytest.mark.parametrize(
-    "value",
-    [
-        "",  # empty
-        "garbage",
-        "a.b",
-        "x" * 5000,  # oversized
-    ],
-)
+@pytest.mark.parametrize("value", ["", "garbage", "a.b", "x" * 10_000, "é" * 30])
 def test_bad_cookie_gives_fresh_session(value: str) -> None:
     s = CODEC.load(value, NOW)
     assert s.is_new and s.pages == 0 and s.started == NOW
@@ -54,18 +50,31 @@ def test_bad_cookie_gives_fresh_session(value: str) -> None:
 def test_tampered_truncated_and_foreign_cookies_are_ignored() -> None:
     good = CODEC.encode(busy_session())
     foreign = SessionCodec(Signer([b"other"], "session")).encode(busy_session())
-    for value in (good[:-1], good[:20], good.replace(good[5], "Z" if good[5] != "Z" else "Y", 1), foreign):
+    flipped = good[:5] + ("Z" if good[5] != "Z" else "Y") + good[6:]
+    for value in (good[:-1], good[:20], flipped, foreign):
         assert CODEC.load(value, NOW).is_new
     assert not CODEC.load(good, NOW).is_new
 
 
-def test_signed_but_malformed_payloads_are_bad_data() -> None:
+@pytest.mark.parametrize(
+    "wire",
+    [
+        [1, "v"],  # the old (v1) layout
+        {"a": 1},
+        [2] + [0] * 17,  # right length, wrong types
+        [3] + [None] * 17,  # a future version
+        "str",
+    ],
+)
+def test_signed_but_malformed_payloads_are_bad_data(wire: object) -> None:
     signer = Signer([b"k"], "session")
-    for wire in ([1, "v"], {"a": 1}, [2] + [0] * 11, [1, 5, "x", 0, 0, [], [], 0, 0, [], [], []], "str"):
-        with pytest.raises(BadData):
-            CODEC.decode(signer.sign(msgpack.packb(wire)))
     with pytest.raises(BadData):
-        CODEC.decode(signer.sign(b"\xc1not msgpack"))
+        CODEC.decode(signer.sign(msgpack.packb(wire)))
+
+
+def test_signed_random_bytes_are_bad_data() -> None:
+    with pytest.raises(BadData):
+        CODEC.decode(Signer([b"k"], "session").sign(b"\xc1not msgpack"))
 
 
 def test_new_visit_after_idle_keeps_visitor_and_cart() -> None:
@@ -74,23 +83,86 @@ def test_new_visit_after_idle_keeps_visitor_and_cart() -> None:
     later = CODEC.load(value, s.last_seen + VISIT_TIMEOUT + 1)
     assert later.is_new and later.visitor == s.visitor and later.cart == s.cart
     assert later.pages == 0 and not later.categories
+    assert later.ended is not None and later.ended.pages == s.pages  # for the profile's affinity
     same = CODEC.load(value, s.last_seen + VISIT_TIMEOUT)
-    assert not same.is_new and same.pages == 3
+    assert not same.is_new and same.pages == s.pages
 
 
 def test_categories_are_bounded_by_recency() -> None:
     s = session()
     for i in range(MAX_CATEGORIES + 5):
-        record_page_view(s, Page("category", f"cat-{i}"), f"p{i}", NOW + i)
+        record_page_view(s, Page("category", f"cat-{i}"), NOW + i)
     assert len(s.categories) == MAX_CATEGORIES
     assert "cat-0" not in s.categories and f"cat-{MAX_CATEGORIES + 4}" in s.categories
 
 
-def test_cookie_stays_small_after_a_long_visit() -> None:
+def typical_visit() -> Session:
+    """20 pages: home, 3 categories, 9 products (some twice), a search, cart, with dwell."""
     s = session()
-    for i in range(2000):
-        page = Page("product", f"category-{i % 50}", f"product-name-{i}")
-        record_page_view(s, page, f"pv{i:05d}", NOW + i)
-        credit_dwell(s, f"pv{i:05d}", 30, NOW + i)
-        s.cart[f"sku-{i % 40}"] = 1 if len(s.cart) < 20 else s.cart.get(f"sku-{i % 40}", 1)
-    assert len(CODEC.encode(s)) <= 1024 * 2  # bounded whatever the history (issue 3 tightens)
+    paths = [Page("home"), Page("category", "sneakers")]
+    paths += [Page("product", "sneakers", p) for p in ("aero-runner", "court-classic", "trail-sprint", "cloud-knit")]
+    paths += [Page("category", "boots")] + [Page("product", "boots", p) for p in ("chelsea-boot", "hiker-mid")]
+    paths += [Page("search"), Page("product", "sneakers", "aero-runner"), Page("category", "accessories")]
+    paths += [Page("product", "accessories", p) for p in ("merino-crew-socks", "suede-care-kit", "waxed-laces")]
+    paths += [Page("cart"), Page("home"), Page("category", "sneakers"), Page("product", "sneakers", "retro-high"), Page("cart")]
+    for i, page in enumerate(paths):
+        pv = record_page_view(s, page, NOW + 30 * i, "q=trail running shoes" if page.type == "search" else "",
+                              "https://www.google.com/search", "shop.example")
+        credit_dwell(s, pv, 25, NOW + 30 * i + 25)
+    apply_beacon(s, Beacon(None, None, (Event("add_to_cart", (Item("SNK-001", 1),), 129.0),)), NOW + 600)
+    apply_beacon(s, Beacon(None, None, (Event("nudge_shown", rule="sneakers-exit-intent"),)), NOW + 610)
+    return s
+
+
+def test_typical_twenty_page_visit_fits_in_400_bytes() -> None:
+    s = typical_visit()
+    assert s.pages == 20
+    assert len(CODEC.encode(s)) <= 400
+
+
+# -- properties: whatever the history, the cookie stays under 1 KiB and decodes ---------------------
+
+TEXT = st.text(min_size=1, max_size=60)
+PAGES = st.builds(Page, st.sampled_from(PAGE_TYPES), st.one_of(st.none(), TEXT), st.one_of(st.none(), TEXT))
+ITEMS = st.lists(st.builds(Item, st.text(min_size=1, max_size=48), st.integers(1, 999)), max_size=20)
+EVENTS = st.one_of(
+    st.builds(Event, st.sampled_from(["add_to_cart", "remove_from_cart", "begin_checkout", "purchase"]),
+              ITEMS.map(tuple), st.floats(0, 1e7)),
+    st.builds(Event, st.sampled_from(["nudge_shown", "nudge_dismissed"]), st.just(()), st.just(0.0), TEXT),
+)
+STEP = st.one_of(
+    st.tuples(st.just("page"), PAGES, st.text(max_size=200), st.one_of(st.none(), st.text(max_size=200))),
+    st.tuples(st.just("dwell"), st.integers(0, 70_000), st.integers(0, 10**7)),
+    st.tuples(st.just("beacon"), st.lists(EVENTS, max_size=20)),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(STEP, max_size=300))
+def test_cookie_is_bounded_and_round_trips_whatever_the_history(steps: list[tuple]) -> None:
+    s = session()
+    now = NOW
+    for step in steps:
+        now += 7
+        if step[0] == "page":
+            record_page_view(s, step[1], now, step[2], step[3], "shop.example")
+        elif step[0] == "dwell":
+            credit_dwell(s, step[1], step[2], now)
+        else:
+            apply_beacon(s, Beacon(None, None, tuple(step[1])), now)
+    value = CODEC.encode(s)
+    assert len(value) <= MAX_COOKIE_BYTES
+    back = CODEC.decode(value)
+    assert back.visitor == s.visitor and back.pages == s.pages
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=2048))
+def test_decoder_never_raises_anything_but_bad_data(payload: bytes) -> None:
+    signed = Signer([b"k"], "session").sign(payload)  # even validly signed garbage
+    for value in (signed, base64.urlsafe_b64encode(payload).decode(), payload.decode("latin-1")):
+        try:
+            CODEC.decode(value)
+        except BadData:
+            pass
+        assert CODEC.load(value, NOW) is not None

@@ -1,59 +1,99 @@
 from __future__ import annotations
 
+import pytest
+
 from nudge.beacon import Beacon, Event, Item
 from nudge.pages import Page
-from nudge.tracking import apply_beacon, credit_dwell, parse_dwell_cookie, record_page_view
+from nudge.tracking import (
+    apply_beacon,
+    credit_dwell,
+    is_closed,
+    parse_dwell_cookie,
+    record_page_view,
+    search_term,
+    times_shown,
+)
 
 from .factories import NOW, session
 
 
-def test_page_views_count_categories_and_distinct_products() -> None:
+def test_page_views_count_categories_distinct_products_and_product_views() -> None:
     s = session()
-    record_page_view(s, Page("category", "sneakers"), "p1", NOW)
-    for i, product in enumerate(["a", "b", "a", "c"]):
-        record_page_view(s, Page("product", "sneakers", product), f"p{i + 2}", NOW)
+    record_page_view(s, Page("category", "sneakers"), NOW)
+    for product in ["a", "b", "a", "c"]:
+        record_page_view(s, Page("product", "sneakers", product), NOW)
     stats = s.categories["sneakers"]
-    assert stats.views == 1 and stats.products == ["b", "a", "c"] and s.pages == 5
+    assert stats.views == 1 and len(stats.products) == 3 and s.pages == 5
+    assert [(p.id, p.views) for p in s.products] == [("b", 1), ("a", 2), ("c", 1)]
 
 
 def test_dwell_is_credited_once_per_page_view_whatever_the_order() -> None:
     s = session()
-    record_page_view(s, Page("product", "sneakers", "a"), "p1", NOW)
-    record_page_view(s, Page("home"), "p2", NOW)
-    assert credit_dwell(s, "p1", 30, NOW)
-    assert not credit_dwell(s, "p1", 30, NOW)  # the same report twice (cookie and beacon)
-    assert not credit_dwell(s, "p1", 10, NOW)  # an older, smaller report arriving late
-    assert credit_dwell(s, "p1", 45, NOW)
-    assert not credit_dwell(s, "unknown", 100, NOW)  # not a page view we served
-    assert credit_dwell(s, "p2", 100, NOW)  # home has no category: nothing credited
-    assert s.categories["sneakers"].dwell == 45
+    p1 = record_page_view(s, Page("product", "sneakers", "a"), NOW)
+    p2 = record_page_view(s, Page("home"), NOW)
+    assert credit_dwell(s, p1, 30, NOW)
+    assert not credit_dwell(s, p1, 30, NOW)  # the same report twice (cookie and beacon)
+    assert not credit_dwell(s, p1, 10, NOW)  # an older, smaller report arriving late
+    assert credit_dwell(s, p1, 45, NOW)
+    assert not credit_dwell(s, 999, 100, NOW)  # not a page view we served
+    assert credit_dwell(s, p2, 100, NOW)  # home has no category: nothing credited
+    assert s.categories["sneakers"].dwell == 45 and s.products[0].dwell == 45
 
 
 def test_dwell_per_page_view_is_capped() -> None:
     s = session()
-    record_page_view(s, Page("category", "boots"), "p1", NOW)
-    credit_dwell(s, "p1", 10**6, NOW)
+    pv = record_page_view(s, Page("category", "boots"), NOW)
+    credit_dwell(s, pv, 10**6, NOW)
     assert s.categories["boots"].dwell == 1800
 
 
 def test_dwell_cookie_parsing() -> None:
-    assert parse_dwell_cookie("abc.42") == ("abc", 42)
-    for bad in (None, "", "abc", "abc.", ".5", "abc.-1", "abc.1e3", "a" * 80 + ".1", "abc.9999999"):
+    assert parse_dwell_cookie("12.42") == (12, 42)
+    for bad in (None, "", "abc", "12.", ".5", "12.-1", "12.1e3", "a.1", "123456.1", "1.9999999", "1.2.3"):
         assert parse_dwell_cookie(bad) is None
 
 
-def test_cart_events_and_purchase() -> None:
+@pytest.mark.parametrize(
+    ("query", "term"),
+    [
+        ("q=Red%20Shoes", "red shoes"),
+        ("q=  TRAIL---running!!shoes  ", "trail running shoes"),
+        ("search=x&q=", "x"),
+        ("q=" + "a" * 500, "a" * 32),  # never more than 32 chars of free text
+        ("q=%3Cscript%3E", "script"),
+        ("page=2", None),
+        ("q=!!!", None),
+    ],
+)
+def test_search_terms_are_normalized_and_truncated(query: str, term: str | None) -> None:
+    assert search_term(query) == term
+
+
+def test_visit_source_comes_from_the_first_page_only() -> None:
     s = session()
-    add = Event("add_to_cart", (Item("a", 2), Item("b", 1)))
+    record_page_view(s, Page("home"), NOW, "utm_source=Newsletter&utm_medium=e-mail&utm_campaign=Black%20Friday!",
+                     "https://www.Google.com/search?q=x", "shop.example")
+    record_page_view(s, Page("home"), NOW, "utm_source=other", "https://bing.com/", "shop.example")
+    assert (s.source.utm_source, s.source.utm_medium, s.source.utm_campaign) == ("newsletter", "e-mail", "black-friday")
+    assert s.source.referrer == "google.com"
+    s2 = session()
+    record_page_view(s2, Page("home"), NOW, "", "https://shop.example/cart", "shop.example")
+    assert s2.source.referrer is None  # our own site is not a referrer
+
+
+def test_cart_events_value_age_and_purchase() -> None:
+    s = session()
+    add = Event("add_to_cart", (Item("a", 2), Item("b", 1)), 30.0)
     apply_beacon(s, Beacon(None, None, (add,)), NOW)
-    assert s.cart_items == 3
-    apply_beacon(s, Beacon(None, None, (Event("remove_from_cart", (Item("a", 5),)),)), NOW)
-    assert s.cart == {"b": 1}
-    apply_beacon(s, Beacon(None, None, (Event("begin_checkout"), Event("purchase", value=10))), NOW)
-    assert s.cart == {} and s.orders == 1 and not s.checkout_started
+    assert s.cart_items == 3 and s.cart_value == 3000 and s.cart_changed == NOW
+    apply_beacon(s, Beacon(None, None, (Event("remove_from_cart", (Item("a", 5),), 20.0),)), NOW + 60)
+    assert s.cart == {"b": 1} and s.cart_value == 1000 and s.cart_changed == NOW + 60
+    apply_beacon(s, Beacon(None, None, (Event("begin_checkout"), Event("purchase", value=10.0))), NOW + 120)
+    assert s.cart == {} and s.cart_value == 0 and s.orders == 1 and s.revenue == 1000
+    assert not s.checkout_started
 
 
 def test_nudge_events() -> None:
     s = session()
     apply_beacon(s, Beacon(None, None, (Event("nudge_shown", rule="r"), Event("nudge_dismissed", rule="r"))), NOW)
-    assert s.shown == {"r": 1} and s.closed == ["r"]
+    assert times_shown(s, "r") == 1 and is_closed(s, "r") and not is_closed(s, "other")

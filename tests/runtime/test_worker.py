@@ -136,7 +136,8 @@ def test_beacon_validates_input(edge: Edge) -> None:
         for body, status, reason in [
             (b"{", 400, "not JSON"),
             (b'{"events": [{"type": "steal"}]}', 400, "unknown event type"),
-            (b'{"pv": "x", "dwell": -5}', 400, "dwell"),
+            (b'{"pv": 1, "dwell": -5}', 400, "dwell"),
+            (b'{"pv": "x"}', 400, "page-view number"),
             (b"{" + b" " * 9000 + b"}", 413, "8192"),
         ]:
             bad = c.post("/_nudge/beacon", content=body, headers={"content-type": "application/json"})
