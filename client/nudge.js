@@ -19,10 +19,12 @@
   // Dwell also travels in a small cookie the next request carries, so it counts even when the
   // shopper navigates away before a beacon lands; the Worker credits each page view once.
   function saveDwell() {
+    if (!cfg.track) return; // no consent: nothing is stored, not even dwell
     document.cookie = "nudge_dw=" + cfg.pv + "." + dwell() + "; path=/; max-age=1800; samesite=lax" +
       (location.protocol === "https:" ? "; secure" : "");
   }
   function send(withDwell) {
+    if (!cfg.track) { queue.length = 0; return; }
     if (!queue.length && !withDwell) return;
     var body = { pv: cfg.pv, dwell: dwell(), events: queue.splice(0, 20) };
     var data = JSON.stringify(body);

@@ -14,10 +14,11 @@ from urllib.parse import parse_qs, quote
 from . import render
 from .attributes import RequestContext, visitor_attributes
 from .beacon import BeaconError, parse_beacon
-from .cookies import set_cookie
+from .cookies import OUR_COOKIES, set_cookie
 from .decide import Nudge, decide
 from .offers import OFFER_COOKIE, OFFER_HEADER, OfferTokens, Redeemed, offer_expiry
 from .pages import Page
+from .privacy import ConsentPolicy, is_automated, may_track
 from .profile import Profile, merged_profile
 from .rules import RuleSet
 from .session import COOKIE_NAME, Session, SessionCodec
@@ -29,6 +30,7 @@ BEACON_PATH = PREFIX + "beacon"
 REDEEM_PATH = PREFIX + "redeem"
 CLIENT_PATH = PREFIX + "client.js"
 HEALTH_PATH = PREFIX + "health"
+FORGET_PATH = PREFIX + "forget"
 DWELL_COOKIE = "nudge_dw"
 SESSION_MAX_AGE = 400 * 24 * 3600
 
@@ -87,8 +89,10 @@ def _json(status: int, data: object, headers: list[tuple[str, str]] | None = Non
 class EdgeApp:
     """Everything nudge decides, for one rule set and one set of secrets (one per isolate)."""
 
-    def __init__(self, ruleset: RuleSet, secrets: list[bytes], client_js: str) -> None:
+    def __init__(self, ruleset: RuleSet, secrets: list[bytes], client_js: str,
+                 consent: ConsentPolicy | None = None) -> None:
         self.ruleset = ruleset
+        self.consent = consent or ConsentPolicy("none")
         self.codec = SessionCodec(Signer(secrets, "session"))
         self.offers = OfferTokens(Signer(secrets, "offer-token"), Signer(secrets, "offer-cookie"))
         self.client_js = client_js
@@ -96,6 +100,18 @@ class EdgeApp:
         self.client_src = f"{CLIENT_PATH}?v={digest}"
 
     # -- reading the visitor ------------------------------------------------------------------
+
+    def visitor_status(self, headers: dict[str, str], cookies: dict[str, str]) -> str:
+        """"automated" (bots, prefetch: the page passes untouched), "untracked" (no consent: page
+        and request attributes only, nothing stored) or "tracked"."""
+        if is_automated(headers):
+            return "automated"
+        return "tracked" if may_track(self.consent, headers, cookies) else "untracked"
+
+    def erase_cookies(self, cookies: dict[str, str], secure: bool) -> list[str]:
+        """Set-Cookie headers that delete every nudge cookie the browser sent."""
+        return [set_cookie(name, "", max_age=0, secure=secure, http_only=name != DWELL_COOKIE)
+                for name in OUR_COOKIES if name in cookies]
 
     def load_session(self, cookies: dict[str, str], now: int) -> Session:
         session = self.codec.load(cookies.get(COOKIE_NAME), now)
@@ -117,7 +133,10 @@ class EdgeApp:
     # -- pages --------------------------------------------------------------------------------
 
     def plan_page(self, request: PageRequest, session: Session, offer: Redeemed | None,
-                  profile: Profile | None, now: int) -> PagePlan:
+                  profile: Profile | None, now: int, tracked: bool = True,
+                  cookies: dict[str, str] | None = None) -> PagePlan:
+        """The page's nudges and cookies. An untracked visitor gets a throwaway session: rules on
+        page, geo and device still apply, but nothing is stored and any old nudge cookie is erased."""
         page = self.ruleset.classifier.classify(request.context.path)
         new_visit = session.is_new
         pv = record_page_view(session, page, now, request.query, request.referrer, request.host)
@@ -134,6 +153,7 @@ class EdgeApp:
                 body_start.append(render.banner(nudge, href))
         config = {
             "v": 1,
+            "track": tracked,
             "pv": pv,
             "beacon": BEACON_PATH,
             "page": {"type": page.type, "category": page.category, "product": page.product},
@@ -151,8 +171,10 @@ class EdgeApp:
             head=render.STYLE,
             body_start="".join(body_start),
             body_end="".join(body_end),
-            set_cookies=[self.session_cookie(session, request.secure)],
-            profile_write=merged_profile(profile, now, new_visit=True, ended=session.ended) if new_visit else None,
+            set_cookies=[self.session_cookie(session, request.secure)] if tracked
+            else self.erase_cookies(cookies or {}, request.secure),
+            profile_write=merged_profile(profile, now, new_visit=True, ended=session.ended)
+            if new_visit and tracked else None,
             nudges=nudges,
         )
 
@@ -221,6 +243,19 @@ class EdgeApp:
         )
         return Reply(400, html, content_type="text/html; charset=utf-8",
                      headers=[("Cache-Control", "no-store")])
+
+    def forget(self, method: str, cookies: dict[str, str], visitor: str | None, profile_erased: bool,
+               secure: bool) -> Reply:
+        """POST /_nudge/forget: the answer after the edge erased the KV profile; erases the cookies."""
+        if method != "POST":
+            return _json(405, {"error": "use POST (a link must not erase data)"}, [("Allow", "POST")])
+        erased = {
+            "cookies": [name for name in OUR_COOKIES if name in cookies],
+            "visitor": visitor,
+            "profile": profile_erased,
+        }
+        headers = [("Set-Cookie", c) for c in self.erase_cookies(cookies, secure)]
+        return _json(200, {"erased": erased}, headers + [("Cache-Control", "no-store")])
 
     def client(self) -> Reply:
         return Reply(200, self.client_js, content_type="text/javascript; charset=utf-8",

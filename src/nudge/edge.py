@@ -22,12 +22,26 @@ try:
 except ImportError:  # older Pyodide: null converts to None
     jsnull = None
 
-from .app import PREFIX, BEACON_PATH, CLIENT_PATH, HEALTH_PATH, REDEEM_PATH, EdgeApp, KeyEvent, PagePlan, PageRequest, Reply
+from .app import (
+    BEACON_PATH,
+    CLIENT_PATH,
+    FORGET_PATH,
+    HEALTH_PATH,
+    PREFIX,
+    REDEEM_PATH,
+    EdgeApp,
+    KeyEvent,
+    PagePlan,
+    PageRequest,
+    Reply,
+)
 from .attributes import RequestContext
 from .cookies import is_local_http, parse_cookies, without_our_cookies
 from .profile import PROFILE_TTL, decode_profile, encode_profile, merged_profile, profile_key
 from .rules import load_ruleset
-from .signing import parse_secrets
+from .privacy import ConsentPolicy
+from .session import COOKIE_NAME, Session
+from .signing import BadData, parse_secrets
 
 log = logging.getLogger("nudge")
 
@@ -35,7 +49,9 @@ KV_BUDGET = 0.05  # seconds we wait for the profile once the origin has answered
 MAX_BEACON_BODY = 8 * 1024
 _HOP_HEADERS = ("host", "content-length", "connection", "keep-alive", "transfer-encoding", "upgrade")
 
-_app: tuple[str, EdgeApp] | None = None
+_PRIVACY_HEADERS = ("user-agent", "sec-purpose", "purpose", "x-purpose", "x-moz", "sec-gpc", "dnt")
+
+_app: tuple[tuple[str, ...], EdgeApp] | None = None
 
 
 class ConfigError(RuntimeError):
@@ -45,15 +61,30 @@ class ConfigError(RuntimeError):
 def _app_for(env: Any) -> EdgeApp:
     """The per-isolate EdgeApp (rule set parsed once; rebuilt only if the secret changes)."""
     global _app
-    secret = str(getattr(env, "NUDGE_SECRET", "") or "")
-    if _app is None or _app[0] != secret:
+    config = tuple(str(getattr(env, name, "") or "") for name in ("NUDGE_SECRET", "NUDGE_CONSENT", "NUDGE_CONSENT_COOKIE"))
+    if _app is None or _app[0] != config:
+        secret, consent_mode, consent_cookie = config
         secrets = parse_secrets(secret)
         if not secrets:
             raise ConfigError("NUDGE_SECRET is not set: run `wrangler secret put NUDGE_SECRET`")
+        try:
+            consent = ConsentPolicy.from_config(consent_mode or None, consent_cookie or None)
+        except ValueError as exc:
+            raise ConfigError(f"NUDGE_CONSENT: {exc}") from exc
         from . import _bundle
 
-        _app = (secret, EdgeApp(load_ruleset(_bundle.RULE_FILES), secrets, _bundle.CLIENT_JS))
+        _app = (config, EdgeApp(load_ruleset(_bundle.RULE_FILES), secrets, _bundle.CLIENT_JS, consent))
     return _app[1]
+
+
+def _headers(js_req: Any, names: tuple[str, ...]) -> dict[str, str]:
+    """The named request headers (lower-case names) that are present."""
+    out = {}
+    for name in names:
+        value = js_req.headers.get(name)
+        if isinstance(value, str):
+            out[name] = value
+    return out
 
 
 def _opts(**kwargs: Any) -> Any:
@@ -82,12 +113,20 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any) -> Any:
     origin = str(env.ORIGIN_URL).rstrip("/")
     app = session = offer = None
     extra: dict[str, str] = {}
+    cookies: dict[str, str] = {}
+    status = "untracked"
     try:
         app = _app_for(env)
         cookies = parse_cookies(js_req.headers.get("cookie"))
-        session = app.load_session(cookies, now)
-        offer = app.active_offer(cookies, now)
-        extra = app.origin_headers(offer)
+        status = app.visitor_status(_headers(js_req, _PRIVACY_HEADERS), cookies)
+        if status == "automated":  # bots and prefetches get the origin's page untouched
+            app = None
+        elif status == "tracked":
+            session = app.load_session(cookies, now)
+            offer = app.active_offer(cookies, now)
+            extra = app.origin_headers(offer)
+        else:
+            session = Session.fresh(now)  # throwaway: never stored, never sent
     except Exception:  # fail open: nudge's own failure must never cost the shopper the page
         log.exception("nudge: reading the visitor failed; passing the page through")
         app = None
@@ -95,7 +134,7 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any) -> Any:
     origin_task = asyncio.ensure_future(js.fetch(_origin_request(js_req, origin, parts, extra)))
     profile_task = (
         asyncio.ensure_future(_kv_get(env, profile_key(session.visitor_id)))
-        if app is not None and session is not None
+        if app is not None and session is not None and status == "tracked"
         else None
     )
     try:
@@ -110,13 +149,15 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any) -> Any:
         if profile_task:
             profile_task.cancel()
         return origin_resp
+    profile = None
+    if profile_task is not None:
+        try:
+            profile = decode_profile(await asyncio.wait_for(profile_task, KV_BUDGET))
+        except (asyncio.TimeoutError, JsException, TypeError, ValueError) as exc:
+            log.warning("nudge: profile read skipped: %r", exc)
     try:
-        profile = decode_profile(await asyncio.wait_for(profile_task, KV_BUDGET))  # type: ignore[arg-type]
-    except (asyncio.TimeoutError, JsException, TypeError, ValueError) as exc:
-        log.warning("nudge: profile read skipped: %r", exc)
-        profile = None
-    try:
-        plan = app.plan_page(_page_request(js_req, parts), session, offer, profile, now)
+        plan = app.plan_page(_page_request(js_req, parts), session, offer, profile, now,
+                             tracked=status == "tracked", cookies=cookies)
         rewritten = _rewrite(origin_resp, plan)
         if plan.profile_write is not None:
             ctx.waitUntil(_kv_put(env, profile_key(session.visitor_id), encode_profile(plan.profile_write)))
@@ -294,9 +335,15 @@ async def _endpoint(js_req: Any, env: Any, ctx: Any, parts: Any) -> Any:
         return _reply(app.client())
     if path == HEALTH_PATH:
         return _reply(app.health())
-    if path not in (BEACON_PATH, REDEEM_PATH):
+    if path not in (BEACON_PATH, REDEEM_PATH, FORGET_PATH):
         return _reply(Reply(404, '{"error": "not found"}'))
     cookies = parse_cookies(js_req.headers.get("cookie"))
+    if path == FORGET_PATH:
+        return _reply(await _forget(js_req, env, app, cookies, secure))
+    if app.visitor_status(_headers(js_req, _PRIVACY_HEADERS), cookies) != "tracked":
+        if path == BEACON_PATH:  # accepted and dropped: nothing is stored without consent
+            return _reply(Reply(204))
+        return _reply(app.redeem("", Session.fresh(now), now, secure)[0])
     session = app.load_session(cookies, now)
     if path == REDEEM_PATH:
         reply, event = app.redeem(parts.query, session, now, secure)
@@ -308,6 +355,22 @@ async def _endpoint(js_req: Any, env: Any, ctx: Any, parts: Any) -> Any:
     if event:
         ctx.waitUntil(_record_key_event(env, session.visitor_id, event, now))
     return _reply(reply)
+
+
+async def _forget(js_req: Any, env: Any, app: EdgeApp, cookies: dict[str, str], secure: bool) -> Reply:
+    """Erases the visitor's KV profile (awaited, so the answer is true) and their cookies."""
+    visitor = None
+    if str(js_req.method) == "POST" and COOKIE_NAME in cookies:
+        try:
+            visitor = app.codec.decode(cookies[COOKIE_NAME]).visitor_id
+        except BadData:
+            visitor = None
+    erased = False
+    if visitor is not None:
+        key = profile_key(visitor)
+        erased = await _kv_get(env, key) is not None
+        await env.NUDGE_KV.delete(key)
+    return app.forget(str(js_req.method), cookies, visitor, erased, secure)
 
 
 def _reply(reply: Reply) -> Any:

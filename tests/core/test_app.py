@@ -126,3 +126,24 @@ def test_redeem_rejects_foreign_and_forged_tokens() -> None:
 
 def test_our_cookies_are_parsed_leniently() -> None:
     assert parse_cookies('a=1; nudge="x.y"; bad; =v; a=2') == {"a": "1", "nudge": "x.y"}
+
+
+def test_untracked_visitors_get_nudges_but_nothing_is_stored() -> None:
+    s = Session.fresh(NOW, b"visitor1")
+    plan = APP.plan_page(req("/"), s, None, None, NOW, tracked=False, cookies={})
+    assert plan.set_cookies == [] and plan.profile_write is None and '"track":false' in plan.body_end
+    erase = APP.plan_page(req("/"), s, None, None, NOW, tracked=False, cookies={"nudge": "x", "nudge_dw": "1.2"})
+    assert [c.split("=")[0] for c in erase.set_cookies] == ["nudge", "nudge_dw"]
+    assert all("Max-Age=0" in c for c in erase.set_cookies)
+
+
+def test_visitor_status_and_forget() -> None:
+    from nudge.privacy import ConsentPolicy
+
+    app = EdgeApp(APP.ruleset, [b"k"], "", ConsentPolicy.from_config("opt-in", "consent"))
+    assert app.visitor_status({"user-agent": "Googlebot/2.1"}, {}) == "automated"
+    assert app.visitor_status({}, {}) == "untracked"
+    assert app.visitor_status({}, {"consent": "granted"}) == "tracked"
+    reply = app.forget("POST", {"nudge": "v", "other": "x"}, "abcd", True, secure=True)
+    assert json.loads(reply.body) == {"erased": {"cookies": ["nudge"], "visitor": "abcd", "profile": True}}
+    assert app.forget("GET", {}, None, False, secure=True).status == 405

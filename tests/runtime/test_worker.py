@@ -206,3 +206,54 @@ def test_missing_secret_fails_open(tmp_path: Path) -> None:
         assert r.status_code == 200 and r.text == PAGE and "set-cookie" not in r.headers
         assert c.post("/_nudge/beacon", json={}).status_code == 503
     assert "NUDGE_SECRET is not set" in e.process.output()
+
+
+BOT_UA = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"user-agent": BOT_UA}, {"sec-purpose": "prefetch"}, {"sec-purpose": "prefetch;prerender"}, {"purpose": "prefetch"}],
+)
+def test_bots_and_prefetches_get_the_origin_page_untouched(edge: Edge, headers: dict[str, str]) -> None:
+    with edge.client() as c:
+        r = c.get("/page", headers=headers)
+    assert r.status_code == 200 and r.text == PAGE and "set-cookie" not in r.headers
+
+
+def test_forget_erases_cookies_and_profile(edge: Edge) -> None:
+    with edge.client() as c:
+        c.get("/page")
+        deadline = time.monotonic() + 5
+        while not any("profile" in p.name for p in edge.kv_dir.rglob("*")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        stored = {str(p.relative_to(edge.kv_dir)) for p in edge.kv_dir.rglob("*") if p.is_file()}
+        assert c.get("/_nudge/forget").status_code == 405  # a link or prefetch must not erase data
+        r = c.post("/_nudge/forget")
+        assert r.status_code == 200
+        erased = r.json()["erased"]
+        assert erased["cookies"] == ["nudge"] and erased["profile"] is True
+        assert any(erased["visitor"] in path for path in stored)  # its profile was stored...
+        assert all("Max-Age=0" in v for v in r.headers.get_list("set-cookie"))
+        assert not any(erased["visitor"] in str(p) for p in edge.kv_dir.rglob("*"))  # ...and is gone
+        again = c.post("/_nudge/forget", headers={"cookie": ""})
+        assert again.json()["erased"] == {"cookies": [], "visitor": None, "profile": False}
+
+
+def test_gpc_mode_tracks_nobody_who_opts_out(tmp_path: Path) -> None:
+    with edge_in_front_of_origin(tmp_path, "--var", "NUDGE_CONSENT:gpc") as e, e.client() as c:
+        r = c.get("/page", headers={"sec-gpc": "1"})
+        assert r.status_code == 200 and '"track":false' in r.text and "set-cookie" not in r.headers
+        assert c.post("/_nudge/beacon", json={"events": []}, headers={"sec-gpc": "1"}).status_code == 204
+        assert "set-cookie" not in c.post("/_nudge/beacon", json={}, headers={"sec-gpc": "1"}).headers
+        tracked = c.get("/page")
+        assert '"track":true' in tracked.text and len(nudge_cookies(tracked)) == 1
+        erased = c.get("/page", headers={"dnt": "1"})  # opting out later erases what we had set
+        assert all("Max-Age=0" in v for v in nudge_cookies(erased)) and nudge_cookies(erased)
+
+
+def test_bad_consent_config_fails_open_and_tracks_nobody(tmp_path: Path) -> None:
+    with edge_in_front_of_origin(tmp_path, "--var", "NUDGE_CONSENT:opt-in") as e, e.client() as c:
+        r = c.get("/page")  # opt-in without a consent cookie name: a config error
+        assert r.status_code == 200 and r.text == PAGE and "set-cookie" not in r.headers
+    assert "NUDGE_CONSENT_COOKIE" in e.process.output() or "cookie" in e.process.output()
