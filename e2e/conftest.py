@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 from tests.support.processes import REPO_ROOT, free_port, running
 
 CHROMIUM = "/usr/bin/chromium"
+SECRET = "e2e-secret-0123456789abcdef"  # the edge's NUDGE_SECRET here, so tests can read the cookie
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -29,19 +31,27 @@ class Stack:
     shop: str  # the origin, direct
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+@contextmanager
+def shop_behind_edge(kv_dir: Path, *edge_flags: str) -> Iterator[Stack]:
     shop_port, edge_port = free_port(), free_port()
     shop_cmd = [sys.executable, "-m", "demo_shop", "--port", str(shop_port)]
     edge_cmd = [
         "node", str(REPO_ROOT / "local-edge" / "server.mjs"),
         "--port", str(edge_port),
         "--var", f"ORIGIN_URL:http://127.0.0.1:{shop_port}",
-        "--persist-to", str(tmp_path_factory.mktemp("kv")),
+        "--var", f"NUDGE_SECRET:{SECRET}",
+        "--persist-to", str(kv_dir),
+        *edge_flags,
     ]
     with running(shop_cmd, "Uvicorn running", timeout=30):
         with running(edge_cmd, "ready on", timeout=120):
             yield Stack(edge=f"http://127.0.0.1:{edge_port}", shop=f"http://127.0.0.1:{shop_port}")
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with shop_behind_edge(tmp_path_factory.mktemp("kv")) as s:
+        yield s
 
 
 @pytest.fixture(scope="session")

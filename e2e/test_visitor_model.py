@@ -1,0 +1,72 @@
+"""The visitor model seen from a real browser: cart events, consent, forget."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from nudge.attributes import visitor_attributes
+from nudge.pages import Page as PageKind
+from nudge.session import Session, SessionCodec
+from nudge.signing import Signer
+
+from .conftest import SECRET, Stack, shop_behind_edge
+
+CODEC = SessionCodec(Signer([SECRET.encode()], "session"))
+PRODUCT = "/collections/sneakers/products/aero-runner"
+
+
+def session_of(context: BrowserContext) -> Session | None:
+    value = next((c["value"] for c in context.cookies() if c["name"] == "nudge"), None)
+    return CODEC.decode(value) if value else None
+
+
+def test_ga4_add_to_cart_changes_the_cart_attributes(page: Page, context: BrowserContext) -> None:
+    page.goto(PRODUCT)
+    price = float(page.locator("[data-testid=price]").get_attribute("data-price") or 0)
+    with page.expect_response(lambda r: "/_nudge/beacon" in r.url and r.request.method == "POST"):
+        page.locator("[data-testid=add-to-cart]").click()
+    session = session_of(context)
+    assert session is not None
+    cart = visitor_attributes(session, PageKind("product", "sneakers"), None, session.last_seen)["cart"]
+    assert cart["items"] == 1 and cart["lines"] == 1 and cart["value"] == price
+    assert cart["age_minutes"] == 0
+
+
+def test_forget_erases_the_visitor(page: Page, context: BrowserContext) -> None:
+    page.goto(PRODUCT)
+    assert session_of(context) is not None
+    r = page.request.post("/_nudge/forget")
+    assert r.status == 200 and r.json()["erased"]["cookies"] == ["nudge"]
+    assert session_of(context) is None
+    page.goto(PRODUCT)  # a fresh visitor from here on
+    fresh = session_of(context)
+    assert fresh is not None and fresh.pages == 1
+
+
+@pytest.fixture(scope="module")
+def opt_in_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with shop_behind_edge(tmp_path_factory.mktemp("kv-opt-in"), "--var", "NUDGE_CONSENT:opt-in",
+                          "--var", "NUDGE_CONSENT_COOKIE:shop_consent") as s:
+        yield s
+
+
+def test_opt_in_tracks_nothing_until_consent(browser: Browser, opt_in_stack: Stack) -> None:
+    context = browser.new_context(base_url=opt_in_stack.edge)
+    try:
+        page = context.new_page()
+        for path in ("/", "/collections/sneakers", PRODUCT):
+            page.goto(path)
+            expect(page.locator("[data-testid=add-to-cart], [data-testid=product-card]").first).to_be_visible()
+        with page.expect_request(lambda r: r.method == "POST" and "/cart/add" in r.url):
+            page.locator("[data-testid=add-to-cart]").click()
+        page.wait_for_timeout(300)
+        assert [c["name"] for c in context.cookies() if c["name"].startswith("nudge")] == []
+        context.add_cookies([{"name": "shop_consent", "value": "granted", "url": opt_in_stack.edge}])
+        page.goto(PRODUCT)
+        session = session_of(context)
+        assert session is not None and session.pages == 1  # counting starts at consent, not before
+    finally:
+        context.close()
