@@ -12,10 +12,11 @@ SHOP_PORT ?= 8788
 
 setup: $(VENV)/.installed node_modules/.installed .dev.vars src/nudge/_bundle.py
 
-$(VENV)/.installed: requirements-dev.txt
+$(VENV)/.installed: requirements-dev.txt pyproject.toml
 	@test -n "$(PYTHON)" || { echo "nudge needs Python 3.13 (pyenv install 3.13, or python3.13 on PATH)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -e . --no-deps
 	touch $@
 
 node_modules/.installed: package-lock.json

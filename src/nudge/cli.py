@@ -1,0 +1,220 @@
+"""`nudge`: a developer's command line for looking at what the Worker sees.
+
+`nudge session decode` opens a shopper's signed session cookie (pasted from the browser) and shows
+the visitor attributes rule conditions would be evaluated against; `nudge rules check` validates
+rules/ with the loader the Worker uses. Plain stdlib (argparse), so it runs from the repo's venv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from .attributes import RequestContext, visitor_attributes
+from .rules import RuleError, load_ruleset
+from .session import COOKIE_NAME, VISIT_TIMEOUT, Session, SessionCodec
+from .signing import BadData, Signer, parse_secrets
+
+SECRET_VAR = "NUDGE_SECRET"
+DEV_VARS = ".dev.vars"
+PAGES_FILE = "pages.toml"
+# src/nudge/cli.py -> the repo root, for running from anywhere inside a checkout.
+REPO_RULES = Path(__file__).resolve().parents[2] / "rules"
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Input the command cannot work with (no secret, no cookie): exit 2, message on stderr."""
+
+
+# -- inputs ---------------------------------------------------------------------------------------
+
+
+def cookie_value(text: str) -> str:
+    """The `nudge` cookie value from a bare value, a `nudge=...` pair or a whole Cookie header
+    (so whatever is copied from the browser's dev tools works)."""
+    text = text.strip()
+    if text[:7].lower() == "cookie:":
+        text = text[7:].strip()
+    if "=" not in text:  # signed tokens are unpadded base64url: a bare value never has '='
+        if not text:
+            raise UsageError("no cookie given: pass the `nudge` cookie value, or pipe it on stdin")
+        return _unquote(text)
+    for chunk in text.split(";"):
+        name, _, value = chunk.partition("=")
+        if name.strip() == COOKIE_NAME:
+            return _unquote(value.strip())
+    raise UsageError(f"no `{COOKIE_NAME}` cookie in the input")
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        return value[1:-1]
+    return value
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines of a dotenv file such as wrangler's .dev.vars (quotes optional, # comments)."""
+    out: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.removeprefix("export ").partition("=")
+        if sep and key.strip():
+            out[key.strip()] = _unquote(value.strip())
+    return out
+
+
+def find_secrets(explicit: str | None) -> list[bytes]:
+    """The Worker's secrets, looked up like a developer would: --secret, then $NUDGE_SECRET,
+    then ./.dev.vars (what `wrangler dev` uses). Several (rotation) are accepted, newest first."""
+    value = explicit or os.environ.get(SECRET_VAR)
+    if not value and Path(DEV_VARS).is_file():
+        value = read_dotenv(Path(DEV_VARS)).get(SECRET_VAR)
+    secrets = parse_secrets(value)
+    if not secrets:
+        raise UsageError(f"no secret: pass --secret, set {SECRET_VAR}, or run from a directory whose "
+                         f"{DEV_VARS} has a {SECRET_VAR}=... line")
+    return secrets
+
+
+def default_rules_dir() -> Path:
+    """./rules when run from the repo root, else the rules/ of the checkout this module is in."""
+    here = Path("rules")
+    return here if here.is_dir() else REPO_RULES
+
+
+def read_rule_files(directory: Path) -> dict[str, str]:
+    """{file name: TOML text} for every rules/*.toml, as scripts/build_bundle.py bundles them."""
+    if not directory.is_dir():
+        raise UsageError(f"{directory}: no such directory")
+    files: dict[str, str] = {}
+    for path in sorted(directory.glob("*.toml")):
+        try:
+            files[path.name] = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise RuleError(path.name, "-", f"not UTF-8: {exc}") from exc
+    return files
+
+
+# -- output ---------------------------------------------------------------------------------------
+
+
+def session_fields(session: Session) -> dict[str, Any]:
+    """The session as it travels in the cookie (not the per-request `is_new`/`ended`)."""
+    fields = dataclasses.asdict(session)
+    fields.pop("is_new", None)
+    fields.pop("ended", None)
+    return fields
+
+
+def _json_default(value: object) -> Any:
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).hex()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def print_json(data: object, out: TextIO) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False, default=_json_default), file=out)
+
+
+# -- commands -------------------------------------------------------------------------------------
+
+
+def session_decode(args: argparse.Namespace) -> int:
+    raw = sys.stdin.read() if args.cookie in (None, "-") else args.cookie
+    value = cookie_value(raw)
+    codec = SessionCodec(Signer(find_secrets(args.secret), "session"))
+    try:
+        session = codec.decode(value)
+    except BadData as exc:
+        print_json({"valid": False, "reason": f"{exc}: the Worker would ignore this cookie and start a "
+                                             f"fresh session (new visitor id)"}, sys.stdout)
+        return EXIT_INVALID
+    now = int(time.time()) if args.now is None else args.now
+    rules_dir = args.rules or default_rules_dir()
+    try:  # only the page patterns: a broken rule file should not stop a cookie from being read
+        pages = read_rule_files(rules_dir).get(PAGES_FILE)
+        if pages is None:
+            raise UsageError(f"{rules_dir / PAGES_FILE}: not found (page patterns classify --path)")
+        classifier = load_ruleset({PAGES_FILE: pages}).classifier
+    except RuleError as exc:
+        raise UsageError(f"{rules_dir / exc.file}: {exc.field}: {exc.message}") from exc
+    path = args.path.split("?", 1)[0] or "/"
+    page = classifier.classify(path)
+    attributes = visitor_attributes(session, page, None, now, RequestContext(path=path))
+    print_json({"valid": True, "visitor": session.visitor_id, "session": session_fields(session),
+                "attributes": attributes}, sys.stdout)
+    idle = now - session.last_seen
+    if idle > VISIT_TIMEOUT:
+        print(f"note: idle {idle} s at --now (over {VISIT_TIMEOUT} s): the Worker would start a new visit, "
+              "keeping only the visitor id and cart", file=sys.stderr)
+    return EXIT_OK
+
+
+def rules_check(args: argparse.Namespace) -> int:
+    directory: Path = args.dir or default_rules_dir()
+    try:
+        ruleset = load_ruleset(read_rule_files(directory))
+    except RuleError as exc:
+        print(f"{directory / exc.file}: {exc.field}: {exc.message}", file=sys.stderr)
+        return EXIT_INVALID
+    n = len(ruleset.rules)
+    print(f"ok: {n} rule{'' if n == 1 else 's'}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nudge", description="Debug what the nudge Worker sees.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    session = commands.add_parser("session", help="inspect a shopper's session cookie",
+                                  description="Inspect a shopper's session cookie.")
+    session_commands = session.add_subparsers(dest="action", required=True, metavar="ACTION")
+    decode = session_commands.add_parser(
+        "decode", help="verify a nudge cookie and print its session and visitor attributes as JSON",
+        description="Verify a `nudge` session cookie and print its session and the visitor attributes "
+                    "rule conditions would see (as the cookie stands, before the Worker counts the page). "
+                    "Exit 1 when the cookie does not verify, 2 when there is no secret or no cookie.")
+    decode.add_argument("cookie", nargs="?", metavar="COOKIE",
+                        help="the cookie value, a `nudge=...` pair or a whole Cookie header; "
+                             "'-' or absent: read stdin")
+    decode.add_argument("--secret", help=f"signing secret(s); default ${SECRET_VAR}, then ./{DEV_VARS}")
+    decode.add_argument("--now", type=int, metavar="UNIX", help="the clock, in Unix seconds (default: now)")
+    decode.add_argument("--path", default="/", help="the page the attributes are for (default: /)")
+    decode.add_argument("--rules", type=Path, metavar="DIR",
+                        help="where pages.toml is (default: ./rules, else the repo's)")
+    decode.set_defaults(run=session_decode)
+
+    rules = commands.add_parser("rules", help="work with rules/*.toml", description="Work with rules/*.toml.")
+    rules_commands = rules.add_subparsers(dest="action", required=True, metavar="ACTION")
+    check = rules_commands.add_parser(
+        "check", help="validate every rule file with the Worker's loader",
+        description="Validate every *.toml in the rules directory with the loader the Worker uses. "
+                    "Exit 1 and name the file and field on the first error.")
+    check.add_argument("--dir", type=Path, metavar="DIR", help="the rules directory (default: ./rules, else the repo's)")
+    check.set_defaults(run=rules_check)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `nudge` / `python -m nudge`; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except UsageError as exc:
+        print(f"nudge: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:  # `nudge session decode ... | head`: the reader left, not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return EXIT_INVALID
+    return code
