@@ -47,7 +47,11 @@
   setInterval(function () { saveDwell(); check("page_load"); }, TICK_MS);
 
   // GA4-style dataLayer: relay cart events (entries pushed before we loaded count too).
+  var identified = false;
   function relay(entry) {
+    if (entry && entry.user_id != null && !identified) { // hashed by the Worker on arrival
+      identified = true; queue.push({ type: "identify", user: String(entry.user_id).slice(0, 128) }); send(false);
+    }
     if (!entry || !CART[entry.event]) return;
     var ec = entry.ecommerce || {}, items = [];
     (ec.items || []).slice(0, 20).forEach(function (it) {

@@ -13,7 +13,8 @@ from urllib.parse import parse_qs, quote
 
 from . import render
 from .attributes import RequestContext, visitor_attributes
-from .beacon import BeaconError, parse_beacon
+from .beacon import Beacon, BeaconError, parse_beacon
+from .identity import identity_hash
 from .cookies import OUR_COOKIES, set_cookie
 from .decide import Nudge, decide
 from .offers import OFFER_COOKIE, OFFER_HEADER, OfferTokens, Redeemed, offer_expiry
@@ -93,6 +94,7 @@ class EdgeApp:
                  consent: ConsentPolicy | None = None) -> None:
         self.ruleset = ruleset
         self.consent = consent or ConsentPolicy("none")
+        self._identity_secret = secrets[0]
         self.codec = SessionCodec(Signer(secrets, "session"))
         self.offers = OfferTokens(Signer(secrets, "offer-token"), Signer(secrets, "offer-cookie"))
         self.client_js = client_js
@@ -187,24 +189,40 @@ class EdgeApp:
 
     # -- endpoints ----------------------------------------------------------------------------
 
-    def beacon(self, method: str, body: bytes, content_type: str | None,
-               session: Session, now: int, secure: bool) -> tuple[Reply, KeyEvent]:
-        """POST /_nudge/beacon. Bad input: 400 with a reason, session untouched. Also returns the
-        orders the beacon reported (the caller merges them into the KV profile)."""
+    def read_beacon(self, method: str, body: bytes, content_type: str | None) -> Beacon | Reply:
+        """POST /_nudge/beacon, first half: the validated beacon, or the error reply (405/400 with
+        a reason; the session is then left untouched)."""
         if method != "POST":
-            return _json(405, {"error": "use POST"}, [("Allow", "POST")]), KeyEvent()
+            return _json(405, {"error": "use POST"}, [("Allow", "POST")])
         try:
             beacon = parse_beacon(body, content_type)
         except BeaconError as exc:
-            return _json(400, {"error": str(exc)}), KeyEvent()
+            return _json(400, {"error": str(exc)})
         for event in beacon.events:
             if event.rule is not None and self.ruleset.rule(event.rule) is None:
-                return _json(400, {"error": f"unknown rule {event.rule!r}"}), KeyEvent()
+                return _json(400, {"error": f"unknown rule {event.rule!r}"})
+        return beacon
+
+    def apply_beacon(self, beacon: Beacon, session: Session, now: int, secure: bool) -> tuple[Reply, KeyEvent]:
+        """Second half: applies it and answers 204 with the session cookie, plus the orders it
+        reported (the caller merges them into the KV profile)."""
         orders, revenue = session.orders, session.revenue
         apply_beacon(session, beacon, now)
         cookie = self.session_cookie(session, secure)
         event = KeyEvent(session.orders - orders, session.revenue - revenue)
         return Reply(204, "", headers=[("Set-Cookie", cookie)]), event
+
+    def beacon(self, method: str, body: bytes, content_type: str | None,
+               session: Session, now: int, secure: bool) -> tuple[Reply, KeyEvent]:
+        """Both halves, for callers with nothing to do in between."""
+        beacon = self.read_beacon(method, body, content_type)
+        if isinstance(beacon, Reply):
+            return beacon, KeyEvent()
+        return self.apply_beacon(beacon, session, now, secure)
+
+    def identity_of(self, user_id: str) -> str | None:
+        """The keyed hash a customer id is known by (see identity.py); None for unusable ids."""
+        return identity_hash(self._identity_secret, user_id)
 
     def redeem(self, query: str, session: Session, now: int, secure: bool) -> tuple[Reply, KeyEvent]:
         """GET /_nudge/redeem?t=TOKEN: applies the offer, then redirects to its same-site page."""
@@ -245,7 +263,7 @@ class EdgeApp:
                      headers=[("Cache-Control", "no-store")])
 
     def forget(self, method: str, cookies: dict[str, str], visitor: str | None, profile_erased: bool,
-               secure: bool) -> Reply:
+               secure: bool, identity_erased: bool = False) -> Reply:
         """POST /_nudge/forget: the answer after the edge erased the KV profile; erases the cookies."""
         if method != "POST":
             return _json(405, {"error": "use POST (a link must not erase data)"}, [("Allow", "POST")])
@@ -253,6 +271,7 @@ class EdgeApp:
             "cookies": [name for name in OUR_COOKIES if name in cookies],
             "visitor": visitor,
             "profile": profile_erased,
+            "identity_link": identity_erased,
         }
         headers = [("Set-Cookie", c) for c in self.erase_cookies(cookies, secure)]
         return _json(200, {"erased": erased}, headers + [("Cache-Control", "no-store")])

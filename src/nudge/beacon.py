@@ -17,6 +17,7 @@ MAX_EVENTS = 20
 MAX_ITEMS = 20
 CART_EVENTS = ("add_to_cart", "remove_from_cart", "begin_checkout", "purchase", "view_item")
 NUDGE_EVENTS = ("nudge_shown", "nudge_dismissed")
+MAX_USER_ID = 128
 
 
 class BeaconError(ValueError):
@@ -35,6 +36,7 @@ class Event:
     items: tuple[Item, ...] = ()
     value: float = 0.0
     rule: str | None = None
+    user: str | None = None  # identify: the site's customer id, hashed on arrival, never stored
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,14 @@ def _event(data: Any, where: str) -> Event:
         if rule is None:
             raise BeaconError(f"{where}.rule: expected a rule id")
         return Event(kind, rule=rule)
+    if kind == "identify":
+        user = data.get("user")
+        if set(data) != {"type", "user"} or not isinstance(user, (str, int)) or isinstance(user, bool):
+            raise BeaconError(f"{where}: an identify event has exactly `type` and `user` (string)")
+        user = str(user).strip()
+        if not user or len(user) > MAX_USER_ID or not user.isprintable():
+            raise BeaconError(f"{where}.user: expected 1..{MAX_USER_ID} printable characters")
+        return Event(kind, user=user)
     if kind in CART_EVENTS:
         if set(data) - {"type", "items", "value"}:
             raise BeaconError(f"{where}: unknown field {sorted(set(data) - {'type', 'items', 'value'})[0]!r}")

@@ -39,6 +39,7 @@ from .attributes import RequestContext
 from .cookies import is_local_http, parse_cookies, without_our_cookies
 from .profile import PROFILE_TTL, decode_profile, encode_profile, merged_profile, profile_key
 from .rules import load_ruleset
+from .identity import IDENTITY_HEADER, identity_key, short
 from .privacy import ConsentPolicy
 from .session import COOKIE_NAME, Session
 from .signing import BadData, parse_secrets
@@ -145,10 +146,15 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any) -> Any:
             profile_task.cancel()
         return js.Response.new("Origin unreachable", _opts(status=502, headers=_opts(**{"content-type": "text/plain"})))
     origin_resp = _relocated(origin_resp, origin, parts)
+    user = origin_resp.headers.get(IDENTITY_HEADER)
+    if isinstance(user, str):  # the customer id never reaches the browser
+        origin_resp = _without_header(origin_resp, IDENTITY_HEADER)
     if app is None or session is None or not _is_page(js_req, origin_resp):
         if profile_task:
             profile_task.cancel()
         return origin_resp
+    if isinstance(user, str) and status == "tracked":
+        await _link_identity(env, ctx, app, session, user, now)
     profile = None
     if profile_task is not None:
         try:
@@ -222,6 +228,35 @@ def _relocated(resp: Any, origin: str, parts: Any) -> Any:
     headers = js.Headers.new(resp.headers)
     headers.set("location", rest)
     return js.Response.new(resp.body, _opts(status=resp.status, statusText=resp.statusText, headers=headers))
+
+
+def _without_header(resp: Any, name: str) -> Any:
+    headers = js.Headers.new(resp.headers)
+    headers.delete(name)
+    return js.Response.new(resp.body, _opts(status=resp.status, statusText=resp.statusText, headers=headers))
+
+
+async def _link_identity(env: Any, ctx: Any, app: EdgeApp, session: Session, user: str, now: int) -> None:
+    """Links this browser to the customer's profile: the first device seen for a customer owns the
+    link; later devices adopt its visitor id, so every device shares one KV profile."""
+    hashed = app.identity_of(user)
+    if hashed is None or session.identity == short(hashed):
+        return  # unusable id, or already linked in this session: no KV traffic
+    try:
+        owner = _to_bytes(await env.NUDGE_KV.get(identity_key(hashed), "arrayBuffer"))
+    except JsException as exc:
+        log.error("nudge: identity lookup failed: %s", exc)
+        return
+    owner_id = owner.decode("ascii", "replace") if owner else None
+    if owner_id and len(owner_id) == 16 and owner_id != session.visitor_id:
+        try:
+            session.visitor = bytes.fromhex(owner_id)
+        except ValueError:
+            return
+    elif not owner_id:
+        ctx.waitUntil(_kv_put(env, identity_key(hashed), session.visitor_id.encode("ascii")))
+        ctx.waitUntil(_record_key_event(env, session.visitor_id, KeyEvent(), now, identity=hashed))
+    session.identity = short(hashed)
 
 
 def _is_page(js_req: Any, resp: Any) -> bool:
@@ -351,7 +386,13 @@ async def _endpoint(js_req: Any, env: Any, ctx: Any, parts: Any) -> Any:
         body = await _read_body(js_req, MAX_BEACON_BODY)
         if body is None:
             return _reply(Reply(413, '{"error": "body larger than 8192 bytes"}'))
-        reply, event = app.beacon(str(js_req.method), body, js_req.headers.get("content-type"), session, now, secure)
+        beacon = app.read_beacon(str(js_req.method), body, js_req.headers.get("content-type"))
+        if isinstance(beacon, Reply):
+            return _reply(beacon)
+        for item in beacon.events:
+            if item.type == "identify" and item.user:
+                await _link_identity(env, ctx, app, session, item.user, now)
+        reply, event = app.apply_beacon(beacon, session, now, secure)
     if event:
         ctx.waitUntil(_record_key_event(env, session.visitor_id, event, now))
     return _reply(reply)
@@ -366,11 +407,16 @@ async def _forget(js_req: Any, env: Any, app: EdgeApp, cookies: dict[str, str], 
         except BadData:
             visitor = None
     erased = False
+    identity = False
     if visitor is not None:
         key = profile_key(visitor)
-        erased = await _kv_get(env, key) is not None
+        profile = decode_profile(await _kv_get(env, key))
+        erased = profile is not None
+        if profile is not None and profile.identity:
+            await env.NUDGE_KV.delete(identity_key(profile.identity))
+            identity = True
         await env.NUDGE_KV.delete(key)
-    return app.forget(str(js_req.method), cookies, visitor, erased, secure)
+    return app.forget(str(js_req.method), cookies, visitor, erased, secure, identity)
 
 
 def _reply(reply: Reply) -> Any:
@@ -431,13 +477,14 @@ async def _kv_put(env: Any, key: str, value: bytes) -> None:
         log.error("nudge: profile write failed: %s", exc)
 
 
-async def _record_key_event(env: Any, visitor: str, event: KeyEvent, now: int) -> None:
-    """Merges a purchase or redemption into the KV profile (read, merge, write; in the background)."""
+async def _record_key_event(env: Any, visitor: str, event: KeyEvent, now: int, identity: str | None = None) -> None:
+    """Merges a purchase, redemption or identity link into the KV profile (read, merge, write; in
+    the background)."""
     try:
         stored = decode_profile(await _kv_get(env, profile_key(visitor)))
     except JsException as exc:
         log.error("nudge: profile read failed: %s", exc)
         return
     updated = merged_profile(stored, now, new_visit=False, orders=event.orders,
-                             revenue=event.revenue, redeemed=event.redeemed)
+                             revenue=event.revenue, redeemed=event.redeemed, identity=identity)
     await _kv_put(env, profile_key(visitor), encode_profile(updated))

@@ -15,7 +15,7 @@ import msgpack
 from .session import MAX_TEXT, Session
 
 PROFILE_TTL = 400 * 24 * 3600
-PROFILE_VERSION = 2
+PROFILE_VERSION = 3
 MAX_AFFINITY = 8
 AFFINITY_HALF_LIFE = 30 * 24 * 3600  # category interest halves every 30 days without visits
 
@@ -29,6 +29,7 @@ class Profile:
     first_seen: int = 0
     last_seen: int = 0  # start of the latest visit before this one
     affinity: dict[str, float] = field(default_factory=dict)  # category -> decayed interest
+    identity: str | None = None  # keyed hash of the linked customer id (identity.py)
 
 
 def profile_key(visitor_id: str) -> str:
@@ -38,7 +39,7 @@ def profile_key(visitor_id: str) -> str:
 def encode_profile(p: Profile) -> bytes:
     affinity = [[k, round(v, 2)] for k, v in p.affinity.items()]
     return msgpack.packb([PROFILE_VERSION, p.visits, p.orders, p.revenue, p.offers_redeemed,
-                          p.first_seen, p.last_seen, affinity])
+                          p.first_seen, p.last_seen, affinity, p.identity])
 
 
 def decode_profile(data: bytes | None) -> Profile | None:
@@ -46,8 +47,8 @@ def decode_profile(data: bytes | None) -> Profile | None:
     if not data:
         return None
     try:
-        version, visits, orders, revenue, redeemed, first, last, affinity = msgpack.unpackb(data)
-        if version != PROFILE_VERSION:
+        version, visits, orders, revenue, redeemed, first, last, affinity, identity = msgpack.unpackb(data)
+        if version != PROFILE_VERSION or not (identity is None or isinstance(identity, str) and len(identity) <= 64):
             return None
         numbers = (visits, orders, revenue, redeemed, first, last)
         if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in numbers):
@@ -55,7 +56,7 @@ def decode_profile(data: bytes | None) -> Profile | None:
         aff = {str(k)[:MAX_TEXT]: float(v) for k, v in affinity[:MAX_AFFINITY]}
     except (ValueError, TypeError, msgpack.UnpackException):
         return None
-    return Profile(visits, orders, revenue, redeemed, first, last, aff)
+    return Profile(visits, orders, revenue, redeemed, first, last, aff, identity)
 
 
 def _decayed(affinity: dict[str, float], since: int, now: int) -> dict[str, float]:
@@ -66,7 +67,7 @@ def _decayed(affinity: dict[str, float], since: int, now: int) -> dict[str, floa
 
 
 def merged_profile(stored: Profile | None, now: int, *, new_visit: bool, ended: Session | None = None,
-                   orders: int = 0, revenue: int = 0, redeemed: int = 0) -> Profile:
+                   orders: int = 0, revenue: int = 0, redeemed: int = 0, identity: str | None = None) -> Profile:
     """The profile after this request: one more visit on a visit's first page (folding in the
     category interest of the visit that just `ended`: views + distinct products + dwell minutes),
     plus the orders, revenue and redeemed offers a key event reports."""
@@ -83,4 +84,5 @@ def merged_profile(stored: Profile | None, now: int, *, new_visit: bool, ended: 
         first_seen=p.first_seen or now,
         last_seen=now if new_visit else p.last_seen,
         affinity=top,
+        identity=identity or p.identity,
     )

@@ -107,6 +107,7 @@ class Session:
     closed: list[int] = field(default_factory=list)  # key32(rule id): clicked or dismissed
     searches: list[str] = field(default_factory=list)  # normalized terms, most recent last
     source: Source = field(default_factory=Source)
+    identity: int | None = None  # first 32 bits of the linked identity's keyed hash, to notice a change
     is_new: bool = True  # not on the wire: this request started the visit
     ended: Session | None = None  # not on the wire: the visit this one replaced (30 min idle)
 
@@ -183,6 +184,7 @@ def _to_wire(s: Session) -> list[Any]:
         s.closed,
         s.searches,
         [s.source.utm_source, s.source.utm_medium, s.source.utm_campaign, s.source.referrer],
+        s.identity,
     ]
 
 
@@ -209,7 +211,7 @@ def _rows(value: Any, width: int, limit: int) -> list[list[Any]]:
 
 
 def _from_wire(w: Any) -> Session:
-    if not isinstance(w, list) or len(w) != 18 or w[0] != WIRE_VERSION:
+    if not isinstance(w, list) or len(w) != 19 or w[0] != WIRE_VERSION:
         raise BadData("unknown session layout")
     t0 = _check(w[2], int)
     visitor = _check(w[1], bytes)
@@ -239,6 +241,7 @@ def _from_wire(w: Any) -> Session:
     if len(src) != 4:
         raise BadData("malformed source")
     s.source = Source(*(_check(v, str, True) for v in src))
+    s.identity = _check(w[18], int, True)
     s.is_new = False
     return s
 
@@ -302,6 +305,7 @@ class SessionCodec:
         if now - session.last_seen > VISIT_TIMEOUT:
             fresh = Session.fresh(now, visitor=session.visitor)
             fresh.cart, fresh.cart_value, fresh.cart_changed = session.cart, session.cart_value, session.cart_changed
+            fresh.identity = session.identity
             fresh.ended = session
             return fresh
         return session

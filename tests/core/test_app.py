@@ -145,5 +145,6 @@ def test_visitor_status_and_forget() -> None:
     assert app.visitor_status({}, {}) == "untracked"
     assert app.visitor_status({}, {"consent": "granted"}) == "tracked"
     reply = app.forget("POST", {"nudge": "v", "other": "x"}, "abcd", True, secure=True)
-    assert json.loads(reply.body) == {"erased": {"cookies": ["nudge"], "visitor": "abcd", "profile": True}}
+    assert json.loads(reply.body) == {"erased": {"cookies": ["nudge"], "visitor": "abcd", "profile": True,
+                                                 "identity_link": False}}
     assert app.forget("GET", {}, None, False, secure=True).status == 405

@@ -61,8 +61,8 @@ def test_tampered_truncated_and_foreign_cookies_are_ignored() -> None:
     [
         [1, "v"],  # the old (v1) layout
         {"a": 1},
-        [2] + [0] * 17,  # right length, wrong types
-        [3] + [None] * 17,  # a future version
+        [2] + [0] * 18,  # right length, wrong types
+        [3] + [None] * 18,  # a future version
         "str",
     ],
 )

@@ -237,7 +237,7 @@ def test_forget_erases_cookies_and_profile(edge: Edge) -> None:
         assert all("Max-Age=0" in v for v in r.headers.get_list("set-cookie"))
         assert not any(erased["visitor"] in str(p) for p in edge.kv_dir.rglob("*"))  # ...and is gone
         again = c.post("/_nudge/forget", headers={"cookie": ""})
-        assert again.json()["erased"] == {"cookies": [], "visitor": None, "profile": False}
+        assert again.json()["erased"] == {"cookies": [], "visitor": None, "profile": False, "identity_link": False}
 
 
 def test_gpc_mode_tracks_nobody_who_opts_out(tmp_path: Path) -> None:
@@ -257,3 +257,30 @@ def test_bad_consent_config_fails_open_and_tracks_nobody(tmp_path: Path) -> None
         r = c.get("/page")  # opt-in without a consent cookie name: a config error
         assert r.status_code == 200 and r.text == PAGE and "set-cookie" not in r.headers
     assert "NUDGE_CONSENT_COOKIE" in e.process.output() or "cookie" in e.process.output()
+
+
+def test_identity_links_devices_to_one_profile_and_forget_unlinks(edge: Edge) -> None:
+    with edge.client() as laptop, edge.client() as phone:
+        first = laptop.get("/login?user=customer-42")
+        assert "x-nudge-user" not in first.headers  # the customer id never reaches the browser
+        assert "customer-42" not in first.text
+        time.sleep(0.5)  # the link is written in the background
+        links = [p for p in edge.kv_dir.rglob("*") if p.is_file() and p.parent.name == "identity"
+                 and not p.name.endswith(".meta.json")]
+        assert len(links) == 1 and "customer-42" not in links[0].name  # only a keyed hash
+        owner = links[0].read_text()
+        phone.get("/page")
+        phone.get("/login?user=customer-42")  # the phone adopts the laptop's profile
+        time.sleep(0.3)
+        erased = phone.post("/_nudge/forget").json()["erased"]
+        assert erased["visitor"] == owner and erased["profile"] is True and erased["identity_link"] is True
+        assert not any(p.is_file() and p.parent.name == "identity" for p in edge.kv_dir.rglob("*"))
+
+
+def test_identify_beacon_links_too(edge: Edge) -> None:
+    with edge.client() as c:
+        c.get("/page")
+        assert c.post("/_nudge/beacon", json={"events": [{"type": "identify", "user": "cust-7"}]}).status_code == 204
+        assert c.post("/_nudge/beacon", json={"events": [{"type": "identify", "user": ""}]}).status_code == 400
+        time.sleep(0.3)
+        assert c.post("/_nudge/forget").json()["erased"]["identity_link"] is True

@@ -58,6 +58,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, PAGE.encode(), headers=[("Set-Cookie", "a=1; Path=/"), ("Set-Cookie", "b=2; Path=/; HttpOnly")])
         elif path == "/headers":
             self._send(200, json.dumps(type(self).seen[-1]).encode(), "application/json")
+        elif path == "/login":  # the shop names the logged-in customer for the edge
+            user = (query.get("user") or [""])[0]
+            self._send(200, PAGE.encode(), headers=[("X-Nudge-User", user)])
         elif path == "/bare":
             self._send(200, b"<p>no head, no body</p>")
         elif path == "/slow-stream":
