@@ -18,7 +18,9 @@ from .identity import identity_hash
 from .cookies import OUR_COOKIES, set_cookie
 from .decide import Nudge, decide
 from .offers import OFFER_COOKIE, OFFER_HEADER, OfferTokens, Redeemed, offer_expiry
+from .catalog import LearnedCatalog
 from .pages import Page
+from .product_facts import ProductFacts
 from .privacy import ConsentPolicy, is_automated, may_track
 from .profile import Profile, merged_profile
 from .rules import RuleSet
@@ -81,6 +83,7 @@ class PagePlan:
     set_cookies: list[str]
     profile_write: Profile | None
     nudges: list[Nudge]
+    learn: str | None = None  # a product slug whose facts nudge should read from this page
 
 
 def _json(status: int, data: object, headers: list[tuple[str, str]] | None = None) -> Reply:
@@ -95,6 +98,7 @@ class EdgeApp:
         self.ruleset = ruleset
         self.consent = consent or ConsentPolicy("none")
         self._identity_secret = secrets[0]
+        self.catalog = LearnedCatalog()
         self.codec = SessionCodec(Signer(secrets, "session"))
         self.offers = OfferTokens(Signer(secrets, "offer-token"), Signer(secrets, "offer-cookie"))
         self.client_js = client_js
@@ -136,10 +140,12 @@ class EdgeApp:
 
     def plan_page(self, request: PageRequest, session: Session, offer: Redeemed | None,
                   profile: Profile | None, now: int, tracked: bool = True,
-                  cookies: dict[str, str] | None = None) -> PagePlan:
+                  cookies: dict[str, str] | None = None, facts: ProductFacts | None = None) -> PagePlan:
         """The page's nudges and cookies. An untracked visitor gets a throwaway session: rules on
         page, geo and device still apply, but nothing is stored and any old nudge cookie is erased."""
         page = self.ruleset.classifier.classify(request.context.path)
+        if page.type == "product" and page.product and not page.category and facts and facts.category:
+            page = Page("product", facts.category, page.product)  # the category the page declared
         new_visit = session.is_new
         pv = record_page_view(session, page, now, request.query, request.referrer, request.host)
         attributes = visitor_attributes(session, page, profile, now, request.context)
@@ -178,6 +184,7 @@ class EdgeApp:
             profile_write=merged_profile(profile, now, new_visit=True, ended=session.ended)
             if new_visit and tracked else None,
             nudges=nudges,
+            learn=page.product if page.type == "product" and page.product and facts is None else None,
         )
 
     def _cta_href(self, nudge: Nudge, session: Session, now: int) -> str | None:

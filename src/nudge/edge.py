@@ -39,7 +39,9 @@ from .attributes import RequestContext
 from .cookies import is_local_http, parse_cookies, without_our_cookies
 from .profile import PROFILE_TTL, decode_profile, encode_profile, merged_profile, profile_key
 from .rules import load_ruleset
+from .catalog import CATALOG_TTL, decode_facts, encode_facts, product_key
 from .identity import IDENTITY_HEADER, identity_key, short
+from .product_facts import ProductFactsCollector
 from .privacy import ConsentPolicy
 from .session import COOKIE_NAME, Session
 from .signing import BadData, parse_secrets
@@ -138,6 +140,16 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any) -> Any:
         if app is not None and session is not None and status == "tracked"
         else None
     )
+    slug = None
+    facts = None
+    facts_task = None
+    if app is not None and status == "tracked":
+        early = app.ruleset.classifier.classify(parts.path)
+        if early.type == "product" and early.product and not early.category:
+            slug = early.product
+            facts = app.catalog.get(slug)
+            if facts is None:
+                facts_task = asyncio.ensure_future(_kv_get(env, product_key(slug)))
     try:
         origin_resp = await origin_task
     except JsException as exc:
@@ -161,10 +173,18 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any) -> Any:
             profile = decode_profile(await asyncio.wait_for(profile_task, KV_BUDGET))
         except (asyncio.TimeoutError, JsException, TypeError, ValueError) as exc:
             log.warning("nudge: profile read skipped: %r", exc)
+    if facts_task is not None and slug is not None:
+        try:
+            facts = decode_facts(await asyncio.wait_for(facts_task, KV_BUDGET))
+        except (asyncio.TimeoutError, JsException, TypeError, ValueError) as exc:
+            log.warning("nudge: catalog read skipped: %r", exc)
+        if facts is not None:
+            app.catalog.remember(slug, facts)
     try:
         plan = app.plan_page(_page_request(js_req, parts), session, offer, profile, now,
-                             tracked=status == "tracked", cookies=cookies)
-        rewritten = _rewrite(origin_resp, plan)
+                             tracked=status == "tracked", cookies=cookies, facts=facts)
+        learn = _Learner(app, env, ctx, plan.learn) if plan.learn and status == "tracked" else None
+        rewritten = _rewrite(origin_resp, plan, learn)
         if plan.profile_write is not None:
             ctx.waitUntil(_kv_put(env, profile_key(session.visitor_id), encode_profile(plan.profile_write)))
         return rewritten
@@ -292,11 +312,44 @@ class _Injector:
         self.prepend = self.append = ""
 
 
+class _Learner:
+    """Reads a product page's JSON-LD and og/product meta tags as they stream by; at the end of the
+    document the facts go to the isolate's catalog and, when new, to KV."""
+
+    def __init__(self, app: EdgeApp, env: Any, ctx: Any, slug: str) -> None:
+        self.app, self.env, self.ctx, self.slug = app, env, ctx, slug
+        self.collector = ProductFactsCollector()
+
+    def text(self, chunk: Any) -> None:
+        try:
+            self.collector.feed_json_ld(str(chunk.text), bool(chunk.lastInTextNode))
+        except Exception:  # never break the stream over a product fact
+            log.exception("nudge: reading JSON-LD failed")
+
+    def element(self, el: Any) -> None:
+        try:
+            prop, content = el.getAttribute("property"), el.getAttribute("content")
+            self.collector.feed_meta(prop if isinstance(prop, str) else None,
+                                     content if isinstance(content, str) else None)
+        except Exception:
+            log.exception("nudge: reading meta tags failed")
+
+    def finish(self) -> None:
+        facts = self.collector.facts()
+        if facts is not None and self.app.catalog.remember(self.slug, facts):
+            self.ctx.waitUntil(_kv_put(self.env, product_key(self.slug), encode_facts(facts), CATALOG_TTL))
+
+
 class _DocumentEnd:
-    def __init__(self, jar: _ProxyJar) -> None:
-        self.jar = jar
+    def __init__(self, jar: _ProxyJar, learn: _Learner | None) -> None:
+        self.jar, self.learn = jar, learn
 
     def end(self, _end: Any) -> None:
+        try:
+            if self.learn is not None:
+                self.learn.finish()
+        except Exception:
+            log.exception("nudge: learning product facts failed")
         self.jar.close()
 
 
@@ -335,7 +388,7 @@ class _ProxyJar:
         cls.open = keep
 
 
-def _rewrite(origin_resp: Any, plan: PagePlan) -> Any:
+def _rewrite(origin_resp: Any, plan: PagePlan, learn: _Learner | None = None) -> Any:
     headers = js.Headers.new(origin_resp.headers)
     headers.delete("content-length")
     headers.set("cache-control", "private, no-store")  # personalized: no shared cache may keep it
@@ -349,9 +402,11 @@ def _rewrite(origin_resp: Any, plan: PagePlan) -> Any:
         js.HTMLRewriter.new()
         .on("head", jar.proxy(_Injector("", plan.head)))
         .on("body", jar.proxy(_Injector(plan.body_start, plan.body_end)))
-        .onDocument(jar.proxy(_DocumentEnd(jar)))
     )
-    return rewriter.transform(base)
+    if learn is not None:  # only product pages whose facts nudge does not know yet
+        reader = jar.proxy(learn)
+        rewriter = rewriter.on('script[type="application/ld+json"]', reader).on("meta[property]", reader)
+    return rewriter.onDocument(jar.proxy(_DocumentEnd(jar, learn))).transform(base)
 
 
 # -- nudge's own endpoints ------------------------------------------------------------------------
@@ -470,9 +525,9 @@ async def _kv_get(env: Any, key: str) -> bytes | None:
     return _to_bytes(await env.NUDGE_KV.get(key, "arrayBuffer"))
 
 
-async def _kv_put(env: Any, key: str, value: bytes) -> None:
+async def _kv_put(env: Any, key: str, value: bytes, ttl: int = PROFILE_TTL) -> None:
     try:
-        await env.NUDGE_KV.put(key, to_js(value), _opts(expirationTtl=PROFILE_TTL))
+        await env.NUDGE_KV.put(key, to_js(value), _opts(expirationTtl=ttl))
     except JsException as exc:
         log.error("nudge: profile write failed: %s", exc)
 

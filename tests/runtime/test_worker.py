@@ -12,10 +12,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from nudge.session import SessionCodec
+from nudge.signing import Signer
 from tests.support.origin import ASSET, PAGE, serving_origin
 from tests.support.processes import REPO_ROOT, Process, free_port, running
 
 pytestmark = pytest.mark.runtime
+SECRET = "runtime-test-secret"
+CODEC = SessionCodec(Signer([SECRET.encode()], "session"))
 
 
 @dataclass
@@ -35,7 +39,8 @@ def edge_in_front_of_origin(kv_dir: Path, *flags: str) -> Iterator[Edge]:
     with serving_origin() as (origin, seen):
         port = free_port()
         cmd = ["node", str(REPO_ROOT / "local-edge" / "server.mjs"), "--port", str(port),
-               "--var", f"ORIGIN_URL:{origin}", "--persist-to", str(kv_dir), *flags]
+               "--var", f"ORIGIN_URL:{origin}", "--var", f"NUDGE_SECRET:{SECRET}",
+               "--persist-to", str(kv_dir), *flags]
         with running(cmd, "ready on", timeout=120) as process:
             yield Edge(f"http://127.0.0.1:{port}", origin, seen, process, kv_dir)
 
@@ -284,3 +289,16 @@ def test_identify_beacon_links_too(edge: Edge) -> None:
         assert c.post("/_nudge/beacon", json={"events": [{"type": "identify", "user": ""}]}).status_code == 400
         time.sleep(0.3)
         assert c.post("/_nudge/forget").json()["erased"]["identity_link"] is True
+
+
+def test_product_facts_are_learned_from_json_ld(edge: Edge) -> None:
+    with edge.client() as c:
+        first = c.get("/products/trail-shoe")  # the URL names no category
+        assert first.status_code == 200 and "<h1>Trail Shoe</h1>" in first.text
+        time.sleep(0.3)  # the facts go to KV after the document ends
+        stored = [p for p in edge.kv_dir.rglob("*") if p.is_file() and p.parent.name == "product"]
+        assert any(p.name == "trail-shoe" for p in stored)
+        c.get("/products/trail-shoe")  # from now on the page counts for its declared category
+        session = CODEC.decode(c.cookies["nudge"])
+    assert "sneakers" in session.categories and len(session.categories["sneakers"].products) == 1
+    assert [p.views for p in session.products if p.id == "trail-shoe"] == [2]

@@ -17,6 +17,13 @@ PAGE = (
     "<body><h1>Hello</h1><p>origin page</p></body></html>"
 )
 ASSET = bytes(range(256)) * 64  # 16 KiB of every byte value
+PRODUCT_PAGE = (
+    "<!doctype html><html><head><title>Trail Shoe</title>"
+    '<script type="application/ld+json">{"@context": "https://schema.org", "@type": "Product", '
+    '"sku": "TS-1", "name": "Trail Shoe", "category": "Shoes > Sneakers", "brand": {"@type": "Brand", '
+    '"name": "Summit"}, "offers": {"@type": "Offer", "price": "149.00", "priceCurrency": "USD"}}</script>'
+    "</head><body><h1>Trail Shoe</h1></body></html>"
+)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -61,6 +68,8 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/login":  # the shop names the logged-in customer for the edge
             user = (query.get("user") or [""])[0]
             self._send(200, PAGE.encode(), headers=[("X-Nudge-User", user)])
+        elif path.startswith("/products/"):
+            self._send(200, PRODUCT_PAGE.encode())
         elif path == "/bare":
             self._send(200, b"<p>no head, no body</p>")
         elif path == "/slow-stream":
