@@ -69,6 +69,17 @@
     return push.apply(dl, arguments);
   };
 
+  // Sites without a dataLayer: <button data-nudge-event="add_to_cart" data-nudge-item="SKU"
+  // data-nudge-quantity="1" data-nudge-value="129.00"> reports the same events on click.
+  document.addEventListener("click", function (e) {
+    var t = e.target.closest && e.target.closest("[data-nudge-event]");
+    if (!t) return;
+    var id = t.getAttribute("data-nudge-item"), value = parseFloat(t.getAttribute("data-nudge-value"));
+    relay({ event: t.getAttribute("data-nudge-event"), ecommerce: {
+      items: id ? [{ item_id: id, quantity: +t.getAttribute("data-nudge-quantity") || 1 }] : [],
+      value: isFinite(value) ? value : undefined } });
+  }, true);
+
   // Nudges rendered by the Worker, revealed by their trigger.
   function due(n) { return dwell() >= (n.minDwell || 0); }
   function check(trigger) {

@@ -70,3 +70,21 @@ def test_opt_in_tracks_nothing_until_consent(browser: Browser, opt_in_stack: Sta
         assert session is not None and session.pages == 1  # counting starts at consent, not before
     finally:
         context.close()
+
+
+def test_data_nudge_event_attributes_report_cart_events_without_a_datalayer(page: Page, context: BrowserContext) -> None:
+    page.goto("/")
+    page.evaluate("""() => {
+        const b = document.createElement('button');
+        b.textContent = 'Add socks';
+        b.setAttribute('data-nudge-event', 'add_to_cart');
+        b.setAttribute('data-nudge-item', 'ACC-001');
+        b.setAttribute('data-nudge-quantity', '2');
+        b.setAttribute('data-nudge-value', '48.00');
+        document.body.prepend(b);
+    }""")
+    with page.expect_response(lambda r: "/_nudge/beacon" in r.url and r.request.method == "POST") as beacon:
+        page.get_by_role("button", name="Add socks").click()
+    assert beacon.value.status == 204
+    session = session_of(context)
+    assert session is not None and session.cart == {"ACC-001": 2} and session.cart_value == 4800

@@ -13,7 +13,7 @@ from typing import Any
 from .session import MAX_DWELL_PER_PAGE, clean_id
 
 MAX_BODY = 8 * 1024
-MAX_EVENTS = 20
+MAX_EVENTS = 50
 MAX_ITEMS = 20
 CART_EVENTS = ("add_to_cart", "remove_from_cart", "begin_checkout", "purchase", "view_item")
 NUDGE_EVENTS = ("nudge_shown", "nudge_dismissed")
@@ -75,8 +75,19 @@ def parse_beacon(body: bytes, content_type: str | None) -> Beacon:
     events = data.get("events", [])
     if not isinstance(events, list) or len(events) > MAX_EVENTS:
         raise BeaconError(f"events: expected a list of at most {MAX_EVENTS}")
+    seen: set[str] = set()
+    for i, e in enumerate(events):
+        event_id = e.get("id") if isinstance(e, dict) else None
+        if event_id is None:
+            continue
+        if clean_id(event_id, 32) is None:
+            raise BeaconError(f"events[{i}].id: expected a short event id")
+        if event_id in seen:
+            raise BeaconError(f"events[{i}].id: duplicate event id {event_id!r}")
+        seen.add(event_id)
     return Beacon(pv, None if dwell is None else int(dwell),
-                  tuple(_event(e, f"events[{i}]") for i, e in enumerate(events)))
+                  tuple(_event({k: v for k, v in e.items() if k != "id"} if isinstance(e, dict) else e,
+                               f"events[{i}]") for i, e in enumerate(events)))
 
 
 def _number(value: Any, where: str, limit: float) -> float:

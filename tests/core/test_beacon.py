@@ -36,12 +36,21 @@ def test_valid_beacon() -> None:
         ({"events": [{"type": "add_to_cart", "items": [{"id": ""}]}]}, "product id"),
         ({"events": [{"type": "add_to_cart", "items": [{"id": "a", "quantity": 5000}]}]}, "quantity"),
         ({"events": [{"type": "purchase", "value": "lots"}]}, "value"),
-        ({"events": [{"type": "purchase"}] * 21}, "at most 20"),
+        ({"events": [{"type": "purchase"}] * 51}, "at most 50"),
+        ({"events": [{"type": "purchase", "id": "e1"}, {"type": "begin_checkout", "id": "e1"}]}, "duplicate event id"),
+        ({"events": [{"type": "purchase", "id": "<x>"}]}, "event id"),
+        ({"events": [{"type": "purchase", "value": float("nan")}]}, "value"),
+        ({"events": [{"type": "purchase", "value": 1e12}]}, "value"),
     ],
 )
 def test_invalid_beacons_say_why(body: object, reason: str) -> None:
     with pytest.raises(BeaconError, match=reason):
         parse(body)
+
+
+def test_event_ids_are_optional_and_unique() -> None:
+    b = parse({"events": [{"type": "begin_checkout", "id": "a1"}, {"type": "purchase", "id": "a2", "value": 5}]})
+    assert [e.type for e in b.events] == ["begin_checkout", "purchase"]
 
 
 def test_transport_level_rejections() -> None:
