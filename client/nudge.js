@@ -53,6 +53,7 @@
       identified = true; queue.push({ type: "identify", user: String(entry.user_id).slice(0, 128) }); send(false);
     }
     if (!entry || !CART[entry.event]) return;
+    if (cfg.cartEvents === false && /_cart$/.test(entry.event)) return; // the edge saw the cart POST
     var ec = entry.ecommerce || {}, items = [];
     (ec.items || []).slice(0, 20).forEach(function (it) {
       if (it && it.item_id != null) items.push({ id: String(it.item_id).slice(0, 48), quantity: Math.max(1, Math.min(999, +it.quantity || 1)) });

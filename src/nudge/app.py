@@ -162,6 +162,7 @@ class EdgeApp:
         config = {
             "v": 1,
             "track": tracked,
+            "cartEvents": self.ruleset.cart is None,  # the edge watches the cart endpoints itself
             "pv": pv,
             "beacon": BEACON_PATH,
             "page": {"type": page.type, "category": page.category, "product": page.product},
@@ -184,7 +185,8 @@ class EdgeApp:
             profile_write=merged_profile(profile, now, new_visit=True, ended=session.ended)
             if new_visit and tracked else None,
             nudges=nudges,
-            learn=page.product if page.type == "product" and page.product and facts is None else None,
+            learn=page.product if page.type == "product" and page.product and facts is None
+            and self.catalog.get(page.product) is None else None,
         )
 
     def _cta_href(self, nudge: Nudge, session: Session, now: int) -> str | None:
@@ -214,7 +216,7 @@ class EdgeApp:
         """Second half: applies it and answers 204 with the session cookie, plus the orders it
         reported (the caller merges them into the KV profile)."""
         orders, revenue = session.orders, session.revenue
-        apply_beacon(session, beacon, now)
+        apply_beacon(session, beacon, now, edge_cart=self.ruleset.cart is not None)
         cookie = self.session_cookie(session, secure)
         event = KeyEvent(session.orders - orders, session.revenue - revenue)
         return Reply(204, "", headers=[("Set-Cookie", cookie)]), event

@@ -46,6 +46,7 @@ class LearnedCatalog:
 
     def __init__(self, size: int = MAX_CACHED) -> None:
         self._facts: OrderedDict[str, ProductFacts] = OrderedDict()
+        self._by_id: dict[str, str] = {}  # product id (sku) -> slug
         self._size = size
 
     def get(self, slug: str) -> ProductFacts | None:
@@ -58,7 +59,15 @@ class LearnedCatalog:
         """Stores facts; True when they are new or changed (worth a KV write)."""
         changed = self._facts.get(slug) != facts
         self._facts[slug] = facts
+        self._by_id[facts.id] = slug
         self._facts.move_to_end(slug)
         while len(self._facts) > self._size:
-            self._facts.popitem(last=False)
+            _, old = self._facts.popitem(last=False)
+            self._by_id.pop(old.id, None)
         return changed
+
+    def price_of(self, product_id: str) -> float | None:
+        """The last price seen for a product id (sku), when its page has been read in this isolate."""
+        slug = self._by_id.get(product_id)
+        facts = self._facts.get(slug) if slug else None
+        return facts.price if facts is not None and facts.id == product_id else None

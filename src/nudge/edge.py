@@ -39,6 +39,7 @@ from .attributes import RequestContext
 from .cookies import is_local_http, parse_cookies, without_our_cookies
 from .profile import PROFILE_TTL, decode_profile, encode_profile, merged_profile, profile_key
 from .rules import load_ruleset
+from .cart import MAX_CART_BODY, apply_cart_change, cart_action, parse_cart_body
 from .catalog import CATALOG_TTL, decode_facts, encode_facts, product_key
 from .identity import IDENTITY_HEADER, identity_key, short
 from .product_facts import ProductFactsCollector
@@ -133,6 +134,8 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any) -> Any:
     except Exception:  # fail open: nudge's own failure must never cost the shopper the page
         log.exception("nudge: reading the visitor failed; passing the page through")
         app = None
+    action = cart_action(app.ruleset.cart, str(js_req.method), parts.path) if app and status == "tracked" else None
+    cart_body = asyncio.ensure_future(_read_body(js_req.clone(), MAX_CART_BODY)) if action else None
     # Start the origin fetch and the profile read together; neither waits for the other.
     origin_task = asyncio.ensure_future(js.fetch(_origin_request(js_req, origin, parts, extra)))
     profile_task = (
@@ -164,6 +167,8 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any) -> Any:
     if app is None or session is None or not _is_page(js_req, origin_resp):
         if profile_task:
             profile_task.cancel()
+        if action and cart_body is not None and app is not None and session is not None:
+            return await _cart_seen(app, js_req, parts, session, action, cart_body, origin_resp, now)
         return origin_resp
     if isinstance(user, str) and status == "tracked":
         await _link_identity(env, ctx, app, session, user, now)
@@ -248,6 +253,25 @@ def _relocated(resp: Any, origin: str, parts: Any) -> Any:
     headers = js.Headers.new(resp.headers)
     headers.set("location", rest)
     return js.Response.new(resp.body, _opts(status=resp.status, statusText=resp.statusText, headers=headers))
+
+
+async def _cart_seen(app: EdgeApp, js_req: Any, parts: Any, session: Session, action: str,
+                     cart_body: Any, origin_resp: Any, now: int) -> Any:
+    """A POST to the shop's cart endpoint the origin accepted: the session's cart follows it."""
+    try:
+        body = await cart_body
+        change = parse_cart_body(app.ruleset.cart, action, body or b"", js_req.headers.get("content-type")) \
+            if int(origin_resp.status) < 400 and app.ruleset.cart else None
+        if change is None:
+            return origin_resp
+        apply_cart_change(session, change, now, app.catalog.price_of(change.item))
+        headers = js.Headers.new(origin_resp.headers)
+        headers.append("set-cookie", app.session_cookie(session, not is_local_http(parts.scheme, parts.netloc)))
+        return js.Response.new(origin_resp.body, _opts(status=origin_resp.status, statusText=origin_resp.statusText,
+                                                       headers=headers))
+    except (JsException, ValueError, TypeError):
+        log.exception("nudge: reading a cart change failed; response passed through")
+        return origin_resp
 
 
 def _without_header(resp: Any, name: str) -> Any:

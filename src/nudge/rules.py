@@ -17,6 +17,7 @@ from .conditions import OPERATORS
 from .pages import PAGE_TYPES, PageClassifier, PatternError
 
 PAGES_FILE = "pages.toml"
+SITE_FILE = "site.toml"
 TRIGGERS = ("page_load", "exit_intent")
 ACTION_KINDS = ("modal", "banner")
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,47}$")
@@ -68,9 +69,20 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class CartEndpoints:
+    """The shop's cart endpoints, watched at the edge so the cart is right even without JavaScript."""
+
+    add: str
+    remove: str | None
+    item_field: str
+    quantity_field: str
+
+
+@dataclass(frozen=True)
 class RuleSet:
     classifier: PageClassifier
     rules: tuple[Rule, ...]  # by priority (highest first), then file order
+    cart: CartEndpoints | None = None
 
     def rule(self, rule_id: str) -> Rule | None:
         return next((r for r in self.rules if r.id == rule_id), None)
@@ -83,7 +95,7 @@ def load_ruleset(files: Mapping[str, str]) -> RuleSet:
     classifier = _load_pages(_parse(PAGES_FILE, files[PAGES_FILE]))
     rules: list[Rule] = []
     for name in sorted(files):
-        if name == PAGES_FILE:
+        if name in (PAGES_FILE, SITE_FILE):
             continue
         rule = _load_rule(name, _parse(name, files[name]))
         if any(r.id == rule.id for r in rules):
@@ -91,7 +103,25 @@ def load_ruleset(files: Mapping[str, str]) -> RuleSet:
         rules.append(rule)
     order = {r.id: i for i, r in enumerate(rules)}
     rules.sort(key=lambda r: (-r.priority, order[r.id]))
-    return RuleSet(classifier, tuple(rules))
+    cart = _load_site(_parse(SITE_FILE, files[SITE_FILE])) if SITE_FILE in files else None
+    return RuleSet(classifier, tuple(rules), cart)
+
+
+def _load_site(data: dict[str, Any]) -> CartEndpoints | None:
+    site = _Fields(SITE_FILE, data)
+    table = site.get("cart", dict, None)
+    site.done()
+    if table is None:
+        return None
+    f = _Fields(SITE_FILE, table, "cart.")
+    cart = CartEndpoints(
+        add=_same_site_path(f, "add", f.text("add")),
+        remove=_same_site_path(f, "remove", f.text("remove")) if "remove" in table else None,
+        item_field=f.text("item_field", "id", limit=64),
+        quantity_field=f.text("quantity_field", "quantity", limit=64),
+    )
+    f.done()
+    return cart
 
 
 def _parse(name: str, text: str) -> dict[str, Any]:

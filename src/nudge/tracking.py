@@ -131,12 +131,15 @@ def _cents(value: float) -> int:
     return max(0, min(int(round(value * 100)), MAX_MONEY))
 
 
-def apply_beacon(session: Session, beacon: Beacon, now: int) -> None:
-    """Applies a validated beacon to the session."""
+def apply_beacon(session: Session, beacon: Beacon, now: int, edge_cart: bool = False) -> None:
+    """Applies a validated beacon to the session. With `edge_cart` (the shop's cart endpoints are
+    watched at the edge) add/remove events are ignored: the edge counted the items and their value."""
     session.last_seen = now
     if beacon.pv is not None and beacon.dwell is not None:
         credit_dwell(session, beacon.pv, beacon.dwell, now)
     for event in beacon.events:
+        if event.type in ("add_to_cart", "remove_from_cart") and edge_cart:
+            continue
         if event.type == "add_to_cart":
             for item in event.items:
                 if item.id in session.cart or len(session.cart) < MAX_CART_LINES:

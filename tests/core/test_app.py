@@ -12,9 +12,10 @@ from nudge.cookies import parse_cookies
 from nudge.session import Session
 from nudge.tracking import is_closed
 
-from .factories import NOW, make_app
+from .factories import NOW, make_app, repo_rule_files
 
 APP = make_app()
+JS_CART_APP = make_app({k: v for k, v in repo_rule_files().items() if k != "site.toml"})  # no cart endpoints
 RULE = "sneakers-exit-intent"
 
 
@@ -79,8 +80,11 @@ def test_first_page_of_a_visit_writes_the_profile_once() -> None:
 def test_beacon_ok_and_bad() -> None:
     s = Session.fresh(NOW, b"visitor1")
     body = json.dumps({"events": [{"type": "add_to_cart", "items": [{"id": "a", "quantity": 1}]}]}).encode()
-    reply, orders = APP.beacon("POST", body, "application/json", s, NOW, True)
+    reply, orders = JS_CART_APP.beacon("POST", body, "application/json", s, NOW, True)
     assert reply.status == 204 and not orders and s.cart == {"a": 1}
+    edge_counted = Session.fresh(NOW, b"visitor2")
+    APP.beacon("POST", body, "application/json", edge_counted, NOW, True)  # cart endpoints watched at the edge
+    assert edge_counted.cart == {} and edge_counted.cart_changed == 0
     assert reply.headers[0][0] == "Set-Cookie"
     before = APP.codec.encode(s)
     for method, data, ctype, status, reason in [

@@ -22,3 +22,11 @@ def test_catalog_remembers_recent_products_and_reports_changes() -> None:
     c.get("a")  # a is now the most recently used
     c.remember("c", FACTS)
     assert c.get("b") is None and c.get("a") == FACTS and c.get("c") == FACTS
+
+
+def test_price_by_product_id() -> None:
+    c = LearnedCatalog(size=1)
+    c.remember("aero-runner", FACTS)
+    assert c.price_of("SNK-001") == 129.0 and c.price_of("SNK-999") is None
+    c.remember("other", ProductFacts("X-1", price=5.0))  # evicts aero-runner
+    assert c.price_of("SNK-001") is None and c.price_of("X-1") == 5.0
