@@ -549,9 +549,16 @@ async def _kv_get(env: Any, key: str) -> bytes | None:
     return _to_bytes(await env.NUDGE_KV.get(key, "arrayBuffer"))
 
 
-async def _kv_put(env: Any, key: str, value: bytes, ttl: int = PROFILE_TTL) -> None:
+def _profile_ttl(env: Any) -> int:
+    """Seconds a profile (and identity link) lives in KV: NUDGE_PROFILE_TTL_DAYS, default 400."""
+    days = str(getattr(env, "NUDGE_PROFILE_TTL_DAYS", "") or "")
+    return int(days) * 86_400 if days.isdigit() and 1 <= int(days) <= 3650 else PROFILE_TTL
+
+
+async def _kv_put(env: Any, key: str, value: bytes, ttl: int | None = None) -> None:
+    """Writes a KV value (profiles and identity links by default live NUDGE_PROFILE_TTL_DAYS)."""
     try:
-        await env.NUDGE_KV.put(key, to_js(value), _opts(expirationTtl=ttl))
+        await env.NUDGE_KV.put(key, to_js(value), _opts(expirationTtl=ttl or _profile_ttl(env)))
     except JsException as exc:
         log.error("nudge: profile write failed: %s", exc)
 

@@ -302,3 +302,15 @@ def test_product_facts_are_learned_from_json_ld(edge: Edge) -> None:
         session = CODEC.decode(c.cookies["nudge"])
     assert "sneakers" in session.categories and len(session.categories["sneakers"].products) == 1
     assert [p.views for p in session.products if p.id == "trail-shoe"] == [2]
+
+
+def test_profile_ttl_is_configurable(tmp_path: Path) -> None:
+    with edge_in_front_of_origin(tmp_path, "--var", "NUDGE_PROFILE_TTL_DAYS:2") as e, e.client() as c:
+        c.get("/page")
+        deadline = time.monotonic() + 5
+        metas: list[Path] = []
+        while not metas and time.monotonic() < deadline:
+            time.sleep(0.1)
+            metas = [p for p in tmp_path.rglob("*.meta.json") if p.parent.name == "profile"]
+    expiration = json.loads(metas[0].read_text())["expiration"]
+    assert abs(expiration - (time.time() + 2 * 86_400)) < 120
