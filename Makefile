@@ -40,6 +40,7 @@ test: setup chromium
 	WRANGLER_SEND_METRICS=false npx wrangler deploy --dry-run --outdir dist
 
 bench: setup
+	$(PY) bench/cookie_size.py
 	$(PY) bench/ttfb.py
 
 clean:

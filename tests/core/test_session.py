@@ -13,7 +13,7 @@ from nudge.session import MAX_CATEGORIES, MAX_COOKIE_BYTES, VISIT_TIMEOUT, Sessi
 from nudge.signing import BadData, Signer
 from nudge.tracking import apply_beacon, close_rule, credit_dwell, record_page_view
 
-from .factories import NOW, session
+from .factories import NOW, session, typical_visit
 
 CODEC = SessionCodec(Signer([b"k"], "session"))
 
@@ -94,24 +94,6 @@ def test_categories_are_bounded_by_recency() -> None:
         record_page_view(s, Page("category", f"cat-{i}"), NOW + i)
     assert len(s.categories) == MAX_CATEGORIES
     assert "cat-0" not in s.categories and f"cat-{MAX_CATEGORIES + 4}" in s.categories
-
-
-def typical_visit() -> Session:
-    """20 pages: home, 3 categories, 9 products (some twice), a search, cart, with dwell."""
-    s = session()
-    paths = [Page("home"), Page("category", "sneakers")]
-    paths += [Page("product", "sneakers", p) for p in ("aero-runner", "court-classic", "trail-sprint", "cloud-knit")]
-    paths += [Page("category", "boots")] + [Page("product", "boots", p) for p in ("chelsea-boot", "hiker-mid")]
-    paths += [Page("search"), Page("product", "sneakers", "aero-runner"), Page("category", "accessories")]
-    paths += [Page("product", "accessories", p) for p in ("merino-crew-socks", "suede-care-kit", "waxed-laces")]
-    paths += [Page("cart"), Page("home"), Page("category", "sneakers"), Page("product", "sneakers", "retro-high"), Page("cart")]
-    for i, page in enumerate(paths):
-        pv = record_page_view(s, page, NOW + 30 * i, "q=trail running shoes" if page.type == "search" else "",
-                              "https://www.google.com/search", "shop.example")
-        credit_dwell(s, pv, 25, NOW + 30 * i + 25)
-    apply_beacon(s, Beacon(None, None, (Event("add_to_cart", (Item("SNK-001", 1),), 129.0),)), NOW + 600)
-    apply_beacon(s, Beacon(None, None, (Event("nudge_shown", rule="sneakers-exit-intent"),)), NOW + 610)
-    return s
 
 
 def test_typical_twenty_page_visit_fits_in_400_bytes() -> None:
