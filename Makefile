@@ -36,6 +36,7 @@ dev: setup
 	PORT=$(PORT) SHOP_PORT=$(SHOP_PORT) scripts/dev.sh
 
 test: setup chromium
+	$(PY) -m mypy
 	$(PY) -m pytest tests e2e
 	WRANGLER_SEND_METRICS=false npx wrangler deploy --dry-run --outdir dist
 

@@ -43,7 +43,8 @@ def parse_cart_body(cart: CartEndpoints, action: str, body: bytes, content_type:
             item, quantity = data.get(cart.item_field), data.get(cart.quantity_field, 1)
         elif media == "application/x-www-form-urlencoded":
             form = parse_qs(text, max_num_fields=50)
-            item = (form.get(cart.item_field) or [None])[0]
+            items = form.get(cart.item_field)
+            item = items[0] if items else None
             quantity = (form.get(cart.quantity_field) or ["1"])[0]
         else:
             return None

@@ -22,7 +22,8 @@ def product_key(slug: str) -> str:
 
 
 def encode_facts(f: ProductFacts) -> bytes:
-    return msgpack.packb([1, f.id, f.name, f.price, f.currency, f.category, f.brand])
+    data: bytes = msgpack.packb([1, f.id, f.name, f.price, f.currency, f.category, f.brand])
+    return data
 
 
 def decode_facts(data: bytes | None) -> ProductFacts | None:

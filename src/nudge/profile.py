@@ -38,8 +38,9 @@ def profile_key(visitor_id: str) -> str:
 
 def encode_profile(p: Profile) -> bytes:
     affinity = [[k, round(v, 2)] for k, v in p.affinity.items()]
-    return msgpack.packb([PROFILE_VERSION, p.visits, p.orders, p.revenue, p.offers_redeemed,
-                          p.first_seen, p.last_seen, affinity, p.identity])
+    data: bytes = msgpack.packb([PROFILE_VERSION, p.visits, p.orders, p.revenue, p.offers_redeemed,
+                                 p.first_seen, p.last_seen, affinity, p.identity])
+    return data
 
 
 def decode_profile(data: bytes | None) -> Profile | None:

@@ -201,7 +201,7 @@ def _check(value: Any, kind: type | tuple[type, ...], nullable: bool = False) ->
 
 
 def _rows(value: Any, width: int, limit: int) -> list[list[Any]]:
-    rows = _check(value, list)
+    rows: list[list[Any]] = _check(value, list)
     if len(rows) > limit:
         raise BadData("list too long")
     for row in rows:
