@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,6 +38,7 @@ from .app import (
 )
 from .attributes import RequestContext
 from .cookies import is_local_http, parse_cookies, without_our_cookies
+from .offers import Redeemed
 from .profile import PROFILE_TTL, decode_profile, encode_profile, merged_profile, profile_key
 from .rules import load_ruleset
 from .cart import MAX_CART_BODY, apply_cart_change, cart_action, parse_cart_body
@@ -112,44 +114,71 @@ async def handle(request: Any, env: Any, ctx: Any) -> Any:
 # -- proxying pages -----------------------------------------------------------------------------
 
 
-async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any) -> Any:
-    now = int(time.time())
-    origin = str(env.ORIGIN_URL).rstrip("/")
-    app = session = offer = None
-    extra: dict[str, str] = {}
-    cookies: dict[str, str] = {}
-    status = "untracked"
+@dataclass
+class _Visit:
+    """What nudge knows about the request before the origin answers."""
+
+    app: EdgeApp | None = None  # None: pass the origin's response through untouched
+    status: str = "untracked"  # "tracked", "untracked" or "automated" (EdgeApp.visitor_status)
+    session: Session | None = None
+    offer: Redeemed | None = None
+    cookies: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def tracked(self) -> bool:
+        return self.app is not None and self.session is not None and self.status == "tracked"
+
+
+def _read_visitor(js_req: Any, env: Any, now: int) -> _Visit:
     try:
         app = _app_for(env)
         cookies = parse_cookies(js_req.headers.get("cookie"))
         status = app.visitor_status(_headers(js_req, _PRIVACY_HEADERS), cookies)
         if status == "automated":  # bots and prefetches get the origin's page untouched
-            app = None
-        elif status == "tracked":
-            session = app.load_session(cookies, now)
-            offer = app.active_offer(cookies, now)
-            extra = app.origin_headers(offer)
-        else:
-            session = Session.fresh(now)  # throwaway: never stored, never sent
+            return _Visit(status=status)
+        if status != "tracked":  # a throwaway session: never stored, never sent
+            return _Visit(app, status, Session.fresh(now), None, cookies)
+        return _Visit(app, status, app.load_session(cookies, now), app.active_offer(cookies, now), cookies)
     except Exception:  # fail open: nudge's own failure must never cost the shopper the page
         log.exception("nudge: reading the visitor failed; passing the page through")
-        app = None
-    action = cart_action(app.ruleset.cart, str(js_req.method), parts.path) if app and status == "tracked" else None
+        return _Visit()
+
+
+async def _within_budget(task: Any, what: str) -> bytes | None:
+    """A KV read started alongside the origin fetch, if it lands within KV_BUDGET of the origin."""
+    if task is None:
+        return None
+    try:
+        result: bytes | None = await asyncio.wait_for(task, KV_BUDGET)
+        return result
+    except (asyncio.TimeoutError, JsException, TypeError, ValueError) as exc:
+        log.warning("nudge: %s read skipped: %r", what, exc)
+        return None
+
+
+def _cancel(*tasks: Any) -> None:
+    for task in tasks:
+        if task is not None:
+            task.cancel()
+
+
+async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any) -> Any:
+    now = int(time.time())
+    origin = str(env.ORIGIN_URL).rstrip("/")
+    visit = _read_visitor(js_req, env, now)
+    app, session = visit.app, visit.session
+    extra = app.origin_headers(visit.offer) if app is not None else {}
+    # Start the origin fetch and the KV reads together; none waits for another.
+    action = cart_action(app.ruleset.cart, str(js_req.method), parts.path) if visit.tracked and app else None
     cart_body = asyncio.ensure_future(_read_body(js_req.clone(), MAX_CART_BODY)) if action else None
-    # Start the origin fetch and the profile read together; neither waits for the other.
     origin_task = asyncio.ensure_future(js.fetch(_origin_request(js_req, origin, parts, extra)))
-    profile_task = (
-        asyncio.ensure_future(_kv_get(env, profile_key(session.visitor_id)))
-        if app is not None and session is not None and status == "tracked"
-        else None
-    )
-    slug = None
-    facts = None
-    facts_task = None
-    if app is not None and status == "tracked":
+    profile_task = facts_task = None
+    slug, facts = None, None
+    if visit.tracked and app is not None and session is not None:
+        profile_task = asyncio.ensure_future(_kv_get(env, profile_key(session.visitor_id)))
         early = app.ruleset.classifier.classify(parts.path)
         if early.type == "product" and early.product and not early.category:
-            slug = early.product
+            slug = early.product  # the category must come from facts learned from the page
             facts = app.catalog.get(slug)
             if facts is None:
                 facts_task = asyncio.ensure_future(_kv_get(env, product_key(slug)))
@@ -157,38 +186,28 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any) -> Any:
         origin_resp = await origin_task
     except JsException as exc:
         log.error("nudge: origin fetch failed: %s", exc)
-        if profile_task:
-            profile_task.cancel()
+        _cancel(profile_task, facts_task, cart_body)
         return js.Response.new("Origin unreachable", _opts(status=502, headers=_opts(**{"content-type": "text/plain"})))
     origin_resp = _relocated(origin_resp, origin, parts)
     user = origin_resp.headers.get(IDENTITY_HEADER)
     if isinstance(user, str):  # the customer id never reaches the browser
         origin_resp = _without_header(origin_resp, IDENTITY_HEADER)
     if app is None or session is None or not _is_page(js_req, origin_resp):
-        if profile_task:
-            profile_task.cancel()
+        _cancel(profile_task, facts_task)
         if action and cart_body is not None and app is not None and session is not None:
             return await _cart_seen(app, js_req, parts, session, action, cart_body, origin_resp, now)
         return origin_resp
-    if isinstance(user, str) and status == "tracked":
+    if isinstance(user, str) and visit.tracked:
         await _link_identity(env, ctx, app, session, user, now)
-    profile = None
-    if profile_task is not None:
-        try:
-            profile = decode_profile(await asyncio.wait_for(profile_task, KV_BUDGET))
-        except (asyncio.TimeoutError, JsException, TypeError, ValueError) as exc:
-            log.warning("nudge: profile read skipped: %r", exc)
+    profile = decode_profile(await _within_budget(profile_task, "profile"))
     if facts_task is not None and slug is not None:
-        try:
-            facts = decode_facts(await asyncio.wait_for(facts_task, KV_BUDGET))
-        except (asyncio.TimeoutError, JsException, TypeError, ValueError) as exc:
-            log.warning("nudge: catalog read skipped: %r", exc)
+        facts = decode_facts(await _within_budget(facts_task, "catalog"))
         if facts is not None:
             app.catalog.remember(slug, facts)
     try:
-        plan = app.plan_page(_page_request(js_req, parts), session, offer, profile, now,
-                             tracked=status == "tracked", cookies=cookies, facts=facts)
-        learn = _Learner(app, env, ctx, plan.learn) if plan.learn and status == "tracked" else None
+        plan = app.plan_page(_page_request(js_req, parts), session, visit.offer, profile, now,
+                             tracked=visit.tracked, cookies=visit.cookies, facts=facts)
+        learn = _Learner(app, env, ctx, plan.learn) if plan.learn and visit.tracked else None
         rewritten = _rewrite(origin_resp, plan, learn)
         if plan.profile_write is not None:
             ctx.waitUntil(_kv_put(env, profile_key(session.visitor_id), encode_profile(plan.profile_write)))
