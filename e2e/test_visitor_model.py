@@ -23,7 +23,7 @@ def session_of(context: BrowserContext) -> Session | None:
     return CODEC.decode(value) if value else None
 
 
-def test_add_to_cart_changes_the_cart_attributes(page: Page, context: BrowserContext) -> None:
+def test_cart_post_seen_at_the_edge_changes_the_cart_attributes(page: Page, context: BrowserContext) -> None:
     page.goto(PRODUCT)  # nudge reads the product's price from its JSON-LD as the page streams
     price = float(page.locator("[data-testid=price]").get_attribute("data-price") or 0)
     with page.expect_response(lambda r: "/cart/add" in r.url and r.request.method == "POST"):
@@ -99,5 +99,29 @@ def test_cart_is_right_without_javascript(browser: Browser, stack: Stack) -> Non
         expect(page.locator("[data-testid=cart-count]")).to_have_text("1")
         session = session_of(context)
         assert session is not None and session.cart_items == 1 and session.cart_value == 12900
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def datalayer_cart_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with shop_behind_edge(tmp_path_factory.mktemp("kv-datalayer"), "--var", "NUDGE_EDGE_CART:off") as s:
+        yield s
+
+
+def test_ga4_add_to_cart_changes_the_cart_attributes(browser: Browser, datalayer_cart_stack: Stack) -> None:
+    context = browser.new_context(base_url=datalayer_cart_stack.edge)
+    try:
+        page = context.new_page()
+        page.goto(PRODUCT)
+        price = float(page.locator("[data-testid=price]").get_attribute("data-price") or 0)
+        with page.expect_response(lambda r: "/_nudge/beacon" in r.url and r.request.method == "POST") as beacon:
+            page.locator("[data-testid=add-to-cart]").click()  # the shop pushes GA4 add_to_cart
+        assert beacon.value.status == 204
+        page.wait_for_timeout(300)
+        session = session_of(context)
+        assert session is not None
+        cart = visitor_attributes(session, PageKind("product", "sneakers"), None, session.last_seen)["cart"]
+        assert cart["items"] == 1 and cart["value"] == price
     finally:
         context.close()

@@ -94,8 +94,9 @@ class EdgeApp:
     """Everything nudge decides, for one rule set and one set of secrets (one per isolate)."""
 
     def __init__(self, ruleset: RuleSet, secrets: list[bytes], client_js: str,
-                 consent: ConsentPolicy | None = None) -> None:
+                 consent: ConsentPolicy | None = None, edge_cart: bool = True) -> None:
         self.ruleset = ruleset
+        self.cart = ruleset.cart if edge_cart else None  # cart endpoints watched at the edge
         self.consent = consent or ConsentPolicy("none")
         self._identity_secret = secrets[0]
         self.catalog = LearnedCatalog()
@@ -162,7 +163,7 @@ class EdgeApp:
         config = {
             "v": 1,
             "track": tracked,
-            "cartEvents": self.ruleset.cart is None,  # the edge watches the cart endpoints itself
+            "cartEvents": self.cart is None,  # the edge watches the cart endpoints itself
             "pv": pv,
             "beacon": BEACON_PATH,
             "page": {"type": page.type, "category": page.category, "product": page.product},
@@ -216,7 +217,7 @@ class EdgeApp:
         """Second half: applies it and answers 204 with the session cookie, plus the orders it
         reported (the caller merges them into the KV profile)."""
         orders, revenue = session.orders, session.revenue
-        apply_beacon(session, beacon, now, edge_cart=self.ruleset.cart is not None)
+        apply_beacon(session, beacon, now, edge_cart=self.cart is not None)
         cookie = self.session_cookie(session, secure)
         event = KeyEvent(session.orders - orders, session.revenue - revenue)
         return Reply(204, "", headers=[("Set-Cookie", cookie)]), event

@@ -67,9 +67,10 @@ class ConfigError(RuntimeError):
 def _app_for(env: Any) -> EdgeApp:
     """The per-isolate EdgeApp (rule set parsed once; rebuilt only if the secret changes)."""
     global _app
-    config = tuple(str(getattr(env, name, "") or "") for name in ("NUDGE_SECRET", "NUDGE_CONSENT", "NUDGE_CONSENT_COOKIE"))
+    names = ("NUDGE_SECRET", "NUDGE_CONSENT", "NUDGE_CONSENT_COOKIE", "NUDGE_EDGE_CART")
+    config = tuple(str(getattr(env, name, "") or "") for name in names)
     if _app is None or _app[0] != config:
-        secret, consent_mode, consent_cookie = config
+        secret, consent_mode, consent_cookie, edge_cart = config
         secrets = parse_secrets(secret)
         if not secrets:
             raise ConfigError("NUDGE_SECRET is not set: run `wrangler secret put NUDGE_SECRET`")
@@ -79,7 +80,10 @@ def _app_for(env: Any) -> EdgeApp:
             raise ConfigError(f"NUDGE_CONSENT: {exc}") from exc
         from . import _bundle
 
-        _app = (config, EdgeApp(load_ruleset(_bundle.RULE_FILES), secrets, _bundle.CLIENT_JS, consent))
+        if edge_cart not in ("", "on", "off"):
+            raise ConfigError(f"NUDGE_EDGE_CART must be 'on' or 'off', not {edge_cart!r}")
+        ruleset = load_ruleset(_bundle.RULE_FILES)
+        _app = (config, EdgeApp(ruleset, secrets, _bundle.CLIENT_JS, consent, edge_cart != "off"))
     return _app[1]
 
 
@@ -169,7 +173,7 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any) -> Any:
     app, session = visit.app, visit.session
     extra = app.origin_headers(visit.offer) if app is not None else {}
     # Start the origin fetch and the KV reads together; none waits for another.
-    action = cart_action(app.ruleset.cart, str(js_req.method), parts.path) if visit.tracked and app else None
+    action = cart_action(app.cart, str(js_req.method), parts.path) if visit.tracked and app else None
     cart_body = asyncio.ensure_future(_read_body(js_req.clone(), MAX_CART_BODY)) if action else None
     origin_task = asyncio.ensure_future(js.fetch(_origin_request(js_req, origin, parts, extra)))
     profile_task = facts_task = None
@@ -279,8 +283,8 @@ async def _cart_seen(app: EdgeApp, js_req: Any, parts: Any, session: Session, ac
     """A POST to the shop's cart endpoint the origin accepted: the session's cart follows it."""
     try:
         body = await cart_body
-        change = parse_cart_body(app.ruleset.cart, action, body or b"", js_req.headers.get("content-type")) \
-            if int(origin_resp.status) < 400 and app.ruleset.cart else None
+        change = parse_cart_body(app.cart, action, body or b"", js_req.headers.get("content-type")) \
+            if int(origin_resp.status) < 400 and app.cart else None
         if change is None:
             return origin_resp
         apply_cart_change(session, change, now, app.catalog.price_of(change.item))

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from nudge.profile import decode_profile
 from nudge.session import SessionCodec
 from nudge.signing import Signer
 from tests.support.origin import ASSET, PAGE, serving_origin
@@ -178,6 +179,21 @@ def test_first_page_of_a_visit_writes_the_profile_in_the_background(edge: Edge) 
             break
         time.sleep(0.1)
     assert any("profile" in p.name for p in edge.kv_dir.rglob("*")), list(edge.kv_dir.rglob("*"))
+
+
+def test_profile_written_in_the_background_counts_the_visit(tmp_path: Path) -> None:
+    with edge_in_front_of_origin(tmp_path) as e, e.client() as c:
+        c.get("/page")
+        visitor = CODEC.decode(c.cookies["nudge"]).visitor_id
+        c.get("/page")  # the same visit: no second write
+        deadline = time.monotonic() + 5
+        path = next(iter(tmp_path.rglob(visitor)), None)
+        while path is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+            path = next(iter(tmp_path.rglob(visitor)), None)
+        assert path is not None
+        profile = decode_profile(path.read_bytes())
+    assert profile is not None and profile.visits == 1 and profile.first_seen > 0
 
 
 def timed_page(kv_dir: Path, kv_delay_ms: int, origin_delay_ms: int) -> tuple[float, str]:
