@@ -94,9 +94,11 @@ class EdgeApp:
     """Everything nudge decides, for one rule set and one set of secrets (one per isolate)."""
 
     def __init__(self, ruleset: RuleSet, secrets: list[bytes], client_js: str,
-                 consent: ConsentPolicy | None = None, edge_cart: bool = True) -> None:
-        self.ruleset = ruleset
-        self.cart = ruleset.cart if edge_cart else None  # cart endpoints watched at the edge
+                 consent: ConsentPolicy | None = None, edge_cart: bool = True,
+                 rules_version: str = "bundled") -> None:
+        self._edge_cart = edge_cart
+        self.use_ruleset(ruleset, rules_version)
+        self.rules_checked = 0.0  # when the edge last looked for published rules
         self.consent = consent or ConsentPolicy("none")
         self._identity_secret = secrets[0]
         self.catalog = LearnedCatalog()
@@ -107,6 +109,12 @@ class EdgeApp:
         self.client_src = f"{CLIENT_PATH}?v={digest}"
 
     # -- reading the visitor ------------------------------------------------------------------
+
+    def use_ruleset(self, ruleset: RuleSet, version: str) -> None:
+        """Switches to another rule set (a newly published one); caches and secrets stay."""
+        self.ruleset = ruleset
+        self.rules_version = version
+        self.cart = ruleset.cart if self._edge_cart else None  # cart endpoints watched at the edge
 
     def visitor_status(self, headers: dict[str, str], cookies: dict[str, str]) -> str:
         """"automated" (bots, prefetch: the page passes untouched), "untracked" (no consent: page
@@ -291,5 +299,5 @@ class EdgeApp:
                      headers=[("Cache-Control", "public, max-age=31536000, immutable")])
 
     def health(self) -> Reply:
-        return _json(200, {"ok": True, "rules": len(self.ruleset.rules)},
+        return _json(200, {"ok": True, "rules": len(self.ruleset.rules), "rules_version": self.rules_version},
                      [("Cache-Control", "no-store")])

@@ -2,7 +2,7 @@
 
 `nudge session decode` opens a shopper's signed session cookie (pasted from the browser) and shows
 the visitor attributes rule conditions would be evaluated against; `nudge rules check` validates
-rules/ with the loader the Worker uses. Plain stdlib (argparse), so it runs from the repo's venv.
+rules/ with the loader the Worker uses; `nudge rules publish` makes rules/ live through KV. Plain stdlib (argparse), so it runs from the repo's venv.
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ import argparse
 import dataclasses
 import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +21,7 @@ from typing import Any, TextIO
 
 from .attributes import RequestContext, visitor_attributes
 from .rules import RuleError, load_ruleset
+from .ruleset_blob import POINTER_KEY, blob_key, compile_blob
 from .session import COOKIE_NAME, VISIT_TIMEOUT, Session, SessionCodec
 from .signing import BadData, Signer, parse_secrets
 
@@ -26,7 +29,8 @@ SECRET_VAR = "NUDGE_SECRET"
 DEV_VARS = ".dev.vars"
 PAGES_FILE = "pages.toml"
 # src/nudge/cli.py -> the repo root, for running from anywhere inside a checkout.
-REPO_RULES = Path(__file__).resolve().parents[2] / "rules"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_RULES = REPO_ROOT / "rules"
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -173,6 +177,39 @@ def rules_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _kv_put_commands(args: argparse.Namespace, pairs: list[tuple[str, Path]]) -> list[list[str]]:
+    """The commands that write (key, file) pairs in order: to the local runtime's KV store, or with
+    `--remote` to Cloudflare's through wrangler."""
+    if args.remote:
+        return [["npx", "wrangler", "kv", "key", "put", "--binding", args.binding, "--remote", key,
+                 "--path", str(path)] for key, path in pairs]
+    script = REPO_ROOT / "local-edge" / "kv-put.mjs"
+    return [["node", str(script), "--persist-to", str(args.persist_to), "--binding", args.binding,
+             *(f"{key}={path}" for key, path in pairs)]]
+
+
+def rules_publish(args: argparse.Namespace) -> int:
+    directory: Path = args.dir or default_rules_dir()
+    try:
+        version, blob = compile_blob(read_rule_files(directory), int(time.time()))
+    except RuleError as exc:
+        print(f"{directory / exc.file}: {exc.field}: {exc.message} (nothing published)", file=sys.stderr)
+        return EXIT_INVALID
+    with tempfile.TemporaryDirectory() as tmp:
+        blob_path, pointer_path = Path(tmp) / "blob", Path(tmp) / "pointer"
+        blob_path.write_bytes(blob)
+        pointer_path.write_text(version)
+        # The blob first, then the pointer: a Worker never follows a pointer to a missing blob.
+        for cmd in _kv_put_commands(args, [(blob_key(version), blob_path), (POINTER_KEY, pointer_path)]):
+            done = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
+            if done.returncode != 0:
+                print(f"nudge: publishing failed: {' '.join(cmd[:3])}...\n{done.stderr}", file=sys.stderr)
+                return EXIT_INVALID
+    where = "Cloudflare KV (--remote)" if args.remote else f"local KV in {args.persist_to}"
+    print(f"published rules {version} to {where}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nudge", description="Debug what the nudge Worker sees.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -203,6 +240,17 @@ def build_parser() -> argparse.ArgumentParser:
                     "Exit 1 and name the file and field on the first error.")
     check.add_argument("--dir", type=Path, metavar="DIR", help="the rules directory (default: ./rules, else the repo's)")
     check.set_defaults(run=rules_check)
+    publish = rules_commands.add_parser(
+        "publish", help="validate rules/ and make it live through KV, without a deploy",
+        description="Validate the rules directory, write it as one versioned blob to KV and move the "
+                    "`rules:current` pointer to it. Workers pick it up within NUDGE_RULES_REFRESH_SECONDS. "
+                    "Nothing is published when a rule is invalid.")
+    publish.add_argument("--dir", type=Path, metavar="DIR", help="the rules directory (default: ./rules, else the repo's)")
+    publish.add_argument("--persist-to", type=Path, default=Path(".nudge-local"), metavar="DIR",
+                         help="the local edge runtime's state folder (default: .nudge-local)")
+    publish.add_argument("--binding", default="NUDGE_KV", help="the KV binding name (default: NUDGE_KV)")
+    publish.add_argument("--remote", action="store_true", help="write to Cloudflare through `wrangler kv key put`")
+    publish.set_defaults(run=rules_publish)
     return parser
 
 

@@ -40,7 +40,8 @@ from .attributes import RequestContext
 from .cookies import is_local_http, parse_cookies, without_our_cookies
 from .offers import Redeemed
 from .profile import PROFILE_TTL, decode_profile, encode_profile, merged_profile, profile_key
-from .rules import load_ruleset
+from .rules import RuleError, load_ruleset
+from .ruleset_blob import POINTER_KEY, blob_key, load_blob, rules_version
 from .cart import MAX_CART_BODY, apply_cart_change, cart_action, parse_cart_body
 from .catalog import CATALOG_TTL, decode_facts, encode_facts, product_key
 from .identity import IDENTITY_HEADER, identity_key, short
@@ -52,6 +53,7 @@ from .signing import BadData, parse_secrets
 log = logging.getLogger("nudge")
 
 KV_BUDGET = 0.05  # seconds we wait for the profile once the origin has answered
+RULES_REFRESH = 30  # seconds between looks for newly published rules (NUDGE_RULES_REFRESH_SECONDS)
 MAX_BEACON_BODY = 8 * 1024
 _HOP_HEADERS = ("host", "content-length", "connection", "keep-alive", "transfer-encoding", "upgrade")
 
@@ -83,8 +85,44 @@ def _app_for(env: Any) -> EdgeApp:
         if edge_cart not in ("", "on", "off"):
             raise ConfigError(f"NUDGE_EDGE_CART must be 'on' or 'off', not {edge_cart!r}")
         ruleset = load_ruleset(_bundle.RULE_FILES)
-        _app = (config, EdgeApp(ruleset, secrets, _bundle.CLIENT_JS, consent, edge_cart != "off"))
+        bundled = "bundled:" + rules_version(_bundle.RULE_FILES)
+        _app = (config, EdgeApp(ruleset, secrets, _bundle.CLIENT_JS, consent, edge_cart != "off", bundled))
     return _app[1]
+
+
+def _maybe_refresh_rules(env: Any, ctx: Any) -> None:
+    """At most every NUDGE_RULES_REFRESH_SECONDS (default 30), look for newly published rules in
+    the background; this request keeps the rule set it has."""
+    try:
+        app = _app_for(env)
+    except ConfigError:
+        return
+    raw = str(getattr(env, "NUDGE_RULES_REFRESH_SECONDS", "") or "")
+    every = int(raw) if raw.isdigit() and 1 <= int(raw) <= 3600 else RULES_REFRESH
+    now = time.monotonic()
+    if now - app.rules_checked >= every or app.rules_checked == 0.0:
+        app.rules_checked = now
+        ctx.waitUntil(_refresh_rules(env, app))
+
+
+async def _refresh_rules(env: Any, app: EdgeApp) -> None:
+    """Loads the published rule set the pointer names, if it is new; keeps the current one (the
+    bundled set to start with) when KV is empty, unreachable or holds something unusable."""
+    try:
+        pointer = _to_bytes(await env.NUDGE_KV.get(POINTER_KEY, "arrayBuffer"))
+        if not pointer:
+            return
+        version = pointer.decode("ascii").strip()
+        if version == app.rules_version:
+            return
+        blob = _to_bytes(await env.NUDGE_KV.get(blob_key(version), "arrayBuffer"))
+        if blob is None:
+            raise RuleError(POINTER_KEY, "-", f"names {version}, which is not in KV")
+        loaded, ruleset = load_blob(blob)
+        app.use_ruleset(ruleset, loaded)
+        log.warning("nudge: now serving published rules %s", loaded)
+    except (JsException, BadData, RuleError, UnicodeDecodeError) as exc:
+        log.error("nudge: published rules unusable (%s); keeping %s", exc, app.rules_version)
 
 
 def _headers(js_req: Any, names: tuple[str, ...]) -> dict[str, str]:
@@ -110,6 +148,7 @@ async def handle(request: Any, env: Any, ctx: Any) -> Any:
     except (JsException, AttributeError):
         pass
     parts = urlsplit(str(js_req.url))
+    _maybe_refresh_rules(env, ctx)
     if parts.path.startswith(PREFIX):
         return await _endpoint(js_req, env, ctx, parts)
     return await _proxy(js_req, env, ctx, parts)

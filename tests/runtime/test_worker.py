@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -330,3 +333,60 @@ def test_profile_ttl_is_configurable(tmp_path: Path) -> None:
             metas = [p for p in tmp_path.rglob("*.meta.json") if p.parent.name == "profile"]
     expiration = json.loads(metas[0].read_text())["expiration"]
     assert abs(expiration - (time.time() + 2 * 86_400)) < 120
+
+
+HOME_BANNER = """
+id = "welcome-banner"
+trigger = "page_load"
+pages = ["home"]
+[action]
+kind = "banner"
+title = "Welcome!"
+body = "Free shipping this week"
+"""
+
+
+def publish(rules_dir: Path, kv_dir: Path) -> str:
+    done = subprocess.run([sys.executable, "-m", "nudge", "rules", "publish", "--dir", str(rules_dir),
+                           "--persist-to", str(kv_dir)], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()[2]  # "published rules <version> to ..."
+
+
+def test_published_rules_go_live_without_a_restart(tmp_path: Path) -> None:
+    kv_dir, rules_dir = tmp_path / "kv", tmp_path / "rules"
+    shutil.copytree(REPO_ROOT / "rules", rules_dir)
+    with edge_in_front_of_origin(kv_dir, "--var", "NUDGE_RULES_REFRESH_SECONDS:1") as e, e.client() as c:
+        assert "Welcome!" not in c.get("/").text
+        assert c.get("/_nudge/health").json()["rules_version"].startswith("bundled:")
+        (rules_dir / "welcome-banner.toml").write_text(HOME_BANNER)
+        version = publish(rules_dir, kv_dir)
+        deadline = time.monotonic() + 10
+        while c.get("/_nudge/health").json()["rules_version"] != version and time.monotonic() < deadline:
+            time.sleep(0.3)  # the refresh runs in the background at most every second
+        page = c.get("/").text
+        assert 'data-nudge-rule="welcome-banner"' in page and "Free shipping this week" in page
+        assert c.get("/_nudge/health").json()["rules"] == 2
+
+
+def test_invalid_rules_are_never_published_and_corrupt_blobs_are_ignored(tmp_path: Path) -> None:
+    kv_dir, rules_dir = tmp_path / "kv", tmp_path / "rules"
+    shutil.copytree(REPO_ROOT / "rules", rules_dir)
+    (rules_dir / "broken.toml").write_text('id = "x"\ntrigger = "sometimes"\n[action]\nkind = "modal"\ntitle = "t"\n')
+    done = subprocess.run([sys.executable, "-m", "nudge", "rules", "publish", "--dir", str(rules_dir),
+                           "--persist-to", str(kv_dir)], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert done.returncode == 1 and "broken.toml: trigger" in done.stderr and "nothing published" in done.stderr
+    assert not kv_dir.exists() or not any(kv_dir.rglob("current"))
+    # A pointer to a corrupt blob (written by hand): the Worker keeps serving the bundled rules.
+    (tmp_path / "junk").write_bytes(b"\xc1 not a rule set")
+    (tmp_path / "pointer").write_text("deadbeefdeadbeef")
+    subprocess.run(["node", str(REPO_ROOT / "local-edge" / "kv-put.mjs"), "--persist-to", str(kv_dir),
+                    f"rules:deadbeefdeadbeef={tmp_path / 'junk'}", f"rules:current={tmp_path / 'pointer'}"],
+                   check=True, capture_output=True)
+    with edge_in_front_of_origin(kv_dir, "--var", "NUDGE_RULES_REFRESH_SECONDS:1") as e, e.client() as c:
+        c.get("/")
+        time.sleep(1.2)
+        r = c.get("/")
+        assert r.status_code == 200 and 'id="nudge-config"' in r.text
+        assert c.get("/_nudge/health").json()["rules_version"].startswith("bundled:")
+    assert "published rules unusable" in e.process.output()
