@@ -8,7 +8,7 @@
   try { cfg = JSON.parse(cfgEl.textContent); } catch (e) { return; }
   window.__nudge = cfg;
 
-  var EXIT_EDGE = 20, ARM_MS = 1000, TICK_MS = 5000;
+  var EXIT_EDGE = 20, ARM_MS = 1000, SAVE_EVERY = 5; // the dwell cookie is rewritten every 5 visible seconds
   var CART = { add_to_cart: 1, remove_from_cart: 1, begin_checkout: 1, purchase: 1 };
   var loadedAt = Date.now(), visibleMs = 0, visibleSince = document.hidden ? 0 : loadedAt;
   var queue = [], open = null, lastFocus = null;
@@ -18,8 +18,10 @@
   }
   // Dwell also travels in a small cookie the next request carries, so it counts even when the
   // shopper navigates away before a beacon lands; the Worker credits each page view once.
+  var saved = 0;
   function saveDwell() {
     if (!cfg.track) return; // no consent: nothing is stored, not even dwell
+    saved = dwell();
     document.cookie = "nudge_dw=" + cfg.pv + "." + dwell() + "; path=/; max-age=1800; samesite=lax" +
       (location.protocol === "https:" ? "; secure" : "");
   }
@@ -44,7 +46,19 @@
     } else if (!visibleSince) { visibleSince = Date.now(); }
   });
   addEventListener("pagehide", function () { saveDwell(); send(true); });
-  setInterval(function () { saveDwell(); check("page_load"); }, TICK_MS);
+  var lastActive = loadedAt;
+  setInterval(function () {
+    if (dwell() - saved >= SAVE_EVERY) saveDwell();
+    check("page_load"); check("time"); check("inactivity");
+  }, 1000);
+  ["mousemove", "keydown", "pointerdown", "touchstart"].forEach(function (type) {
+    addEventListener(type, function () { lastActive = Date.now(); }, { passive: true });
+  });
+  addEventListener("scroll", function () { lastActive = Date.now(); check("scroll"); }, { passive: true });
+  function scrolled() {
+    var h = document.documentElement.scrollHeight - innerHeight;
+    return h <= 0 ? 100 : Math.round(100 * scrollY / h);
+  }
 
   // GA4-style dataLayer: relay cart events (entries pushed before we loaded count too).
   var identified = false;
@@ -82,7 +96,13 @@
   }, true);
 
   // Nudges rendered by the Worker, revealed by their trigger.
-  function due(n) { return dwell() >= (n.minDwell || 0); }
+  function due(n) {
+    if (dwell() < (n.minDwell || 0)) return false;
+    if (n.trigger === "time") return dwell() >= n.value;
+    if (n.trigger === "inactivity") return Date.now() - lastActive >= n.value * 1000;
+    if (n.trigger === "scroll") return scrolled() >= n.value;
+    return true;
+  }
   function check(trigger) {
     (cfg.nudges || []).forEach(function (n) {
       if (n.done || n.trigger !== trigger || !due(n)) return;
@@ -110,7 +130,10 @@
   }
   document.addEventListener("click", function (e) {
     var t = e.target.closest && e.target.closest("[data-nudge-close]");
-    if (t) { e.preventDefault(); close(t.closest(".nudge-modal,.nudge-banner")); }
+    if (t) { e.preventDefault(); close(t.closest(".nudge-modal,.nudge-banner")); return; }
+    var cta = e.target.closest && e.target.closest("[data-nudge-cta]");
+    var box = cta && cta.closest("[data-nudge-rule]");
+    if (box) { queue.push({ type: "nudge_clicked", rule: box.getAttribute("data-nudge-rule") }); send(false); }
   });
   document.addEventListener("keydown", function (e) {
     if (!open) return;

@@ -138,3 +138,32 @@ def test_dismissing_closes_it_for_the_visit(page: Page) -> None:
     expect(page.locator(MODAL)).to_be_hidden()
     page.goto(products[3])
     expect(page.locator(MODAL)).to_have_count(0)
+
+
+def test_time_on_page_rule_reveals_after_twenty_visible_seconds(page: Page) -> None:
+    page.goto("/collections/boots")
+    banner = page.locator("#nudge-boots-fit-guide")
+    expect(banner).to_be_hidden()  # rendered by the edge, waiting for its trigger
+    page.clock.fast_forward("00:15")
+    expect(banner).to_be_hidden()
+    page.clock.fast_forward("00:06")
+    expect(banner).to_be_visible()
+    expect(banner).to_contain_text("Between sizes?")
+    page.goto("/collections/sneakers")
+    expect(page.locator("#nudge-boots-fit-guide")).to_have_count(0)  # boots pages only
+
+
+def test_cart_abandoned_rule_reminds_after_fifteen_minutes(page: Page) -> None:
+    page.goto("/collections/sneakers/products/aero-runner")
+    with page.expect_response(lambda r: "/cart/add" in r.url and r.request.method == "POST"):
+        page.locator("[data-testid=add-to-cart]").click()
+    page.goto("/")
+    reminder = page.locator("#nudge-cart-reminder")
+    expect(reminder).to_be_hidden()
+    page.clock.fast_forward("10:00")
+    expect(reminder).to_be_hidden()
+    page.clock.fast_forward("05:01")
+    expect(reminder).to_be_visible()
+    expect(reminder).to_contain_text("Your cart is waiting")
+    page.goto("/cart")
+    expect(page.locator("#nudge-cart-reminder")).to_have_count(0)  # not on the cart page itself

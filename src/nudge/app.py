@@ -24,7 +24,7 @@ from .product_facts import ProductFacts
 from .privacy import ConsentPolicy, is_automated, may_track
 from .profile import Profile, merged_profile
 from .rules import RuleSet
-from .session import COOKIE_NAME, Session, SessionCodec
+from .session import COOKIE_NAME, Session, SessionCodec, key32
 from .signing import BadData, Signer
 from .tracking import apply_beacon, close_rule, credit_dwell, parse_dwell_cookie, record_page_view
 
@@ -66,9 +66,10 @@ class KeyEvent:
     orders: int = 0
     revenue: int = 0  # cents
     redeemed: int = 0
+    stopped: tuple[int, ...] = ()  # key32 of rules to stop for good (clicked, or converted)
 
     def __bool__(self) -> bool:
-        return bool(self.orders or self.redeemed)
+        return bool(self.orders or self.redeemed or self.stopped)
 
 
 @dataclass
@@ -84,6 +85,16 @@ class PagePlan:
     profile_write: Profile | None
     nudges: list[Nudge]
     learn: str | None = None  # a product slug whose facts nudge should read from this page
+
+
+def _client_nudge(n: Nudge) -> dict[str, object]:
+    """What the client script needs to reveal a rendered nudge: how (trigger) and when."""
+    rule = n.rule
+    trigger, value = rule.trigger, rule.trigger_value
+    if trigger in ("time_on_page", "cart_abandoned"):
+        trigger, value = "time", n.wait  # seconds on this page
+    return {"rule": rule.id, "kind": rule.action.kind, "trigger": trigger, "value": value,
+            "minDwell": n.min_dwell, "variant": n.variant}
 
 
 def _json(status: int, data: object, headers: list[tuple[str, str]] | None = None) -> Reply:
@@ -158,11 +169,12 @@ class EdgeApp:
         new_visit = session.is_new
         pv = record_page_view(session, page, now, request.query, request.referrer, request.host)
         attributes = visitor_attributes(session, page, profile, now, request.context)
-        nudges = decide(self.ruleset, attributes, page, session)
+        nudges = decide(self.ruleset, attributes, page, session, now, profile, request.context.path)
+        shown = [n for n in nudges if not n.held_out]
         body_start, body_end = [], []
         if offer and page.category == offer.category:
             body_start.append(render.offer_applied_banner(offer))
-        for nudge in nudges:
+        for nudge in shown:
             href = self._cta_href(nudge, session, now)
             if nudge.rule.action.kind == "modal":
                 body_end.append(render.modal(nudge, href or "#"))
@@ -175,11 +187,7 @@ class EdgeApp:
             "pv": pv,
             "beacon": BEACON_PATH,
             "page": {"type": page.type, "category": page.category, "product": page.product},
-            "nudges": [
-                {"rule": n.rule.id, "kind": n.rule.action.kind, "trigger": n.rule.trigger,
-                 "minDwell": n.min_dwell}
-                for n in nudges
-            ],
+            "nudges": [_client_nudge(n) for n in shown],
         }
         body_end.append(render.config_script(config))
         body_end.append(render.client_script_tag(self.client_src))
@@ -227,8 +235,22 @@ class EdgeApp:
         orders, revenue = session.orders, session.revenue
         apply_beacon(session, beacon, now, edge_cart=self.cart is not None)
         cookie = self.session_cookie(session, secure)
-        event = KeyEvent(session.orders - orders, session.revenue - revenue)
+        stopped = self._stopped_by(beacon, session, session.orders > orders)
+        event = KeyEvent(session.orders - orders, session.revenue - revenue, stopped=stopped)
         return Reply(204, "", headers=[("Set-Cookie", cookie)]), event
+
+    def _stopped_by(self, beacon: Beacon, session: Session, converted: bool) -> tuple[int, ...]:
+        """Rules to stop for good: clicked ones with stop_after "click", and on a purchase the ones
+        shown this visit with stop_after "conversion"."""
+        stopped = []
+        for event in beacon.events:
+            rule = self.ruleset.rule(event.rule) if event.type == "nudge_clicked" and event.rule else None
+            if rule is not None and rule.caps.stop_after == "click":
+                stopped.append(key32(rule.id))
+        if converted:
+            stopped += [key32(r.id) for r in self.ruleset.rules
+                        if r.caps.stop_after == "conversion" and key32(r.id) in session.shown]
+        return tuple(stopped)
 
     def beacon(self, method: str, body: bytes, content_type: str | None,
                session: Session, now: int, secure: bool) -> tuple[Reply, KeyEvent]:
@@ -253,7 +275,7 @@ class EdgeApp:
         if rule is None or rule.offer is None:
             return self._bad_link(), KeyEvent()
         offer = rule.offer
-        redeemed = Redeemed(rule.id, offer.code, offer.percent, offer.category, offer_expiry(offer, now))
+        redeemed = Redeemed(rule.id, offer.code, offer.percent, offer.category, offer_expiry(offer, now), offer.amount)
         close_rule(session, rule.id)
         session.last_seen = now
         reply = Reply(
@@ -268,7 +290,8 @@ class EdgeApp:
                 ("Set-Cookie", self.session_cookie(session, secure)),
             ],
         )
-        return reply, KeyEvent(redeemed=1)
+        stop = (key32(rule.id),) if rule.caps.stop_after == "click" else ()
+        return reply, KeyEvent(redeemed=1, stopped=stop)
 
     def _bad_link(self) -> Reply:
         html = (

@@ -135,6 +135,7 @@ def visitor_attributes(session: Session, page: Page, profile: Profile | None, no
             "lines": len(session.cart),
             "value": round(session.cart_value / 100, 2),
             "age_minutes": max(0, now - session.cart_changed) // 60 if session.cart_changed and session.cart else None,
+            "age_seconds": max(0, now - session.cart_changed) if session.cart_changed and session.cart else None,
             "checkout_started": session.checkout_started,
         },
         "utm": {"source": session.source.utm_source, "medium": session.source.utm_medium,

@@ -16,7 +16,7 @@ MAX_BODY = 8 * 1024
 MAX_EVENTS = 50
 MAX_ITEMS = 20
 CART_EVENTS = ("add_to_cart", "remove_from_cart", "begin_checkout", "purchase", "view_item")
-NUDGE_EVENTS = ("nudge_shown", "nudge_dismissed")
+NUDGE_EVENTS = ("nudge_shown", "nudge_dismissed", "nudge_clicked")
 MAX_USER_ID = 128
 
 

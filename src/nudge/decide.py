@@ -1,15 +1,20 @@
-"""Which nudges a page gets: rule matching, caps, and the one-modal-per-page governor."""
+"""Which nudges a page gets: page, schedule, caps, rollout and conditions per rule; then the
+governor (one modal per page, max nudges per page and per session); holdout and variant last."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from typing import Any
 
 from .attributes import with_extra_dwell
+from .bucketing import choose_variant, in_holdout, in_rollout
 from .conditions import evaluate
 from .pages import Page
-from .rules import Rule, RuleSet
-from .session import MAX_DWELL_PER_PAGE, Session
+from .profile import Profile
+from .rules import Action, Rule, RuleSet
+from .schedule import is_active
+from .session import MAX_DWELL_PER_PAGE, Session, key32
 from .tracking import is_closed, times_shown
 
 
@@ -17,25 +22,87 @@ from .tracking import is_closed, times_shown
 class Nudge:
     rule: Rule
     min_dwell: int  # visible seconds on this page before the client may reveal it (0: now)
+    variant: int = 0
+    held_out: bool = False  # in the rule's control group: decided, never shown
+    wait: int = 0  # for time-based triggers: seconds on this page before the reveal
+
+    @property
+    def action(self) -> Action:
+        return self.rule.variants[self.variant][1] if self.rule.variants else self.rule.action
 
 
-def decide(ruleset: RuleSet, attributes: dict[str, Any], page: Page, session: Session) -> list[Nudge]:
-    """The nudges to render into this page, highest priority first; at most one modal."""
+def decide(ruleset: RuleSet, attributes: dict[str, Any], page: Page, session: Session, now: int,
+           profile: Profile | None = None, path: str = "/") -> list[Nudge]:
+    """The nudges decided for this page, highest priority first. Held-out nudges are included (so
+    they can be measured) but do not count against the page's limits."""
+    settings = ruleset.settings
+    if sum(session.shown.values()) >= settings.max_per_session:
+        return []  # fatigue cap: this visit has seen enough
+    visitor = session.visitor_id
     chosen: list[Nudge] = []
+    shown = 0
     has_modal = False
     for rule in ruleset.rules:
-        if not rule.enabled or (rule.pages and page.type not in rule.pages):
+        if shown >= settings.max_per_page:
+            break
+        if not rule.enabled or not _on_page(rule, page, path) or not is_active(rule.schedule, now):
             continue
-        if is_closed(session, rule.id) or times_shown(session, rule.id) >= rule.per_session:
+        if _capped(rule, session, profile, now) or not in_rollout(rule.id, visitor, rule.rollout):
             continue
         if rule.action.kind == "modal" and has_modal:
             continue
         wait = _seconds_until_match(rule, attributes, page)
         if wait is None:
             continue
-        chosen.append(Nudge(rule, wait))
-        has_modal = has_modal or rule.action.kind == "modal"
+        delay = _trigger_delay(rule, attributes)
+        if delay is None:
+            continue
+        variant = choose_variant(rule.id, visitor, [w for w, _ in rule.variants]) if rule.variants else 0
+        nudge = Nudge(rule, wait, variant, in_holdout(rule.id, visitor, rule.holdout), delay)
+        chosen.append(nudge)
+        if not nudge.held_out:
+            shown += 1
+            has_modal = has_modal or rule.action.kind == "modal"
     return chosen
+
+
+def _on_page(rule: Rule, page: Page, path: str) -> bool:
+    if not rule.pages and not rule.url_globs:
+        return True
+    return page.type in rule.pages or any(fnmatchcase(path, glob) for glob in rule.url_globs)
+
+
+def _capped(rule: Rule, session: Session, profile: Profile | None, now: int) -> bool:
+    caps = rule.caps
+    shown_now = times_shown(session, rule.id)
+    if is_closed(session, rule.id) or shown_now >= caps.per_session:
+        return True
+    history = profile.nudges.get(key32(rule.id)) if profile else None
+    if history is None:
+        return False
+    if history.stopped and caps.stop_after != "never":
+        return True
+    if caps.per_lifetime is not None and history.total + shown_now >= caps.per_lifetime:
+        return True
+    if caps.per_day is not None and history.today(now) + shown_now >= caps.per_day:
+        return True
+    cooldown = (caps.cooldown_hours or 0) * 3600
+    return bool(cooldown and history.last_closed and now - history.last_closed < cooldown)
+
+
+def _trigger_delay(rule: Rule, attributes: dict[str, Any]) -> int | None:
+    """Seconds on this page before a time-based trigger fires; None when it cannot fire here.
+    `cart_abandoned` needs a cart with no checkout; it fires when the cart has been untouched
+    for the rule's minutes (now, or after the rest of them on this page)."""
+    if rule.trigger == "time_on_page":
+        return rule.trigger_value
+    if rule.trigger == "cart_abandoned":
+        cart = attributes["cart"]
+        if not cart["items"] or cart["checkout_started"] or cart["age_seconds"] is None:
+            return None
+        age: int = cart["age_seconds"]
+        return max(0, rule.trigger_value * 60 - age)
+    return 0
 
 
 def _seconds_until_match(rule: Rule, attributes: dict[str, Any], page: Page) -> int | None:

@@ -634,5 +634,6 @@ async def _record_key_event(env: Any, visitor: str, event: KeyEvent, now: int, i
         log.error("nudge: profile read failed: %s", exc)
         return
     updated = merged_profile(stored, now, new_visit=False, orders=event.orders,
-                             revenue=event.revenue, redeemed=event.redeemed, identity=identity)
+                             revenue=event.revenue, redeemed=event.redeemed, identity=identity,
+                             stopped=event.stopped)
     await _kv_put(env, profile_key(visitor), encode_profile(updated))

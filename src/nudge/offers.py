@@ -27,15 +27,18 @@ class Redeemed:
 
     rule_id: str
     code: str
-    percent: int
+    percent: int  # 0 for an amount offer
     category: str
     expires: int  # Unix seconds
+    amount: float | None = None  # a fixed amount off each item of the category
 
     def header_value(self) -> str:
-        return (
-            f"code={self.code}; percent={self.percent}; category={self.category}; "
-            f"expires={self.expires}"
-        )
+        off = f"amount={self.amount:.2f}" if self.amount is not None else f"percent={self.percent}"
+        return f"code={self.code}; {off}; category={self.category}; expires={self.expires}"
+
+    @property
+    def describe(self) -> str:
+        return f"{self.amount:.2f} off" if self.amount is not None else f"{self.percent}% off"
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,7 @@ class OfferTokens:
 
     def cookie(self, redeemed: Redeemed) -> str:
         r = redeemed
-        return self._cookies.sign(msgpack.packb([r.rule_id, r.code, r.percent, r.category, r.expires]))
+        return self._cookies.sign(msgpack.packb([r.rule_id, r.code, r.percent, r.category, r.expires, r.amount]))
 
     def from_cookie(self, value: str | None, now: int) -> Redeemed | None:
         """The visitor's active offer, or None (missing, forged, malformed or expired)."""

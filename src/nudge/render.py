@@ -42,7 +42,7 @@ def _attr(value: object) -> str:
 
 
 def modal(nudge: Nudge, cta_href: str) -> str:
-    r, a = nudge.rule, nudge.rule.action
+    r, a = nudge.rule, nudge.action
     rid = _attr(r.id)
     title = f'<h2 class="nudge-title" id="nudge-t-{rid}">{escape(a.title)}</h2>' if a.title else ""
     body = f'<p class="nudge-body">{escape(a.body)}</p>' if a.body else ""
@@ -59,10 +59,10 @@ def modal(nudge: Nudge, cta_href: str) -> str:
 
 
 def banner(nudge: Nudge, cta_href: str | None) -> str:
-    r, a = nudge.rule, nudge.rule.action
+    r, a = nudge.rule, nudge.action
     text = " ".join(escape(t) for t in (a.title, a.body) if t)
     cta = f' <a data-nudge-cta href="{_attr(cta_href)}">{escape(a.button)}</a>' if cta_href and a.button else ""
-    hidden = " hidden" if nudge.min_dwell or nudge.rule.trigger != "page_load" else ""
+    hidden = " hidden" if nudge.min_dwell or nudge.rule.trigger != "page_load" else ""  # the client reveals it
     return (
         f'<div class="nudge-banner" id="nudge-{_attr(r.id)}" data-nudge-rule="{_attr(r.id)}" '
         f'role="region" aria-label="Offer"{hidden}><span>{text}{cta}</span>'
@@ -73,7 +73,7 @@ def banner(nudge: Nudge, cta_href: str | None) -> str:
 def offer_applied_banner(offer: Redeemed) -> str:
     return (
         f'<div class="nudge-banner" id="nudge-offer-applied" role="status">'
-        f"<span>{offer.percent}% off {escape(offer.category)} applied: code "
+        f"<span>{escape(offer.describe)} {escape(offer.category)} applied: code "
         f"<strong>{escape(offer.code)}</strong></span>"
         f'<button type="button" data-nudge-close aria-label="Dismiss">&times;</button></div>'
     )

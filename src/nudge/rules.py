@@ -7,18 +7,26 @@ invalid rule set (and the bundle step fails before deploy).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from .conditions import OPERATORS
 from .pages import PAGE_TYPES, PageClassifier, PatternError
+from .schedule import ALWAYS, WEEKDAYS, Schedule, zone
 
 PAGES_FILE = "pages.toml"
 SITE_FILE = "site.toml"
-TRIGGERS = ("page_load", "exit_intent")
+TRIGGERS = ("page_load", "exit_intent", "time_on_page", "inactivity", "scroll", "cart_abandoned")
+# Triggers that take a number: seconds on the page, seconds idle, percent scrolled, minutes since
+# the last cart change (without checkout); their allowed range.
+TRIGGER_VALUES = {"time_on_page": (1, 3600), "inactivity": (5, 3600), "scroll": (1, 100),
+                  "cart_abandoned": (1, 7 * 24 * 60)}
+STOP_AFTER = ("click", "conversion", "never")
 ACTION_KINDS = ("modal", "banner")
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,47}$")
 _CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,31}$")
@@ -43,6 +51,15 @@ class Action:
 
 
 @dataclass(frozen=True)
+class Caps:
+    per_session: int = 1  # reveals per visit
+    per_day: int | None = None  # reveals per UTC day, across visits (from the KV profile)
+    per_lifetime: int | None = None
+    cooldown_hours: int | None = None  # after a dismiss, across visits
+    stop_after: str = "click"  # never again after a click, a conversion, or "never" stop
+
+
+@dataclass(frozen=True)
 class Offer:
     code: str
     percent: int
@@ -51,6 +68,7 @@ class Offer:
     valid_hours: int  # the offer lasts this long after redemption...
     until_midnight: bool  # ...or until local midnight ("today only"), whichever is first
     timezone: str
+    amount: float | None = None  # a fixed amount off instead of a percentage
 
 
 @dataclass(frozen=True)
@@ -58,14 +76,32 @@ class Rule:
     id: str
     description: str
     enabled: bool
-    pages: tuple[str, ...]
+    pages: tuple[str, ...]  # page types; empty with no url_globs: every page
     trigger: str
     when: Mapping[str, Any]
     action: Action
     offer: Offer | None
-    per_session: int
     priority: int
     file: str
+    caps: Caps = field(default_factory=Caps)
+    trigger_value: int = 0  # seconds, percent or minutes (TRIGGER_VALUES)
+    url_globs: tuple[str, ...] = ()  # "/sale/*"
+    variants: tuple[tuple[float, Action], ...] = ()  # (weight, action); empty: the action alone
+    holdout: float = 0.0  # percent of visitors who never see it (the control group)
+    rollout: float = 100.0  # percent of visitors it applies to at all
+    schedule: Schedule = ALWAYS
+
+    @property
+    def per_session(self) -> int:
+        return self.caps.per_session
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Global limits for every rule (rules/site.toml [nudges])."""
+
+    max_per_page: int = 2
+    max_per_session: int = 6
 
 
 @dataclass(frozen=True)
@@ -83,6 +119,7 @@ class RuleSet:
     classifier: PageClassifier
     rules: tuple[Rule, ...]  # by priority (highest first), then file order
     cart: CartEndpoints | None = None
+    settings: Settings = field(default_factory=Settings)
 
     def rule(self, rule_id: str) -> Rule | None:
         return next((r for r in self.rules if r.id == rule_id), None)
@@ -103,16 +140,22 @@ def load_ruleset(files: Mapping[str, str]) -> RuleSet:
         rules.append(rule)
     order = {r.id: i for i, r in enumerate(rules)}
     rules.sort(key=lambda r: (-r.priority, order[r.id]))
-    cart = _load_site(_parse(SITE_FILE, files[SITE_FILE])) if SITE_FILE in files else None
-    return RuleSet(classifier, tuple(rules), cart)
+    cart, settings = _load_site(_parse(SITE_FILE, files[SITE_FILE])) if SITE_FILE in files else (None, Settings())
+    return RuleSet(classifier, tuple(rules), cart, settings)
 
 
-def _load_site(data: dict[str, Any]) -> CartEndpoints | None:
+def _load_site(data: dict[str, Any]) -> tuple[CartEndpoints | None, Settings]:
     site = _Fields(SITE_FILE, data)
     table = site.get("cart", dict, None)
+    limits = _Fields(SITE_FILE, site.get("nudges", dict, {}), "nudges.")
     site.done()
+    settings = Settings(
+        max_per_page=_int_in(limits, "max_per_page", 2, 1, 10),
+        max_per_session=_int_in(limits, "max_per_session", 6, 1, 100),
+    )
+    limits.done()
     if table is None:
-        return None
+        return None, settings
     f = _Fields(SITE_FILE, table, "cart.")
     cart = CartEndpoints(
         add=_same_site_path(f, "add", f.text("add")),
@@ -121,7 +164,21 @@ def _load_site(data: dict[str, Any]) -> CartEndpoints | None:
         quantity_field=f.text("quantity_field", "quantity", limit=64),
     )
     f.done()
-    return cart
+    return cart, settings
+
+
+def _int_in(f: _Fields, key: str, default: int | None, low: int, high: int) -> Any:
+    value = f.get(key, int, default)
+    if value is not None and not low <= value <= high:
+        raise f.fail(key, f"expected {low}..{high}")
+    return value
+
+
+def _percent(f: _Fields, key: str, default: float, high: float) -> float:
+    value = f.get(key, (int, float), default)
+    if not 0 <= value <= high:
+        raise f.fail(key, f"expected 0..{high:g} (percent)")
+    return float(value)
 
 
 def _parse(name: str, text: str) -> dict[str, Any]:
@@ -159,15 +216,17 @@ class _Fields:
     def fail(self, key: str, message: str) -> RuleError:
         return RuleError(self.file, self.prefix + key, message)
 
-    def get(self, key: str, kind: type, default: Any = ...) -> Any:
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
         self.used.add(key)
         if key not in self.table:
             if default is ...:
                 raise self.fail(key, "required")
             return default
         value = self.table[key]
-        if kind is int and isinstance(value, bool) or not isinstance(value, kind):
-            raise self.fail(key, f"expected {kind.__name__}, got {type(value).__name__}")
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+            names = " or ".join(k.__name__ for k in kinds)
+            raise self.fail(key, f"expected {names}, got {type(value).__name__}")
         return value
 
     def text(self, key: str, default: Any = ..., limit: int = 200) -> str:
@@ -187,38 +246,134 @@ def _load_rule(file: str, data: dict[str, Any]) -> Rule:
     rule_id = f.text("id")
     if not _ID.match(rule_id):
         raise f.fail("id", "use lowercase letters, digits and '-', at most 48 characters")
-    pages = f.get("pages", list, [])
-    for p in pages:
-        if p not in PAGE_TYPES:
-            raise f.fail("pages", f"unknown page type {p!r}; one of {', '.join(PAGE_TYPES)}")
-    trigger = f.text("trigger", "page_load")
-    if trigger not in TRIGGERS:
-        raise f.fail("trigger", f"unknown trigger {trigger!r}; one of {', '.join(TRIGGERS)}")
+    pages, globs = [], []
+    for p in f.get("pages", list, []):
+        if isinstance(p, str) and p.startswith("/"):
+            globs.append(_same_site_path(f, "pages", p))
+        elif p in PAGE_TYPES:
+            pages.append(p)
+        else:
+            raise f.fail("pages", f"{p!r} is neither a page type ({', '.join(PAGE_TYPES)}) nor a URL glob ('/sale/*')")
+    trigger, trigger_value = _load_trigger(f)
     when = f.get("when", dict, {})
     _check_condition(file, when, "when")
     action = _load_action(file, f.get("action", dict))
     offer_table = f.get("offer", dict, None)
     offer = _load_offer(file, offer_table) if offer_table is not None else None
-    caps = _Fields(file, f.get("caps", dict, {}), "caps.")
-    per_session = caps.get("per_session", int, 1)
-    if not 1 <= per_session <= 100:
-        raise caps.fail("per_session", "expected 1..100")
-    caps.done()
     rule = Rule(
         id=rule_id,
         description=f.text("description", "", limit=500),
         enabled=f.get("enabled", bool, True),
         pages=tuple(pages),
+        url_globs=tuple(globs),
         trigger=trigger,
+        trigger_value=trigger_value,
         when=when,
         action=action,
+        variants=_load_variants(file, f.get("variants", list, []), action),
+        holdout=_percent(f, "holdout", 0, 50),
+        rollout=_percent(f, "rollout", 100, 100),
         offer=offer,
-        per_session=per_session,
+        caps=_load_caps(file, f.get("caps", dict, {})),
+        schedule=_load_schedule(file, f.get("schedule", dict, None)),
         priority=f.get("priority", int, 0),
         file=file,
     )
     f.done()
     return rule
+
+
+def _load_trigger(f: _Fields) -> tuple[str, int]:
+    """`trigger = "exit_intent"` or `trigger = { time_on_page = 20 }`."""
+    raw = f.get("trigger", (str, dict), "page_load")
+    if isinstance(raw, str):
+        if raw not in TRIGGERS or raw in TRIGGER_VALUES:
+            hint = f" (write {{ {raw} = N }})" if raw in TRIGGER_VALUES else f"; one of {', '.join(TRIGGERS)}"
+            raise f.fail("trigger", f"unknown trigger {raw!r}{hint}")
+        return raw, 0
+    if len(raw) != 1:
+        raise f.fail("trigger", "expected one trigger, e.g. { time_on_page = 20 }")
+    (kind, value), = raw.items()
+    if kind not in TRIGGER_VALUES:
+        raise f.fail(f"trigger.{kind}", f"unknown trigger; with a number: {', '.join(TRIGGER_VALUES)}")
+    low, high = TRIGGER_VALUES[kind]
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise f.fail(f"trigger.{kind}", f"expected a whole number {low}..{high}")
+    return kind, value
+
+
+def _load_variants(file: str, items: list[Any], base: Action) -> tuple[tuple[float, Action], ...]:
+    """`[[variants]]` tables: a `weight` and any action fields that differ from [action]."""
+    out = []
+    for i, item in enumerate(items):
+        f = _Fields(file, item, f"variants[{i}].")
+        weight = f.get("weight", (int, float))
+        if not 0 < weight <= 100:
+            raise f.fail("weight", "expected a number above 0 (weights are relative)")
+        fields = {k: f.text(k, getattr(base, k), limit=400) for k in ("title", "body", "button", "dismiss")
+                  if k in item}
+        f.done()
+        out.append((float(weight), dataclasses.replace(base, **fields)))
+    if len(out) == 1:
+        raise RuleError(file, "variants", "one variant is no experiment: add another or remove [[variants]]")
+    return tuple(out)
+
+
+def _load_caps(file: str, table: dict[str, Any]) -> Caps:
+    f = _Fields(file, table, "caps.")
+    caps = Caps(
+        per_session=_int_in(f, "per_session", 1, 1, 100),
+        per_day=_int_in(f, "per_day", None, 1, 100),
+        per_lifetime=_int_in(f, "per_lifetime", None, 1, 1000),
+        cooldown_hours=_int_in(f, "cooldown_hours", None, 1, 24 * 365),
+        stop_after=f.text("stop_after", "click"),
+    )
+    if caps.stop_after not in STOP_AFTER:
+        raise f.fail("stop_after", f"expected one of {', '.join(STOP_AFTER)}")
+    f.done()
+    return caps
+
+
+def _timestamp(f: _Fields, key: str, tz: Any) -> int | None:
+    value = f.get(key, (datetime, str), None)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise f.fail(key, "expected a date-time like 2026-11-27T00:00:00") from exc
+    if value.tzinfo is None:  # a local date-time: in the schedule's time zone
+        value = value.replace(tzinfo=tz)
+    return int(value.timestamp())
+
+
+def _load_schedule(file: str, table: dict[str, Any] | None) -> Schedule:
+    if table is None:
+        return ALWAYS
+    f = _Fields(file, table, "schedule.")
+    tz_name = f.text("timezone", "UTC", limit=64)
+    tz = zone(tz_name)
+    if tz is None:
+        raise f.fail("timezone", f"unknown time zone {tz_name!r} (use an IANA name like Europe/Berlin)")
+    days = f.get("weekdays", list, list(WEEKDAYS))
+    if not days or any(d not in WEEKDAYS for d in days):
+        raise f.fail("weekdays", f"expected names from {', '.join(WEEKDAYS)}")
+    hours = f.get("hours", list, [0, 24])
+    if len(hours) != 2 or not all(isinstance(h, int) and not isinstance(h, bool) and 0 <= h <= 24 for h in hours) \
+            or hours[0] == hours[1]:
+        raise f.fail("hours", "expected [from, to] local hours 0..24, e.g. [9, 17] or [22, 6]")
+    schedule = Schedule(
+        start=_timestamp(f, "start", tz),
+        end=_timestamp(f, "end", tz),
+        timezone=tz_name,
+        weekdays=frozenset(WEEKDAYS.index(d) for d in days),
+        hours=(hours[0], hours[1]),
+    )
+    if schedule.start is not None and schedule.end is not None and schedule.end <= schedule.start:
+        raise f.fail("end", "the schedule ends before it starts")
+    f.done()
+    return schedule
 
 
 def _check_condition(file: str, cond: Any, path: str) -> None:
@@ -265,9 +420,14 @@ def _load_offer(file: str, table: dict[str, Any]) -> Offer:
     code = f.text("code")
     if not _CODE.match(code):
         raise f.fail("code", "use A-Z, 0-9, '-' and '_', at most 32 characters")
-    percent = f.get("percent", int)
-    if not 1 <= percent <= 90:
+    percent = f.get("percent", int, 0)
+    amount = f.get("amount", (int, float), None)
+    if (percent == 0) == (amount is None):
+        raise f.fail("percent", "give either `percent` (1..90) or `amount` (a fixed amount off)")
+    if amount is None and not 1 <= percent <= 90:
         raise f.fail("percent", "expected 1..90")
+    if amount is not None and not 0 < amount <= 10_000:
+        raise f.fail("amount", "expected more than 0 and at most 10000")
     redirect = _same_site_path(f, "redirect", f.text("redirect"))
     expires = f.text("expires", "midnight")
     valid_hours = f.get("valid_hours", int, 24)
@@ -283,6 +443,7 @@ def _load_offer(file: str, table: dict[str, Any]) -> Offer:
         valid_hours=valid_hours,
         until_midnight=expires == "midnight",
         timezone=f.text("timezone", "UTC", limit=64),
+        amount=None if amount is None else float(amount),
     )
     f.done()
     return offer

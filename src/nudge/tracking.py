@@ -168,7 +168,7 @@ def apply_beacon(session: Session, beacon: Beacon, now: int, edge_cart: bool = F
             key = key32(event.rule)
             if key in session.shown or len(session.shown) < MAX_RULE_MARKS:
                 session.shown[key] = sat(session.shown.get(key, 0) + 1)
-        elif event.type == "nudge_dismissed" and event.rule:
+        elif event.type in ("nudge_dismissed", "nudge_clicked") and event.rule:
             close_rule(session, event.rule)
 
 

@@ -114,10 +114,11 @@ def test_category_product_and_recent_products() -> None:
 
 def test_cart_attributes() -> None:
     s = session()
-    assert attrs(s)["cart"] == {"items": 0, "lines": 0, "value": 0.0, "age_minutes": None, "checkout_started": False}
+    assert attrs(s)["cart"] == {"items": 0, "lines": 0, "value": 0.0, "age_minutes": None, "age_seconds": None,
+                                "checkout_started": False}
     add(s, 59.5)
     assert attrs(s, now=NOW + 17 * 60)["cart"] == {"items": 1, "lines": 1, "value": 59.5, "age_minutes": 17,
-                                                   "checkout_started": False}
+                                                   "age_seconds": 1020, "checkout_started": False}
 
 
 def test_source_device_geo_and_local_time() -> None:

@@ -43,3 +43,9 @@ def test_today_only_ends_at_local_midnight() -> None:
     assert next_midnight(noon, "Not/AZone") == int(datetime(2026, 11, 24, tzinfo=ZoneInfo("UTC")).timestamp())
     assert RULE is not None and RULE.offer is not None
     assert offer_expiry(RULE.offer, noon) == noon + 12 * 3600
+
+
+def test_amount_offers_travel_in_the_header_and_cookie() -> None:
+    r = Redeemed("rule", "FIVE", 0, "boots", NOW + 100, 5.0)
+    assert r.header_value() == f"code=FIVE; amount=5.00; category=boots; expires={NOW + 100}"
+    assert TOKENS.from_cookie(TOKENS.cookie(r), NOW) == r and r.describe == "5.00 off"

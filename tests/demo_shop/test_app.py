@@ -594,3 +594,19 @@ def test_cli_defaults() -> None:
     assert (args.host, args.port) == ("127.0.0.1", 8788)
     args = parse_args(["--host", "0.0.0.0", "--port", "9000"])
     assert (args.host, args.port) == ("0.0.0.0", 9000)
+
+
+def test_amount_offers_take_a_fixed_amount_off_each_item() -> None:
+    from demo_shop.catalog import load_catalog
+    from demo_shop.offer import parse_offer
+
+    catalog = load_catalog()
+    product = catalog.in_category("sneakers")[0]
+    offer = parse_offer(f"code=FIVE; amount=5.00; category=sneakers; expires={FUTURE}", now=NOW,
+                        categories={"sneakers", "boots"})
+    assert offer is not None and offer.price_for(product) == product.price - 5
+    assert "$5.00 off" in offer.note
+    for bad in (f"code=FIVE; amount=0; category=sneakers; expires={FUTURE}",
+                f"code=FIVE; amount=lots; category=sneakers; expires={FUTURE}",
+                f"code=FIVE; amount=5; category=sneakers; expires={NOW - 10}"):
+        assert parse_offer(bad, now=NOW, categories={"sneakers"}) is None
