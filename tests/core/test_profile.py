@@ -53,3 +53,24 @@ def test_affinity_keeps_the_top_categories() -> None:
             record_page_view(ended, Page("category", f"c{i}"), NOW)
     p = merged_profile(None, NOW, new_visit=True, ended=ended)
     assert len(p.affinity) == 8 and "c11" in p.affinity and "c0" not in p.affinity
+
+
+def test_rule_history_folds_reveals_closes_and_stops() -> None:
+    from nudge.profile import RuleHistory
+    from nudge.session import key32
+    from nudge.tracking import close_rule
+
+    ended = session()
+    ended.last_seen = NOW
+    ended.shown = {key32("a"): 2, key32("b"): 1}
+    close_rule(ended, "b")
+    stored = Profile(visits=1, nudges={key32("a"): RuleHistory(total=3, day=NOW // 86400, day_count=1)})
+    p = merged_profile(stored, NOW + 60, new_visit=True, ended=ended, stopped=(key32("c"),))
+    a, b, c = (p.nudges[key32(k)] for k in "abc")
+    assert (a.total, a.day_count) == (5, 3)  # same day: today's count grows
+    assert (b.total, b.last_closed) == (1, NOW)
+    assert c.stopped and c.total == 0
+    assert decode_profile(encode_profile(p)) == p
+    ended.last_seen = NOW + 2 * 86400  # reveals on a later day count for that day, afresh
+    later = merged_profile(p, NOW + 2 * 86400 + 60, new_visit=True, ended=ended)
+    assert later.nudges[key32("a")].day_count == 2 and later.nudges[key32("a")].total == 7
