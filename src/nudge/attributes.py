@@ -25,6 +25,48 @@ _TABLET = re.compile(r"ipad|tablet|kindle|silk|playbook|(android(?!.*mobile))", 
 _MOBILE = re.compile(r"mobi|iphone|ipod|android.*mobile|windows phone|blackberry|opera mini", re.I)
 
 
+# Every attribute path a condition may use; `*` is a category name or product id. A test checks
+# this list against what visitor_attributes() builds, so the two cannot drift apart.
+ATTRIBUTE_PATHS = (
+    "page.type", "page.path", "page.category", "page.product",
+    "session.pages", "session.new", "session.duration_seconds", "session.searches",
+    "visitor.new", "visitor.returning", "visitor.visits", "visitor.days_since_last_visit",
+    "visitor.recency", "visitor.buyer", "visitor.orders", "visitor.revenue", "visitor.aov",
+    "visitor.high_aov", "visitor.offers_redeemed", "visitor.discount_sensitive", "visitor.intent",
+    "visitor.engagement",
+    "category.*.views", "category.*.dwell_seconds", "category.*.products_viewed",
+    "category.*.last_seen_seconds_ago", "category.*.affinity",
+    "product.*.views", "product.*.dwell_seconds", "products.recent",
+    "cart.items", "cart.lines", "cart.value", "cart.age_minutes", "cart.age_seconds", "cart.checkout_started",
+    "utm.source", "utm.medium", "utm.campaign", "referrer.host", "device", "geo.country",
+    "time.hour", "time.weekday",
+)
+
+
+def known_attribute(path: str) -> bool:
+    """True for a documented attribute path, or an object on the way to one (`cart`, `category.x`)."""
+    parts = path.split(".")
+    for pattern in ATTRIBUTE_PATHS:
+        segments = pattern.split(".")
+        if len(parts) <= len(segments) and all(s in ("*", p) for s, p in zip(segments, parts)):
+            return True
+    return False
+
+
+def closest_attribute(path: str) -> str | None:
+    """The documented path a misspelled one most likely meant (wildcards filled from `path`)."""
+    import difflib
+
+    parts = path.split(".")
+    candidates = []
+    for pattern in ATTRIBUTE_PATHS:
+        segments = pattern.split(".")
+        if len(segments) == len(parts):
+            candidates.append(".".join(p if s == "*" else s for s, p in zip(segments, parts)))
+    best = difflib.get_close_matches(path, candidates, n=1, cutoff=0.6)
+    return best[0] if best else None
+
+
 @dataclass(frozen=True)
 class RequestContext:
     """What the request itself says about the shopper (no PII: no IP, no raw user agent kept)."""

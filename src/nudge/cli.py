@@ -165,12 +165,17 @@ def session_decode(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _where(directory: Path, exc: RuleError) -> str:
+    line = f":{exc.line}" if exc.line else ""
+    return f"{directory / exc.file}{line}: {exc.field}: {exc.message}"
+
+
 def rules_check(args: argparse.Namespace) -> int:
     directory: Path = args.dir or default_rules_dir()
     try:
         ruleset = load_ruleset(read_rule_files(directory))
     except RuleError as exc:
-        print(f"{directory / exc.file}: {exc.field}: {exc.message}", file=sys.stderr)
+        print(_where(directory, exc), file=sys.stderr)
         return EXIT_INVALID
     n = len(ruleset.rules)
     print(f"ok: {n} rule{'' if n == 1 else 's'}")
@@ -193,7 +198,7 @@ def rules_publish(args: argparse.Namespace) -> int:
     try:
         version, blob = compile_blob(read_rule_files(directory), int(time.time()))
     except RuleError as exc:
-        print(f"{directory / exc.file}: {exc.field}: {exc.message} (nothing published)", file=sys.stderr)
+        print(f"{_where(directory, exc)} (nothing published)", file=sys.stderr)
         return EXIT_INVALID
     with tempfile.TemporaryDirectory() as tmp:
         blob_path, pointer_path = Path(tmp) / "blob", Path(tmp) / "pointer"

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from .attributes import closest_attribute, known_attribute
 from .conditions import OPERATORS
 from .pages import PAGE_TYPES, PageClassifier, PatternError
 from .schedule import ALWAYS, WEEKDAYS, Schedule, zone
@@ -33,11 +34,38 @@ _CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,31}$")
 
 
 class RuleError(ValueError):
-    """An invalid rule file; the message names the file and field."""
+    """An invalid rule file; the message names the file, the line when it can be found, and the field."""
 
-    def __init__(self, file: str, field: str, message: str) -> None:
-        super().__init__(f"{file}: {field}: {message}")
-        self.file, self.field, self.message = file, field, message
+    def __init__(self, file: str, field: str, message: str, line: int | None = None) -> None:
+        super().__init__(f"{file}{f':{line}' if line else ''}: {field}: {message}")
+        self.file, self.field, self.message, self.line = file, field, message, line
+
+    def located(self, text: str) -> RuleError:
+        """The same error with the line of the field in the file's text (best effort)."""
+        line = self.line or locate(text, self.field)
+        return RuleError(self.file, self.field, self.message, line)
+
+
+def locate(text: str, field: str) -> int | None:
+    """The line a dotted field is written on: `[table]` then `key =`, or a quoted condition key."""
+    lines = text.splitlines()
+    parts = [p for p in re.split(r"\.|\[\d+\]", field) if p]
+    if not parts or parts == ["-"]:
+        return None
+    if parts[0] == "when" and len(parts) > 1:  # condition keys are quoted dotted paths
+        key = ".".join(p for p in parts[1:] if not p.startswith("$")) or parts[-1]
+        for i, line in enumerate(lines, 1):
+            if f'"{key}"' in line or f"'{key}'" in line:
+                return i
+    start = 0
+    if len(parts) > 1:  # find the [table] (or [[table]]) header first
+        header = re.compile(rf"^\s*\[\[?\s*{re.escape(parts[0])}\s*\]\]?")
+        start = next((i for i, line in enumerate(lines) if header.match(line)), 0)
+    key = re.compile(rf"^\s*{re.escape(parts[-1] if len(parts) > 1 else parts[0])}\s*=")
+    for i in range(start, len(lines)):
+        if key.match(lines[i]) or re.match(rf"^\s*{re.escape(parts[-1])}\s*=", lines[i]):
+            return i + 1
+    return start + 1 if start else None
 
 
 @dataclass(frozen=True)
@@ -134,7 +162,10 @@ def load_ruleset(files: Mapping[str, str]) -> RuleSet:
     for name in sorted(files):
         if name in (PAGES_FILE, SITE_FILE):
             continue
-        rule = _load_rule(name, _parse(name, files[name]))
+        try:
+            rule = _load_rule(name, _parse(name, files[name]))
+        except RuleError as exc:
+            raise exc.located(files[name]) from None
         if any(r.id == rule.id for r in rules):
             raise RuleError(name, "id", f"duplicate rule id {rule.id!r}")
         rules.append(rule)
@@ -185,7 +216,9 @@ def _parse(name: str, text: str) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise RuleError(name, "-", f"not valid TOML: {exc}") from exc
+        at = re.search(r"line (\d+)", str(exc))
+        line = int(at.group(1)) if at else max(1, len(text.splitlines()))  # "at end of document"
+        raise RuleError(name, "-", f"not valid TOML: {exc}", line) from exc
 
 
 def _load_pages(data: dict[str, Any]) -> PageClassifier:
@@ -376,16 +409,27 @@ def _load_schedule(file: str, table: dict[str, Any] | None) -> Schedule:
     return schedule
 
 
-def _check_condition(file: str, cond: Any, path: str) -> None:
-    """Rejects unknown `$operators` anywhere in a condition (GrowthBook would treat them as false)."""
+_LOGIC = ("$and", "$or", "$nor", "$not")
+
+
+def _check_condition(file: str, cond: Any, path: str, fields: bool = True) -> None:
+    """Rejects unknown `$operators` anywhere in a condition (GrowthBook would treat them as false)
+    and unknown attribute paths where a condition names fields, with a did-you-mean hint."""
     if isinstance(cond, dict):
         for key, value in cond.items():
-            if key.startswith("$") and key not in OPERATORS and key not in ("$and", "$or", "$nor", "$not"):
-                raise RuleError(file, f"{path}.{key}", "unknown operator")
-            _check_condition(file, value, f"{path}.{key}")
+            if key.startswith("$"):
+                if key not in OPERATORS and key not in _LOGIC:
+                    raise RuleError(file, f"{path}.{key}", "unknown operator")
+                _check_condition(file, value, f"{path}.{key}", fields=key in _LOGIC)
+                continue
+            if fields and not known_attribute(key):
+                guess = closest_attribute(key)
+                hint = f": did you mean `{guess}`?" if guess else " (see the README's attribute table)"
+                raise RuleError(file, f"{path}.{key}", f"unknown attribute `{key}`{hint}")
+            _check_condition(file, value, f"{path}.{key}", fields=False)
     elif isinstance(cond, list):
         for i, item in enumerate(cond):
-            _check_condition(file, item, f"{path}[{i}]")
+            _check_condition(file, item, f"{path}[{i}]", fields=fields)
 
 
 def _load_action(file: str, table: dict[str, Any]) -> Action:

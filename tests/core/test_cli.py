@@ -151,14 +151,16 @@ def test_rules_check_names_file_and_field(capsys: pytest.CaptureFixture[str], tm
     assert main(["rules", "check", "--dir", str(rules)]) == 1
     out, err = capsys.readouterr()
     assert out == ""
-    assert err.strip() == f"{rules / 'broken.toml'}: offer.percent: expected 1..90"
+    broken = (rules / "broken.toml").read_text().splitlines()
+    line = next(i for i, text in enumerate(broken, 1) if text.startswith("percent = 95"))
+    assert err.strip() == f"{rules / 'broken.toml'}:{line}: offer.percent: expected 1..90"
 
 
 def test_rules_check_rejects_invalid_toml(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     (tmp_path / "pages.toml").write_text('[[page]]\ntype = "home"\npattern = "/"\n')
     (tmp_path / "bad.toml").write_text("id = \n")
     assert main(["rules", "check", "--dir", str(tmp_path)]) == 1
-    assert "bad.toml: -: not valid TOML" in capsys.readouterr().err
+    assert "bad.toml:1: -: not valid TOML" in capsys.readouterr().err
 
 
 def test_help_explains_each_command(capsys: pytest.CaptureFixture[str]) -> None:

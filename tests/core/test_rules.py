@@ -65,3 +65,55 @@ def test_priority_then_file_order() -> None:
         "c.toml": 'priority = 5\n' + RULE.replace('"r1"', '"top"'),
     })
     assert [r.id for r in rs.rules] == ["top", "low", "high"]
+
+
+def test_unknown_attributes_get_a_hint_and_a_line() -> None:
+    text = RULE.replace('"cart.items" = 0', '"cart.items" = 0\n"categroy.sneakers.views" = { "$gte" = 3 }')
+    with pytest.raises(RuleError) as err:
+        load_ruleset({"pages.toml": PAGES, "bad.toml": text})
+    assert err.value.message == "unknown attribute `categroy.sneakers.views`: did you mean `category.sneakers.views`?"
+    assert err.value.line == text.splitlines().index('"categroy.sneakers.views" = { "$gte" = 3 }') + 1
+    assert str(err.value).startswith(f"bad.toml:{err.value.line}: when.categroy.sneakers.views:")
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        '"visitor.recency" = "dormant"',
+        '"$or" = [{ "cart.items" = 0 }, { "visitor.buyer" = "repeat" }]',
+        '"products.recent" = { "$elemMatch" = { "$eq" = "a" } }',
+        '"category.boots" = { "$exists" = true }',
+    ],
+)
+def test_known_attribute_paths_pass(condition: str) -> None:
+    load_ruleset({"pages.toml": PAGES, "ok.toml": RULE.replace('"cart.items" = 0', condition)})
+
+
+def test_errors_point_at_their_line() -> None:
+    text = RULE.replace('kind = "modal"', 'kind = "popup"')
+    with pytest.raises(RuleError) as err:
+        load_ruleset({"pages.toml": PAGES, "bad.toml": text})
+    assert err.value.line == text.splitlines().index('kind = "popup"') + 1
+    with pytest.raises(RuleError) as err:
+        load_ruleset({"pages.toml": PAGES, "bad.toml": 'id = "x"\n\ntrigger = [\n'})
+    assert err.value.line is not None and err.value.field == "-"
+
+
+def test_attribute_paths_match_what_the_worker_builds() -> None:
+    from nudge.attributes import ATTRIBUTE_PATHS, visitor_attributes
+    from nudge.pages import Page
+    from nudge.session import Session
+    from nudge.tracking import record_page_view
+
+    s = Session.fresh(1_790_000_000, b"visitor1")
+    record_page_view(s, Page("product", "x", "y"), 1_790_000_000)
+    attrs = visitor_attributes(s, Page("home"), None, 1_790_000_000)
+
+    def leaves(node: object, prefix: str) -> list[str]:
+        if isinstance(node, dict) and node:
+            return [p for k, v in node.items() for p in leaves(v, f"{prefix}.{k}" if prefix else k)]
+        return [prefix]
+
+    built = {".".join("*" if (i == 1 and p.split(".")[0] in ("category", "product")) else seg
+                      for i, seg in enumerate(p.split("."))) for p in leaves(attrs, "")}
+    assert built == set(ATTRIBUTE_PATHS)
