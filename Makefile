@@ -42,6 +42,7 @@ test: setup chromium
 
 bench: setup
 	$(PY) bench/cookie_size.py
+	$(PY) bench/decide.py
 	$(PY) bench/ttfb.py
 
 clean:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["evaluate", "hash", "is_operator_object", "OPERATORS"]
+__all__ = ["OPERATORS", "compile_condition", "evaluate", "hash", "is_operator_object"]
 
 SavedGroups = Mapping[str, list[Any]]
 
@@ -217,6 +217,103 @@ def _eval_operator(operator: str, attribute_value: Any, arg: Any, groups: SavedG
         return fn(attribute_value, arg, groups)
     except (TypeError, ValueError):
         return False
+
+
+Matcher = Callable[[Mapping[str, Any]], bool]
+_FAST_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "$eq": lambda a, b: bool(a == b), "$ne": lambda a, b: bool(a != b),
+    "$lt": lambda a, b: bool(a < b), "$lte": lambda a, b: bool(a <= b),
+    "$gt": lambda a, b: bool(a > b), "$gte": lambda a, b: bool(a >= b),
+}
+
+
+def compile_condition(condition: Mapping[str, Any], saved_groups: SavedGroups | None = None) -> Matcher:
+    """`evaluate` with the condition's structure resolved once: paths split, operators looked up.
+    Same results (checked against GrowthBook's vectors); rules are compiled when they load."""
+    groups = saved_groups or {}
+    try:
+        check = _compile_condition(condition, groups)
+    except (TypeError, ValueError, AttributeError, KeyError, RecursionError):
+        return lambda _attributes: False
+
+    def matcher(attributes: Mapping[str, Any]) -> bool:
+        try:
+            return check(attributes)
+        except (TypeError, ValueError, AttributeError, KeyError, RecursionError, re.error):
+            return False
+
+    return matcher
+
+
+def _compile_condition(condition: Any, groups: SavedGroups) -> Callable[[Any], bool]:
+    if not isinstance(condition, Mapping):
+        return lambda _a: False
+    clauses: list[Callable[[Any], bool]] = []
+    for key, value in condition.items():
+        if key == "$or":
+            clauses.append(_compile_or(value, groups))
+        elif key == "$nor":
+            clauses.append(_negate(_compile_or(value, groups)))
+        elif key == "$and":
+            clauses.append(_all_of([_compile_condition(c, groups) for c in value]))
+        elif key == "$not":
+            clauses.append(_negate(_compile_condition(value, groups)))
+        else:
+            clauses.append(_compile_field(tuple(key.split(".")), value, groups))
+    return clauses[0] if len(clauses) == 1 else _all_of(clauses)
+
+
+def _negate(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda a: not check(a)
+
+
+def _all_of(checks: list[Callable[[Any], bool]]) -> Callable[[Any], bool]:
+    return lambda a: all(c(a) for c in checks)
+
+
+def _compile_or(conditions: Any, groups: SavedGroups) -> Callable[[Any], bool]:
+    parts = [_compile_condition(c, groups) for c in conditions]
+    if not parts:
+        return lambda _a: True
+    return lambda a: any(p(a) for p in parts)
+
+
+def _compile_field(path: tuple[str, ...], condition_value: Any, groups: SavedGroups) -> Callable[[Any], bool]:
+    def get(attributes: Any) -> Any:
+        current = attributes
+        for segment in path:
+            if isinstance(current, dict):  # attributes are plain dicts: skip the ABC check
+                current = current.get(segment)
+                if current is None:
+                    return None
+            elif isinstance(current, Mapping) and segment in current:
+                current = current[segment]
+            else:
+                return None
+        return current
+
+    if is_operator_object(condition_value):
+        ops = [(_FAST_COMPARE.get(op) if _is_number(arg) else None, OPERATORS.get(op), arg)
+               for op, arg in condition_value.items()]
+        if any(fn is None for _, fn, _ in ops):
+            return lambda _a: False
+
+        def check_ops(attributes: Any) -> bool:
+            value = get(attributes)
+            numeric = _is_number(value)
+            for fast, fn, arg in ops:
+                try:
+                    if fast is not None and numeric:
+                        if not fast(value, arg):  # number against number: no coercion to do
+                            return False
+                    elif not fn(value, arg, groups):  # type: ignore[misc]
+                        return False
+                except (TypeError, ValueError):
+                    return False
+            return True
+
+        return check_ops
+    return lambda a: _json_equal(condition_value, get(a))
 
 
 def _fnv1a32(text: str) -> int:

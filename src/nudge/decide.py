@@ -9,13 +9,11 @@ from typing import Any
 
 from .attributes import with_extra_dwell
 from .bucketing import choose_variant, in_holdout, in_rollout
-from .conditions import evaluate
 from .pages import Page
 from .profile import Profile
 from .rules import Action, Rule, RuleSet
 from .schedule import is_active
-from .session import MAX_DWELL_PER_PAGE, Session, key32
-from .tracking import is_closed, times_shown
+from .session import MAX_DWELL_PER_PAGE, Session
 
 
 @dataclass(frozen=True)
@@ -42,10 +40,10 @@ def decide(ruleset: RuleSet, attributes: dict[str, Any], page: Page, session: Se
     chosen: list[Nudge] = []
     shown = 0
     has_modal = False
-    for rule in ruleset.rules:
+    for rule in ruleset.candidates(page.type):
         if shown >= settings.max_per_page:
             break
-        if not rule.enabled or not _on_page(rule, page, path) or not is_active(rule.schedule, now):
+        if not _on_page(rule, page, path) or not is_active(rule.schedule, now):
             continue
         if _capped(rule, session, profile, now) or not in_rollout(rule.id, visitor, rule.rollout):
             continue
@@ -74,10 +72,10 @@ def _on_page(rule: Rule, page: Page, path: str) -> bool:
 
 def _capped(rule: Rule, session: Session, profile: Profile | None, now: int) -> bool:
     caps = rule.caps
-    shown_now = times_shown(session, rule.id)
-    if is_closed(session, rule.id) or shown_now >= caps.per_session:
+    shown_now = session.shown.get(rule.key, 0)
+    if rule.key in session.closed or shown_now >= caps.per_session:
         return True
-    history = profile.nudges.get(key32(rule.id)) if profile else None
+    history = profile.nudges.get(rule.key) if profile else None
     if history is None:
         return False
     if history.stopped and caps.stop_after != "never":
@@ -109,13 +107,13 @@ def _seconds_until_match(rule: Rule, attributes: dict[str, Any], page: Page) -> 
     """0 when the rule matches now; for a rule revealed by a client trigger, the least number of
     further seconds on this page after which it matches (dwell grows while the page is open);
     None when staying on this page cannot make it match."""
-    if evaluate(rule.when, attributes):
+    if rule.match(attributes):
         return 0
-    if rule.trigger == "page_load" or not page.category:
-        return None
+    if rule.trigger == "page_load" or not page.category or page.category not in rule.dwell_categories:
+        return None  # staying longer on this page cannot change the outcome
 
     def matches_after(seconds: int) -> bool:
-        return evaluate(rule.when, with_extra_dwell(attributes, page.category or "", seconds))
+        return rule.match(with_extra_dwell(attributes, page.category or "", seconds))
 
     if not matches_after(MAX_DWELL_PER_PAGE):
         return None

@@ -16,9 +16,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .attributes import closest_attribute, known_attribute
-from .conditions import OPERATORS
+from .conditions import OPERATORS, Matcher, compile_condition
 from .pages import PAGE_TYPES, PageClassifier, PatternError
 from .schedule import ALWAYS, WEEKDAYS, Schedule, zone
+from .session import key32
 
 PAGES_FILE = "pages.toml"
 SITE_FILE = "site.toml"
@@ -118,6 +119,9 @@ class Rule:
     holdout: float = 0.0  # percent of visitors who never see it (the control group)
     rollout: float = 100.0  # percent of visitors it applies to at all
     schedule: Schedule = ALWAYS
+    dwell_categories: frozenset[str] = frozenset()  # categories whose dwell the condition reads
+    match: Matcher = field(default=lambda _a: True, repr=False, compare=False)  # `when`, compiled
+    key: int = 0  # key32(id), as the session and profile record the rule
 
     @property
     def per_session(self) -> int:
@@ -148,9 +152,24 @@ class RuleSet:
     rules: tuple[Rule, ...]  # by priority (highest first), then file order
     cart: CartEndpoints | None = None
     settings: Settings = field(default_factory=Settings)
+    _by_id: dict[str, Rule] = field(default_factory=dict, repr=False, compare=False)
+    _by_page: dict[str, tuple[Rule, ...]] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        """Indexes rules by id and by page type, so a request pays only for its candidates."""
+        self._by_id.update((r.id, r) for r in self.rules)
+        for page_type in PAGE_TYPES:
+            self._by_page[page_type] = tuple(
+                r for r in self.rules if r.enabled and (not r.pages and not r.url_globs
+                                                        or page_type in r.pages or r.url_globs))
 
     def rule(self, rule_id: str) -> Rule | None:
-        return next((r for r in self.rules if r.id == rule_id), None)
+        return self._by_id.get(rule_id)
+
+    def candidates(self, page_type: str) -> tuple[Rule, ...]:
+        """Enabled rules that may apply to a page of this type, in priority order (rules with URL
+        globs are candidates everywhere; their glob is checked per request)."""
+        return self._by_page.get(page_type, ())
 
 
 def load_ruleset(files: Mapping[str, str]) -> RuleSet:
@@ -311,9 +330,27 @@ def _load_rule(file: str, data: dict[str, Any]) -> Rule:
         schedule=_load_schedule(file, f.get("schedule", dict, None)),
         priority=f.get("priority", int, 0),
         file=file,
+        dwell_categories=frozenset(_dwell_categories(when)),
+        match=compile_condition(when),
+        key=key32(rule_id),
     )
     f.done()
     return rule
+
+
+def _dwell_categories(cond: Any) -> set[str]:
+    """Categories whose `dwell_seconds` a condition reads (only those can become true by staying)."""
+    found: set[str] = set()
+    if isinstance(cond, dict):
+        for key, value in cond.items():
+            parts = key.split(".")
+            if len(parts) == 3 and parts[0] == "category" and parts[2] == "dwell_seconds":
+                found.add(parts[1])
+            found |= _dwell_categories(value)
+    elif isinstance(cond, list):
+        for item in cond:
+            found |= _dwell_categories(item)
+    return found
 
 
 def _load_trigger(f: _Fields) -> tuple[str, int]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nudge.conditions import evaluate, hash
+from nudge.conditions import compile_condition, evaluate, hash
 
 CASES = json.loads((Path(__file__).parent.parent / "data" / "growthbook-cases.json").read_text())
 
@@ -17,6 +17,7 @@ def test_growthbook_eval_condition(case: list) -> None:
     name, condition, attributes, expected = case[:4]
     groups = case[4] if len(case) > 4 else None
     assert evaluate(condition, attributes, groups) is expected
+    assert compile_condition(condition, groups)(attributes) is expected  # the compiled form agrees
 
 
 @pytest.mark.parametrize("case", CASES["hash"], ids=[f"{c[0]}|{c[1]}|v{c[2]}" for c in CASES["hash"]])
@@ -36,9 +37,56 @@ def test_growthbook_hash(case: list) -> None:
 )
 def test_bad_conditions_are_false_not_errors(condition: dict) -> None:
     assert evaluate(condition, {"a": 1}) is False
+    assert compile_condition(condition)({"a": 1}) is False
 
 
 def test_dotted_paths_reach_nested_attributes() -> None:
     attrs = {"category": {"sneakers": {"dwell_seconds": 301}}}
     assert evaluate({"category.sneakers.dwell_seconds": {"$gte": 300}}, attrs)
     assert not evaluate({"category.boots.dwell_seconds": {"$gte": 300}}, attrs)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.sampled_from(["a", "b", "1", "2.0", ""]))
+PATHS = st.sampled_from(["x", "y", "x.z", "list", "missing.path"])
+OPS = st.sampled_from(["$eq", "$ne", "$lt", "$lte", "$gt", "$gte", "$in", "$nin", "$exists", "$type",
+                       "$size", "$elemMatch", "$all", "$regex", "$not", "$veq", "$vgt"])
+
+
+def op_value(op: str) -> st.SearchStrategy[object]:
+    if op in ("$in", "$nin", "$all"):
+        return st.lists(SCALARS, max_size=3)
+    if op in ("$size", "$elemMatch", "$not"):
+        return st.dictionaries(st.sampled_from(["$gt", "$eq", "$lt"]), SCALARS, min_size=1, max_size=2)
+    if op == "$regex":
+        return st.sampled_from(["^a", "b$", "(", "1"])
+    return SCALARS
+
+
+FIELD_CONDITION = PATHS.flatmap(lambda p: st.one_of(
+    SCALARS.map(lambda v: {p: v}),
+    OPS.flatmap(lambda op: op_value(op).map(lambda v: {p: {op: v}})),
+))
+CONDITIONS = st.recursive(
+    FIELD_CONDITION,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3).map(lambda cs: {"$or": cs}),
+        st.lists(inner, max_size=3).map(lambda cs: {"$and": cs}),
+        inner.map(lambda c: {"$not": c}),
+        st.tuples(inner, inner).map(lambda t: {**t[0], **t[1]}),
+    ),
+    max_leaves=6,
+)
+ATTRIBUTES = st.fixed_dictionaries({
+    "x": st.one_of(SCALARS, st.fixed_dictionaries({"z": SCALARS})),
+    "y": SCALARS,
+    "list": st.lists(SCALARS, max_size=4),
+})
+
+
+@settings(max_examples=500, deadline=None)
+@given(CONDITIONS, ATTRIBUTES)
+def test_compiled_conditions_agree_with_the_evaluator(condition: dict, attributes: dict) -> None:
+    assert compile_condition(condition)(attributes) is evaluate(condition, attributes)

@@ -253,3 +253,10 @@ def test_seed_examples_are_expressible() -> None:
     assert evaluate({"visitor.recency": {"$in": ["dormant", "lapsed"]}}, a)  # welcome back
     assert not evaluate({"cart.items": {"$gte": 3}}, a)  # free-shipping nudge needs 3+ items
     assert not evaluate({"visitor.new": True}, a)  # onboarding is for new visitors
+
+
+def test_disabled_rules_and_the_page_index() -> None:
+    assert run(rule_set("enabled = false")) == []
+    rs = rule_set('pages = ["cart"]')
+    assert rs.candidates("cart") == rs.rules and rs.candidates("home") == ()
+    assert rule_set('pages = ["/sale/*"]').candidates("home")  # globs are checked per request
