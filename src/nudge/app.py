@@ -24,7 +24,8 @@ from .product_facts import ProductFacts
 from .privacy import ConsentPolicy, is_automated, may_track
 from .profile import Profile, merged_profile
 from .rules import RuleSet
-from .session import COOKIE_NAME, Session, SessionCodec, key32
+from .keys import key32
+from .session import COOKIE_NAME, Session, SessionCodec
 from .signing import BadData, Signer
 from .tracking import apply_beacon, close_rule, credit_dwell, parse_dwell_cookie, record_page_view
 

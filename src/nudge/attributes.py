@@ -12,9 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from typing import TYPE_CHECKING
+
 from .pages import Page
-from .profile import Profile
-from .session import Session
+
+if TYPE_CHECKING:  # types only: the build step imports this module without msgpack installed
+    from .profile import Profile
+    from .session import Session
 
 DAY = 24 * 3600
 ACTIVE_DAYS = 7  # last visit within a week: active; within 30 days: dormant; older: lapsed

@@ -19,7 +19,7 @@ from .attributes import closest_attribute, known_attribute
 from .conditions import OPERATORS, Matcher, compile_condition
 from .pages import PAGE_TYPES, PageClassifier, PatternError
 from .schedule import ALWAYS, WEEKDAYS, Schedule, zone
-from .session import key32
+from .keys import key32
 
 PAGES_FILE = "pages.toml"
 SITE_FILE = "site.toml"

@@ -11,13 +11,13 @@ never an error: it becomes a fresh session.
 from __future__ import annotations
 
 import secrets
-import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
 
 from .signing import BadData, Signer
+
 
 COOKIE_NAME = "nudge"
 WIRE_VERSION = 2
@@ -40,17 +40,6 @@ MAX_COOKIE_VALUE = 4096  # never even try to verify a larger cookie
 def sat(n: float) -> int:
     """A counter value, saturated to 0..MAX_COUNTER."""
     return max(0, min(int(n), MAX_COUNTER))
-
-
-def key32(text: str) -> int:
-    """A stable 32-bit key for a rule id (caps), not a secret."""
-    return zlib.crc32(text.encode("utf-8"))
-
-
-def key16(text: str) -> int:
-    """A stable 16-bit key for a product or category name where only a handful are compared (distinct
-    products of a category, the page a dwell report is about): 3 bytes on the wire instead of ~12."""
-    return zlib.crc32(text.encode("utf-8")) & 0xFFFF
 
 
 @dataclass

@@ -7,6 +7,7 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 from .beacon import Beacon
+from .keys import key16, key32
 from .pages import Page
 from .session import (
     MAX_CART_LINES,
@@ -18,8 +19,6 @@ from .session import (
     MAX_TEXT,
     PageView,
     Session,
-    key16,
-    key32,
     sat,
 )
 

@@ -34,3 +34,15 @@ def test_only_the_boundary_imports_runtime_modules() -> None:
             assert RUNTIME_MODULES & imported
         else:
             assert not RUNTIME_MODULES & imported, path.name
+
+
+def test_the_build_step_needs_no_third_party_packages() -> None:
+    """wrangler runs scripts/build_bundle.py with the deploy machine's python3: stdlib only."""
+    import subprocess
+
+    root = Path(nudge.__path__[0]).parents[1]
+    code = "import sys; sys.modules['msgpack'] = None; sys.path.insert(0, 'src'); import runpy; " \
+           "runpy.run_path('scripts/build_bundle.py', run_name='__main__')"
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "bundled" in done.stdout

@@ -57,7 +57,7 @@ def test_affinity_keeps_the_top_categories() -> None:
 
 def test_rule_history_folds_reveals_closes_and_stops() -> None:
     from nudge.profile import RuleHistory
-    from nudge.session import key32
+    from nudge.keys import key32
     from nudge.tracking import close_rule
 
     ended = session()

@@ -14,7 +14,8 @@ from nudge.decide import Nudge, decide
 from nudge.pages import Page
 from nudge.profile import Profile, RuleHistory
 from nudge.rules import Caps, RuleError, RuleSet, load_ruleset
-from nudge.session import Session, key32
+from nudge.keys import key32
+from nudge.session import Session
 from nudge.tracking import record_page_view
 
 from .factories import NOW, repo_rule_files

@@ -376,7 +376,8 @@ def test_invalid_rules_are_never_published_and_corrupt_blobs_are_ignored(tmp_pat
     (rules_dir / "broken.toml").write_text('id = "x"\ntrigger = "sometimes"\n[action]\nkind = "modal"\ntitle = "t"\n')
     done = subprocess.run([sys.executable, "-m", "nudge", "rules", "publish", "--dir", str(rules_dir),
                            "--persist-to", str(kv_dir)], cwd=REPO_ROOT, capture_output=True, text=True)
-    assert done.returncode == 1 and "broken.toml: trigger" in done.stderr and "nothing published" in done.stderr
+    assert done.returncode == 1 and "broken.toml:2: trigger: unknown trigger" in done.stderr
+    assert "nothing published" in done.stderr
     assert not kv_dir.exists() or not any(kv_dir.rglob("current"))
     # A pointer to a corrupt blob (written by hand): the Worker keeps serving the bundled rules.
     (tmp_path / "junk").write_bytes(b"\xc1 not a rule set")
