@@ -189,12 +189,12 @@ def test_profile_written_in_the_background_counts_the_visit(tmp_path: Path) -> N
         c.get("/page")
         visitor = CODEC.decode(c.cookies["nudge"]).visitor_id
         c.get("/page")  # the same visit: no second write
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 15
         path = next(iter(tmp_path.rglob(visitor)), None)
         while path is None and time.monotonic() < deadline:
             time.sleep(0.1)
             path = next(iter(tmp_path.rglob(visitor)), None)
-        assert path is not None
+        assert path is not None, (visitor, sorted(map(str, tmp_path.rglob("*"))), e.process.output())
         profile = decode_profile(path.read_bytes())
     assert profile is not None and profile.visits == 1 and profile.first_seen > 0
 
