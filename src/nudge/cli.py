@@ -22,6 +22,7 @@ from typing import Any, TextIO
 from .attributes import RequestContext, visitor_attributes
 from .rules import RuleError, load_ruleset
 from .ruleset_blob import POINTER_KEY, blob_key, compile_blob
+from .simulate import Report, RuleReport, generate, replay
 from .session import COOKIE_NAME, VISIT_TIMEOUT, Session, SessionCodec
 from .signing import BadData, Signer, parse_secrets
 
@@ -215,6 +216,36 @@ def rules_publish(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def simulate(args: argparse.Namespace) -> int:
+    directory: Path = args.rules or default_rules_dir()
+    try:
+        ruleset = load_ruleset(read_rule_files(directory))
+    except RuleError as exc:
+        print(_where(directory, exc), file=sys.stderr)
+        return EXIT_INVALID
+    if args.generate:
+        target = args.sessions.open("w") if args.sessions else sys.stdout
+        with target:
+            for line in generate(args.generate, args.seed):
+                target.write(line + "\n")
+        return EXIT_OK
+    if not args.sessions:
+        raise UsageError("give --sessions FILE.jsonl to replay (or --generate N to make one)")
+    lines = args.sessions.read_text(encoding="utf-8").splitlines()
+    report = Report(rules={r.id: RuleReport() for r in ruleset.rules})
+    step = max(1, len(lines) // 40)
+    for i in range(0, len(lines), step):
+        replay(lines[i:i + step], ruleset, report)
+        done = min(len(lines), i + step)
+        if sys.stderr.isatty() or args.progress:
+            bar = "#" * (40 * done // max(1, len(lines)))
+            print(f"\r[{bar:<40}] {done}/{len(lines)} sessions", end="", file=sys.stderr, flush=True)
+    if sys.stderr.isatty() or args.progress:
+        print(file=sys.stderr)
+    print(report.table())
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nudge", description="Debug what the nudge Worker sees.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -256,6 +287,18 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("--binding", default="NUDGE_KV", help="the KV binding name (default: NUDGE_KV)")
     publish.add_argument("--remote", action="store_true", help="write to Cloudflare through `wrangler kv key put`")
     publish.set_defaults(run=rules_publish)
+
+    sim = commands.add_parser(
+        "simulate", help="replay recorded sessions through the rules and report reach and conflicts",
+        description="Replay sessions (JSON lines: visitor, start, events of pages, dwell and beacons) "
+                    "through the rule engine; print per rule: visitors reached, impressions after caps, "
+                    "held out, conflicts lost. --generate N writes N synthetic sessions instead.")
+    sim.add_argument("--sessions", type=Path, metavar="FILE.jsonl", help="sessions to replay (or to write with --generate)")
+    sim.add_argument("--generate", type=int, metavar="N", help="write N realistic synthetic sessions")
+    sim.add_argument("--seed", type=int, default=1, help="random seed for --generate (default 1)")
+    sim.add_argument("--rules", type=Path, metavar="DIR", help="the rules directory (default: ./rules, else the repo's)")
+    sim.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
+    sim.set_defaults(run=simulate)
     return parser
 
 
