@@ -9,6 +9,7 @@ origin's response unchanged and the error is logged; origin errors pass through 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -240,8 +241,7 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any) -> Any:
         if action and cart_body is not None and app is not None and session is not None:
             return await _cart_seen(app, js_req, parts, session, action, cart_body, origin_resp, now)
         return origin_resp
-    if isinstance(user, str) and visit.tracked:
-        await _link_identity(env, ctx, app, session, user, now)
+    linked = await _link_identity(env, ctx, app, session, user, now) if isinstance(user, str) and visit.tracked else None
     profile = decode_profile(await _within_budget(profile_task, "profile"))
     if facts_task is not None and slug is not None:
         facts = decode_facts(await _within_budget(facts_task, "catalog"))
@@ -252,8 +252,12 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any) -> Any:
                              tracked=visit.tracked, cookies=visit.cookies, facts=facts)
         learn = _Learner(app, env, ctx, plan.learn) if plan.learn and visit.tracked else None
         rewritten = _rewrite(origin_resp, plan, learn)
+        # One profile write per request at most (KV: one write per second per key, last one wins).
         if plan.profile_write is not None:
-            ctx.waitUntil(_kv_put(env, profile_key(session.visitor_id), encode_profile(plan.profile_write)))
+            write = dataclasses.replace(plan.profile_write, identity=linked or plan.profile_write.identity)
+            ctx.waitUntil(_kv_put(env, profile_key(session.visitor_id), encode_profile(write)))
+        elif linked:
+            ctx.waitUntil(_record_key_event(env, session.visitor_id, KeyEvent(), now, identity=linked))
         return rewritten
     except Exception:  # fail open
         log.exception("nudge: personalizing the page failed; passing it through")
@@ -342,27 +346,30 @@ def _without_header(resp: Any, name: str) -> Any:
     return js.Response.new(resp.body, _opts(status=resp.status, statusText=resp.statusText, headers=headers))
 
 
-async def _link_identity(env: Any, ctx: Any, app: EdgeApp, session: Session, user: str, now: int) -> None:
+async def _link_identity(env: Any, ctx: Any, app: EdgeApp, session: Session, user: str, now: int) -> str | None:
     """Links this browser to the customer's profile: the first device seen for a customer owns the
-    link; later devices adopt its visitor id, so every device shares one KV profile."""
+    link; later devices adopt its visitor id, so every device shares one KV profile. Returns the
+    hash when the profile must record a new link (the caller folds it into its one profile write)."""
     hashed = app.identity_of(user)
     if hashed is None or session.identity == short(hashed):
-        return  # unusable id, or already linked in this session: no KV traffic
+        return None  # unusable id, or already linked in this session: no KV traffic
     try:
         owner = _to_bytes(await env.NUDGE_KV.get(identity_key(hashed), "arrayBuffer"))
     except JsException as exc:
         log.error("nudge: identity lookup failed: %s", exc)
-        return
+        return None
     owner_id = owner.decode("ascii", "replace") if owner else None
+    session.identity = short(hashed)
     if owner_id and len(owner_id) == 16 and owner_id != session.visitor_id:
         try:
             session.visitor = bytes.fromhex(owner_id)
         except ValueError:
-            return
-    elif not owner_id:
-        ctx.waitUntil(_kv_put(env, identity_key(hashed), session.visitor_id.encode("ascii")))
-        ctx.waitUntil(_record_key_event(env, session.visitor_id, KeyEvent(), now, identity=hashed))
-    session.identity = short(hashed)
+            session.identity = None
+        return None
+    if owner_id:
+        return None
+    ctx.waitUntil(_kv_put(env, identity_key(hashed), session.visitor_id.encode("ascii")))
+    return hashed
 
 
 def _is_page(js_req: Any, resp: Any) -> bool:
@@ -521,6 +528,7 @@ async def _endpoint(js_req: Any, env: Any, ctx: Any, parts: Any) -> Any:
             return _reply(Reply(204))
         return _reply(app.redeem("", Session.fresh(now), now, secure)[0])
     session = app.load_session(cookies, now)
+    linked: str | None = None
     if path == REDEEM_PATH:
         reply, event = app.redeem(parts.query, session, now, secure)
     else:
@@ -532,10 +540,10 @@ async def _endpoint(js_req: Any, env: Any, ctx: Any, parts: Any) -> Any:
             return _reply(beacon)
         for item in beacon.events:
             if item.type == "identify" and item.user:
-                await _link_identity(env, ctx, app, session, item.user, now)
+                linked = await _link_identity(env, ctx, app, session, item.user, now) or linked
         reply, event = app.apply_beacon(beacon, session, now, secure)
-    if event:
-        ctx.waitUntil(_record_key_event(env, session.visitor_id, event, now))
+    if event or linked:  # one read-merge-write of the profile per request
+        ctx.waitUntil(_record_key_event(env, session.visitor_id, event, now, identity=linked))
     return _reply(reply)
 
 

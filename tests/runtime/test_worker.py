@@ -189,11 +189,7 @@ def test_profile_written_in_the_background_counts_the_visit(tmp_path: Path) -> N
         c.get("/page")
         visitor = CODEC.decode(c.cookies["nudge"]).visitor_id
         c.get("/page")  # the same visit: no second write
-        deadline = time.monotonic() + 15
-        path = next(iter(tmp_path.rglob(visitor)), None)
-        while path is None and time.monotonic() < deadline:
-            time.sleep(0.1)
-            path = next(iter(tmp_path.rglob(visitor)), None)
+        path = wait_for_profile(tmp_path, visitor)
         assert path is not None, (visitor, sorted(map(str, tmp_path.rglob("*"))), e.process.output())
         profile = decode_profile(path.read_bytes())
     assert profile is not None and profile.visits == 1 and profile.first_seen > 0
@@ -245,12 +241,27 @@ def test_bots_and_prefetches_get_the_origin_page_untouched(edge: Edge, headers: 
     assert r.status_code == 200 and r.text == PAGE and "set-cookie" not in r.headers
 
 
+def wait_for_kv(kv_dir: Path, prefix: str, name: str | None = None, seconds: float = 15) -> Path | None:
+    """A KV value file (`prefix:name`, any name when None) once a background write has landed."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = [p for p in kv_dir.rglob("*") if p.is_file() and p.parent.name == prefix
+                 and not p.name.endswith(".meta.json") and (name is None or p.name == name)]
+        if found:
+            return found[0]
+        time.sleep(0.05)
+    return None
+
+
+def wait_for_profile(kv_dir: Path, visitor: str) -> Path | None:
+    return wait_for_kv(kv_dir, "profile", visitor)
+
+
 def test_forget_erases_cookies_and_profile(edge: Edge) -> None:
     with edge.client() as c:
         c.get("/page")
-        deadline = time.monotonic() + 5
-        while not any("profile" in p.name for p in edge.kv_dir.rglob("*")) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        visitor = CODEC.decode(c.cookies["nudge"]).visitor_id
+        assert wait_for_profile(edge.kv_dir, visitor) is not None, edge.process.output()[-2000:]
         stored = {str(p.relative_to(edge.kv_dir)) for p in edge.kv_dir.rglob("*") if p.is_file()}
         assert c.get("/_nudge/forget").status_code == 405  # a link or prefetch must not erase data
         r = c.post("/_nudge/forget")
@@ -288,14 +299,16 @@ def test_identity_links_devices_to_one_profile_and_forget_unlinks(edge: Edge) ->
         first = laptop.get("/login?user=customer-42")
         assert "x-nudge-user" not in first.headers  # the customer id never reaches the browser
         assert "customer-42" not in first.text
-        time.sleep(0.5)  # the link is written in the background
-        links = [p for p in edge.kv_dir.rglob("*") if p.is_file() and p.parent.name == "identity"
-                 and not p.name.endswith(".meta.json")]
-        assert len(links) == 1 and "customer-42" not in links[0].name  # only a keyed hash
-        owner = links[0].read_text()
+        link = wait_for_kv(edge.kv_dir, "identity")  # written in the background
+        assert link is not None and "customer-42" not in link.name  # only a keyed hash
+        owner = ""
+        deadline = time.monotonic() + 15
+        while len(owner) != 16 and time.monotonic() < deadline:  # the file may be mid-write
+            owner = link.read_text()
+            time.sleep(0.05)
+        assert owner == CODEC.decode(laptop.cookies["nudge"]).visitor_id
         phone.get("/page")
         phone.get("/login?user=customer-42")  # the phone adopts the laptop's profile
-        time.sleep(0.3)
         erased = phone.post("/_nudge/forget").json()["erased"]
         assert erased["visitor"] == owner and erased["profile"] is True and erased["identity_link"] is True
         assert not any(p.is_file() and p.parent.name == "identity" for p in edge.kv_dir.rglob("*"))
@@ -306,7 +319,14 @@ def test_identify_beacon_links_too(edge: Edge) -> None:
         c.get("/page")
         assert c.post("/_nudge/beacon", json={"events": [{"type": "identify", "user": "cust-7"}]}).status_code == 204
         assert c.post("/_nudge/beacon", json={"events": [{"type": "identify", "user": ""}]}).status_code == 400
-        time.sleep(0.3)
+        visitor = CODEC.decode(c.cookies["nudge"]).visitor_id
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:  # the profile records the link in the background
+            path = wait_for_profile(edge.kv_dir, visitor)
+            profile = decode_profile(path.read_bytes()) if path else None
+            if profile is not None and profile.identity:
+                break
+            time.sleep(0.05)
         assert c.post("/_nudge/forget").json()["erased"]["identity_link"] is True
 
 
@@ -314,9 +334,7 @@ def test_product_facts_are_learned_from_json_ld(edge: Edge) -> None:
     with edge.client() as c:
         first = c.get("/products/trail-shoe")  # the URL names no category
         assert first.status_code == 200 and "<h1>Trail Shoe</h1>" in first.text
-        time.sleep(0.3)  # the facts go to KV after the document ends
-        stored = [p for p in edge.kv_dir.rglob("*") if p.is_file() and p.parent.name == "product"]
-        assert any(p.name == "trail-shoe" for p in stored)
+        assert wait_for_kv(edge.kv_dir, "product", "trail-shoe") is not None  # after the document ends
         c.get("/products/trail-shoe")  # from now on the page counts for its declared category
         session = CODEC.decode(c.cookies["nudge"])
     assert "sneakers" in session.categories and len(session.categories["sneakers"].products) == 1
