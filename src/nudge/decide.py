@@ -3,6 +3,7 @@ governor (one modal per page, max nudges per page and per session); holdout and 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
@@ -14,6 +15,9 @@ from .profile import Profile
 from .rules import Action, Rule, RuleSet
 from .schedule import is_active
 from .session import MAX_DWELL_PER_PAGE, Session
+
+
+log = logging.getLogger("nudge")
 
 
 @dataclass(frozen=True)
@@ -43,17 +47,19 @@ def decide(ruleset: RuleSet, attributes: dict[str, Any], page: Page, session: Se
     for rule in ruleset.candidates(page.type):
         if shown >= settings.max_per_page:
             break
-        if not _on_page(rule, page, path) or not is_active(rule.schedule, now):
+        try:
+            if not _on_page(rule, page, path) or not is_active(rule.schedule, now):
+                continue
+            if _capped(rule, session, profile, now) or not in_rollout(rule.id, visitor, rule.rollout):
+                continue
+            if rule.action.kind == "modal" and has_modal:
+                continue
+            wait = _seconds_until_match(rule, attributes, page)
+            delay = _trigger_delay(rule, attributes) if wait is not None else None
+        except Exception:  # one broken rule must not cost the page its other rules
+            log.exception("nudge: rule %s failed for this request; skipped", rule.id)
             continue
-        if _capped(rule, session, profile, now) or not in_rollout(rule.id, visitor, rule.rollout):
-            continue
-        if rule.action.kind == "modal" and has_modal:
-            continue
-        wait = _seconds_until_match(rule, attributes, page)
-        if wait is None:
-            continue
-        delay = _trigger_delay(rule, attributes)
-        if delay is None:
+        if wait is None or delay is None:
             continue
         variant = choose_variant(rule.id, visitor, [w for w, _ in rule.variants]) if rule.variants else 0
         nudge = Nudge(rule, wait, variant, in_holdout(rule.id, visitor, rule.holdout), delay)

@@ -379,13 +379,16 @@ def _load_variants(file: str, items: list[Any], base: Action) -> tuple[tuple[flo
         f = _Fields(file, item, f"variants[{i}].")
         weight = f.get("weight", (int, float))
         if not 0 < weight <= 100:
-            raise f.fail("weight", "expected a number above 0 (weights are relative)")
+            raise f.fail("weight", "expected a percentage above 0")
         fields = {k: f.text(k, getattr(base, k), limit=400) for k in ("title", "body", "button", "dismiss")
                   if k in item}
         f.done()
         out.append((float(weight), dataclasses.replace(base, **fields)))
     if len(out) == 1:
         raise RuleError(file, "variants", "one variant is no experiment: add another or remove [[variants]]")
+    total = sum(weight for weight, _ in out)
+    if out and abs(total - 100) > 1e-9:
+        raise RuleError(file, "variants", f"weights are percentages and must sum to 100, not {total:g}")
     return tuple(out)
 
 

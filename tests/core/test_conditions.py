@@ -90,3 +90,13 @@ ATTRIBUTES = st.fixed_dictionaries({
 @given(CONDITIONS, ATTRIBUTES)
 def test_compiled_conditions_agree_with_the_evaluator(condition: dict, attributes: dict) -> None:
     assert compile_condition(condition)(attributes) is evaluate(condition, attributes)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=40), st.text(max_size=40))
+def test_hash_is_deterministic_and_in_range(seed: str, value: str) -> None:
+    v1, v2 = hash(seed, value, 1), hash(seed, value, 2)
+    assert v1 is not None and v2 is not None and 0 <= v1 < 1 and 0 <= v2 < 1
+    assert (v1, v2) == (hash(seed, value, 1), hash(seed, value, 2))
+    assert abs(v1 * 1000 - round(v1 * 1000)) < 1e-9 and abs(v2 * 1e4 - round(v2 * 1e4)) < 1e-9  # resolutions
+    assert hash(seed, value, 3) is None

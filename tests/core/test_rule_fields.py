@@ -111,9 +111,9 @@ def test_pages_by_type_and_url_glob() -> None:
 
 VARIANTS = '''
 [[variants]]
-weight = 1
+weight = 25
 [[variants]]
-weight = 3
+weight = 75
 title = "Hi there"
 '''
 
@@ -130,9 +130,10 @@ def test_variants_split_by_weight_and_override_the_action() -> None:
 
 
 def test_variant_errors() -> None:
-    assert "one variant" in error(tables="[[variants]]\nweight = 1\n").message
-    assert error(tables="[[variants]]\nweight = 0\n[[variants]]\nweight = 1\n").field == "variants[0].weight"
-    assert error(tables="[[variants]]\nweight = 1\ncolor = 'red'\n[[variants]]\nweight = 1\n").field == "variants[0].color"
+    assert "one variant" in error(tables="[[variants]]\nweight = 100\n").message
+    assert error(tables="[[variants]]\nweight = 0\n[[variants]]\nweight = 100\n").field == "variants[0].weight"
+    assert error(tables="[[variants]]\nweight = 50\ncolor = 'red'\n[[variants]]\nweight = 50\n").field == "variants[0].color"
+    assert "sum to 100, not 90" in error(tables="[[variants]]\nweight = 40\n[[variants]]\nweight = 50\n").message
 
 
 def test_holdout_and_rollout() -> None:
@@ -261,3 +262,20 @@ def test_disabled_rules_and_the_page_index() -> None:
     rs = rule_set('pages = ["cart"]')
     assert rs.candidates("cart") == rs.rules and rs.candidates("home") == ()
     assert rule_set('pages = ["/sale/*"]').candidates("home")  # globs are checked per request
+
+
+def test_a_rule_that_raises_is_skipped_and_the_others_run(caplog: pytest.LogCaptureFixture) -> None:
+    import dataclasses
+
+    files = {"pages.toml": PAGES}
+    for name in ("a", "b"):
+        files[f"{name}.toml"] = BASE.format(extra="", tables="").replace('id = "r"', f'id = "{name}"')
+    rs = load_ruleset(files)
+
+    def explode(_attributes: object) -> bool:
+        raise RuntimeError("boom")
+
+    broken = RuleSet(rs.classifier, (dataclasses.replace(rs.rules[0], match=explode), rs.rules[1]),
+                     rs.cart, rs.settings)
+    assert [n.rule.id for n in run(broken)] == ["b"]
+    assert "rule a failed" in caplog.text
