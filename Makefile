@@ -43,6 +43,7 @@ test: setup chromium
 bench: setup
 	$(PY) bench/cookie_size.py
 	$(PY) bench/decide.py
+	node bench/pyodide_decide.mjs
 	$(PY) bench/ttfb.py
 
 clean:
