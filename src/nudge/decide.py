@@ -43,7 +43,9 @@ def decide(ruleset: RuleSet, attributes: dict[str, Any], page: Page, session: Se
     visitor = session.visitor_id
     chosen: list[Nudge] = []
     shown = 0
-    has_modal = False
+    # No interstitial on the landing page of a visit from a search engine (they demote pages that
+    # greet searchers with one): count it as if this page already had its modal.
+    has_modal = session.pages <= 1 and is_search_engine(session.source.referrer)
     for rule in ruleset.candidates(page.type):
         if shown >= settings.max_per_page:
             break
@@ -68,6 +70,16 @@ def decide(ruleset: RuleSet, attributes: dict[str, Any], page: Page, session: Se
             shown += 1
             has_modal = has_modal or rule.action.kind == "modal"
     return chosen
+
+
+SEARCH_ENGINES = ("google.", "bing.com", "duckduckgo.com", "search.yahoo.", "yahoo.com", "baidu.com",
+                  "yandex.", "ecosia.org", "search.brave.com", "startpage.com", "qwant.com", "naver.com")
+
+
+def is_search_engine(host: str | None) -> bool:
+    if not host:
+        return False
+    return any(host.startswith(e) or f".{e}" in f".{host}" for e in SEARCH_ENGINES)
 
 
 def _on_page(rule: Rule, page: Page, path: str) -> bool:

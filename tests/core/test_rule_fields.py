@@ -279,3 +279,19 @@ def test_a_rule_that_raises_is_skipped_and_the_others_run(caplog: pytest.LogCapt
                      rs.cart, rs.settings)
     assert [n.rule.id for n in run(broken)] == ["b"]
     assert "rule a failed" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("referrer", "modal"),
+    [("google.com", False), ("google.co.uk", False), ("bing.com", False), ("duckduckgo.com", False),
+     ("news.example", True), (None, True), ("notgoogle.example", True)],
+)
+def test_no_modal_on_the_landing_page_from_a_search_engine(referrer: str | None, modal: bool) -> None:
+    rs = load_ruleset({"pages.toml": PAGES, "m.toml": BASE.format(extra="", tables="").replace('kind = "banner"', 'kind = "modal"'),
+                       "b.toml": BASE.format(extra="", tables="").replace('id = "r"', 'id = "b"')})
+    s = Session.fresh(NOW, b"visitor1")
+    record_page_view(s, Page("home"), NOW, "", f"https://{referrer}/search" if referrer else None, "shop.example")
+    decided = {n.rule.id for n in run(rs, session=s)}
+    assert ("r" in decided) is modal and "b" in decided  # banners are fine
+    record_page_view(s, Page("home"), NOW + 10)
+    assert "r" in {n.rule.id for n in run(rs, session=s)}  # the second page may have it
