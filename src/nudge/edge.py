@@ -373,12 +373,19 @@ async def _link_identity(env: Any, ctx: Any, app: EdgeApp, session: Session, use
 
 
 def _is_page(js_req: Any, resp: Any) -> bool:
+    """Only a whole 200 text/html answer to a GET is rewritten; ranges, downloads and responses the
+    origin marks `no-transform` pass through byte-identical."""
     content_type = str(resp.headers.get("content-type") or "").lower()
+    cache_control = str(resp.headers.get("cache-control") or "").lower()
+    disposition = str(resp.headers.get("content-disposition") or "").lower()
     return (
         str(js_req.method) == "GET"
         and int(resp.status) == 200
         and content_type.startswith("text/html")
         and not _absent(resp.body)
+        and "no-transform" not in cache_control
+        and not disposition.startswith("attachment")
+        and _absent(js_req.headers.get("range"))
     )
 
 

@@ -410,3 +410,19 @@ def test_invalid_rules_are_never_published_and_corrupt_blobs_are_ignored(tmp_pat
         assert r.status_code == 200 and 'id="nudge-config"' in r.text
         assert c.get("/_nudge/health").json()["rules_version"].startswith("bundled:")
     assert "published rules unusable" in e.process.output()
+
+
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [("/no-transform", {}), ("/download", {}), ("/page", {"range": "bytes=0-10"})],
+)
+def test_html_the_origin_asks_to_keep_passes_byte_identical(edge: Edge, path: str, headers: dict[str, str]) -> None:
+    with edge.client() as c:
+        r = c.get(path, headers=headers)
+    assert r.status_code == 200 and r.text == PAGE and not nudge_cookies(r)
+
+
+def test_head_requests_pass_through(edge: Edge) -> None:
+    with edge.client() as c:
+        r = c.head("/page")
+    assert r.status_code == 200 and r.content == b"" and not nudge_cookies(r)

@@ -70,6 +70,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, PAGE.encode(), headers=[("X-Nudge-User", user)])
         elif path.startswith("/products/"):
             self._send(200, PRODUCT_PAGE.encode())
+        elif path == "/no-transform":
+            self._send(200, PAGE.encode(), headers=[("Cache-Control", "public, no-transform")])
+        elif path == "/download":
+            self._send(200, PAGE.encode(), headers=[("Content-Disposition", "attachment; filename=page.html")])
         elif path == "/bare":
             self._send(200, b"<p>no head, no body</p>")
         elif path == "/slow-stream":
