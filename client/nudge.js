@@ -133,7 +133,10 @@
     if (t) { e.preventDefault(); close(t.closest(".nudge-modal,.nudge-banner")); return; }
     var cta = e.target.closest && e.target.closest("[data-nudge-cta]");
     var box = cta && cta.closest("[data-nudge-rule]");
-    if (box) { queue.push({ type: "nudge_clicked", rule: box.getAttribute("data-nudge-rule") }); send(false); }
+    // An offer link records its own click when redeemed; report clicks on other links.
+    if (box && !/\/_nudge\/redeem/.test(cta.getAttribute("href") || "")) {
+      queue.push({ type: "nudge_clicked", rule: box.getAttribute("data-nudge-rule") }); send(false);
+    }
   });
   document.addEventListener("keydown", function (e) {
     if (!open) return;

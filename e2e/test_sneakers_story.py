@@ -167,3 +167,24 @@ def test_cart_abandoned_rule_reminds_after_fifteen_minutes(page: Page) -> None:
     expect(reminder).to_contain_text("Your cart is waiting")
     page.goto("/cart")
     expect(page.locator("#nudge-cart-reminder")).to_have_count(0)  # not on the cart page itself
+
+
+def test_forged_offer_link_lands_politely_and_a_second_click_changes_nothing(page: Page, context: BrowserContext) -> None:
+    page.goto("/_nudge/redeem?t=forged.link")
+    expect(page).to_have_url(re.compile(r"/$"))
+    expect(page.locator("#nudge-notice")).to_contain_text("expired")
+    expect(page.locator("[data-testid=offer-note]")).to_have_count(0)  # no discount
+    page.reload()
+    expect(page.locator("#nudge-notice")).to_have_count(0)  # said once
+
+    browse_pairs(page, 3, "05:01")
+    move_to_leave(page)
+    link = page.locator(MODAL).get_by_role("link", name="Get 10% off sneakers")
+    href = link.get_attribute("href") or ""
+    link.click()
+    expect(page.locator("#nudge-offer-applied")).to_be_visible()
+    offer = next(c for c in context.cookies() if c["name"] == "nudge_offer")
+    page.goto(href)  # the same link again: same offer, not a second one
+    expect(page.locator("#nudge-offer-applied")).to_be_visible()
+    again = next(c for c in context.cookies() if c["name"] == "nudge_offer")
+    assert again["value"] == offer["value"] and again["expires"] == offer["expires"]

@@ -27,7 +27,7 @@ from .rules import RuleSet
 from .keys import key32
 from .session import COOKIE_NAME, Session, SessionCodec
 from .signing import BadData, Signer
-from .tracking import apply_beacon, close_rule, credit_dwell, parse_dwell_cookie, record_page_view
+from .tracking import apply_beacon, close_rule, credit_dwell, is_closed, parse_dwell_cookie, record_page_view
 
 PREFIX = "/_nudge/"
 BEACON_PATH = PREFIX + "beacon"
@@ -36,6 +36,11 @@ CLIENT_PATH = PREFIX + "client.js"
 HEALTH_PATH = PREFIX + "health"
 FORGET_PATH = PREFIX + "forget"
 DWELL_COOKIE = "nudge_dw"
+MESSAGE_COOKIE = "nudge_msg"
+MESSAGES = {
+    "offer-expired": "Sorry, that offer link has expired or was meant for another browser.",
+    "offer-used": "You have already used this offer.",
+}
 SESSION_MAX_AGE = 400 * 24 * 3600
 
 
@@ -173,6 +178,9 @@ class EdgeApp:
         nudges = decide(self.ruleset, attributes, page, session, now, profile, request.context.path)
         shown = [n for n in nudges if not n.held_out]
         body_start, body_end = [], []
+        message = MESSAGES.get((cookies or {}).get(MESSAGE_COOKIE, ""))
+        if message:
+            body_start.append(render.notice(message))
         if offer and page.category == offer.category:
             body_start.append(render.offer_applied_banner(offer))
         for nudge in shown:
@@ -198,8 +206,10 @@ class EdgeApp:
             head=render.STYLE,
             body_start="".join(body_start),
             body_end="".join(body_end),
-            set_cookies=[self.session_cookie(session, request.secure)] if tracked
-            else self.erase_cookies(cookies or {}, request.secure),
+            set_cookies=([self.session_cookie(session, request.secure)] if tracked
+                         else self.erase_cookies(cookies or {}, request.secure))
+            + ([set_cookie(MESSAGE_COOKIE, "", max_age=0, secure=request.secure)]
+               if tracked and MESSAGE_COOKIE in (cookies or {}) else []),
             profile_write=merged_profile(profile, now, new_visit=True, ended=session.ended)
             if new_visit and tracked else None,
             nudges=nudges,
@@ -265,17 +275,23 @@ class EdgeApp:
         """The keyed hash a customer id is known by (see identity.py); None for unusable ids."""
         return identity_hash(self._identity_secret, user_id)
 
-    def redeem(self, query: str, session: Session, now: int, secure: bool) -> tuple[Reply, KeyEvent]:
-        """GET /_nudge/redeem?t=TOKEN: applies the offer, then redirects to its same-site page."""
+    def redeem(self, query: str, session: Session, now: int, secure: bool,
+               active: Redeemed | None = None) -> tuple[Reply, KeyEvent]:
+        """GET /_nudge/redeem?t=TOKEN: applies the offer once, then redirects to its same-site page.
+        A bad, expired or already used link lands on the shop with a polite message instead."""
         token = (parse_qs(query).get("t") or [""])[0]
         try:
             rule_id = self.offers.verify(token, session.visitor_id, now)
         except BadData:
-            return self._bad_link(), KeyEvent()
+            return self._polite("/", "offer-expired", secure), KeyEvent()
         rule = self.ruleset.rule(rule_id)
         if rule is None or rule.offer is None:
-            return self._bad_link(), KeyEvent()
+            return self._polite("/", "offer-expired", secure), KeyEvent()
         offer = rule.offer
+        if active is not None and active.rule_id == rule.id:  # a second click: same offer, once
+            return Reply(303, "", "text/plain", [("Location", offer.redirect), ("Cache-Control", "no-store")]), KeyEvent()
+        if is_closed(session, rule.id):  # redeemed earlier and since expired or removed: single use
+            return self._polite(offer.redirect, "offer-used", secure), KeyEvent()
         redeemed = Redeemed(rule.id, offer.code, offer.percent, offer.category, offer_expiry(offer, now), offer.amount)
         close_rule(session, rule.id)
         session.last_seen = now
@@ -294,15 +310,13 @@ class EdgeApp:
         stop = (key32(rule.id),) if rule.caps.stop_after == "click" else ()
         return reply, KeyEvent(redeemed=1, stopped=stop)
 
-    def _bad_link(self) -> Reply:
-        html = (
-            "<!doctype html><html lang=en><meta charset=utf-8><title>Offer unavailable</title>"
-            "<body style=\"font:16px system-ui;max-width:32em;margin:4em auto\">"
-            "<h1>This offer link has expired</h1><p>It may be older than an hour or meant for "
-            "another browser.</p><p><a href=\"/\">Continue shopping</a></p></body></html>"
-        )
-        return Reply(400, html, content_type="text/html; charset=utf-8",
-                     headers=[("Cache-Control", "no-store")])
+    def _polite(self, location: str, message: str, secure: bool) -> Reply:
+        """A redirect to the shop carrying a one-time message the next page shows (MESSAGES)."""
+        return Reply(303, "", "text/plain", [
+            ("Location", location),
+            ("Cache-Control", "no-store"),
+            ("Set-Cookie", set_cookie(MESSAGE_COOKIE, message, max_age=120, secure=secure)),
+        ])
 
     def forget(self, method: str, cookies: dict[str, str], visitor: str | None, profile_erased: bool,
                secure: bool, identity_erased: bool = False) -> Reply:

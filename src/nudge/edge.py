@@ -537,7 +537,7 @@ async def _endpoint(js_req: Any, env: Any, ctx: Any, parts: Any) -> Any:
     session = app.load_session(cookies, now)
     linked: str | None = None
     if path == REDEEM_PATH:
-        reply, event = app.redeem(parts.query, session, now, secure)
+        reply, event = app.redeem(parts.query, session, now, secure, app.active_offer(cookies, now))
     else:
         body = await _read_body(js_req, MAX_BEACON_BODY)
         if body is None:

@@ -88,3 +88,12 @@ def config_script(config: dict[str, Any]) -> str:
 
 def client_script_tag(src: str) -> str:
     return f'<script src="{_attr(src)}" defer></script>'
+
+
+def notice(text: str) -> str:
+    """A polite, dismissible one-line message (e.g. an offer link that no longer works)."""
+    return (
+        f'<div class="nudge-banner" id="nudge-notice" role="status">'
+        f"<span>{escape(text)}</span>"
+        f'<button type="button" data-nudge-close aria-label="Dismiss">&times;</button></div>'
+    )

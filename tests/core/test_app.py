@@ -125,8 +125,9 @@ def test_redeem_rejects_foreign_and_forged_tokens() -> None:
     other = Session.fresh(NOW, b"someone")
     for query, who in [(f"t={token}", other), ("t=forged.token", session), ("", session), ("t=" + "A" * 600, session)]:
         reply, event = APP.redeem(query, who, NOW, secure=True)
-        assert reply.status == 400 and not event and "expired" in reply.body
-        assert not any(k == "Set-Cookie" for k, _ in reply.headers)
+        headers = dict(reply.headers)
+        assert reply.status == 303 and not event and headers["Location"] == "/"
+        assert headers["Set-Cookie"].startswith("nudge_msg=offer-expired;")  # no offer, a polite note
 
 
 def test_our_cookies_are_parsed_leniently() -> None:
@@ -153,3 +154,25 @@ def test_visitor_status_and_forget() -> None:
     assert json.loads(reply.body) == {"erased": {"cookies": ["nudge"], "visitor": "abcd", "profile": True,
                                                  "identity_link": False}}
     assert app.forget("GET", {}, None, False, secure=True).status == 405
+
+
+def test_an_offer_is_redeemed_once() -> None:
+    session, body = visit(APP, ["/collections/sneakers", *PRODUCTS], dwell=300)
+    token = unquote(re.search(r'redeem\?t=([^"]+)"', body).group(1))  # type: ignore[union-attr]
+    first, event = APP.redeem(f"t={token}", session, NOW + 10, secure=True)
+    assert event.redeemed == 1
+    cookies = dict(cookie_value(v) for k, v in first.headers if k == "Set-Cookie")
+    active = APP.active_offer(cookies, NOW + 11)
+    again, event = APP.redeem(f"t={token}", session, NOW + 12, secure=True, active=active)
+    assert again.status == 303 and not event and not any(k == "Set-Cookie" for k, _ in again.headers)
+    later, event = APP.redeem(f"t={token}", session, NOW + 13, secure=True, active=None)  # offer gone
+    assert not event and dict(later.headers)["Set-Cookie"].startswith("nudge_msg=offer-used;")
+
+
+def test_the_polite_message_shows_once_on_the_next_page() -> None:
+    s = Session.fresh(NOW, b"visitor1")
+    plan = APP.plan_page(req("/"), s, None, None, NOW, cookies={"nudge_msg": "offer-expired"})
+    assert "that offer link has expired" in plan.body_start
+    assert any(c.startswith("nudge_msg=;") and "Max-Age=0" in c for c in plan.set_cookies)
+    quiet = APP.plan_page(req("/"), s, None, None, NOW, cookies={"nudge_msg": "<script>"})
+    assert "nudge-notice" not in quiet.body_start  # only known messages, never cookie text
