@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .attributes import RequestContext, visitor_attributes
-from .rules import RuleError, load_ruleset
+from .rules import RuleError, RuleSet, load_ruleset
 from .ruleset_blob import POINTER_KEY, blob_key, compile_blob
 from .simulate import Report, RuleReport, generate, replay
 from .session import COOKIE_NAME, VISIT_TIMEOUT, Session, SessionCodec
@@ -171,12 +171,18 @@ def _where(directory: Path, exc: RuleError) -> str:
     return f"{directory / exc.file}{line}: {exc.field}: {exc.message}"
 
 
-def rules_check(args: argparse.Namespace) -> int:
-    directory: Path = args.dir or default_rules_dir()
+def _load_rules(directory: Path) -> RuleSet | None:
+    """The rule set in `directory`, or None after printing where it is invalid."""
     try:
-        ruleset = load_ruleset(read_rule_files(directory))
+        return load_ruleset(read_rule_files(directory))
     except RuleError as exc:
         print(_where(directory, exc), file=sys.stderr)
+        return None
+
+
+def rules_check(args: argparse.Namespace) -> int:
+    ruleset = _load_rules(args.dir or default_rules_dir())
+    if ruleset is None:
         return EXIT_INVALID
     n = len(ruleset.rules)
     print(f"ok: {n} rule{'' if n == 1 else 's'}")
@@ -217,11 +223,8 @@ def rules_publish(args: argparse.Namespace) -> int:
 
 
 def simulate(args: argparse.Namespace) -> int:
-    directory: Path = args.rules or default_rules_dir()
-    try:
-        ruleset = load_ruleset(read_rule_files(directory))
-    except RuleError as exc:
-        print(_where(directory, exc), file=sys.stderr)
+    ruleset = _load_rules(args.rules or default_rules_dir())
+    if ruleset is None:
         return EXIT_INVALID
     if args.generate:
         target = args.sessions.open("w") if args.sessions else sys.stdout
