@@ -32,6 +32,7 @@ align-items:center;justify-content:center;padding:10px 16px;background:var(--nud
 color:var(--nudge-banner-text);font:15px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
 .nudge-banner[hidden]{display:none}
 .nudge-banner button{border:0;background:none;color:inherit;font-size:18px;cursor:pointer}
+.nudge-banner a{color:inherit;font-weight:600;text-decoration:underline}
 @keyframes nudge-in{from{opacity:0;transform:translateY(8px)}to{opacity:1;transform:none}}
 @media (prefers-reduced-motion:reduce){.nudge-panel{animation:none}}
 </style>"""
