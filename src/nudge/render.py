@@ -31,6 +31,7 @@ cursor:pointer;color:inherit}
 align-items:center;justify-content:center;padding:10px 16px;background:var(--nudge-banner-bg);
 color:var(--nudge-banner-text);font:15px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
 .nudge-banner[hidden]{display:none}
+.nudge-floating{position:fixed;left:0;right:0;bottom:0;z-index:2147482999;box-shadow:0 -4px 16px rgba(0,0,0,.2)}
 .nudge-banner button{border:0;background:none;color:inherit;font-size:18px;cursor:pointer}
 .nudge-banner a{color:inherit;font-weight:600;text-decoration:underline}
 @keyframes nudge-in{from{opacity:0;transform:translateY(8px)}to{opacity:1;transform:none}}
@@ -42,12 +43,19 @@ def _attr(value: object) -> str:
     return escape(str(value), quote=True)
 
 
+def _href(url: str) -> str:
+    """Links nudge renders point at this site only: anything else (javascript:, //host) is '#'."""
+    if not url.startswith("/") or url.startswith("//") or "\\" in url:
+        return "#"
+    return _attr(url)
+
+
 def modal(nudge: Nudge, cta_href: str) -> str:
     r, a = nudge.rule, nudge.action
     rid = _attr(r.id)
     title = f'<h2 class="nudge-title" id="nudge-t-{rid}">{escape(a.title)}</h2>' if a.title else ""
     body = f'<p class="nudge-body">{escape(a.body)}</p>' if a.body else ""
-    cta = f'<a class="nudge-cta" data-nudge-cta href="{_attr(cta_href)}">{escape(a.button)}</a>' if a.button else ""
+    cta = f'<a class="nudge-cta" data-nudge-cta href="{_href(cta_href)}">{escape(a.button)}</a>' if a.button else ""
     return (
         f'<div class="nudge-modal" id="nudge-{rid}" data-nudge-rule="{rid}" role="dialog" '
         f'aria-modal="true" aria-labelledby="nudge-t-{rid}" hidden>'
@@ -62,10 +70,12 @@ def modal(nudge: Nudge, cta_href: str) -> str:
 def banner(nudge: Nudge, cta_href: str | None) -> str:
     r, a = nudge.rule, nudge.action
     text = " ".join(escape(t) for t in (a.title, a.body) if t)
-    cta = f' <a data-nudge-cta href="{_attr(cta_href)}">{escape(a.button)}</a>' if cta_href and a.button else ""
-    hidden = " hidden" if nudge.min_dwell or nudge.rule.trigger != "page_load" else ""  # the client reveals it
+    cta = f' <a data-nudge-cta href="{_href(cta_href)}">{escape(a.button)}</a>' if cta_href and a.button else ""
+    later = bool(nudge.min_dwell or nudge.wait or nudge.rule.trigger != "page_load")
+    # A banner revealed later floats over the page (fixed): nothing moves, so no layout shift.
+    hidden, floating = (" hidden", " nudge-floating") if later else ("", "")
     return (
-        f'<div class="nudge-banner" id="nudge-{_attr(r.id)}" data-nudge-rule="{_attr(r.id)}" '
+        f'<div class="nudge-banner{floating}" id="nudge-{_attr(r.id)}" data-nudge-rule="{_attr(r.id)}" '
         f'role="region" aria-label="Offer"{hidden}><span>{text}{cta}</span>'
         f'<button type="button" data-nudge-close aria-label="Dismiss">&times;</button></div>'
     )

@@ -16,6 +16,7 @@ def rule(text: str) -> Rule:
 
 
 def test_modal_escapes_every_value() -> None:
+    assert 'href="#"' in render.modal(Nudge(rule("t"), 0), "//evil.example/")
     html = render.modal(Nudge(rule(EVIL), 0), '/x?a="b"&c=<d>')
     assert "<script>" not in html and 'alert("x")' not in html
     assert html.count("&lt;script&gt;") == 4
@@ -28,3 +29,28 @@ def test_config_json_cannot_close_its_script_tag() -> None:
     inner = re.fullmatch(r'<script type="application/json" id="nudge-config">(.*)</script>', out)
     assert inner and "<" not in inner.group(1) and "&" not in inner.group(1)
     assert json.loads(inner.group(1))["x"] == "</script><script>alert(1)</script>"
+
+
+def test_every_template_escapes_hostile_values() -> None:
+    import dataclasses
+
+    from nudge.offers import Redeemed
+
+    r = dataclasses.replace(rule(EVIL), id="r", action=Action("banner", EVIL, EVIL, EVIL, EVIL, ""))
+    for html in (
+        render.banner(Nudge(r, 0), 'javascript:alert("x")"><script>'),
+        render.offer_applied_banner(Redeemed("r", EVIL, 10, EVIL, 0)),
+        render.notice(EVIL),
+    ):
+        assert "<script>" not in html and 'alert("x")' not in html and "'\"" not in html
+        assert "javascript:" not in html and "&lt;script&gt;" in html
+
+
+def test_delayed_banners_float_and_immediate_ones_sit_in_the_page() -> None:
+    import dataclasses
+
+    later = dataclasses.replace(rule("t"), action=Action("banner", "t", "", "", "", ""), trigger="exit_intent")
+    now = dataclasses.replace(later, trigger="page_load")
+    assert "nudge-floating" in render.banner(Nudge(later, 0), None) and " hidden" in render.banner(Nudge(later, 0), None)
+    assert "nudge-floating" not in render.banner(Nudge(now, 0), None)
+    assert "nudge-floating" in render.banner(Nudge(now, 0, wait=20), None)
