@@ -41,6 +41,7 @@ test: setup chromium
 	WRANGLER_SEND_METRICS=false npx wrangler deploy --dry-run --outdir dist
 
 bench: setup
+	$(PY) bench/client_size.py
 	$(PY) bench/cookie_size.py
 	$(PY) bench/decide.py
 	node bench/pyodide_decide.mjs
