@@ -8,7 +8,9 @@
   try { cfg = JSON.parse(cfgEl.textContent); } catch (e) { return; }
   window.__nudge = cfg;
 
-  var EXIT_EDGE = 20, ARM_MS = 1000, SAVE_EVERY = 5; // the dwell cookie is rewritten every 5 visible seconds
+  var EXIT_EDGE = 20, ARM_MS = 1000;
+  var FLICK = 2; // px/ms upward: a move to leave on a touch screen
+  var SAVE_EVERY = 5; // the dwell cookie is rewritten every 5 visible seconds
   var CART = { add_to_cart: 1, remove_from_cart: 1, begin_checkout: 1, purchase: 1 };
   var loadedAt = Date.now(), visibleMs = 0, visibleSince = document.hidden ? 0 : loadedAt;
   var queue = [], open = null, lastFocus = null;
@@ -147,6 +149,21 @@
     if (e.shiftKey && document.activeElement === first) { e.preventDefault(); last.focus(); }
     else if (!e.shiftKey && document.activeElement === last) { e.preventDefault(); first.focus(); }
   });
+
+  // Exit intent (touch screens): a fast upward scroll, or coming back to the tab after 5 s away.
+  // Never the back button: no history tricks.
+  if (window.matchMedia && matchMedia("(pointer: coarse)").matches) {
+    var lastY = scrollY, lastT = Date.now(), awayAt = 0;
+    addEventListener("scroll", function () {
+      var now = Date.now(), up = (lastY - scrollY) / Math.max(1, now - lastT);
+      lastY = scrollY; lastT = now;
+      if (up >= FLICK && now - loadedAt >= ARM_MS) check("exit_intent");
+    }, { passive: true });
+    document.addEventListener("visibilitychange", function () {
+      if (document.hidden) { awayAt = Date.now(); return; }
+      if (awayAt && Date.now() - awayAt > 5000) check("exit_intent");
+    });
+  }
 
   // Exit intent (desktop): the pointer leaves the page through its top edge.
   document.addEventListener("mouseout", function (e) {
