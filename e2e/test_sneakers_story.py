@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
+import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Request, expect
 
 from .conftest import Stack
@@ -190,38 +192,34 @@ def test_forged_offer_link_lands_politely_and_a_second_click_changes_nothing(pag
     assert again["value"] == offer["value"] and again["expires"] == offer["expires"]
 
 
-def test_mobile_exit_intent_is_a_fast_upward_scroll(browser: Browser, stack: Stack) -> None:
+@pytest.fixture
+def phone(browser: Browser, stack: Stack) -> Iterator[Page]:
+    """A page in a phone-sized, touch-screen context, with the page clock installed."""
     context = browser.new_context(base_url=stack.edge, is_mobile=True, has_touch=True,
                                   viewport={"width": 390, "height": 700})
-    try:
-        page = context.new_page()
-        page.clock.install()
-        products = browse_pairs(page, 3, "05:01")
-        assert products
-        page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
-        page.wait_for_timeout(150)  # scroll events are dispatched with the next frame
-        page.evaluate("window.scrollTo(0, 0)")  # a flick back up: ~1,000 px in a moment
-        page.wait_for_timeout(150)
-        expect(page.locator(MODAL)).to_be_visible()
-    finally:
-        context.close()
+    page = context.new_page()
+    page.clock.install()
+    yield page
+    context.close()
 
 
-def test_a_slow_scroll_up_on_mobile_is_not_exit_intent(browser: Browser, stack: Stack) -> None:
-    context = browser.new_context(base_url=stack.edge, is_mobile=True, has_touch=True,
-                                  viewport={"width": 390, "height": 700})
-    try:
-        page = context.new_page()
-        page.clock.install()
-        browse_pairs(page, 3, "05:01")
-        height = page.evaluate("document.documentElement.scrollHeight")
-        page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
-        page.wait_for_timeout(150)
-        for y in [*range(int(height), 0, -100), 0]:  # 100 px every second: reading, not leaving
-            page.clock.run_for(1000)
-            page.evaluate(f"window.scrollTo(0, {y})")
-            page.wait_for_timeout(30)
-        assert page.evaluate("window.scrollY") == 0 and height > 1000
-        expect(page.locator(MODAL)).to_be_hidden()
-    finally:
-        context.close()
+def test_mobile_exit_intent_is_a_fast_upward_scroll(phone: Page) -> None:
+    browse_pairs(phone, 3, "05:01")
+    phone.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
+    phone.wait_for_timeout(150)  # scroll events are dispatched with the next frame
+    phone.evaluate("window.scrollTo(0, 0)")  # a flick back up: ~1,000 px in a moment
+    phone.wait_for_timeout(150)
+    expect(phone.locator(MODAL)).to_be_visible()
+
+
+def test_a_slow_scroll_up_on_mobile_is_not_exit_intent(phone: Page) -> None:
+    browse_pairs(phone, 3, "05:01")
+    height = phone.evaluate("document.documentElement.scrollHeight")
+    phone.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
+    phone.wait_for_timeout(150)
+    for y in [*range(int(height), 0, -100), 0]:  # 100 px every second: reading, not leaving
+        phone.clock.run_for(1000)
+        phone.evaluate(f"window.scrollTo(0, {y})")
+        phone.wait_for_timeout(30)
+    assert phone.evaluate("window.scrollY") == 0 and height > 1000
+    expect(phone.locator(MODAL)).to_be_hidden()
