@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .pages import Page
+from .schedule import local_time
 
 if TYPE_CHECKING:  # types only: the build step imports this module without msgpack installed
     from .profile import Profile
@@ -87,18 +85,6 @@ def device_class(user_agent: str) -> str:
     if _MOBILE.search(user_agent):
         return "mobile"
     return "desktop"
-
-
-def local_time(now: int, tz_name: str | None) -> datetime:
-    tz: Any = timezone.utc
-    if tz_name:
-        try:
-            from zoneinfo import ZoneInfo
-
-            tz = ZoneInfo(tz_name)
-        except (ValueError, KeyError, OSError, ImportError):
-            tz = timezone.utc
-    return datetime.fromtimestamp(now, tz)
 
 
 def _recency(profile: Profile | None, now: int) -> tuple[int | None, str]:

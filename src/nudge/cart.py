@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs
 
 from .rules import CartEndpoints
-from .session import MAX_CART_LINES, MAX_TEXT, Session, clean_id
+from .session import MAX_CART_LINES, MAX_MONEY, MAX_TEXT, Session, clean_id
 
 MAX_CART_BODY = 16 * 1024
 
@@ -55,9 +55,6 @@ def parse_cart_body(cart: CartEndpoints, action: str, body: bytes, content_type:
     if item_id is None or not 1 <= qty <= 999:
         return None
     return CartChange(action, item_id, qty)
-
-
-MAX_MONEY = 10_000_000_00  # cents
 
 
 def apply_cart_change(session: Session, change: CartChange, now: int, price: float | None = None) -> None:

@@ -110,13 +110,13 @@ async def _refresh_rules(env: Any, app: EdgeApp) -> None:
     """Loads the published rule set the pointer names, if it is new; keeps the current one (the
     bundled set to start with) when KV is empty, unreachable or holds something unusable."""
     try:
-        pointer = _to_bytes(await env.NUDGE_KV.get(POINTER_KEY, "arrayBuffer"))
+        pointer = await _kv_get(env, POINTER_KEY)
         if not pointer:
             return
         version = pointer.decode("ascii").strip()
         if version == app.rules_version:
             return
-        blob = _to_bytes(await env.NUDGE_KV.get(blob_key(version), "arrayBuffer"))
+        blob = await _kv_get(env, blob_key(version))
         if blob is None:
             raise RuleError(POINTER_KEY, "-", f"names {version}, which is not in KV")
         loaded, ruleset = load_blob(blob)
@@ -354,7 +354,7 @@ async def _link_identity(env: Any, ctx: Any, app: EdgeApp, session: Session, use
     if hashed is None or session.identity == short(hashed):
         return None  # unusable id, or already linked in this session: no KV traffic
     try:
-        owner = _to_bytes(await env.NUDGE_KV.get(identity_key(hashed), "arrayBuffer"))
+        owner = await _kv_get(env, identity_key(hashed))
     except JsException as exc:
         log.error("nudge: identity lookup failed: %s", exc)
         return None

@@ -9,11 +9,12 @@ reaches the origin as the `X-Nudge-Offer` request header.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import msgpack
 
 from .rules import Offer, Rule
+from .schedule import local_time
 from .signing import BadData, Signer
 
 OFFER_COOKIE = "nudge_offer"
@@ -59,17 +60,7 @@ def offer_expiry(offer: Offer, now: int) -> int:
 
 def next_midnight(now: int, tz_name: str) -> int:
     """The next local midnight in `tz_name` (IANA name); UTC when the zone is unknown here."""
-    tz: timezone | object = timezone.utc
-    try:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            tz = ZoneInfo(tz_name)
-        except (ZoneInfoNotFoundError, ValueError):
-            tz = timezone.utc
-    except ImportError:  # pragma: no cover - zoneinfo is in the stdlib, but be safe
-        pass
-    local = datetime.fromtimestamp(now, tz)  # type: ignore[arg-type]
+    local = local_time(now, tz_name)
     midnight = (local + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     return int(midnight.timestamp())
 

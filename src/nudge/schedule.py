@@ -31,6 +31,11 @@ def zone(name: str) -> Any:
         return None
 
 
+def local_time(now: int, tz_name: str | None) -> datetime:
+    """`now` as a wall-clock time in `tz_name`; UTC when the name is missing or unknown here."""
+    return datetime.fromtimestamp(now, (zone(tz_name) if tz_name else None) or timezone.utc)
+
+
 def is_active(schedule: Schedule, now: int) -> bool:
     if schedule is ALWAYS or schedule == ALWAYS:
         return True
@@ -38,7 +43,7 @@ def is_active(schedule: Schedule, now: int) -> bool:
         return False
     if schedule.end is not None and now >= schedule.end:
         return False
-    local = datetime.fromtimestamp(now, zone(schedule.timezone) or timezone.utc)
+    local = local_time(now, schedule.timezone)
     if local.weekday() not in schedule.weekdays:
         return False
     start, stop = schedule.hours

@@ -31,6 +31,7 @@ MAX_RECENT_PAGES = 3
 MAX_RULE_MARKS = 16
 MAX_SEARCHES = 3
 MAX_COUNTER = 65_535
+MAX_MONEY = 10_000_000_00  # cents: cart values and revenue saturate here
 MAX_DWELL_PER_PAGE = 30 * 60  # seconds one page view can contribute
 MAX_ID_LENGTH = 48
 MAX_TEXT = 32  # category names, product ids, search terms, UTM values, referrer hosts

@@ -12,6 +12,7 @@ from .pages import Page
 from .session import (
     MAX_CART_LINES,
     MAX_DWELL_PER_PAGE,
+    MAX_MONEY,
     MAX_PRODUCTS_PER_CATEGORY,
     MAX_RECENT_PAGES,
     MAX_RULE_MARKS,
@@ -24,7 +25,6 @@ from .session import (
 
 SEARCH_PARAMS = ("q", "query", "search", "s", "term", "keywords")
 _NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
-MAX_MONEY = 10_000_000_00  # cents
 
 
 def record_page_view(session: Session, page: Page, now: int, query: str = "", referrer: str | None = None,
