@@ -91,13 +91,9 @@ def _app_for(env: Any) -> EdgeApp:
     return _app[1]
 
 
-def _maybe_refresh_rules(env: Any, ctx: Any) -> None:
+def _maybe_refresh_rules(app: EdgeApp, env: Any, ctx: Any) -> None:
     """At most every NUDGE_RULES_REFRESH_SECONDS (default 30), look for newly published rules in
     the background; this request keeps the rule set it has."""
-    try:
-        app = _app_for(env)
-    except ConfigError:
-        return
     raw = str(getattr(env, "NUDGE_RULES_REFRESH_SECONDS", "") or "")
     every = int(raw) if raw.isdigit() and 1 <= int(raw) <= 3600 else RULES_REFRESH
     now = time.monotonic()
@@ -149,10 +145,23 @@ async def handle(request: Any, env: Any, ctx: Any) -> Any:
     except (JsException, AttributeError):
         pass
     parts = urlsplit(str(js_req.url))
-    _maybe_refresh_rules(env, ctx)
+    app = _app_or_none(env)
+    if app is not None:
+        _maybe_refresh_rules(app, env, ctx)
     if parts.path.startswith(PREFIX):
-        return await _endpoint(js_req, env, ctx, parts)
-    return await _proxy(js_req, env, ctx, parts)
+        return await _endpoint(js_req, env, ctx, parts, app)
+    return await _proxy(js_req, env, ctx, parts, app)
+
+
+def _app_or_none(env: Any) -> EdgeApp | None:
+    """The isolate's EdgeApp, or None (logged) when nudge cannot run: then pages pass through."""
+    try:
+        return _app_for(env)
+    except ConfigError as exc:
+        log.error("nudge: %s", exc)
+    except Exception:  # fail open: e.g. an unusable bundled rule set
+        log.exception("nudge: cannot start; passing requests through")
+    return None
 
 
 # -- proxying pages -----------------------------------------------------------------------------
@@ -173,9 +182,10 @@ class _Visit:
         return self.app is not None and self.session is not None and self.status == "tracked"
 
 
-def _read_visitor(js_req: Any, env: Any, now: int) -> _Visit:
+def _read_visitor(js_req: Any, app: EdgeApp | None, now: int) -> _Visit:
+    if app is None:
+        return _Visit()
     try:
-        app = _app_for(env)
         cookies = parse_cookies(js_req.headers.get("cookie"))
         status = app.visitor_status(_headers(js_req, _PRIVACY_HEADERS), cookies)
         if status == "automated":  # bots and prefetches get the origin's page untouched
@@ -206,10 +216,10 @@ def _cancel(*tasks: Any) -> None:
             task.cancel()
 
 
-async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any) -> Any:
+async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeApp | None) -> Any:
     now = int(time.time())
     origin = str(env.ORIGIN_URL).rstrip("/")
-    visit = _read_visitor(js_req, env, now)
+    visit = _read_visitor(js_req, configured, now)
     app, session = visit.app, visit.session
     extra = app.origin_headers(visit.offer) if app is not None else {}
     # Start the origin fetch and the KV reads together; none waits for another.
@@ -512,12 +522,9 @@ def _rewrite(origin_resp: Any, plan: PagePlan, learn: _Learner | None = None) ->
 # -- nudge's own endpoints ------------------------------------------------------------------------
 
 
-async def _endpoint(js_req: Any, env: Any, ctx: Any, parts: Any) -> Any:
+async def _endpoint(js_req: Any, env: Any, ctx: Any, parts: Any, app: EdgeApp | None) -> Any:
     now = int(time.time())
-    try:
-        app = _app_for(env)
-    except ConfigError as exc:
-        log.error("nudge: %s", exc)
+    if app is None:
         return _reply(Reply(503, '{"error": "nudge is not configured"}'))
     secure = not is_local_http(parts.scheme, parts.netloc)
     path = parts.path
