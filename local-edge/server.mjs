@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util';
 import zlib from 'node:zlib';
 import dotenv from 'dotenv';
 import { parse as parseToml } from 'smol-toml';
+import { CacheStorage } from './cache.mjs';
 import { KvNamespace } from './kv.mjs';
 import { loadWorker } from './worker.mjs';
 
@@ -254,6 +255,9 @@ async function main() {
       return new Response(out.body, { status: out.status, statusText: out.statusText, headers: out.headers });
     }
   };
+  // The Cache API (`caches.default`, `caches.open(name)`) from Miniflare too, kept in
+  // <persist-to>/cache; keys and responses are Node's Request/Response (cache.mjs).
+  globalThis.caches = new CacheStorage(path.join(options.persistTo, 'cache'));
   const env = { ...options.vars };
   for (const { binding } of options.config.kv_namespaces ?? []) {
     const directory = path.join(options.persistTo, 'kv', binding);

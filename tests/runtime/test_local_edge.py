@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
@@ -42,6 +42,7 @@ class Upstream(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), UpstreamHandler)
         self.gates: dict[str, threading.Event] = {}
+        self.cacheable_hits = 0
         self.url = f"http://127.0.0.1:{self.server_address[1]}"
 
 
@@ -61,6 +62,14 @@ class UpstreamHandler(BaseHTTPRequestHandler):
             if gate in self.server.gates:
                 self.server.gates[gate].wait(5)
             self.wfile.write(b"<p>second part</p>\n</body></html>\n")
+        elif url.path == "/cacheable":
+            self.server.cacheable_hits += 1
+            body = f"cacheable #{self.server.cacheable_hits}".encode()
+            self.send_response(200)
+            self.send_header("Cache-Control", "public, max-age=600")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
         elif url.path == "/gz":
             body = gzip.compress(GZIP_TEXT)
             self.send_response(200)
@@ -329,6 +338,109 @@ def test_sigterm_waits_for_wait_until_and_exits_zero(
     assert elapsed < 3
     # The pending waitUntil (0.3 s, then a KV put) ran before the process left.
     assert (tmp_path / "kv" / "FIXTURE_KV" / "at-shutdown").read_text() == "done"
+
+
+def cache_path(action: str, key: str, **params: str) -> str:
+    """A /cache/<action> call of the fixture Worker (see cache_and_key in its entry.py)."""
+    return f"/cache/{action}?{urlencode({'key': key, **params})}"
+
+
+def is_miss(reply: Reply) -> bool:
+    return reply.headers["X-Cache-Miss"] == "1"
+
+
+@pytest.mark.parametrize("key_as", ["url", "request"])
+def test_cache_match_misses_then_returns_what_put_stored(edge: Edge, key_as: str) -> None:
+    key = f"round-trip-{key_as}"
+    assert is_miss(call(edge.url, cache_path("match", key, key_as=key_as)))
+    params = {"cc": "public, max-age=600", "status": "404", "body": "stored body", "key_as": key_as}
+    put = call(edge.url, cache_path("put", key, **params))
+    assert (put.status, put.body) == (200, b"put")
+    # A key given as a string and one given as a Request are the same entry.
+    for match_as in ["url", "request"]:
+        reply = call(edge.url, cache_path("match", key, key_as=match_as))
+        assert reply.status == 404
+        assert reply.body == b"stored body"
+        assert reply.headers["X-Fixture"] == "cached"
+        assert reply.headers["Content-Type"] == "text/plain"
+        assert reply.headers["Cache-Control"] == "public, max-age=600"
+        assert reply.headers["CF-Cache-Status"] == "HIT"
+        assert reply.headers["X-Cache-Miss"] is None
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"cc": "max-age=0"},
+        {"cc": "no-store, max-age=600"},
+        {"cc": "private, max-age=600"},
+        {"cc": "no-cache, max-age=600"},
+        {},  # no Cache-Control (Cloudflare would apply its default edge TTL here)
+        {"cc": "max-age=600", "cookie": "session=1"},
+    ],
+    ids=["max-age=0", "no-store", "private", "no-cache", "no-cache-control", "set-cookie"],
+)
+def test_cache_put_does_not_store_what_cloudflare_would_not(edge: Edge, params: dict[str, str]) -> None:
+    key = "uncacheable-" + urlencode(params)
+    assert call(edge.url, cache_path("put", key, **params)).body == b"put"
+    assert is_miss(call(edge.url, cache_path("match", key)))
+
+
+def test_cache_private_set_cookie_stores_the_response_without_its_cookie(edge: Edge) -> None:
+    params = {"cc": "max-age=600, private=Set-Cookie", "cookie": "session=1"}
+    assert call(edge.url, cache_path("put", "private-set-cookie", **params)).body == b"put"
+    reply = call(edge.url, cache_path("match", "private-set-cookie"))
+    assert reply.body == b"cached body"
+    assert reply.headers.get_all("Set-Cookie") is None
+
+
+def test_cache_put_throws_for_a_non_get_key(edge: Edge) -> None:
+    reply = call(edge.url, cache_path("put", "posted", cc="max-age=600", method="POST", key_as="request"))
+    assert reply.status == 400
+    assert b"Cannot cache response to non-GET request" in reply.body
+
+
+def test_cache_delete_and_named_caches_are_separate(edge: Edge) -> None:
+    key = "deleted"
+    call(edge.url, cache_path("put", key, cc="max-age=600", body="in default"))
+    call(edge.url, cache_path("put", key, cc="max-age=600", body="in named", cache="named"))
+    assert call(edge.url, cache_path("match", key)).body == b"in default"
+    assert call(edge.url, cache_path("match", key, cache="named")).body == b"in named"
+    assert call(edge.url, cache_path("delete", key, cache="named")).json() == {"deleted": True}
+    assert call(edge.url, cache_path("delete", key, cache="named")).json() == {"deleted": False}
+    assert is_miss(call(edge.url, cache_path("match", key, cache="named")))
+    assert call(edge.url, cache_path("match", key)).body == b"in default"
+    assert call(edge.url, cache_path("delete", key)).json() == {"deleted": True}
+    assert is_miss(call(edge.url, cache_path("match", key)))
+
+
+def test_cache_read_through_keyed_by_the_incoming_request(edge: Edge, upstream: Upstream) -> None:
+    first = call(edge.url, "/cache/through?page=1")
+    assert first.body == b"cacheable #1"
+    assert first.headers["CF-Cache-Status"] is None
+    # The put runs in waitUntil, so a request right after may still miss (and fetch again).
+    misses = 1
+    deadline = time.monotonic() + 5
+    while (reply := call(edge.url, "/cache/through?page=1")).headers["CF-Cache-Status"] != "HIT":
+        misses += 1
+        assert time.monotonic() < deadline, edge.process.output()
+        time.sleep(0.05)
+    assert reply.body in {f"cacheable #{n}".encode() for n in range(1, misses + 1)}
+    assert reply.headers["Cache-Control"] == "public, max-age=600"
+    assert upstream.cacheable_hits == misses
+    assert call(edge.url, "/cache/through?page=1").body == reply.body
+    assert upstream.cacheable_hits == misses
+
+
+def test_cache_entries_persist_across_restart(worker_dir: Path, upstream: Upstream, tmp_path: Path) -> None:
+    with start_edge(worker_dir, upstream.url, tmp_path) as first:
+        # Keys where one URL's path is a prefix of another's are both kept.
+        assert call(first.url, cache_path("put", "a", cc="max-age=600", body="parent")).body == b"put"
+        assert call(first.url, cache_path("put", "a/b", cc="max-age=600", body="child")).body == b"put"
+    assert len(list((tmp_path / "cache" / "default").glob("*.meta.json"))) == 2
+    with start_edge(worker_dir, upstream.url, tmp_path) as second:
+        assert call(second.url, cache_path("match", "a")).body == b"parent"
+        assert call(second.url, cache_path("match", "a/b")).body == b"child"
 
 
 def test_startup_failures_exit_1_with_a_message(worker_dir: Path, tmp_path: Path) -> None:

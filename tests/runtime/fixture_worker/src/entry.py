@@ -3,8 +3,9 @@
 import asyncio
 from urllib.parse import parse_qs, urlsplit
 
-from js import HTMLRewriter, Object
-from pyodide.ffi import create_proxy, to_js
+from js import HTMLRewriter, Object, caches
+from js import Request as JsRequest
+from pyodide.ffi import JsException, create_proxy, to_js
 from workers import Request, Response, WorkerEntrypoint, fetch
 
 _body_handler = None
@@ -39,6 +40,17 @@ def describe(value):
     else:
         shown = value
     return {"type": type(value).__name__, "value": shown}
+
+
+async def cache_and_key(query):
+    """The Cache (`caches.default` or `caches.open(cache)`) and the key of a /cache/* call.
+
+    The key is a full URL, given as a string or (key_as=request) as a JS Request."""
+    cache = await caches.open(query["cache"]) if "cache" in query else caches.default
+    url = f"https://cache.fixture.test/{query['key']}"
+    if query.get("key_as") == "request":
+        return cache, JsRequest.new(url, _js({"method": query.get("method", "GET")}))
+    return cache, url
 
 
 class Default(WorkerEntrypoint):
@@ -139,6 +151,42 @@ class Default(WorkerEntrypoint):
                 ("Content-Type", "text/plain"),
             ],
         )
+
+    async def route_cache_put(self, request, query):
+        cache, key = await cache_and_key(query)
+        headers = [("Content-Type", "text/plain"), ("X-Fixture", "cached")]
+        if "cc" in query:
+            headers.append(("Cache-Control", query["cc"]))
+        if "cookie" in query:
+            headers.append(("Set-Cookie", query["cookie"]))
+        status = int(query.get("status", "200"))
+        response = Response(query.get("body", "cached body"), status=status, headers=headers)
+        try:
+            await cache.put(key, response.js_object)
+        except JsException as exc:
+            return Response(f"put failed: {exc}", status=400)
+        return Response("put")
+
+    async def route_cache_match(self, request, query):
+        cache, key = await cache_and_key(query)
+        cached = await cache.match(key)
+        if cached is None:
+            return Response("miss", headers={"X-Cache-Miss": "1"})
+        return Response(cached)  # a workers.Response around the cached JS Response
+
+    async def route_cache_delete(self, request, query):
+        cache, key = await cache_and_key(query)
+        return Response.json({"deleted": await cache.delete(key)})
+
+    async def route_cache_through(self, request, query):
+        """A read-through cache in front of the upstream, keyed by the incoming request."""
+        cache = caches.default
+        cached = await cache.match(request.js_object)
+        if cached is not None:
+            return Response(cached)
+        upstream = await fetch(f"{self.env.UPSTREAM}/cacheable")
+        self.ctx.waitUntil(cache.put(request.js_object, upstream.js_object.clone()))
+        return upstream
 
     async def route_boom(self, request, query):
         self.ctx.passThroughOnException()
