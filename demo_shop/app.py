@@ -7,6 +7,8 @@ behind the edge at :8787 and directly at :8788.
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import time
 from collections.abc import Iterable
 from decimal import Decimal
@@ -48,6 +50,16 @@ STATIC_DIR = HERE / "static"
 MAX_BODY = 16 * 1024
 # HTML differs per visitor (cart cookie, offer header): never let a cache share it.
 PAGE_HEADERS = {"Cache-Control": "no-store"}
+# Switches for testing nudge against other kinds of shops (the e2e tests set them):
+# DEMO_SHOP_CSP=strict sends a nonce-based strict Content-Security-Policy;
+# DEMO_SHOP_IGNORE_OFFER=1 ignores X-Nudge-Offer, like a shop with no nudge integration.
+OFFER_APPLIED = "X-Nudge-Offer-Applied"
+
+
+def strict_csp(nonce: str) -> str:
+    return (f"default-src 'self'; script-src 'nonce-{nonce}' 'strict-dynamic'; "
+            f"style-src 'self' 'nonce-{nonce}'; img-src 'self'; object-src 'none'; base-uri 'none'; "
+            "frame-ancestors 'none'")
 
 
 def usd(value: Decimal) -> str:
@@ -67,6 +79,8 @@ def _templates() -> Jinja2Templates:
 
 
 def current_offer(request: Request) -> Offer | None:
+    if os.environ.get("DEMO_SHOP_IGNORE_OFFER") == "1":
+        return None
     return parse_offer(request.headers.get(OFFER_HEADER), now=time.time(), categories=CATALOG.categories)
 
 
@@ -98,9 +112,13 @@ def render(
     """Render a page; `events` become its initial dataLayer pushes, `shown` decides the offer note."""
     offer = current_offer(request)
     note = offer.note if offer is not None and any(line.discounted for line in shown) else None
-    context = {"datalayer": list(events), "offer_note": note, **context}
+    nonce = secrets.token_urlsafe(16) if os.environ.get("DEMO_SHOP_CSP") == "strict" else None
+    context = {"datalayer": list(events), "offer_note": note, "csp_nonce": nonce, **context}
+    extra = {"Content-Security-Policy": strict_csp(nonce)} if nonce else {}
+    if offer is not None:  # prices on this page already carry the offer: nudge leaves them alone
+        extra[OFFER_APPLIED] = "1"
     return templates.TemplateResponse(
-        request, name, context, status_code=status_code, headers={**PAGE_HEADERS, **(headers or {})}
+        request, name, context, status_code=status_code, headers={**PAGE_HEADERS, **extra, **(headers or {})}
     )
 
 

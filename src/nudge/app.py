@@ -23,7 +23,10 @@ from .pages import Page
 from .product_facts import ProductFacts
 from .privacy import ConsentPolicy, is_automated, may_track
 from .profile import Profile, merged_profile
-from .rules import RuleSet
+from .csp import UNRESTRICTED, Injection
+from .recommend import recommend
+from .rules import Rule, RuleSet
+from .templates import MissingValue
 from .keys import key32
 from .session import COOKIE_NAME, Session, SessionCodec
 from .signing import BadData, Signer
@@ -33,6 +36,7 @@ PREFIX = "/_nudge/"
 BEACON_PATH = PREFIX + "beacon"
 REDEEM_PATH = PREFIX + "redeem"
 CLIENT_PATH = PREFIX + "client.js"
+STYLE_PATH = PREFIX + "nudge.css"
 HEALTH_PATH = PREFIX + "health"
 FORGET_PATH = PREFIX + "forget"
 DWELL_COOKIE = "nudge_dw"
@@ -40,6 +44,7 @@ MESSAGE_COOKIE = "nudge_msg"
 MESSAGES = {
     "offer-expired": "Sorry, that offer link has expired or was meant for another browser.",
     "offer-used": "You have already used this offer.",
+    "offer-ended": "Sorry, that offer has been fully claimed for today.",
 }
 SESSION_MAX_AGE = 400 * 24 * 3600
 
@@ -73,6 +78,7 @@ class KeyEvent:
     revenue: int = 0  # cents
     redeemed: int = 0
     stopped: tuple[int, ...] = ()  # key32 of rules to stop for good (clicked, or converted)
+    budget: str | None = None  # a redeemed rule whose daily discount budget counts this redemption
 
     def __bool__(self) -> bool:
         return bool(self.orders or self.redeemed or self.stopped)
@@ -91,6 +97,9 @@ class PagePlan:
     profile_write: Profile | None
     nudges: list[Nudge]
     learn: str | None = None  # a product slug whose facts nudge should read from this page
+    slots: dict[str, tuple[str, str]] = field(default_factory=dict)  # slot -> ("replace"|"append", html)
+    prices: Redeemed | None = None  # rewrite the prices the page marks with this offer's discount
+    currency: str = "USD"
 
 
 def _client_nudge(n: Nudge) -> dict[str, object]:
@@ -124,6 +133,21 @@ class EdgeApp:
         self.client_js = client_js
         digest = hashlib.sha256(client_js.encode("utf-8")).hexdigest()[:12]
         self.client_src = f"{CLIENT_PATH}?v={digest}"
+        self.style_href = f"{STYLE_PATH}?v={hashlib.sha256(render.CSS.encode('utf-8')).hexdigest()[:12]}"
+        self.spent: dict[str, int] = {}  # rule id -> UTC day its discount budget ran out
+
+    def spent_today(self, now: int) -> frozenset[str]:
+        day = now // 86_400
+        return frozenset(rule for rule, spent_on in self.spent.items() if spent_on == day)
+
+    def budget_spent(self, rule_id: str, used: int, now: int) -> bool:
+        """Whether `used` redemptions today exhaust the rule's budget (remembered for decisions)."""
+        rule = self.ruleset.rule(rule_id)
+        limit = rule.offer.max_per_day if rule and rule.offer else None
+        if limit is None or used < limit:
+            return False
+        self.spent[rule_id] = now // 86_400
+        return True
 
     # -- reading the visitor ------------------------------------------------------------------
 
@@ -166,29 +190,48 @@ class EdgeApp:
 
     def plan_page(self, request: PageRequest, session: Session, offer: Redeemed | None,
                   profile: Profile | None, now: int, tracked: bool = True,
-                  cookies: dict[str, str] | None = None, facts: ProductFacts | None = None) -> PagePlan:
+                  cookies: dict[str, str] | None = None, facts: ProductFacts | None = None,
+                  injection: Injection = UNRESTRICTED) -> PagePlan:
         """The page's nudges and cookies. An untracked visitor gets a throwaway session: rules on
-        page, geo and device still apply, but nothing is stored and any old nudge cookie is erased."""
+        page, geo and device still apply, but nothing is stored and any old nudge cookie is erased.
+        `injection` is what the page's Content-Security-Policy allows: when it blocks our script, or
+        our styles both inline and as a stylesheet, the page is left as it is (the visit still counts)."""
         page = self.ruleset.classifier.classify(request.context.path)
         if page.type == "product" and page.product and not page.category and facts and facts.category:
             page = Page("product", facts.category, page.product)  # the category the page declared
         new_visit = session.is_new
         pv = record_page_view(session, page, now, request.query, request.referrer, request.host)
-        attributes = visitor_attributes(session, page, profile, now, request.context)
-        nudges = decide(self.ruleset, attributes, page, session, now, profile, request.context.path)
-        shown = [n for n in nudges if not n.held_out]
+        style = (render.style_tag(injection.style_nonce) if injection.inline_style
+                 else render.stylesheet_link(self.style_href, injection.style_nonce) if injection.external_style
+                 else "")
+        if not injection.script:
+            style = ""  # nothing of ours can work on this page: leave it as it is
+        settings = self.ruleset.settings
+        attributes = visitor_attributes(session, page, profile, now, request.context, settings.free_shipping_over)
+        nudges = decide(self.ruleset, attributes, page, session, now, profile, request.context.path,
+                        self.spent_today(now))
         body_start, body_end = [], []
+        slots: dict[str, tuple[str, str]] = {}
         message = MESSAGES.get((cookies or {}).get(MESSAGE_COOKIE, ""))
         if message:
             body_start.append(render.notice(message))
         if offer and page.category == offer.category:
             body_start.append(render.offer_applied_banner(offer))
-        for nudge in shown:
-            href = self._cta_href(nudge, session, now)
-            if nudge.rule.action.kind == "modal":
-                body_end.append(render.modal(nudge, href or "#"))
+        shown: list[Nudge] = []
+        for nudge in (n for n in nudges if not n.held_out and style):
+            html = self._render(nudge, attributes, session, page, now)
+            if html is None:
+                continue  # a placeholder without a value, or nothing to recommend: not shown
+            shown.append(nudge)
+            kind, action = nudge.rule.action.kind, nudge.action
+            if kind == "modal":
+                body_end.append(html)
+            elif kind == "banner":
+                body_start.append(html)
             else:
-                body_start.append(render.banner(nudge, href))
+                slots[action.slot] = ("append" if kind == "badge" else "replace", html)
+                if nudge.rule.counted and tracked:  # shown as the page loads: counted here
+                    session.shown[nudge.rule.key] = session.shown.get(nudge.rule.key, 0) + 1
         config = {
             "v": 1,
             "track": tracked,
@@ -196,14 +239,16 @@ class EdgeApp:
             "pv": pv,
             "beacon": BEACON_PATH,
             "page": {"type": page.type, "category": page.category, "product": page.product},
-            "nudges": [_client_nudge(n) for n in shown],
+            "nudges": [_client_nudge(n) for n in shown if not n.rule.action.inline],
         }
         body_end.append(render.config_script(config))
-        body_end.append(render.client_script_tag(self.client_src))
+        body_end.append(render.client_script_tag(self.client_src, injection.script_nonce))
+        if not style:
+            body_start, body_end = [], []
         return PagePlan(
             page=page,
             session=session,
-            head=render.STYLE,
+            head=style,
             body_start="".join(body_start),
             body_end="".join(body_end),
             set_cookies=([self.session_cookie(session, request.secure)] if tracked
@@ -215,7 +260,29 @@ class EdgeApp:
             nudges=nudges,
             learn=page.product if page.type == "product" and page.product and facts is None
             and self.catalog.get(page.product) is None else None,
+            slots=slots,
+            prices=offer if offer and page.category == offer.category and style else None,
+            currency=settings.currency,
         )
+
+    def _render(self, nudge: Nudge, attributes: dict[str, object], session: Session, page: Page,
+                now: int) -> str | None:
+        action, currency = nudge.action, self.ruleset.settings.currency
+        try:
+            texts = action.texts(attributes, currency)
+        except MissingValue:
+            return None
+        href = self._cta_href(nudge, session, now)
+        if action.kind == "modal":
+            return render.modal(nudge, href or "#", texts)
+        if action.kind == "banner":
+            return render.banner(nudge, href, texts)
+        if action.kind == "slot":
+            return render.slot_content(nudge, href, texts)
+        if action.kind == "badge":
+            return render.badge(nudge, texts)
+        products = recommend(self.ruleset.catalog, session, page, action.sources, action.limit)
+        return render.recommendations(nudge, products, currency, texts) if products else None
 
     def _cta_href(self, nudge: Nudge, session: Session, now: int) -> str | None:
         rule = nudge.rule
@@ -275,16 +342,21 @@ class EdgeApp:
         """The keyed hash a customer id is known by (see identity.py); None for unusable ids."""
         return identity_hash(self._identity_secret, user_id)
 
-    def redeem(self, query: str, session: Session, now: int, secure: bool,
-               active: Redeemed | None = None) -> tuple[Reply, KeyEvent]:
-        """GET /_nudge/redeem?t=TOKEN: applies the offer once, then redirects to its same-site page.
-        A bad, expired or already used link lands on the shop with a polite message instead."""
+    def offer_rule(self, query: str, session: Session, now: int) -> Rule | None:
+        """The rule whose offer a redeem link's token names, when the token is good for this visitor."""
         token = (parse_qs(query).get("t") or [""])[0]
         try:
-            rule_id = self.offers.verify(token, session.visitor_id, now)
+            rule = self.ruleset.rule(self.offers.verify(token, session.visitor_id, now))
         except BadData:
-            return self._polite("/", "offer-expired", secure), KeyEvent()
-        rule = self.ruleset.rule(rule_id)
+            return None
+        return rule if rule is not None and rule.offer is not None else None
+
+    def redeem(self, query: str, session: Session, now: int, secure: bool,
+               active: Redeemed | None = None, used_today: int = 0) -> tuple[Reply, KeyEvent]:
+        """GET /_nudge/redeem?t=TOKEN: applies the offer once, then redirects to its same-site page.
+        A bad, expired or already used link, or one whose daily budget is spent (`used_today`
+        redemptions so far), lands on the shop with a polite message instead."""
+        rule = self.offer_rule(query, session, now)
         if rule is None or rule.offer is None:
             return self._polite("/", "offer-expired", secure), KeyEvent()
         offer = rule.offer
@@ -292,6 +364,8 @@ class EdgeApp:
             return Reply(303, "", "text/plain", [("Location", offer.redirect), ("Cache-Control", "no-store")]), KeyEvent()
         if is_closed(session, rule.id):  # redeemed earlier and since expired or removed: single use
             return self._polite(offer.redirect, "offer-used", secure), KeyEvent()
+        if self.budget_spent(rule.id, used_today, now):
+            return self._polite(offer.redirect, "offer-ended", secure), KeyEvent()
         redeemed = Redeemed(rule.id, offer.code, offer.percent, offer.category, offer_expiry(offer, now), offer.amount)
         close_rule(session, rule.id)
         session.last_seen = now
@@ -308,7 +382,7 @@ class EdgeApp:
             ],
         )
         stop = (key32(rule.id),) if rule.caps.stop_after == "click" else ()
-        return reply, KeyEvent(redeemed=1, stopped=stop)
+        return reply, KeyEvent(redeemed=1, stopped=stop, budget=rule.id if offer.max_per_day else None)
 
     def _polite(self, location: str, message: str, secure: bool) -> Reply:
         """A redirect to the shop carrying a one-time message the next page shows (MESSAGES)."""
@@ -331,6 +405,10 @@ class EdgeApp:
         }
         headers = [("Set-Cookie", c) for c in self.erase_cookies(cookies, secure)]
         return _json(200, {"erased": erased}, headers + [("Cache-Control", "no-store")])
+
+    def stylesheet(self) -> Reply:
+        return Reply(200, render.CSS, content_type="text/css; charset=utf-8",
+                     headers=[("Cache-Control", "public, max-age=31536000, immutable")])
 
     def client(self) -> Reply:
         return Reply(200, self.client_js, content_type="text/javascript; charset=utf-8",

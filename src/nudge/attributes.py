@@ -40,6 +40,7 @@ ATTRIBUTE_PATHS = (
     "category.*.last_seen_seconds_ago", "category.*.affinity",
     "product.*.views", "product.*.dwell_seconds", "products.recent",
     "cart.items", "cart.lines", "cart.value", "cart.age_minutes", "cart.age_seconds", "cart.checkout_started",
+    "cart.free_shipping_left",
     "utm.source", "utm.medium", "utm.campaign", "referrer.host", "device", "geo.country",
     "time.hour", "time.weekday",
 )
@@ -53,6 +54,13 @@ def known_attribute(path: str) -> bool:
         if len(parts) <= len(segments) and all(s in ("*", p) for s, p in zip(segments, parts)):
             return True
     return False
+
+
+def leaf_attribute(path: str) -> bool:
+    """True for a documented path to a value (`cart.value`), not to an object (`cart`)."""
+    parts = path.split(".")
+    return any(len(segments) == len(parts) and all(s in ("*", p) for s, p in zip(segments, parts))
+               for segments in (pattern.split(".") for pattern in ATTRIBUTE_PATHS))
 
 
 def closest_attribute(path: str) -> str | None:
@@ -116,7 +124,9 @@ def engagement_score(session: Session, visits: int) -> int:
 
 
 def visitor_attributes(session: Session, page: Page, profile: Profile | None, now: int,
-                       request: RequestContext | None = None) -> dict[str, Any]:
+                       request: RequestContext | None = None,
+                       free_shipping_over: float | None = None) -> dict[str, Any]:
+    """`free_shipping_over` is the shop's threshold (site.toml [shop]), for cart.free_shipping_left."""
     request = request or RequestContext()
     visits = max(profile.visits if profile else 1, 1)
     orders = (profile.orders if profile else 0) + session.orders
@@ -151,14 +161,16 @@ def visitor_attributes(session: Session, page: Page, profile: Profile | None, no
             "engagement": engagement_score(session, visits),
         },
         "category": {
-            name: {
+            # categories of earlier visits only: their long-term interest, nothing seen this visit
+            **{name: {"views": 0, "dwell_seconds": 0, "products_viewed": 0, "last_seen_seconds_ago": None,
+                      "affinity": round(value, 2)} for name, value in affinity.items()},
+            **{name: {
                 "views": c.views,
                 "dwell_seconds": c.dwell,
                 "products_viewed": len(c.products),
                 "last_seen_seconds_ago": max(0, now - c.last_seen),
                 "affinity": round(affinity.get(name, 0.0), 2),
-            }
-            for name, c in session.categories.items()
+            } for name, c in session.categories.items()},
         },
         "product": {p.id: {"views": p.views, "dwell_seconds": p.dwell} for p in session.products},
         "products": {"recent": [p.id for p in reversed(session.products)]},
@@ -169,6 +181,8 @@ def visitor_attributes(session: Session, page: Page, profile: Profile | None, no
             "age_minutes": max(0, now - session.cart_changed) // 60 if session.cart_changed and session.cart else None,
             "age_seconds": max(0, now - session.cart_changed) if session.cart_changed and session.cart else None,
             "checkout_started": session.checkout_started,
+            "free_shipping_left": None if free_shipping_over is None
+            else round(max(0.0, free_shipping_over - session.cart_value / 100), 2),
         },
         "utm": {"source": session.source.utm_source, "medium": session.source.utm_medium,
                 "campaign": session.source.utm_campaign},

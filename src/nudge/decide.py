@@ -34,27 +34,33 @@ class Nudge:
 
 
 def decide(ruleset: RuleSet, attributes: dict[str, Any], page: Page, session: Session, now: int,
-           profile: Profile | None = None, path: str = "/") -> list[Nudge]:
+           profile: Profile | None = None, path: str = "/",
+           spent: frozenset[str] = frozenset()) -> list[Nudge]:
     """The nudges decided for this page, highest priority first. Held-out nudges are included (so
-    they can be measured) but do not count against the page's limits."""
+    they can be measured) but do not count against the page's limits. `spent`: rules whose
+    discount budget for today is used up."""
     settings = ruleset.settings
-    if sum(session.shown.values()) >= settings.max_per_session:
-        return []  # fatigue cap: this visit has seen enough
+    # Fatigue cap on messages (modals, banners): this visit has seen enough. Inline content stays.
+    fatigued = sum(n for k, n in session.shown.items() if k in ruleset.message_keys) >= settings.max_per_session
     visitor = session.visitor_id
     chosen: list[Nudge] = []
     shown = 0
+    slots: set[str] = set()  # one rule per slot, the highest priority one
     # No interstitial on the landing page of a visit from a search engine (they demote pages that
     # greet searchers with one): count it as if this page already had its modal.
     has_modal = session.pages <= 1 and is_search_engine(session.source.referrer)
     for rule in ruleset.candidates(page.type):
-        if shown >= settings.max_per_page:
-            break
+        inline = rule.action.inline
+        if inline and rule.action.slot in slots or not inline and (fatigued or shown >= settings.max_per_page):
+            continue
         try:
             if not _on_page(rule, page, path) or not is_active(rule.schedule, now):
                 continue
             if _capped(rule, session, profile, now) or not in_rollout(rule.id, visitor, rule.rollout):
                 continue
             if rule.action.kind == "modal" and has_modal:
+                continue
+            if rule.offer is not None and _no_offer(rule, page, attributes, session, profile, now, spent):
                 continue
             wait = _seconds_until_match(rule, attributes, page)
             delay = _trigger_delay(rule, attributes) if wait is not None else None
@@ -66,10 +72,27 @@ def decide(ruleset: RuleSet, attributes: dict[str, Any], page: Page, session: Se
         variant = choose_variant(rule.id, visitor, [w for w, _ in rule.variants]) if rule.variants else 0
         nudge = Nudge(rule, wait, variant, in_holdout(rule.id, visitor, rule.holdout), delay)
         chosen.append(nudge)
-        if not nudge.held_out:
+        if inline:
+            slots.add(rule.action.slot)
+        elif not nudge.held_out:
             shown += 1
             has_modal = has_modal or rule.action.kind == "modal"
     return chosen
+
+
+def _no_offer(rule: Rule, page: Page, attributes: dict[str, Any], session: Session,
+              profile: Profile | None, now: int, spent: frozenset[str]) -> bool:
+    """Discount guardrails: never to a shopper already in checkout (they were going to buy), nor to
+    one who bought within the offer's `not_after_purchase_days`, nor past the rule's daily budget."""
+    offer = rule.offer
+    if offer is None:
+        return False
+    if rule.id in spent or page.type in ("checkout", "confirmation") or attributes["cart"]["checkout_started"]:
+        return True
+    if not offer.not_after_purchase_days:
+        return False
+    last = profile.last_order if profile else 0
+    return session.orders > 0 or bool(last and now - last < offer.not_after_purchase_days * 86_400)
 
 
 SEARCH_ENGINES = ("google.", "bing.com", "duckduckgo.com", "search.yahoo.", "yahoo.com", "baidu.com",

@@ -31,6 +31,7 @@ from .app import (
     HEALTH_PATH,
     PREFIX,
     REDEEM_PATH,
+    STYLE_PATH,
     EdgeApp,
     KeyEvent,
     PagePlan,
@@ -39,7 +40,9 @@ from .app import (
 )
 from .attributes import RequestContext
 from .cookies import is_local_http, parse_cookies, without_our_cookies
-from .offers import Redeemed
+from .csp import plan_injection
+from .offers import OFFER_APPLIED_HEADER, Redeemed, budget_key
+from . import render
 from .profile import PROFILE_TTL, decode_profile, encode_profile, merged_profile, profile_key
 from .rules import RuleError, load_ruleset
 from .ruleset_blob import POINTER_KEY, blob_key, load_blob, rules_version
@@ -53,6 +56,7 @@ from .signing import BadData, parse_secrets
 
 log = logging.getLogger("nudge")
 
+BUDGET_TTL = 2 * 86_400  # a day's redemption counter outlives its day, then goes
 KV_BUDGET = 0.05  # seconds we wait for the profile once the origin has answered
 RULES_REFRESH = 30  # seconds between looks for newly published rules (NUDGE_RULES_REFRESH_SECONDS)
 MAX_BEACON_BODY = 8 * 1024
@@ -100,6 +104,7 @@ def _maybe_refresh_rules(app: EdgeApp, env: Any, ctx: Any) -> None:
     if now - app.rules_checked >= every or app.rules_checked == 0.0:
         app.rules_checked = now
         ctx.waitUntil(_refresh_rules(env, app))
+        ctx.waitUntil(_refresh_budgets(env, app))
 
 
 async def _refresh_rules(env: Any, app: EdgeApp) -> None:
@@ -258,8 +263,12 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeAp
         if facts is not None:
             app.catalog.remember(slug, facts)
     try:
+        csp = origin_resp.headers.get("content-security-policy")
+        injection = plan_injection(str(csp) if isinstance(csp, str) else None, f"{parts.scheme}://{parts.netloc}")
         plan = app.plan_page(_page_request(js_req, parts), session, visit.offer, profile, now,
-                             tracked=visit.tracked, cookies=visit.cookies, facts=facts)
+                             tracked=visit.tracked, cookies=visit.cookies, facts=facts, injection=injection)
+        if not _absent(origin_resp.headers.get(OFFER_APPLIED_HEADER)):
+            plan.prices = None  # the shop priced the page with the offer itself
         learn = _Learner(app, env, ctx, plan.learn) if plan.learn and visit.tracked else None
         rewritten = _rewrite(origin_resp, plan, learn)
         # One profile write per request at most (KV: one write per second per key, last one wins).
@@ -422,6 +431,55 @@ class _Injector:
         self.prepend = self.append = ""
 
 
+class _SlotFiller:
+    """Fills the first element marked `data-nudge-slot="name"`: replaces its content (the site's
+    own content is the fallback, so it stays when no rule fills the slot) or appends a badge.
+    Whole elements only: HTMLRewriter delivers text in arbitrary chunks."""
+
+    def __init__(self, mode: str, html: str) -> None:
+        self.mode, self.html = mode, html
+
+    def element(self, el: Any) -> None:
+        if not self.html:
+            return
+        try:
+            if self.mode == "append":
+                el.append(self.html, _opts(html=True))
+            else:
+                el.setInnerContent(self.html, _opts(html=True))
+        except Exception:
+            log.exception("nudge: filling a slot failed; slot left as is")
+        self.html = ""
+
+
+class _PriceRewriter:
+    """Shows marked prices with the visitor's discount, for shops that do not read X-Nudge-Offer:
+    `data-nudge-price="129.00"` or schema.org microdata `itemprop="price" content="129.00"`. The
+    value comes from the attribute and the element's whole content is replaced."""
+
+    def __init__(self, offer: Redeemed, currency: str) -> None:
+        self.offer, self.currency = offer, currency
+
+    def element(self, el: Any) -> None:
+        try:
+            if isinstance(el.getAttribute("data-nudge-priced"), str):
+                return  # both selectors matched this element: once is enough
+            marked = el.getAttribute("data-nudge-price")
+            if not isinstance(marked, str):
+                if str(el.tagName).lower() in ("meta", "link"):
+                    return  # microdata without visible text
+                marked = el.getAttribute("content")
+            prices = self.offer.price_after(marked if isinstance(marked, str) else None)
+            if prices is None:
+                return
+            el.setInnerContent(render.price(prices[0], prices[1], self.currency), _opts(html=True))
+            el.setAttribute("data-nudge-priced", "")
+            if isinstance(el.getAttribute("content"), str):
+                el.setAttribute("content", f"{prices[1]:.2f}")
+        except Exception:
+            log.exception("nudge: rewriting a price failed; left as is")
+
+
 class _Learner:
     """Reads a product page's JSON-LD and og/product meta tags as they stream by; at the end of the
     document the facts go to the isolate's catalog and, when new, to KV."""
@@ -502,6 +560,7 @@ def _rewrite(origin_resp: Any, plan: PagePlan, learn: _Learner | None = None) ->
     headers = js.Headers.new(origin_resp.headers)
     headers.delete("content-length")
     headers.set("cache-control", "private, no-store")  # personalized: no shared cache may keep it
+    headers.append("vary", "Cookie")
     for cookie in plan.set_cookies:
         headers.append("set-cookie", cookie)
     base = js.Response.new(
@@ -513,6 +572,11 @@ def _rewrite(origin_resp: Any, plan: PagePlan, learn: _Learner | None = None) ->
         .on("head", jar.proxy(_Injector("", plan.head)))
         .on("body", jar.proxy(_Injector(plan.body_start, plan.body_end)))
     )
+    for slot, (mode, html) in plan.slots.items():  # only the slots a rule fills: few handler calls
+        rewriter = rewriter.on(f'[data-nudge-slot="{slot}"]', jar.proxy(_SlotFiller(mode, html)))
+    if plan.prices is not None:  # an offer applies to this page: show its prices discounted
+        prices = jar.proxy(_PriceRewriter(plan.prices, plan.currency))
+        rewriter = rewriter.on("[data-nudge-price]", prices).on('[itemprop="price"]', prices)
     if learn is not None:  # only product pages whose facts nudge does not know yet
         reader = jar.proxy(learn)
         rewriter = rewriter.on('script[type="application/ld+json"]', reader).on("meta[property]", reader)
@@ -530,6 +594,8 @@ async def _endpoint(js_req: Any, env: Any, ctx: Any, parts: Any, app: EdgeApp | 
     path = parts.path
     if path == CLIENT_PATH:
         return _reply(app.client())
+    if path == STYLE_PATH:
+        return _reply(app.stylesheet())
     if path == HEALTH_PATH:
         return _reply(app.health())
     if path not in (BEACON_PATH, REDEEM_PATH, FORGET_PATH):
@@ -543,8 +609,12 @@ async def _endpoint(js_req: Any, env: Any, ctx: Any, parts: Any, app: EdgeApp | 
         return _reply(app.redeem("", Session.fresh(now), now, secure)[0])
     session = app.load_session(cookies, now)
     linked: str | None = None
+    used = 0
     if path == REDEEM_PATH:
-        reply, event = app.redeem(parts.query, session, now, secure, app.active_offer(cookies, now))
+        rule = app.offer_rule(parts.query, session, now)
+        if rule is not None and rule.offer is not None and rule.offer.max_per_day:
+            used = await _budget_used(env, rule.id, now)
+        reply, event = app.redeem(parts.query, session, now, secure, app.active_offer(cookies, now), used)
     else:
         body = await _read_body(js_req, MAX_BEACON_BODY)
         if body is None:
@@ -558,7 +628,28 @@ async def _endpoint(js_req: Any, env: Any, ctx: Any, parts: Any, app: EdgeApp | 
         reply, event = app.apply_beacon(beacon, session, now, secure)
     if event or linked:  # one read-merge-write of the profile per request
         ctx.waitUntil(_record_key_event(env, session.visitor_id, event, now, identity=linked))
+    if event.budget:
+        ctx.waitUntil(_kv_put(env, budget_key(event.budget, now), str(used + 1).encode("ascii"), BUDGET_TTL))
     return _reply(reply)
+
+
+async def _budget_used(env: Any, rule_id: str, now: int) -> int:
+    """Redemptions of a rule's offer today, as KV counts them (0 when unreadable: fail open)."""
+    try:
+        raw = await _kv_get(env, budget_key(rule_id, now))
+    except JsException as exc:
+        log.error("nudge: budget read failed: %s", exc)
+        return 0
+    text = raw.decode("ascii", "replace") if raw else "0"
+    return int(text) if text.isdigit() else 0
+
+
+async def _refresh_budgets(env: Any, app: EdgeApp) -> None:
+    """Marks the offers whose daily budget ran out (seen by other isolates), so they stop showing."""
+    now = int(time.time())
+    for rule in app.ruleset.rules:
+        if rule.offer is not None and rule.offer.max_per_day and rule.id not in app.spent_today(now):
+            app.budget_spent(rule.id, await _budget_used(env, rule.id, now), now)
 
 
 async def _forget(js_req: Any, env: Any, app: EdgeApp, cookies: dict[str, str], secure: bool) -> Reply:

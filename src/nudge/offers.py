@@ -8,6 +8,7 @@ reaches the origin as the `X-Nudge-Offer` request header.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -19,7 +20,11 @@ from .signing import BadData, Signer
 
 OFFER_COOKIE = "nudge_offer"
 OFFER_HEADER = "X-Nudge-Offer"
+# An origin that priced the page with the offer itself says so, and nudge leaves its prices alone.
+OFFER_APPLIED_HEADER = "X-Nudge-Offer-Applied"
 TOKEN_TTL = 60 * 60  # a button link works for an hour after the page was served
+
+_PRICE = re.compile(r"\d{1,9}(\.\d{1,4})?")
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,24 @@ class Redeemed:
     @property
     def describe(self) -> str:
         return f"{self.amount:.2f} off" if self.amount is not None else f"{self.percent}% off"
+
+    def price_after(self, marked: str | None) -> tuple[float, float] | None:
+        """(was, now) for a price the page marks (`data-nudge-price="129.00"`, microdata `content`),
+        or None when the value is not a plain price. Amounts never take a price below zero."""
+        if not marked:
+            return None
+        text = marked.strip().replace(",", "")
+        if not _PRICE.fullmatch(text):
+            return None
+        was = float(text)
+        off = self.amount if self.amount is not None else was * self.percent / 100
+        return was, round(max(0.0, was - off), 2)
+
+
+def budget_key(rule_id: str, now: int) -> str:
+    """The KV counter of a rule's redemptions on this UTC day (approximate: KV is eventually
+    consistent, so redemptions at the same moment in different places can overshoot a little)."""
+    return f"budget:{rule_id}:{now // 86_400}"
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import msgpack
 from .session import MAX_TEXT, Session
 
 PROFILE_TTL = 400 * 24 * 3600
-PROFILE_VERSION = 4
+PROFILE_VERSION = 5  # 4: the same without last_order (still read)
 MAX_RULE_HISTORY = 32
 MAX_AFFINITY = 8
 AFFINITY_HALF_LIFE = 30 * 24 * 3600  # category interest halves every 30 days without visits
@@ -32,6 +32,7 @@ class Profile:
     affinity: dict[str, float] = field(default_factory=dict)  # category -> decayed interest
     identity: str | None = None  # keyed hash of the linked customer id (identity.py)
     nudges: dict[int, RuleHistory] = field(default_factory=dict)  # key32(rule id) -> history
+    last_order: int = 0  # Unix seconds of the latest purchase (offer guardrail), 0 for none
 
 
 @dataclass
@@ -56,7 +57,7 @@ def encode_profile(p: Profile) -> bytes:
     affinity = [[k, round(v, 2)] for k, v in p.affinity.items()]
     nudges = [[k, h.total, h.day, h.day_count, h.last_closed, int(h.stopped)] for k, h in p.nudges.items()]
     data: bytes = msgpack.packb([PROFILE_VERSION, p.visits, p.orders, p.revenue, p.offers_redeemed,
-                                 p.first_seen, p.last_seen, affinity, p.identity, nudges])
+                                 p.first_seen, p.last_seen, affinity, p.identity, nudges, p.last_order])
     return data
 
 
@@ -65,10 +66,11 @@ def decode_profile(data: bytes | None) -> Profile | None:
     if not data:
         return None
     try:
-        version, visits, orders, revenue, redeemed, first, last, affinity, identity, nudges = msgpack.unpackb(data)
-        if version != PROFILE_VERSION or not (identity is None or isinstance(identity, str) and len(identity) <= 64):
+        version, visits, orders, revenue, redeemed, first, last, affinity, identity, nudges, *more = msgpack.unpackb(data)
+        last_order = more[0] if version == PROFILE_VERSION and len(more) == 1 else 0
+        if not (version == 4 and not more or version == PROFILE_VERSION and len(more) == 1) or not (identity is None or isinstance(identity, str) and len(identity) <= 64):
             return None
-        numbers = (visits, orders, revenue, redeemed, first, last)
+        numbers = (visits, orders, revenue, redeemed, first, last, last_order)
         if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in numbers):
             return None
         aff = {str(k)[:MAX_TEXT]: float(v) for k, v in affinity[:MAX_AFFINITY]}
@@ -80,7 +82,7 @@ def decode_profile(data: bytes | None) -> Profile | None:
             history[key] = RuleHistory(total, day, day_count, closed, bool(stopped))
     except (ValueError, TypeError, msgpack.UnpackException):
         return None
-    return Profile(visits, orders, revenue, redeemed, first, last, aff, identity, history)
+    return Profile(visits, orders, revenue, redeemed, first, last, aff, identity, history, last_order)
 
 
 def _decayed(affinity: dict[str, float], since: int, now: int) -> dict[str, float]:
@@ -130,4 +132,5 @@ def merged_profile(stored: Profile | None, now: int, *, new_visit: bool, ended: 
         affinity=top,
         identity=identity or p.identity,
         nudges=_merged_history(p.nudges, ended, stopped),
+        last_order=now if orders > 0 else p.last_order,
     )

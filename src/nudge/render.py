@@ -7,10 +7,14 @@ import json
 from html import escape
 from typing import Any
 
+from .csp import nonce_attr
 from .decide import Nudge
 from .offers import Redeemed
+from .rules import Texts
+from .shop_catalog import CatalogProduct
+from .templates import money
 
-STYLE = """<style id="nudge-style">
+CSS = """
 .nudge-modal{--nudge-accent:#111;--nudge-accent-text:#fff;--nudge-bg:#fff;--nudge-text:#1d1d1f;
 --nudge-radius:14px;position:fixed;inset:0;z-index:2147483000;display:flex;align-items:center;
 justify-content:center;font:16px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
@@ -32,11 +36,40 @@ align-items:center;justify-content:center;padding:10px 16px;background:var(--nud
 color:var(--nudge-banner-text);font:15px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
 .nudge-banner[hidden]{display:none}
 .nudge-floating{position:fixed;left:0;right:0;bottom:0;z-index:2147482999;box-shadow:0 -4px 16px rgba(0,0,0,.2)}
+.nudge-slot-content{--nudge-slot-bg:#f4f1ea;--nudge-slot-text:#1d1d1f;padding:16px 20px;
+border-radius:var(--nudge-radius,10px);background:var(--nudge-slot-bg);color:var(--nudge-slot-text)}
+.nudge-slot-title{margin:0 0 4px;font-size:1.15em;font-weight:700}
+.nudge-slot-content p{margin:0 0 8px}
+.nudge-slot-content .nudge-cta{padding:8px 16px;--nudge-accent:#111;--nudge-accent-text:#fff}
+.nudge-badge{--nudge-badge-bg:#fff3cd;--nudge-badge-text:#4d3800;display:inline-block;margin:4px 0;
+padding:3px 10px;border-radius:999px;background:var(--nudge-badge-bg);color:var(--nudge-badge-text);
+font:600 13px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
+.nudge-recs{--nudge-recs-gap:16px}
+.nudge-recs-title{margin:0 0 10px;font-size:1.2em}
+.nudge-recs ul{list-style:none;margin:0;padding:0;display:grid;gap:var(--nudge-recs-gap);
+grid-template-columns:repeat(auto-fill,minmax(150px,1fr))}
+.nudge-recs a{display:block;color:inherit;text-decoration:none}
+.nudge-recs img{display:block;width:100%;height:auto;aspect-ratio:1;object-fit:cover;border-radius:8px}
+.nudge-recs-name{display:block;font-weight:600;margin-top:6px}
+.nudge-was{opacity:.7;margin-right:.35em}
+.nudge-sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 .nudge-banner button{border:0;background:none;color:inherit;font-size:18px;cursor:pointer}
 .nudge-banner a{color:inherit;font-weight:600;text-decoration:underline}
 @keyframes nudge-in{from{opacity:0;transform:translateY(8px)}to{opacity:1;transform:none}}
 @media (prefers-reduced-motion:reduce){.nudge-panel{animation:none}}
-</style>"""
+"""
+STYLE = f'<style id="nudge-style">{CSS}</style>'
+
+
+def style_tag(nonce: str | None = None) -> str:
+    """The inline stylesheet, carrying the page's CSP nonce when it has one."""
+    return f'<style id="nudge-style"{nonce_attr(nonce)}>{CSS}</style>'
+
+
+def stylesheet_link(href: str, nonce: str | None = None) -> str:
+    """The same styles from the Worker's own path, for pages whose CSP forbids inline styles."""
+    return f'<link rel="stylesheet" id="nudge-style" href="{_attr(href)}"{nonce_attr(nonce)}>'
+
 
 
 def _attr(value: object) -> str:
@@ -50,27 +83,33 @@ def _href(url: str) -> str:
     return _attr(url)
 
 
-def modal(nudge: Nudge, cta_href: str) -> str:
-    r, a = nudge.rule, nudge.action
+def _static(nudge: Nudge) -> Texts:
+    a = nudge.action
+    return Texts(escape(a.title), escape(a.body), escape(a.button), escape(a.dismiss))
+
+
+def modal(nudge: Nudge, cta_href: str, texts: Texts | None = None) -> str:
+    """A dialog in the page, hidden until its trigger (the client reveals it: no request)."""
+    r, t = nudge.rule, texts or _static(nudge)
     rid = _attr(r.id)
-    title = f'<h2 class="nudge-title" id="nudge-t-{rid}">{escape(a.title)}</h2>' if a.title else ""
-    body = f'<p class="nudge-body">{escape(a.body)}</p>' if a.body else ""
-    cta = f'<a class="nudge-cta" data-nudge-cta href="{_href(cta_href)}">{escape(a.button)}</a>' if a.button else ""
+    title = f'<h2 class="nudge-title" id="nudge-t-{rid}">{t.title}</h2>' if t.title else ""
+    body = f'<p class="nudge-body">{t.body}</p>' if t.body else ""
+    cta = f'<a class="nudge-cta" data-nudge-cta href="{_href(cta_href)}">{t.button}</a>' if t.button else ""
     return (
         f'<div class="nudge-modal" id="nudge-{rid}" data-nudge-rule="{rid}" role="dialog" '
         f'aria-modal="true" aria-labelledby="nudge-t-{rid}" hidden>'
         f'<div class="nudge-backdrop" data-nudge-close></div><div class="nudge-panel">'
         f'<button type="button" class="nudge-x" data-nudge-close aria-label="Close">&times;</button>'
         f'{title}{body}{cta}'
-        f'<button type="button" class="nudge-dismiss" data-nudge-close>{escape(a.dismiss)}</button>'
+        f'<button type="button" class="nudge-dismiss" data-nudge-close>{t.dismiss}</button>'
         f"</div></div>"
     )
 
 
-def banner(nudge: Nudge, cta_href: str | None) -> str:
-    r, a = nudge.rule, nudge.action
-    text = " ".join(escape(t) for t in (a.title, a.body) if t)
-    cta = f' <a data-nudge-cta href="{_href(cta_href)}">{escape(a.button)}</a>' if cta_href and a.button else ""
+def banner(nudge: Nudge, cta_href: str | None, texts: Texts | None = None) -> str:
+    r, t = nudge.rule, texts or _static(nudge)
+    text = " ".join(x for x in (t.title, t.body) if x)
+    cta = f' <a data-nudge-cta href="{_href(cta_href)}">{t.button}</a>' if cta_href and t.button else ""
     later = bool(nudge.min_dwell or nudge.wait or nudge.rule.trigger != "page_load")
     # A banner revealed later floats over the page (fixed): nothing moves, so no layout shift.
     hidden, floating = (" hidden", " nudge-floating") if later else ("", "")
@@ -79,6 +118,48 @@ def banner(nudge: Nudge, cta_href: str | None) -> str:
         f'role="region" aria-label="Offer"{hidden}><span>{text}{cta}</span>'
         f'<button type="button" data-nudge-close aria-label="Dismiss">&times;</button></div>'
     )
+
+
+def slot_content(nudge: Nudge, cta_href: str | None, texts: Texts | None = None) -> str:
+    """What replaces a slot's own content (the site's stays when no rule fills the slot)."""
+    rid, t = _attr(nudge.rule.id), texts or _static(nudge)
+    title = f'<p class="nudge-slot-title">{t.title}</p>' if t.title else ""
+    body = f"<p>{t.body}</p>" if t.body else ""
+    cta = f'<a class="nudge-cta" data-nudge-cta href="{_href(cta_href)}">{t.button}</a>' if cta_href and t.button else ""
+    return f'<div class="nudge-slot-content" id="nudge-{rid}" data-nudge-rule="{rid}">{title}{body}{cta}</div>'
+
+
+def badge(nudge: Nudge, texts: Texts | None = None) -> str:
+    """A small inline message added to a slot ("Top buyer", "$12 away from free shipping")."""
+    rid, t = _attr(nudge.rule.id), texts or _static(nudge)
+    text = " ".join(x for x in (t.title, t.body) if x)
+    return f'<span class="nudge-badge" id="nudge-{rid}" data-nudge-rule="{rid}">{text}</span>'
+
+
+def recommendations(nudge: Nudge, products: list[CatalogProduct], currency: str, texts: Texts | None = None) -> str:
+    """A list of product links; images carry their size so nothing moves when they load."""
+    rid, t = _attr(nudge.rule.id), texts or _static(nudge)
+    heading = f'<h2 class="nudge-recs-title" id="nudge-t-{rid}">{t.title}</h2>' if t.title else ""
+    label = f'aria-labelledby="nudge-t-{rid}"' if t.title else 'aria-label="Recommended products"'
+    items = []
+    for p in products:
+        image = (f'<img src="{_image(p.image)}" alt="" width="300" height="300" loading="lazy" decoding="async">'
+                 if p.image else "")
+        price = f'<span class="nudge-recs-price">{escape(money(p.price, currency))}</span>' if p.price is not None else ""
+        items.append(f'<li><a href="{_href(p.url)}" data-nudge-cta data-nudge-product="{_attr(p.id)}">{image}'
+                     f'<span class="nudge-recs-name">{escape(p.name)}</span>{price}</a></li>')
+    return (f'<section class="nudge-recs" id="nudge-{rid}" data-nudge-rule="{rid}" {label}>'
+            f'{heading}<ul>{"".join(items)}</ul></section>')
+
+
+def _image(url: str) -> str:
+    return _attr(url) if url.startswith("https://") or url.startswith("/") and not url.startswith("//") else ""
+
+
+def price(was: float, now: float, currency: str) -> str:
+    """A marked price after the visitor's discount: the old one struck through, then the new one."""
+    return (f'<s class="nudge-was"><span class="nudge-sr">was </span>{escape(money(was, currency))}</s>'
+            f'<span class="nudge-now">{escape(money(now, currency))}</span>')
 
 
 def offer_applied_banner(offer: Redeemed) -> str:
@@ -97,8 +178,8 @@ def config_script(config: dict[str, Any]) -> str:
     return f'<script type="application/json" id="nudge-config">{data}</script>'
 
 
-def client_script_tag(src: str) -> str:
-    return f'<script src="{_attr(src)}" defer></script>'
+def client_script_tag(src: str, nonce: str | None = None) -> str:
+    return f'<script src="{_attr(src)}" defer{nonce_attr(nonce)}></script>'
 
 
 def notice(text: str) -> str:

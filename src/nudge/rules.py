@@ -20,6 +20,8 @@ from .conditions import OPERATORS, Matcher, compile_condition
 from .pages import PAGE_TYPES, PageClassifier, PatternError
 from .schedule import ALWAYS, WEEKDAYS, Schedule, zone
 from .keys import key32
+from .shop_catalog import CATALOG_FILE, EMPTY, SOURCES, CatalogError, ShopCatalog, load_catalog
+from .templates import Template, TemplateError, compile_template
 
 PAGES_FILE = "pages.toml"
 SITE_FILE = "site.toml"
@@ -29,7 +31,13 @@ TRIGGERS = ("page_load", "exit_intent", "time_on_page", "inactivity", "scroll", 
 TRIGGER_VALUES = {"time_on_page": (1, 3600), "inactivity": (5, 3600), "scroll": (1, 100),
                   "cart_abandoned": (1, 7 * 24 * 60)}
 STOP_AFTER = ("click", "conversion", "never")
-ACTION_KINDS = ("modal", "banner")
+ACTION_KINDS = ("modal", "banner", "slot", "badge", "recommendations")
+# Kinds that fill a marked element of the page (data-nudge-slot="name") in the initial HTML: content
+# rather than messages, so they are shown on page load, take no part in the page's and visit's
+# message limits, and are capped only when the rule says so.
+INLINE_KINDS = ("slot", "badge", "recommendations")
+_SLOT = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+UNCAPPED = 1000
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,47}$")
 _CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,31}$")
 
@@ -70,6 +78,16 @@ def locate(text: str, field: str) -> int | None:
 
 
 @dataclass(frozen=True)
+class Texts:
+    """An action's texts for one visitor, as escaped HTML."""
+
+    title: str
+    body: str
+    button: str
+    dismiss: str
+
+
+@dataclass(frozen=True)
 class Action:
     kind: str
     title: str
@@ -77,6 +95,19 @@ class Action:
     button: str
     dismiss: str
     url: str  # where the button goes when the rule has no offer ("" for none)
+    slot: str = ""  # inline kinds: the data-nudge-slot they fill
+    sources: tuple[str, ...] = ()  # recommendations: recommend.SOURCES, in order of preference
+    limit: int = 4  # recommendations: at most this many products
+    templates: tuple[Template, ...] = field(default=(), repr=False, compare=False)  # title, body, button, dismiss
+
+    @property
+    def inline(self) -> bool:
+        return self.kind in INLINE_KINDS
+
+    def texts(self, attributes: dict[str, Any], currency: str = "USD") -> Texts:
+        """The texts with their placeholders filled; raises MissingValue when one has no value."""
+        t = self.templates or tuple(compile_template(x) for x in (self.title, self.body, self.button, self.dismiss))
+        return Texts(*(x.render(attributes, currency) for x in t))
 
 
 @dataclass(frozen=True)
@@ -98,6 +129,8 @@ class Offer:
     until_midnight: bool  # ...or until local midnight ("today only"), whichever is first
     timezone: str
     amount: float | None = None  # a fixed amount off instead of a percentage
+    max_per_day: int | None = None  # discount budget: redemptions per day across all visitors
+    not_after_purchase_days: int = 30  # no offer to a shopper who bought within this many days (0: off)
 
 
 @dataclass(frozen=True)
@@ -122,6 +155,7 @@ class Rule:
     dwell_categories: frozenset[str] = frozenset()  # categories whose dwell the condition reads
     match: Matcher = field(default=lambda _a: True, repr=False, compare=False)  # `when`, compiled
     key: int = 0  # key32(id), as the session and profile record the rule
+    counted: bool = True  # reveals are counted for caps (inline kinds only when the rule has [caps])
 
     @property
     def per_session(self) -> int:
@@ -132,8 +166,10 @@ class Rule:
 class Settings:
     """Global limits for every rule (rules/site.toml [nudges])."""
 
-    max_per_page: int = 2
-    max_per_session: int = 6
+    max_per_page: int = 2  # messages (modal, banner) per page
+    max_per_session: int = 6  # message reveals per visit
+    currency: str = "USD"  # how {{ x | money }} and rewritten prices are written
+    free_shipping_over: float | None = None  # the shop's threshold, for cart.free_shipping_left
 
 
 @dataclass(frozen=True)
@@ -152,12 +188,15 @@ class RuleSet:
     rules: tuple[Rule, ...]  # by priority (highest first), then file order
     cart: CartEndpoints | None = None
     settings: Settings = field(default_factory=Settings)
+    catalog: ShopCatalog = EMPTY
     _by_id: dict[str, Rule] = field(default_factory=dict, repr=False, compare=False)
     _by_page: dict[str, tuple[Rule, ...]] = field(default_factory=dict, repr=False, compare=False)
+    message_keys: set[int] = field(default_factory=set, repr=False, compare=False)  # rules that are messages
 
     def __post_init__(self) -> None:
         """Indexes rules by id and by page type, so a request pays only for its candidates."""
         self._by_id.update((r.id, r) for r in self.rules)
+        self.message_keys.update(r.key for r in self.rules if not r.action.inline)
         for page_type in PAGE_TYPES:
             self._by_page[page_type] = tuple(
                 r for r in self.rules if r.enabled and (not r.pages and not r.url_globs
@@ -178,8 +217,14 @@ def load_ruleset(files: Mapping[str, str]) -> RuleSet:
         raise RuleError(PAGES_FILE, "-", "missing: page patterns are required")
     classifier = _load_pages(_parse(PAGES_FILE, files[PAGES_FILE]))
     rules: list[Rule] = []
+    catalog = EMPTY
+    if CATALOG_FILE in files:
+        try:
+            catalog = load_catalog(_parse(CATALOG_FILE, files[CATALOG_FILE]))
+        except CatalogError as exc:
+            raise RuleError(CATALOG_FILE, exc.field, exc.message).located(files[CATALOG_FILE]) from None
     for name in sorted(files):
-        if name in (PAGES_FILE, SITE_FILE):
+        if name in (PAGES_FILE, SITE_FILE, CATALOG_FILE):
             continue
         try:
             rule = _load_rule(name, _parse(name, files[name]))
@@ -187,23 +232,35 @@ def load_ruleset(files: Mapping[str, str]) -> RuleSet:
             raise exc.located(files[name]) from None
         if any(r.id == rule.id for r in rules):
             raise RuleError(name, "id", f"duplicate rule id {rule.id!r}")
+        if rule.action.kind == "recommendations" and not catalog.products:
+            raise RuleError(name, "action.kind", f"recommendations need products: add rules/{CATALOG_FILE}").located(files[name])
         rules.append(rule)
     order = {r.id: i for i, r in enumerate(rules)}
     rules.sort(key=lambda r: (-r.priority, order[r.id]))
     cart, settings = _load_site(_parse(SITE_FILE, files[SITE_FILE])) if SITE_FILE in files else (None, Settings())
-    return RuleSet(classifier, tuple(rules), cart, settings)
+    return RuleSet(classifier, tuple(rules), cart, settings, catalog)
 
 
 def _load_site(data: dict[str, Any]) -> tuple[CartEndpoints | None, Settings]:
     site = _Fields(SITE_FILE, data)
     table = site.get("cart", dict, None)
     limits = _Fields(SITE_FILE, site.get("nudges", dict, {}), "nudges.")
+    shop = _Fields(SITE_FILE, site.get("shop", dict, {}), "shop.")
     site.done()
+    currency = shop.text("currency", "USD", limit=3)
+    if not re.fullmatch(r"[A-Z]{3}", currency):
+        raise shop.fail("currency", "expected an ISO 4217 code like USD or EUR")
+    free = shop.get("free_shipping_over", (int, float), None)
+    if free is not None and not 0 < free <= 100_000:
+        raise shop.fail("free_shipping_over", "expected an amount above 0")
     settings = Settings(
         max_per_page=_int_in(limits, "max_per_page", 2, 1, 10),
         max_per_session=_int_in(limits, "max_per_session", 6, 1, 100),
+        currency=currency,
+        free_shipping_over=None if free is None else float(free),
     )
     limits.done()
+    shop.done()
     if table is None:
         return None, settings
     f = _Fields(SITE_FILE, table, "cart.")
@@ -310,6 +367,10 @@ def _load_rule(file: str, data: dict[str, Any]) -> Rule:
     when = f.get("when", dict, {})
     _check_condition(file, when, "when")
     action = _load_action(file, f.get("action", dict))
+    if action.inline and trigger != "page_load":
+        raise f.fail("trigger", f"a {action.kind} is part of the page as it loads: remove the trigger "
+                                "(a later reveal would move the page)")
+    caps_table = f.get("caps", dict, None)
     offer_table = f.get("offer", dict, None)
     offer = _load_offer(file, offer_table) if offer_table is not None else None
     rule = Rule(
@@ -326,7 +387,8 @@ def _load_rule(file: str, data: dict[str, Any]) -> Rule:
         holdout=_percent(f, "holdout", 0, 50),
         rollout=_percent(f, "rollout", 100, 100),
         offer=offer,
-        caps=_load_caps(file, f.get("caps", dict, {})),
+        caps=_load_caps(file, caps_table or {}, action.inline),
+        counted=not action.inline or caps_table is not None,
         schedule=_load_schedule(file, f.get("schedule", dict, None)),
         priority=f.get("priority", int, 0),
         file=file,
@@ -380,10 +442,11 @@ def _load_variants(file: str, items: list[Any], base: Action) -> tuple[tuple[flo
         weight = f.get("weight", (int, float))
         if not 0 < weight <= 100:
             raise f.fail("weight", "expected a percentage above 0")
-        fields = {k: f.text(k, getattr(base, k), limit=400) for k in ("title", "body", "button", "dismiss")
-                  if k in item}
+        fields: dict[str, Any] = {k: f.text(k, getattr(base, k), limit=400)
+                                  for k in ("title", "body", "button", "dismiss") if k in item}
         f.done()
-        out.append((float(weight), dataclasses.replace(base, **fields)))
+        variant = dataclasses.replace(base, **fields)
+        out.append((float(weight), dataclasses.replace(variant, templates=_templates(file, f"variants[{i}].", variant))))
     if len(out) == 1:
         raise RuleError(file, "variants", "one variant is no experiment: add another or remove [[variants]]")
     total = sum(weight for weight, _ in out)
@@ -392,14 +455,15 @@ def _load_variants(file: str, items: list[Any], base: Action) -> tuple[tuple[flo
     return tuple(out)
 
 
-def _load_caps(file: str, table: dict[str, Any]) -> Caps:
+def _load_caps(file: str, table: dict[str, Any], inline: bool = False) -> Caps:
+    """Messages default to once per visit and stop after a click; inline content to no caps."""
     f = _Fields(file, table, "caps.")
     caps = Caps(
-        per_session=_int_in(f, "per_session", 1, 1, 100),
+        per_session=_int_in(f, "per_session", UNCAPPED if inline else 1, 1, UNCAPPED),
         per_day=_int_in(f, "per_day", None, 1, 100),
         per_lifetime=_int_in(f, "per_lifetime", None, 1, 1000),
         cooldown_hours=_int_in(f, "cooldown_hours", None, 1, 24 * 365),
-        stop_after=f.text("stop_after", "click"),
+        stop_after=f.text("stop_after", "never" if inline else "click"),
     )
     if caps.stop_after not in STOP_AFTER:
         raise f.fail("stop_after", f"expected one of {', '.join(STOP_AFTER)}")
@@ -477,6 +541,20 @@ def _load_action(file: str, table: dict[str, Any]) -> Action:
     kind = f.text("kind")
     if kind not in ACTION_KINDS:
         raise f.fail("kind", f"unknown kind {kind!r}; one of {', '.join(ACTION_KINDS)}")
+    inline = kind in INLINE_KINDS
+    slot = f.text("slot", "" if not inline else ..., limit=32) if inline or "slot" in table else ""
+    if inline and not _SLOT.match(slot):
+        raise f.fail("slot", "the data-nudge-slot name: lowercase letters, digits and '-'")
+    if not inline and slot:
+        raise f.fail("slot", f"only {', '.join(INLINE_KINDS)} fill a slot")
+    sources: tuple[str, ...] = ()
+    limit = 4
+    if kind == "recommendations":
+        raw = f.get("sources", list, list(SOURCES))
+        if not raw or any(s not in SOURCES for s in raw) or len(set(raw)) != len(raw):
+            raise f.fail("sources", f"expected some of {', '.join(SOURCES)}, each once")
+        sources = tuple(raw)
+        limit = _int_in(f, "limit", 4, 1, 12)
     action = Action(
         kind=kind,
         title=f.text("title", "", limit=120),
@@ -484,11 +562,25 @@ def _load_action(file: str, table: dict[str, Any]) -> Action:
         button=f.text("button", "", limit=60),
         dismiss=f.text("dismiss", "No thanks", limit=60),
         url=_same_site_path(f, "url", f.text("url", "", limit=500)) if "url" in table else "",
+        slot=slot,
+        sources=sources,
+        limit=limit,
     )
     f.done()
-    if not (action.title or action.body):
+    if not (action.title or action.body) and kind != "recommendations":
         raise f.fail("title", "a nudge needs a title or a body")
-    return action
+    return dataclasses.replace(action, templates=_templates(file, "action.", action))
+
+
+def _templates(file: str, prefix: str, action: Action) -> tuple[Template, ...]:
+    """The action's texts compiled as templates ({{ cart.value | money }}); errors name the field."""
+    out = []
+    for key in ("title", "body", "button", "dismiss"):
+        try:
+            out.append(compile_template(getattr(action, key)))
+        except TemplateError as exc:
+            raise RuleError(file, prefix + key, str(exc)) from None
+    return tuple(out)
 
 
 def _same_site_path(f: _Fields, key: str, value: str) -> str:
@@ -513,6 +605,8 @@ def _load_offer(file: str, table: dict[str, Any]) -> Offer:
     if amount is not None and not 0 < amount <= 10_000:
         raise f.fail("amount", "expected more than 0 and at most 10000")
     redirect = _same_site_path(f, "redirect", f.text("redirect"))
+    max_per_day = _int_in(f, "max_per_day", None, 1, 1_000_000)
+    not_after = _int_in(f, "not_after_purchase_days", 30, 0, 3650)
     expires = f.text("expires", "midnight")
     valid_hours = f.get("valid_hours", int, 24)
     if not 1 <= valid_hours <= 24 * 30:
@@ -528,6 +622,8 @@ def _load_offer(file: str, table: dict[str, Any]) -> Offer:
         until_midnight=expires == "midnight",
         timezone=f.text("timezone", "UTC", limit=64),
         amount=None if amount is None else float(amount),
+        max_per_day=max_per_day,
+        not_after_purchase_days=not_after,
     )
     f.done()
     return offer

@@ -115,10 +115,20 @@ def test_category_product_and_recent_products() -> None:
 def test_cart_attributes() -> None:
     s = session()
     assert attrs(s)["cart"] == {"items": 0, "lines": 0, "value": 0.0, "age_minutes": None, "age_seconds": None,
-                                "checkout_started": False}
+                                "checkout_started": False, "free_shipping_left": None}
     add(s, 59.5)
     assert attrs(s, now=NOW + 17 * 60)["cart"] == {"items": 1, "lines": 1, "value": 59.5, "age_minutes": 17,
-                                                   "age_seconds": 1020, "checkout_started": False}
+                                                   "age_seconds": 1020, "checkout_started": False,
+                                                   "free_shipping_left": None}
+
+
+def test_free_shipping_left_needs_the_shops_threshold() -> None:
+    s = session()
+    add(s, 59.5)
+    cart = visitor_attributes(s, Page("home"), None, NOW, free_shipping_over=75)["cart"]
+    assert cart["free_shipping_left"] == 15.5
+    add(s, 20)
+    assert visitor_attributes(s, Page("home"), None, NOW, free_shipping_over=75)["cart"]["free_shipping_left"] == 0
 
 
 def test_source_device_geo_and_local_time() -> None:

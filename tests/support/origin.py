@@ -25,6 +25,18 @@ PRODUCT_PAGE = (
     "</head><body><h1>Trail Shoe</h1></body></html>"
 )
 
+# A shop page with what nudge can act on: slots (one no rule targets), marked prices, microdata.
+SHOP_PAGE = (
+    "<!doctype html><html><head><title>Shop</title></head><body>"
+    '<div data-nudge-slot="recommendations"><p>site fallback</p></div>'
+    '<div data-nudge-slot="nobody-targets-this"><p>site content stays</p></div>'
+    '<p class="price" data-nudge-price="129.00">$129.00</p>'
+    '<span itemprop="price" content="89.00">$89.00</span>'
+    '<meta itemprop="price" content="89.00">'
+    '<span data-nudge-price="call us">call us</span>'
+    "</body></html>"
+)
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -52,7 +64,11 @@ class _Handler(BaseHTTPRequestHandler):
         if delay:
             time.sleep(delay)
         path = parts.path
-        if path == "/asset.bin":
+        if path.startswith("/collections/"):  # ?csp=POLICY sends it; ?applied=1: offer already priced in
+            extra = [("Content-Security-Policy", v) for v in query.get("csp", [])]
+            extra += [("X-Nudge-Offer-Applied", "1")] if query.get("applied") else []
+            self._send(200, SHOP_PAGE.encode(), headers=extra)
+        elif path == "/asset.bin":
             self._send(200, ASSET, "application/octet-stream", [("ETag", '"abc"')])
         elif path == "/error":
             self._send(500, b"<h1>origin broke</h1>", headers=[("X-Origin", "yes")])
