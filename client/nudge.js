@@ -8,7 +8,7 @@
   try { cfg = JSON.parse(cfgEl.textContent); } catch (e) { return; }
   window.__nudge = cfg;
 
-  var EXIT_EDGE = 20, ARM_MS = 1000;
+  var EXIT_EDGE = 20, ARM_MS = 1000, EXIT_DELAY = 150;
   var FLICK = 2; // px/ms upward: a move to leave on a touch screen
   var SAVE_EVERY = 5; // the dwell cookie is rewritten every 5 visible seconds
   var CART = { add_to_cart: 1, remove_from_cart: 1, begin_checkout: 1, purchase: 1 };
@@ -165,12 +165,17 @@
     });
   }
 
-  // Exit intent (desktop): the pointer leaves the page through its top edge.
+  // Exit intent (desktop): the pointer leaves the page through its top edge and stays out for a
+  // moment (coming straight back cancels it). Leaving from a form field is a <select> list or an
+  // autofill popup, not a move to leave.
+  var exitTimer = 0;
   document.addEventListener("mouseout", function (e) {
     if (e.relatedTarget || e.clientY > EXIT_EDGE || Date.now() - loadedAt < ARM_MS) return;
     var tag = e.target && e.target.tagName;
-    if (tag === "SELECT" || tag === "INPUT" || tag === "TEXTAREA") return;
-    check("exit_intent");
+    if (tag === "SELECT" || tag === "INPUT" || tag === "TEXTAREA" || tag === "OPTION") return;
+    clearTimeout(exitTimer);
+    exitTimer = setTimeout(function () { check("exit_intent"); }, EXIT_DELAY);
   });
+  document.addEventListener("mouseover", function () { clearTimeout(exitTimer); });
   check("page_load");
 })();

@@ -35,6 +35,7 @@ def move_to_leave(page: Page) -> None:
     page.mouse.move(640, 400)
     page.mouse.move(640, 100, steps=5)
     page.mouse.move(640, -20, steps=5)
+    page.clock.run_for(300)  # out for longer than the client's short cancellable delay
 
 
 def test_nothing_before_thresholds_then_the_popup_on_exit(page: Page) -> None:
@@ -52,6 +53,17 @@ def test_nothing_before_thresholds_then_the_popup_on_exit(page: Page) -> None:
     expect(page.locator(MODAL)).to_be_visible()
     expect(page.locator(MODAL)).to_contain_text("Still thinking?")
     expect(page.locator(MODAL)).to_contain_text("Get 10% off sneakers today only")
+
+
+def test_a_pointer_that_comes_straight_back_is_not_leaving(page: Page) -> None:
+    browse_pairs(page, 3, "05:30")
+    page.mouse.move(640, 400)
+    page.mouse.move(640, -20, steps=5)
+    page.mouse.move(640, 300, steps=2)  # back within the delay
+    page.clock.run_for(300)
+    expect(page.locator(MODAL)).to_be_hidden()
+    move_to_leave(page)
+    expect(page.locator(MODAL)).to_be_visible()
 
 
 def test_three_products_but_too_little_time_waits_for_the_rest(page: Page) -> None:

@@ -230,7 +230,8 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeAp
     # Start the origin fetch and the KV reads together; none waits for another.
     action = cart_action(app.cart, str(js_req.method), parts.path) if visit.tracked and app else None
     cart_body = asyncio.ensure_future(_read_body(js_req.clone(), MAX_CART_BODY)) if action else None
-    origin_task = asyncio.ensure_future(js.fetch(_origin_request(js_req, origin, parts, extra)))
+    cache_key = _cache_key(js_req, env, origin, parts, extra) if app is not None else None
+    origin_task = asyncio.ensure_future(_fetch_origin(_origin_request(js_req, origin, parts, extra), cache_key, ctx))
     profile_task = facts_task = None
     slug, facts = None, None
     if visit.tracked and app is not None and session is not None:
@@ -302,6 +303,50 @@ def _page_request(js_req: Any, parts: Any) -> PageRequest:
         referrer=str(referrer) if isinstance(referrer, str) else None,
         secure=not is_local_http(parts.scheme, parts.netloc),
     )
+
+
+def _cache_key(js_req: Any, env: Any, origin: str, parts: Any, extra: dict[str, str]) -> str | None:
+    """The edge cache key for this page's base HTML (the origin URL: no cookies in it), or None
+    when the request must go to the origin: not a plain GET, a visitor with an offer (the origin
+    prices for them), credentials, or caching switched off (NUDGE_EDGE_CACHE=off)."""
+    if str(getattr(env, "NUDGE_EDGE_CACHE", "") or "on") != "on" or str(js_req.method) != "GET" or extra:
+        return None
+    if not _absent(js_req.headers.get("range")) or not _absent(js_req.headers.get("authorization")):
+        return None
+    return f"{origin}{parts.path}" + (f"?{parts.query}" if parts.query else "")
+
+
+def _shareable(resp: Any) -> bool:
+    """The origin says anyone may be served this HTML: 200, `public` or `s-maxage`, no cookie of
+    its own, not varying on cookies. Only then is it kept in the edge cache."""
+    cache_control = str(resp.headers.get("cache-control") or "").lower()
+    vary = str(resp.headers.get("vary") or "").lower()
+    content_type = str(resp.headers.get("content-type") or "").lower()
+    return (int(resp.status) == 200 and content_type.startswith("text/html")
+            and ("public" in cache_control or "s-maxage" in cache_control)
+            and not any(d in cache_control for d in ("private", "no-store", "no-cache"))
+            and _absent(resp.headers.get("set-cookie")) and "cookie" not in vary and "*" not in vary)
+
+
+async def _fetch_origin(request: Any, cache_key: str | None, ctx: Any) -> Any:
+    """The origin's response, from the edge cache when the origin allowed it to be shared.
+    Personalization is applied per request on top, so a cached page is never anyone's page."""
+    cache = getattr(getattr(js, "caches", None), "default", None) if cache_key else None
+    if cache is None or _absent(cache):
+        return await js.fetch(request)
+    try:
+        hit = await cache.match(cache_key)
+        if not _absent(hit):
+            return hit
+    except JsException as exc:
+        log.warning("nudge: edge cache read failed: %s", exc)
+    resp = await js.fetch(request)
+    if _shareable(resp):
+        try:
+            ctx.waitUntil(cache.put(cache_key, resp.clone()))
+        except JsException as exc:
+            log.warning("nudge: edge cache write failed: %s", exc)
+    return resp
 
 
 def _origin_request(js_req: Any, origin: str, parts: Any, extra: dict[str, str]) -> Any:

@@ -127,3 +127,44 @@ def test_the_daily_discount_budget_is_enforced_at_redemption(tmp_path: Path) -> 
         assert second.status_code == 303 and second.headers["location"] == "/collections/sneakers"
         cookies = second.headers.get_list("set-cookie")
         assert "nudge_msg=offer-ended" in "; ".join(cookies) and not any(c.startswith("nudge_offer=") for c in cookies)
+
+
+def origin_hits(edge: Edge, path: str) -> int:
+    return sum(1 for seen in edge.seen if seen[":path"] == path)
+
+
+def test_shareable_base_html_is_cached_at_the_edge_and_personalized_per_request(edge: Edge) -> None:
+    path = f"{PRODUCT}?cache=public,%20s-maxage=60&n={time.monotonic_ns()}"
+    visitors = []
+    for _ in range(3):
+        with edge.client() as c:  # a new visitor each time: no cookies shared
+            r = c.get(path)
+            assert 'class="nudge-recs"' in r.text and 'id="nudge-config"' in r.text
+            assert r.headers["cache-control"] == "private, no-store"  # what the browser gets
+            visitors.append(CODEC.decode(c.cookies["nudge"]).visitor_id)
+            time.sleep(0.5)  # the cache write happens after the response (waitUntil)
+    assert origin_hits(edge, path) == 1 and len(set(visitors)) == 3
+
+
+@pytest.mark.parametrize("query", [
+    "cache=private,%20max-age=60",  # the origin keeps it to this visitor
+    "cache=max-age=60",  # not explicitly shared
+    "cache=public,%20s-maxage=60&cookie=1",  # a response that sets a cookie is someone's
+    "",  # no Cache-Control
+])
+def test_html_the_origin_does_not_share_always_comes_from_the_origin(edge: Edge, query: str) -> None:
+    path = f"{PRODUCT}?{query}&n={time.monotonic_ns()}"
+    with edge.client() as c:
+        for _ in range(2):
+            assert c.get(path).status_code == 200
+            time.sleep(0.2)
+    assert origin_hits(edge, path) == 2
+
+
+def test_a_visitor_with_an_offer_bypasses_the_edge_cache(edge: Edge) -> None:
+    path = f"/collections/sneakers?cache=public,%20s-maxage=60&n={time.monotonic_ns()}"
+    with edge.client() as c:
+        c.get(path)
+        time.sleep(0.2)
+        r = c.get(path, headers={"cookie": offer_cookie()})
+    assert origin_hits(edge, path) == 2 and "$116.10" in r.text

@@ -59,14 +59,18 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
         parts = urlsplit(self.path)
         query = parse_qs(parts.query)
-        type(self).seen.append({k.lower(): v for k, v in self.headers.items()})
+        type(self).seen.append({":path": self.path, **{k.lower(): v for k, v in self.headers.items()}})
         delay = int((query.get("delay_ms") or ["0"])[0]) / 1000
         if delay:
             time.sleep(delay)
         path = parts.path
-        if path.startswith("/collections/"):  # ?csp=POLICY sends it; ?applied=1: offer already priced in
+        if path.startswith("/collections/"):
+            # ?csp=POLICY sends it; ?applied=1: offer already priced in; ?cache=VALUE: Cache-Control;
+            # ?cookie=1: a Set-Cookie of its own
             extra = [("Content-Security-Policy", v) for v in query.get("csp", [])]
             extra += [("X-Nudge-Offer-Applied", "1")] if query.get("applied") else []
+            extra += [("Cache-Control", v) for v in query.get("cache", [])]
+            extra += [("Set-Cookie", "shop_session=abc; Path=/")] if query.get("cookie") else []
             self._send(200, SHOP_PAGE.encode(), headers=extra)
         elif path == "/asset.bin":
             self._send(200, ASSET, "application/octet-stream", [("ETag", '"abc"')])
