@@ -112,7 +112,7 @@
       if (!el) return;
       if (n.kind === "modal") { if (open) return; showModal(el, n); } else { el.hidden = false; }
       n.done = true;
-      queue.push({ type: "nudge_shown", rule: n.rule }); send(false);
+      if (!n.counted) { queue.push({ type: "nudge_shown", rule: n.rule }); send(false); } // else the Worker counted it
     });
   }
   function focusables(el) {

@@ -24,6 +24,7 @@ from .product_facts import ProductFacts
 from .privacy import ConsentPolicy, is_automated, may_track
 from .profile import Profile, merged_profile
 from .csp import UNRESTRICTED, Injection
+from .events import Event, rule_event
 from .recommend import recommend
 from .rules import Rule, RuleSet
 from .templates import MissingValue
@@ -79,6 +80,7 @@ class KeyEvent:
     redeemed: int = 0
     stopped: tuple[int, ...] = ()  # key32 of rules to stop for good (clicked, or converted)
     budget: str | None = None  # a redeemed rule whose daily discount budget counts this redemption
+    events: list[Event] = field(default_factory=list)  # measurement events (not profile changes)
 
     def __bool__(self) -> bool:
         return bool(self.orders or self.redeemed or self.stopped)
@@ -100,16 +102,24 @@ class PagePlan:
     slots: dict[str, tuple[str, str]] = field(default_factory=dict)  # slot -> ("replace"|"append", html)
     prices: Redeemed | None = None  # rewrite the prices the page marks with this offer's discount
     currency: str = "USD"
+    events: list[Event] = field(default_factory=list)  # exposures and on-load impressions
 
 
 def _client_nudge(n: Nudge) -> dict[str, object]:
-    """What the client script needs to reveal a rendered nudge: how (trigger) and when."""
+    """What the client script needs to reveal a rendered nudge: how (trigger) and when.
+    `counted`: shown as the page loads and already counted by the Worker (no beacon needed)."""
     rule = n.rule
     trigger, value = rule.trigger, rule.trigger_value
     if trigger in ("time_on_page", "cart_abandoned"):
         trigger, value = "time", n.wait  # seconds on this page
     return {"rule": rule.id, "kind": rule.action.kind, "trigger": trigger, "value": value,
-            "minDwell": n.min_dwell, "variant": n.variant}
+            "minDwell": n.min_dwell, "variant": n.variant, "counted": _on_load(n)}
+
+
+def _on_load(n: Nudge) -> bool:
+    """Visible as soon as the page renders: inline content, and banners with no trigger or wait."""
+    return n.rule.action.inline or (n.rule.action.kind == "banner" and not n.min_dwell and not n.wait
+                                    and n.rule.trigger == "page_load")
 
 
 def _json(status: int, data: object, headers: list[tuple[str, str]] | None = None) -> Reply:
@@ -218,6 +228,8 @@ class EdgeApp:
         if offer and page.category == offer.category:
             body_start.append(render.offer_applied_banner(offer))
         shown: list[Nudge] = []
+        events = [Event("exposure", session.visitor_id, n.rule.id, n.variant, "holdout" if n.held_out else "treatment",
+                        page.type) for n in nudges] if tracked else []
         for nudge in (n for n in nudges if not n.held_out and style):
             html = self._render(nudge, attributes, session, page, now)
             if html is None:
@@ -230,7 +242,9 @@ class EdgeApp:
                 body_start.append(html)
             else:
                 slots[action.slot] = ("append" if kind == "badge" else "replace", html)
-                if nudge.rule.counted and tracked:  # shown as the page loads: counted here
+            if _on_load(nudge) and tracked:  # shown as the page loads: counted here, not by a beacon
+                events.append(Event("impression", session.visitor_id, nudge.rule.id, nudge.variant, "treatment", page.type))
+                if nudge.rule.counted:
                     session.shown[nudge.rule.key] = session.shown.get(nudge.rule.key, 0) + 1
         config = {
             "v": 1,
@@ -263,6 +277,7 @@ class EdgeApp:
             slots=slots,
             prices=offer if offer and page.category == offer.category and style else None,
             currency=settings.currency,
+            events=events,
         )
 
     def _render(self, nudge: Nudge, attributes: dict[str, object], session: Session, page: Page,
@@ -314,8 +329,21 @@ class EdgeApp:
         apply_beacon(session, beacon, now, edge_cart=self.cart is not None)
         cookie = self.session_cookie(session, secure)
         stopped = self._stopped_by(beacon, session, session.orders > orders)
-        event = KeyEvent(session.orders - orders, session.revenue - revenue, stopped=stopped)
+        event = KeyEvent(session.orders - orders, session.revenue - revenue, stopped=stopped,
+                         events=self._beacon_events(beacon, session.visitor_id))
         return Reply(204, "", headers=[("Set-Cookie", cookie)]), event
+
+    def _beacon_events(self, beacon: Beacon, visitor: str) -> list[Event]:
+        """Measurement events a client report carries: reveals, clicks, dismisses, purchases."""
+        kinds = {"nudge_shown": "impression", "nudge_clicked": "click", "nudge_dismissed": "dismiss"}
+        out = []
+        for item in beacon.events:
+            rule = self.ruleset.rule(item.rule) if item.rule else None
+            if item.type in kinds and rule is not None:
+                out.append(rule_event(kinds[item.type], rule, visitor))
+            elif item.type == "purchase":
+                out.append(Event("conversion", visitor, revenue=item.value))
+        return out
 
     def _stopped_by(self, beacon: Beacon, session: Session, converted: bool) -> tuple[int, ...]:
         """Rules to stop for good: clicked ones with stop_after "click", and on a purchase the ones
@@ -382,7 +410,8 @@ class EdgeApp:
             ],
         )
         stop = (key32(rule.id),) if rule.caps.stop_after == "click" else ()
-        return reply, KeyEvent(redeemed=1, stopped=stop, budget=rule.id if offer.max_per_day else None)
+        return reply, KeyEvent(redeemed=1, stopped=stop, budget=rule.id if offer.max_per_day else None,
+                               events=[rule_event("click", rule, session.visitor_id)])
 
     def _polite(self, location: str, message: str, secure: bool) -> Reply:
         """A redirect to the shop carrying a one-time message the next page shows (MESSAGES)."""

@@ -41,6 +41,7 @@ from .app import (
 from .attributes import RequestContext
 from .cookies import is_local_http, parse_cookies, without_our_cookies
 from .csp import plan_injection
+from .events import Event
 from .offers import OFFER_APPLIED_HEADER, Redeemed, budget_key
 from . import render
 from .profile import PROFILE_TTL, decode_profile, encode_profile, merged_profile, profile_key
@@ -270,6 +271,7 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeAp
                              tracked=visit.tracked, cookies=visit.cookies, facts=facts, injection=injection)
         if not _absent(origin_resp.headers.get(OFFER_APPLIED_HEADER)):
             plan.prices = None  # the shop priced the page with the offer itself
+        _record(env, ctx, app, plan.events, now)
         learn = _Learner(app, env, ctx, plan.learn) if plan.learn and visit.tracked else None
         rewritten = _rewrite(origin_resp, plan, learn)
         # One profile write per request at most (KV: one write per second per key, last one wins).
@@ -673,6 +675,7 @@ async def _endpoint(js_req: Any, env: Any, ctx: Any, parts: Any, app: EdgeApp | 
         reply, event = app.apply_beacon(beacon, session, now, secure)
     if event or linked:  # one read-merge-write of the profile per request
         ctx.waitUntil(_record_key_event(env, session.visitor_id, event, now, identity=linked))
+    _record(env, ctx, app, event.events, now)
     if event.budget:
         ctx.waitUntil(_kv_put(env, budget_key(event.budget, now), str(used + 1).encode("ascii"), BUDGET_TTL))
     return _reply(reply)
@@ -748,6 +751,28 @@ async def _read_body(js_req: Any, limit: int) -> bytes | None:
             return None
         chunks.append(data)
     return b"".join(chunks)
+
+
+# -- measurement ----------------------------------------------------------------------------------
+
+
+def _record(env: Any, ctx: Any, app: EdgeApp, events: list[Event], now: int) -> None:
+    """Writes measurement events to Analytics Engine (NUDGE_EVENTS) after the response is sent.
+    Without the binding nothing is recorded; a failing write is logged, never raised."""
+    if not events:
+        return
+    dataset = getattr(env, "NUDGE_EVENTS", None)
+    if _absent(dataset):
+        return
+    ctx.waitUntil(_write_points(dataset, [e.data_point(app.rules_version, now) for e in events]))
+
+
+async def _write_points(dataset: Any, points: list[dict[str, Any]]) -> None:
+    for point in points:
+        try:
+            dataset.writeDataPoint(to_js(point, dict_converter=js.Object.fromEntries))
+        except Exception as exc:  # measurement must never cost the shopper anything
+            log.error("nudge: event write failed: %s", exc)
 
 
 # -- KV -------------------------------------------------------------------------------------------

@@ -52,7 +52,7 @@ def test_story_page_gets_the_hidden_modal_with_a_redeem_link() -> None:
     assert "/_nudge/redeem?t=" in body
     config = json.loads(re.search(r'id="nudge-config">(.*?)</script>', body).group(1))  # type: ignore[union-attr]
     assert config["nudges"] == [{"rule": RULE, "kind": "modal", "trigger": "exit_intent", "value": 0,
-                                 "minDwell": 0, "variant": 0}]
+                                 "minDwell": 0, "variant": 0, "counted": False}]
 
 
 def test_before_thresholds_nothing_or_a_timed_modal() -> None:

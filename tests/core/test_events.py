@@ -1,0 +1,80 @@
+"""Measurement events the app emits: exposures (holdout too), impressions, clicks, dismisses,
+conversions, and their Analytics Engine layout (docs/events.md)."""
+
+from __future__ import annotations
+
+import json
+
+from nudge.app import EdgeApp, PageRequest
+from nudge.attributes import RequestContext
+from nudge.beacon import Beacon, Event as BeaconEvent
+from nudge.events import Event
+from nudge.rules import load_ruleset
+from nudge.session import Session
+
+from .factories import NOW, SECRET, repo_rule_files
+
+PAGES = repo_rule_files()["pages.toml"]
+BANNER = 'id = "hello"\n{extra}\n[action]\nkind = "banner"\ntitle = "Hello"\nbutton = "Go"\nurl = "/x"\n'
+
+
+def app(extra: str = "") -> EdgeApp:
+    files = {"pages.toml": PAGES, "hello.toml": BANNER.format(extra=extra)}
+    return EdgeApp(load_ruleset(files), SECRET, "/* client */")
+
+
+def page(a: EdgeApp, visitor: bytes, tracked: bool = True) -> tuple[list[Event], str]:
+    plan = a.plan_page(PageRequest(RequestContext(path="/")), Session.fresh(NOW, visitor), None, None, NOW,
+                       tracked=tracked)
+    return plan.events, plan.body_end
+
+
+def test_a_banner_on_load_is_exposed_and_impressed_by_the_worker_not_the_client() -> None:
+    events, body = page(app(), b"visitor1")
+    visitor = b"visitor1".hex()
+    assert events == [Event("exposure", visitor, "hello", 0, "treatment", "home"),
+                      Event("impression", visitor, "hello", 0, "treatment", "home")]
+    assert '"counted":true' in body  # so the client sends no nudge_shown for it
+
+
+def test_holdout_visitors_are_exposed_but_never_impressed() -> None:
+    a = app("holdout = 50")
+    held = [v for v in (f"v{i:07d}".encode() for i in range(200)) if page(a, v)[0][0].group == "holdout"]
+    assert 60 < len(held) < 140  # about half
+    events, body = page(a, held[0])
+    assert [e.kind for e in events] == ["exposure"] and 'data-nudge-rule="hello"' not in body
+
+
+def test_untracked_visitors_leave_no_events() -> None:
+    assert page(app(), b"visitor1", tracked=False)[0] == []
+
+
+def test_beacons_report_reveals_clicks_dismisses_and_purchases() -> None:
+    a = app()
+    s = Session.fresh(NOW, b"visitor1")
+    beacon = Beacon(None, None, (BeaconEvent("nudge_shown", rule="hello"), BeaconEvent("nudge_clicked", rule="hello"),
+                                 BeaconEvent("nudge_dismissed", rule="hello"), BeaconEvent("purchase", value=59.5)))
+    _, key = a.apply_beacon(beacon, s, NOW, secure=True)
+    v = s.visitor_id
+    assert key.events == [Event("impression", v, "hello", 0, "treatment"), Event("click", v, "hello", 0, "treatment"),
+                          Event("dismiss", v, "hello", 0, "treatment"), Event("conversion", v, revenue=59.5)]
+
+
+def test_redeeming_an_offer_is_a_click() -> None:
+    files = repo_rule_files()
+    a = EdgeApp(load_ruleset(files), SECRET, "/* client */")
+    rule = a.ruleset.rule("sneakers-exit-intent")
+    assert rule is not None
+    s = Session.fresh(NOW, b"visitor1")
+    token = a.offers.mint(rule, s.visitor_id, NOW)
+    _, key = a.redeem(f"t={token}", s, NOW, secure=True)
+    assert [(e.kind, e.rule) for e in key.events] == [("click", "sneakers-exit-intent")]
+
+
+def test_data_point_layout() -> None:
+    point = Event("conversion", "ab" * 8, revenue=12.345).data_point("bundled:abc", NOW)
+    assert point == {"indexes": [""], "blobs": ["conversion", "", "", "", "ab" * 8, "", "bundled:abc"],
+                     "doubles": [12.35, float(NOW)]}
+    exposure = Event("exposure", "cd" * 8, "r", 1, "holdout", "product").data_point("v", NOW)
+    assert exposure["indexes"] == ["r"] and exposure["blobs"][:4] == ["exposure", "r", "1", "holdout"]
+    assert json.loads(json.dumps(exposure)) == exposure
