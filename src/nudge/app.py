@@ -104,6 +104,15 @@ class PagePlan:
     currency: str = "USD"
     events: list[Event] = field(default_factory=list)  # exposures and on-load impressions
 
+    def log_line(self, status: str, rules_version: str, own_ms: float) -> str:
+        """One structured JSON line per page: the decision summary, no personal data (no path,
+        query, visitor id or attribute values)."""
+        return json.dumps({
+            "nudge": "page", "page": self.page.type, "visitor": status, "rules": rules_version, "ms": own_ms,
+            "decided": [{"rule": n.rule.id, "variant": n.variant, "group": _group(n)} for n in self.nudges],
+            "slots": sorted(self.slots), "prices": self.prices is not None,
+        }, separators=(",", ":"))
+
 
 def _client_nudge(n: Nudge) -> dict[str, object]:
     """What the client script needs to reveal a rendered nudge: how (trigger) and when.
@@ -114,6 +123,10 @@ def _client_nudge(n: Nudge) -> dict[str, object]:
         trigger, value = "time", n.wait  # seconds on this page
     return {"rule": rule.id, "kind": rule.action.kind, "trigger": trigger, "value": value,
             "minDwell": n.min_dwell, "variant": n.variant, "counted": _on_load(n)}
+
+
+def _group(n: Nudge) -> str:
+    return "shadow" if n.shadow else "holdout" if n.held_out else "treatment"
 
 
 def _on_load(n: Nudge) -> bool:
@@ -131,7 +144,7 @@ class EdgeApp:
 
     def __init__(self, ruleset: RuleSet, secrets: list[bytes], client_js: str,
                  consent: ConsentPolicy | None = None, edge_cart: bool = True,
-                 rules_version: str = "bundled") -> None:
+                 rules_version: str = "bundled", shadow: bool = False) -> None:
         self._edge_cart = edge_cart
         self.use_ruleset(ruleset, rules_version)
         self.rules_checked = 0.0  # when the edge last looked for published rules
@@ -145,6 +158,7 @@ class EdgeApp:
         self.client_src = f"{CLIENT_PATH}?v={digest}"
         self.style_href = f"{STYLE_PATH}?v={hashlib.sha256(render.CSS.encode('utf-8')).hexdigest()[:12]}"
         self.spent: dict[str, int] = {}  # rule id -> UTC day its discount budget ran out
+        self.shadow = shadow  # every rule in shadow mode (NUDGE_SHADOW=on)
 
     def spent_today(self, now: int) -> frozenset[str]:
         day = now // 86_400
@@ -219,7 +233,7 @@ class EdgeApp:
         settings = self.ruleset.settings
         attributes = visitor_attributes(session, page, profile, now, request.context, settings.free_shipping_over)
         nudges = decide(self.ruleset, attributes, page, session, now, profile, request.context.path,
-                        self.spent_today(now))
+                        self.spent_today(now), self.shadow)
         body_start, body_end = [], []
         slots: dict[str, tuple[str, str]] = {}
         message = MESSAGES.get((cookies or {}).get(MESSAGE_COOKIE, ""))
@@ -228,9 +242,9 @@ class EdgeApp:
         if offer and page.category == offer.category:
             body_start.append(render.offer_applied_banner(offer))
         shown: list[Nudge] = []
-        events = [Event("exposure", session.visitor_id, n.rule.id, n.variant, "holdout" if n.held_out else "treatment",
-                        page.type) for n in nudges] if tracked else []
-        for nudge in (n for n in nudges if not n.held_out and style):
+        events = [Event("exposure", session.visitor_id, n.rule.id, n.variant, _group(n), page.type)
+                  for n in nudges] if tracked else []
+        for nudge in (n for n in nudges if not n.hidden and style):
             html = self._render(nudge, attributes, session, page, now)
             if html is None:
                 continue  # a placeholder without a value, or nothing to recommend: not shown

@@ -26,7 +26,13 @@ class Nudge:
     min_dwell: int  # visible seconds on this page before the client may reveal it (0: now)
     variant: int = 0
     held_out: bool = False  # in the rule's control group: decided, never shown
+
+    @property
+    def hidden(self) -> bool:
+        """Decided but not for showing: held out, or in shadow mode."""
+        return self.held_out or self.shadow
     wait: int = 0  # for time-based triggers: seconds on this page before the reveal
+    shadow: bool = False  # the rule (or the whole Worker) runs in shadow mode: measured, never shown
 
     @property
     def action(self) -> Action:
@@ -35,10 +41,11 @@ class Nudge:
 
 def decide(ruleset: RuleSet, attributes: dict[str, Any], page: Page, session: Session, now: int,
            profile: Profile | None = None, path: str = "/",
-           spent: frozenset[str] = frozenset()) -> list[Nudge]:
+           spent: frozenset[str] = frozenset(), shadow: bool = False) -> list[Nudge]:
     """The nudges decided for this page, highest priority first. Held-out nudges are included (so
-    they can be measured) but do not count against the page's limits. `spent`: rules whose
-    discount budget for today is used up."""
+    they can be measured) but do not count against the page's limits, and so are shadow ones
+    (`shadow`: the whole Worker is in shadow mode). `spent`: rules whose discount budget for
+    today is used up."""
     settings = ruleset.settings
     # Fatigue cap on messages (modals, banners): this visit has seen enough. Inline content stays.
     fatigued = sum(n for k, n in session.shown.items() if k in ruleset.message_keys) >= settings.max_per_session
@@ -70,11 +77,11 @@ def decide(ruleset: RuleSet, attributes: dict[str, Any], page: Page, session: Se
         if wait is None or delay is None:
             continue
         variant = choose_variant(rule.id, visitor, [w for w, _ in rule.variants]) if rule.variants else 0
-        nudge = Nudge(rule, wait, variant, in_holdout(rule.id, visitor, rule.holdout), delay)
+        nudge = Nudge(rule, wait, variant, in_holdout(rule.id, visitor, rule.holdout), delay, shadow or rule.shadow)
         chosen.append(nudge)
         if inline:
             slots.add(rule.action.slot)
-        elif not nudge.held_out:
+        elif not nudge.hidden:
             shown += 1
             has_modal = has_modal or rule.action.kind == "modal"
     return chosen

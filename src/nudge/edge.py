@@ -75,10 +75,10 @@ class ConfigError(RuntimeError):
 def _app_for(env: Any) -> EdgeApp:
     """The per-isolate EdgeApp (rule set parsed once; rebuilt only if the secret changes)."""
     global _app
-    names = ("NUDGE_SECRET", "NUDGE_CONSENT", "NUDGE_CONSENT_COOKIE", "NUDGE_EDGE_CART")
+    names = ("NUDGE_SECRET", "NUDGE_CONSENT", "NUDGE_CONSENT_COOKIE", "NUDGE_EDGE_CART", "NUDGE_SHADOW")
     config = tuple(str(getattr(env, name, "") or "") for name in names)
     if _app is None or _app[0] != config:
-        secret, consent_mode, consent_cookie, edge_cart = config
+        secret, consent_mode, consent_cookie, edge_cart, shadow = config
         secrets = parse_secrets(secret)
         if not secrets:
             raise ConfigError("NUDGE_SECRET is not set: run `wrangler secret put NUDGE_SECRET`")
@@ -88,11 +88,13 @@ def _app_for(env: Any) -> EdgeApp:
             raise ConfigError(f"NUDGE_CONSENT: {exc}") from exc
         from . import _bundle
 
-        if edge_cart not in ("", "on", "off"):
-            raise ConfigError(f"NUDGE_EDGE_CART must be 'on' or 'off', not {edge_cart!r}")
+        for name, value in (("NUDGE_EDGE_CART", edge_cart), ("NUDGE_SHADOW", shadow)):
+            if value not in ("", "on", "off"):
+                raise ConfigError(f"{name} must be 'on' or 'off', not {value!r}")
         ruleset = load_ruleset(_bundle.RULE_FILES)
         bundled = "bundled:" + rules_version(_bundle.RULE_FILES)
-        _app = (config, EdgeApp(ruleset, secrets, _bundle.CLIENT_JS, consent, edge_cart != "off", bundled))
+        _app = (config, EdgeApp(ruleset, secrets, _bundle.CLIENT_JS, consent, edge_cart != "off", bundled,
+                                shadow == "on"))
     return _app[1]
 
 
@@ -224,6 +226,7 @@ def _cancel(*tasks: Any) -> None:
 
 async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeApp | None) -> Any:
     now = int(time.time())
+    started = time.perf_counter()
     origin = str(env.ORIGIN_URL).rstrip("/")
     visit = _read_visitor(js_req, configured, now)
     app, session = visit.app, visit.session
@@ -235,6 +238,7 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeAp
     origin_task = asyncio.ensure_future(_fetch_origin(_origin_request(js_req, origin, parts, extra), cache_key, ctx))
     profile_task = facts_task = None
     slug, facts = None, None
+    own = time.perf_counter() - started  # nudge's own time; waiting for the origin and KV is not
     if visit.tracked and app is not None and session is not None:
         profile_task = asyncio.ensure_future(_kv_get(env, profile_key(session.visitor_id)))
         early = app.ruleset.classifier.classify(parts.path)
@@ -265,6 +269,7 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeAp
         if facts is not None:
             app.catalog.remember(slug, facts)
     try:
+        resumed = time.perf_counter()
         csp = origin_resp.headers.get("content-security-policy")
         injection = plan_injection(str(csp) if isinstance(csp, str) else None, f"{parts.scheme}://{parts.netloc}")
         plan = app.plan_page(_page_request(js_req, parts), session, visit.offer, profile, now,
@@ -273,7 +278,9 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeAp
             plan.prices = None  # the shop priced the page with the offer itself
         _record(env, ctx, app, plan.events, now)
         learn = _Learner(app, env, ctx, plan.learn) if plan.learn and visit.tracked else None
-        rewritten = _rewrite(origin_resp, plan, learn)
+        own += time.perf_counter() - resumed
+        rewritten = _rewrite(origin_resp, plan, learn, own)
+        print(plan.log_line(visit.status, app.rules_version, round(own * 1000, 2)))  # one line per page
         # One profile write per request at most (KV: one write per second per key, last one wins).
         if plan.profile_write is not None:
             write = dataclasses.replace(plan.profile_write, identity=linked or plan.profile_write.identity)
@@ -603,8 +610,10 @@ class _ProxyJar:
         cls.open = keep
 
 
-def _rewrite(origin_resp: Any, plan: PagePlan, learn: _Learner | None = None) -> Any:
+def _rewrite(origin_resp: Any, plan: PagePlan, learn: _Learner | None = None, own: float = 0.0) -> Any:
     headers = js.Headers.new(origin_resp.headers)
+    # nudge's own time before the body streams (reading the visitor, deciding, rendering)
+    headers.append("server-timing", f'nudge;dur={own * 1000:.2f};desc="nudge decide+render"')
     headers.delete("content-length")
     headers.set("cache-control", "private, no-store")  # personalized: no shared cache may keep it
     headers.append("vary", "Cookie")

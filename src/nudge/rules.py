@@ -156,6 +156,7 @@ class Rule:
     match: Matcher = field(default=lambda _a: True, repr=False, compare=False)  # `when`, compiled
     key: int = 0  # key32(id), as the session and profile record the rule
     counted: bool = True  # reveals are counted for caps (inline kinds only when the rule has [caps])
+    shadow: bool = False  # evaluated and measured as if live, never shown
 
     @property
     def per_session(self) -> int:
@@ -377,6 +378,7 @@ def _load_rule(file: str, data: dict[str, Any]) -> Rule:
         id=rule_id,
         description=f.text("description", "", limit=500),
         enabled=f.get("enabled", bool, True),
+        shadow=f.get("shadow", bool, False),
         pages=tuple(pages),
         url_globs=tuple(globs),
         trigger=trigger,

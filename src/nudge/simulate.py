@@ -119,7 +119,7 @@ def _decide_page(ruleset: RuleSet, singles: dict[str, RuleSet], session: Session
     for rule in ruleset.candidates(page.type):
         if rule.id not in chosen and decide(singles[rule.id], attributes, page, session, now, None, path):
             report.rules[rule.id].lost += 1
-    return [n for n in decided if not n.held_out]
+    return [n for n in decided if not n.hidden]
 
 
 # -- synthetic sessions ----------------------------------------------------------------------------

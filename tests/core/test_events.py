@@ -78,3 +78,26 @@ def test_data_point_layout() -> None:
     exposure = Event("exposure", "cd" * 8, "r", 1, "holdout", "product").data_point("v", NOW)
     assert exposure["indexes"] == ["r"] and exposure["blobs"][:4] == ["exposure", "r", "1", "holdout"]
     assert json.loads(json.dumps(exposure)) == exposure
+
+
+def test_a_shadow_rule_is_measured_as_if_live_and_never_shown() -> None:
+    events, body = page(app("shadow = true"), b"visitor1")
+    assert [(e.kind, e.group) for e in events] == [("exposure", "shadow")]
+    assert 'data-nudge-rule="hello"' not in body and '"nudges":[]' in body
+
+
+def test_global_shadow_mode_shows_nothing_and_measures_everything() -> None:
+    a = EdgeApp(load_ruleset({"pages.toml": PAGES, "hello.toml": BANNER.format(extra="")}), SECRET, "/* c */",
+                shadow=True)
+    events, body = page(a, b"visitor1")
+    assert [(e.kind, e.group) for e in events] == [("exposure", "shadow")] and "nudge-banner" not in body
+
+
+def test_the_log_line_summarizes_the_decision_without_personal_data() -> None:
+    a = app("holdout = 10")
+    plan = a.plan_page(PageRequest(RequestContext(path="/"), query="email=jane@example.com"), Session.fresh(NOW, b"visitor1"),
+                       None, None, NOW)
+    line = json.loads(plan.log_line("tracked", "bundled:x", 0.42))
+    assert line == {"nudge": "page", "page": "home", "visitor": "tracked", "rules": "bundled:x", "ms": 0.42,
+                    "decided": [{"rule": "hello", "variant": 0, "group": "treatment"}], "slots": [], "prices": False}
+    assert "jane" not in json.dumps(line) and b"visitor1".hex() not in json.dumps(line)

@@ -3,6 +3,7 @@ discount budget, against the scriptable origin and the repo's own rules."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from collections.abc import Iterator
@@ -168,3 +169,15 @@ def test_a_visitor_with_an_offer_bypasses_the_edge_cache(edge: Edge) -> None:
         time.sleep(0.2)
         r = c.get(path, headers={"cookie": offer_cookie()})
     assert origin_hits(edge, path) == 2 and "$116.10" in r.text
+
+
+def test_rewritten_pages_carry_server_timing_and_one_json_log_line(edge: Edge) -> None:
+    with edge.client() as c:
+        r = c.get(f"{PRODUCT}?n={time.monotonic_ns()}")
+    timing = r.headers["server-timing"]
+    assert timing.startswith("nudge;dur=") and float(timing.split("dur=")[1].split(";")[0]) >= 0
+    deadline = time.monotonic() + 5
+    while '"nudge":"page"' not in edge.process.output() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lines = [json.loads(line) for line in edge.process.output().splitlines() if line.startswith('{"nudge":"page"')]
+    assert lines and lines[-1]["page"] == "product" and "recommendations" in lines[-1]["slots"]
