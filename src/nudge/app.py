@@ -6,7 +6,10 @@ nothing here touches the Workers runtime, so all of it is unit-tested in CPython
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import hashlib
+import hmac
 import json
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, quote
@@ -25,6 +28,8 @@ from .privacy import ConsentPolicy, is_automated, may_track
 from .profile import Profile, merged_profile
 from .csp import UNRESTRICTED, Injection
 from .events import Event, rule_event
+from .explain import explain_html, explain_json, verdicts
+from .preview import PREVIEW_COOKIE, Preview, PreviewTokens
 from .recommend import recommend
 from .rules import Rule, RuleSet
 from .templates import MissingValue
@@ -39,6 +44,8 @@ REDEEM_PATH = PREFIX + "redeem"
 CLIENT_PATH = PREFIX + "client.js"
 STYLE_PATH = PREFIX + "nudge.css"
 HEALTH_PATH = PREFIX + "health"
+EXPLAIN_PATH = PREFIX + "explain"
+PREVIEW_PATH = PREFIX + "preview"
 FORGET_PATH = PREFIX + "forget"
 DWELL_COOKIE = "nudge_dw"
 MESSAGE_COOKIE = "nudge_msg"
@@ -144,7 +151,7 @@ class EdgeApp:
 
     def __init__(self, ruleset: RuleSet, secrets: list[bytes], client_js: str,
                  consent: ConsentPolicy | None = None, edge_cart: bool = True,
-                 rules_version: str = "bundled", shadow: bool = False) -> None:
+                 rules_version: str = "bundled", shadow: bool = False, explain_token: str = "") -> None:
         self._edge_cart = edge_cart
         self.use_ruleset(ruleset, rules_version)
         self.rules_checked = 0.0  # when the edge last looked for published rules
@@ -153,12 +160,14 @@ class EdgeApp:
         self.catalog = LearnedCatalog()
         self.codec = SessionCodec(Signer(secrets, "session"))
         self.offers = OfferTokens(Signer(secrets, "offer-token"), Signer(secrets, "offer-cookie"))
+        self.previews = PreviewTokens(Signer(secrets, "preview"))
         self.client_js = client_js
         digest = hashlib.sha256(client_js.encode("utf-8")).hexdigest()[:12]
         self.client_src = f"{CLIENT_PATH}?v={digest}"
         self.style_href = f"{STYLE_PATH}?v={hashlib.sha256(render.CSS.encode('utf-8')).hexdigest()[:12]}"
         self.spent: dict[str, int] = {}  # rule id -> UTC day its discount budget ran out
         self.shadow = shadow  # every rule in shadow mode (NUDGE_SHADOW=on)
+        self._explain_token = explain_token  # NUDGE_EXPLAIN_TOKEN; empty: /_nudge/explain is off
 
     def spent_today(self, now: int) -> frozenset[str]:
         day = now // 86_400
@@ -215,11 +224,12 @@ class EdgeApp:
     def plan_page(self, request: PageRequest, session: Session, offer: Redeemed | None,
                   profile: Profile | None, now: int, tracked: bool = True,
                   cookies: dict[str, str] | None = None, facts: ProductFacts | None = None,
-                  injection: Injection = UNRESTRICTED) -> PagePlan:
+                  injection: Injection = UNRESTRICTED, preview: Preview | None = None) -> PagePlan:
         """The page's nudges and cookies. An untracked visitor gets a throwaway session: rules on
         page, geo and device still apply, but nothing is stored and any old nudge cookie is erased.
         `injection` is what the page's Content-Security-Policy allows: when it blocks our script, or
-        our styles both inline and as a stylesheet, the page is left as it is (the visit still counts)."""
+        our styles both inline and as a stylesheet, the page is left as it is (the visit still counts).
+        With a `preview`, that rule is shown at once and nothing about the browser is stored."""
         page = self.ruleset.classifier.classify(request.context.path)
         if page.type == "product" and page.product and not page.category and facts and facts.category:
             page = Page("product", facts.category, page.product)  # the category the page declared
@@ -232,8 +242,12 @@ class EdgeApp:
             style = ""  # nothing of ours can work on this page: leave it as it is
         settings = self.ruleset.settings
         attributes = visitor_attributes(session, page, profile, now, request.context, settings.free_shipping_over)
-        nudges = decide(self.ruleset, attributes, page, session, now, profile, request.context.path,
-                        self.spent_today(now), self.shadow)
+        if preview is not None:
+            nudges = self._preview_nudges(preview)
+            tracked = False
+        else:
+            nudges = decide(self.ruleset, attributes, page, session, now, profile, request.context.path,
+                            self.spent_today(now), self.shadow)
         body_start, body_end = [], []
         slots: dict[str, tuple[str, str]] = {}
         message = MESSAGES.get((cookies or {}).get(MESSAGE_COOKIE, ""))
@@ -241,6 +255,9 @@ class EdgeApp:
             body_start.append(render.notice(message))
         if offer and page.category == offer.category:
             body_start.append(render.offer_applied_banner(offer))
+        if preview is not None:
+            body_start.append(render.notice(f"Preview of {preview.rule} (variant {preview.variant}): "
+                                            "shown at once, nothing recorded."))
         shown: list[Nudge] = []
         events = [Event("exposure", session.visitor_id, n.rule.id, n.variant, _group(n), page.type)
                   for n in nudges] if tracked else []
@@ -279,7 +296,7 @@ class EdgeApp:
             head=style,
             body_start="".join(body_start),
             body_end="".join(body_end),
-            set_cookies=([self.session_cookie(session, request.secure)] if tracked
+            set_cookies=([] if preview is not None else [self.session_cookie(session, request.secure)] if tracked
                          else self.erase_cookies(cookies or {}, request.secure))
             + ([set_cookie(MESSAGE_COOKIE, "", max_age=0, secure=request.secure)]
                if tracked and MESSAGE_COOKIE in (cookies or {}) else []),
@@ -293,6 +310,36 @@ class EdgeApp:
             currency=settings.currency,
             events=events,
         )
+
+    def _preview_nudges(self, preview: Preview) -> list[Nudge]:
+        """The previewed rule on every page, revealed at once (page load), in the chosen variant."""
+        rule = self.ruleset.rule(preview.rule)
+        if rule is None:
+            return []
+        variant = preview.variant if 0 <= preview.variant < max(1, len(rule.variants)) else 0
+        return [Nudge(dataclasses.replace(rule, trigger="page_load", trigger_value=0), 0, variant)]
+
+    def preview_of(self, cookies: dict[str, str], now: int) -> Preview | None:
+        return self.previews.verify(cookies.get(PREVIEW_COOKIE), now)
+
+    def start_preview(self, query: str, now: int, secure: bool) -> Reply:
+        """GET /_nudge/preview?t=TOKEN[&path=/x]: this browser previews the rule until the link
+        expires; `?end=1` stops previewing."""
+        params = parse_qs(query)
+        if params.get("end"):
+            return Reply(303, "", "text/plain", [("Location", "/"), ("Cache-Control", "no-store"),
+                                                 ("Set-Cookie", set_cookie(PREVIEW_COOKIE, "", max_age=0, secure=secure))])
+        token = (params.get("t") or [""])[0]
+        preview = self.previews.verify(token, now)
+        if preview is None or self.ruleset.rule(preview.rule) is None:
+            return _json(403, {"error": "this preview link is invalid or has expired: mint a new one with `nudge preview`"},
+                         [("Cache-Control", "no-store")])
+        path = (params.get("path") or ["/"])[0]
+        location = path if path.startswith("/") and not path.startswith("//") and "\\" not in path else "/"
+        return Reply(303, "", "text/plain", [
+            ("Location", location), ("Cache-Control", "no-store"),
+            ("Set-Cookie", set_cookie(PREVIEW_COOKIE, token, max_age=preview.expires - now, secure=secure)),
+        ])
 
     def _render(self, nudge: Nudge, attributes: dict[str, object], session: Session, page: Page,
                 now: int) -> str | None:
@@ -448,6 +495,35 @@ class EdgeApp:
         }
         headers = [("Set-Cookie", c) for c in self.erase_cookies(cookies, secure)]
         return _json(200, {"erased": erased}, headers + [("Cache-Control", "no-store")])
+
+    def explain(self, query: str, session: Session, profile: Profile | None, now: int, status: str,
+                context: RequestContext) -> Reply:
+        """GET /_nudge/explain?token=T&path=/some/page[&format=json]: for this browser, its
+        attributes and every rule's outcome on that page, with the reason. Reads, never writes:
+        the page view is simulated on a copy of the session."""
+        params = parse_qs(query)
+        token = (params.get("token") or [""])[0]
+        if not self._explain_token:
+            return _json(404, {"error": "explain is off: set NUDGE_EXPLAIN_TOKEN"})
+        if not hmac.compare_digest(token.encode(), self._explain_token.encode()):
+            return _json(403, {"error": "wrong or missing token"}, [("Cache-Control", "no-store")])
+        path = (params.get("path") or ["/"])[0]
+        if not path.startswith("/") or path.startswith("//"):
+            return _json(400, {"error": "path must be a same-site path like /collections/sneakers"})
+        trial = copy.deepcopy(session)
+        page = self.ruleset.classifier.classify(path)
+        record_page_view(trial, page, now)
+        settings = self.ruleset.settings
+        ctx = dataclasses.replace(context, path=path)
+        attributes = visitor_attributes(trial, page, profile, now, ctx, settings.free_shipping_over)
+        why: dict[str, str] = {}
+        decided = decide(self.ruleset, attributes, page, trial, now, profile, path, self.spent_today(now),
+                         self.shadow, why)
+        items = verdicts(self.ruleset, page.type, decided, why, attributes)
+        headers = [("Cache-Control", "no-store"), ("X-Robots-Tag", "noindex")]
+        if (params.get("format") or [""])[0] == "json":
+            return Reply(200, explain_json(status, path, attributes, items), headers=headers)
+        return Reply(200, explain_html(status, path, attributes, items), "text/html; charset=utf-8", headers)
 
     def stylesheet(self) -> Reply:
         return Reply(200, render.CSS, content_type="text/css; charset=utf-8",

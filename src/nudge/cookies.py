@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import unquote
 
-OUR_COOKIES = ("nudge", "nudge_offer", "nudge_dw", "nudge_msg")
+OUR_COOKIES = ("nudge", "nudge_offer", "nudge_dw", "nudge_msg", "nudge_preview")
 MAX_HEADER = 16 * 1024
 
 

@@ -41,11 +41,12 @@ class Nudge:
 
 def decide(ruleset: RuleSet, attributes: dict[str, Any], page: Page, session: Session, now: int,
            profile: Profile | None = None, path: str = "/",
-           spent: frozenset[str] = frozenset(), shadow: bool = False) -> list[Nudge]:
+           spent: frozenset[str] = frozenset(), shadow: bool = False,
+           why: dict[str, str] | None = None) -> list[Nudge]:
     """The nudges decided for this page, highest priority first. Held-out nudges are included (so
     they can be measured) but do not count against the page's limits, and so are shadow ones
     (`shadow`: the whole Worker is in shadow mode). `spent`: rules whose discount budget for
-    today is used up."""
+    today is used up. `why`, when given, receives the reason each candidate was left out."""
     settings = ruleset.settings
     # Fatigue cap on messages (modals, banners): this visit has seen enough. Inline content stays.
     fatigued = sum(n for k, n in session.shown.items() if k in ruleset.message_keys) >= settings.max_per_session
@@ -55,26 +56,37 @@ def decide(ruleset: RuleSet, attributes: dict[str, Any], page: Page, session: Se
     slots: set[str] = set()  # one rule per slot, the highest priority one
     # No interstitial on the landing page of a visit from a search engine (they demote pages that
     # greet searchers with one): count it as if this page already had its modal.
-    has_modal = session.pages <= 1 and is_search_engine(session.source.referrer)
+    searched = session.pages <= 1 and is_search_engine(session.source.referrer)
+    has_modal = searched
     for rule in ruleset.candidates(page.type):
         inline = rule.action.inline
-        if inline and rule.action.slot in slots or not inline and (fatigued or shown >= settings.max_per_page):
-            continue
+        if why is None and (inline and rule.action.slot in slots
+                            or not inline and (fatigued or shown >= settings.max_per_page)):
+            continue  # the governor would refuse it anyway: skip the work
         try:
-            if not _on_page(rule, page, path) or not is_active(rule.schedule, now):
-                continue
-            if _capped(rule, session, profile, now) or not in_rollout(rule.id, visitor, rule.rollout):
-                continue
-            if rule.action.kind == "modal" and has_modal:
-                continue
-            if rule.offer is not None and _no_offer(rule, page, attributes, session, profile, now, spent):
-                continue
-            wait = _seconds_until_match(rule, attributes, page)
-            delay = _trigger_delay(rule, attributes) if wait is not None else None
+            reason = _left_out(rule, attributes, page, path, session, profile, now, spent)
+            wait = delay = None
+            if reason is None:
+                wait = _seconds_until_match(rule, attributes, page)
+                delay = _trigger_delay(rule, attributes) if wait is not None else None
+                reason = ("condition: false" if wait is None else
+                          "trigger: cannot fire on this page (cart empty or checkout started)" if delay is None else None)
         except Exception:  # one broken rule must not cost the page its other rules
             log.exception("nudge: rule %s failed for this request; skipped", rule.id)
-            continue
-        if wait is None or delay is None:
+            reason = "error: the rule failed for this request (see the logs)"
+        if reason is None:  # the governor: one policy for every message
+            if inline and rule.action.slot in slots:
+                reason = f"governor: slot {rule.action.slot!r} is filled by a higher-priority rule"
+            elif not inline and fatigued:
+                reason = f"governor: this visit has seen {settings.max_per_session} messages (max_per_session)"
+            elif not inline and shown >= settings.max_per_page:
+                reason = f"governor: this page has {settings.max_per_page} messages (max_per_page)"
+            elif rule.action.kind == "modal" and has_modal:
+                reason = ("governor: no modal on the landing page from a search engine" if searched
+                          else "governor: one modal per page")
+        if reason is not None or wait is None or delay is None:
+            if why is not None:
+                why[rule.id] = reason or "condition: false"
             continue
         variant = choose_variant(rule.id, visitor, [w for w, _ in rule.variants]) if rule.variants else 0
         nudge = Nudge(rule, wait, variant, in_holdout(rule.id, visitor, rule.holdout), delay, shadow or rule.shadow)
@@ -85,6 +97,23 @@ def decide(ruleset: RuleSet, attributes: dict[str, Any], page: Page, session: Se
             shown += 1
             has_modal = has_modal or rule.action.kind == "modal"
     return chosen
+
+
+def _left_out(rule: Rule, attributes: dict[str, Any], page: Page, path: str, session: Session,
+              profile: Profile | None, now: int, spent: frozenset[str]) -> str | None:
+    """Why a candidate rule cannot apply to this request before its condition is looked at."""
+    if not _on_page(rule, page, path):
+        return "page: not one of the rule's pages or URL globs"
+    if not is_active(rule.schedule, now):
+        return "schedule: not active now"
+    capped = _capped(rule, session, profile, now)
+    if capped:
+        return f"cap: {capped}"
+    if not in_rollout(rule.id, session.visitor_id, rule.rollout):
+        return f"rollout: this visitor is outside the {rule.rollout:g}% rollout"
+    if rule.offer is not None and _no_offer(rule, page, attributes, session, profile, now, spent):
+        return "offer guardrail: checkout, a recent purchase, or today's discount budget is spent"
+    return None
 
 
 def _no_offer(rule: Rule, page: Page, attributes: dict[str, Any], session: Session,
@@ -118,22 +147,27 @@ def _on_page(rule: Rule, page: Page, path: str) -> bool:
     return page.type in rule.pages or any(fnmatchcase(path, glob) for glob in rule.url_globs)
 
 
-def _capped(rule: Rule, session: Session, profile: Profile | None, now: int) -> bool:
+def _capped(rule: Rule, session: Session, profile: Profile | None, now: int) -> str | None:
+    """Which cap stops the rule for this visitor, if any."""
     caps = rule.caps
     shown_now = session.shown.get(rule.key, 0)
-    if rule.key in session.closed or shown_now >= caps.per_session:
-        return True
+    if rule.key in session.closed:
+        return "clicked or dismissed in this visit"
+    if shown_now >= caps.per_session:
+        return f"shown {shown_now} times in this visit (per_session {caps.per_session})"
     history = profile.nudges.get(rule.key) if profile else None
     if history is None:
-        return False
+        return None
     if history.stopped and caps.stop_after != "never":
-        return True
+        return f"stopped for good after a {caps.stop_after}"
     if caps.per_lifetime is not None and history.total + shown_now >= caps.per_lifetime:
-        return True
+        return f"per_lifetime {caps.per_lifetime} reached"
     if caps.per_day is not None and history.today(now) + shown_now >= caps.per_day:
-        return True
+        return f"per_day {caps.per_day} reached"
     cooldown = (caps.cooldown_hours or 0) * 3600
-    return bool(cooldown and history.last_closed and now - history.last_closed < cooldown)
+    if cooldown and history.last_closed and now - history.last_closed < cooldown:
+        return f"cooldown of {caps.cooldown_hours} h after a dismiss"
+    return None
 
 
 def _trigger_delay(rule: Rule, attributes: dict[str, Any]) -> int | None:

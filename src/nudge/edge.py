@@ -32,6 +32,8 @@ from .app import (
     PREFIX,
     REDEEM_PATH,
     STYLE_PATH,
+    EXPLAIN_PATH,
+    PREVIEW_PATH,
     EdgeApp,
     KeyEvent,
     PagePlan,
@@ -43,6 +45,7 @@ from .cookies import is_local_http, parse_cookies, without_our_cookies
 from .csp import plan_injection
 from .events import Event
 from .offers import OFFER_APPLIED_HEADER, Redeemed, budget_key
+from .preview import Preview
 from . import render
 from .profile import PROFILE_TTL, decode_profile, encode_profile, merged_profile, profile_key
 from .rules import RuleError, load_ruleset
@@ -75,10 +78,11 @@ class ConfigError(RuntimeError):
 def _app_for(env: Any) -> EdgeApp:
     """The per-isolate EdgeApp (rule set parsed once; rebuilt only if the secret changes)."""
     global _app
-    names = ("NUDGE_SECRET", "NUDGE_CONSENT", "NUDGE_CONSENT_COOKIE", "NUDGE_EDGE_CART", "NUDGE_SHADOW")
+    names = ("NUDGE_SECRET", "NUDGE_CONSENT", "NUDGE_CONSENT_COOKIE", "NUDGE_EDGE_CART", "NUDGE_SHADOW",
+             "NUDGE_EXPLAIN_TOKEN")
     config = tuple(str(getattr(env, name, "") or "") for name in names)
     if _app is None or _app[0] != config:
-        secret, consent_mode, consent_cookie, edge_cart, shadow = config
+        secret, consent_mode, consent_cookie, edge_cart, shadow, explain_token = config
         secrets = parse_secrets(secret)
         if not secrets:
             raise ConfigError("NUDGE_SECRET is not set: run `wrangler secret put NUDGE_SECRET`")
@@ -94,7 +98,7 @@ def _app_for(env: Any) -> EdgeApp:
         ruleset = load_ruleset(_bundle.RULE_FILES)
         bundled = "bundled:" + rules_version(_bundle.RULE_FILES)
         _app = (config, EdgeApp(ruleset, secrets, _bundle.CLIENT_JS, consent, edge_cart != "off", bundled,
-                                shadow == "on"))
+                                shadow == "on", explain_token))
     return _app[1]
 
 
@@ -184,6 +188,7 @@ class _Visit:
     session: Session | None = None
     offer: Redeemed | None = None
     cookies: dict[str, str] = field(default_factory=dict)
+    preview: Preview | None = None  # a marketer's preview: that rule at once, nothing stored
 
     @property
     def tracked(self) -> bool:
@@ -198,6 +203,9 @@ def _read_visitor(js_req: Any, app: EdgeApp | None, now: int) -> _Visit:
         status = app.visitor_status(_headers(js_req, _PRIVACY_HEADERS), cookies)
         if status == "automated":  # bots and prefetches get the origin's page untouched
             return _Visit(status=status)
+        preview = app.preview_of(cookies, now)
+        if preview is not None:
+            return _Visit(app, "preview", Session.fresh(now), None, cookies, preview)
         if status != "tracked":  # a throwaway session: never stored, never sent
             return _Visit(app, status, Session.fresh(now), None, cookies)
         return _Visit(app, status, app.load_session(cookies, now), app.active_offer(cookies, now), cookies)
@@ -273,7 +281,8 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeAp
         csp = origin_resp.headers.get("content-security-policy")
         injection = plan_injection(str(csp) if isinstance(csp, str) else None, f"{parts.scheme}://{parts.netloc}")
         plan = app.plan_page(_page_request(js_req, parts), session, visit.offer, profile, now,
-                             tracked=visit.tracked, cookies=visit.cookies, facts=facts, injection=injection)
+                             tracked=visit.tracked, cookies=visit.cookies, facts=facts, injection=injection,
+                             preview=visit.preview)
         if not _absent(origin_resp.headers.get(OFFER_APPLIED_HEADER)):
             plan.prices = None  # the shop priced the page with the offer itself
         _record(env, ctx, app, plan.events, now)
@@ -654,9 +663,13 @@ async def _endpoint(js_req: Any, env: Any, ctx: Any, parts: Any, app: EdgeApp | 
         return _reply(app.stylesheet())
     if path == HEALTH_PATH:
         return _reply(app.health())
-    if path not in (BEACON_PATH, REDEEM_PATH, FORGET_PATH):
+    if path not in (BEACON_PATH, REDEEM_PATH, FORGET_PATH, EXPLAIN_PATH, PREVIEW_PATH):
         return _reply(Reply(404, '{"error": "not found"}'))
     cookies = parse_cookies(js_req.headers.get("cookie"))
+    if path == EXPLAIN_PATH:
+        return _reply(await _explain(js_req, env, app, parts, cookies, now))
+    if path == PREVIEW_PATH:
+        return _reply(app.start_preview(parts.query, now, secure))
     if path == FORGET_PATH:
         return _reply(await _forget(js_req, env, app, cookies, secure))
     if app.visitor_status(_headers(js_req, _PRIVACY_HEADERS), cookies) != "tracked":
@@ -707,6 +720,19 @@ async def _refresh_budgets(env: Any, app: EdgeApp) -> None:
     for rule in app.ruleset.rules:
         if rule.offer is not None and rule.offer.max_per_day and rule.id not in app.spent_today(now):
             app.budget_spent(rule.id, await _budget_used(env, rule.id, now), now)
+
+
+async def _explain(js_req: Any, env: Any, app: EdgeApp, parts: Any, cookies: dict[str, str], now: int) -> Reply:
+    """The explain page for this browser: its session and profile as the page would see them."""
+    status = app.visitor_status(_headers(js_req, _PRIVACY_HEADERS), cookies)
+    session = app.load_session(cookies, now) if status == "tracked" else Session.fresh(now)
+    profile = None
+    if status == "tracked" and COOKIE_NAME in cookies:
+        try:
+            profile = decode_profile(await _kv_get(env, profile_key(session.visitor_id)))
+        except JsException as exc:
+            log.warning("nudge: explain could not read the profile: %s", exc)
+    return app.explain(parts.query, session, profile, now, status, _page_request(js_req, parts).context)
 
 
 async def _forget(js_req: Any, env: Any, app: EdgeApp, cookies: dict[str, str], secure: bool) -> Reply:

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from nudge.offers import OfferTokens, Redeemed
+from nudge.preview import PreviewTokens
 from nudge.rules import load_ruleset
 from nudge.signing import Signer
 from tests.runtime.test_worker import CODEC, SECRET, Edge, edge_in_front_of_origin, publish, wait_for_kv
@@ -23,11 +24,12 @@ pytestmark = pytest.mark.runtime
 KEYS = [SECRET.encode()]
 OFFERS = OfferTokens(Signer(KEYS, "offer-token"), Signer(KEYS, "offer-cookie"))
 PRODUCT = "/collections/sneakers/products/aero-runner"
+QA_TOKEN = "qa-token-123"
 
 
 @pytest.fixture(scope="module")
 def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
-    with edge_in_front_of_origin(tmp_path_factory.mktemp("kv")) as e:
+    with edge_in_front_of_origin(tmp_path_factory.mktemp("kv"), "--var", f"NUDGE_EXPLAIN_TOKEN:{QA_TOKEN}") as e:
         yield e
 
 
@@ -181,3 +183,27 @@ def test_rewritten_pages_carry_server_timing_and_one_json_log_line(edge: Edge) -
         time.sleep(0.05)
     lines = [json.loads(line) for line in edge.process.output().splitlines() if line.startswith('{"nudge":"page"')]
     assert lines and lines[-1]["page"] == "product" and "recommendations" in lines[-1]["slots"]
+
+
+def test_explain_lists_every_rule_with_its_reason_for_this_browser(edge: Edge) -> None:
+    with edge.client() as c:
+        c.get("/collections/sneakers")
+        assert c.get("/_nudge/explain?token=nope").status_code == 403
+        r = c.get(f"/_nudge/explain?token={QA_TOKEN}&path=/collections/sneakers")
+        data = c.get(f"/_nudge/explain?token={QA_TOKEN}&path=/collections/sneakers&format=json").json()
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-store" and "<h1>nudge explain</h1>" in r.text
+    story = next(x for x in data["rules"] if x["rule"] == "sneakers-exit-intent")
+    assert story["reason"] == "condition: false" and any("dwell_seconds" in f for f in story["failing"])
+    assert data["visitor"] == "tracked" and data["attributes"]["session"]["pages"] == 2  # 1 real + the simulated one
+
+
+def test_a_preview_link_shows_the_rule_in_this_browser_and_records_nothing(edge: Edge) -> None:
+    token = PreviewTokens(Signer(KEYS, "preview")).mint("sneakers-exit-intent", 0, int(time.time()), 1)
+    with edge.client() as c:
+        start = c.get(f"/_nudge/preview?t={quote(token)}&path=/collections/boots")
+        assert start.status_code == 303 and start.headers["location"] == "/collections/boots"
+        page = c.get("/collections/boots")
+        forged = c.get("/_nudge/preview?t=forged")
+    assert 'data-nudge-rule="sneakers-exit-intent"' in page.text and "Preview of sneakers-exit-intent" in page.text
+    assert not any(h.startswith("nudge=") for h in page.headers.get_list("set-cookie"))
+    assert forged.status_code == 403
