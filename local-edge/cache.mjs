@@ -32,8 +32,14 @@ const { Request: MiniflareRequest } = requireFromCache('@miniflare/core');
 const { sanitisePath } = requireFromCache('@miniflare/shared');
 
 // A Miniflare Storage whose keys (cache URLs) become fixed-length file names.
+//
+// Operations on one key run one after another: FileStorage writes an entry as two
+// files (body, then .meta.json), so a match racing a put (e.g. a put in waitUntil and
+// the next request's match) could read the body without its metadata and throw
+// ERR_DESERIALIZATION. Here it waits for the put and sees the whole entry.
 class HashedKeyStorage {
   #inner;
+  #last = new Map(); // file name -> the last operation queued on it
 
   constructor(directory) {
     this.#inner = new FileStorage(directory);
@@ -43,16 +49,32 @@ class HashedKeyStorage {
     return createHash('sha256').update(key).digest('hex');
   }
 
+  #serial(name, operation) {
+    const result = (this.#last.get(name) ?? Promise.resolve()).then(operation);
+    const settled = result.then(
+      () => {},
+      () => {},
+    );
+    this.#last.set(name, settled);
+    settled.then(() => {
+      if (this.#last.get(name) === settled) this.#last.delete(name);
+    });
+    return result;
+  }
+
   get(key, skipMetadata) {
-    return this.#inner.get(HashedKeyStorage.#name(key), skipMetadata);
+    const name = HashedKeyStorage.#name(key);
+    return this.#serial(name, () => this.#inner.get(name, skipMetadata));
   }
 
   put(key, { value, expiration, metadata }) {
-    return this.#inner.put(HashedKeyStorage.#name(key), { value, expiration, metadata: { ...metadata, url: key } });
+    const name = HashedKeyStorage.#name(key);
+    return this.#serial(name, () => this.#inner.put(name, { value, expiration, metadata: { ...metadata, url: key } }));
   }
 
   delete(key) {
-    return this.#inner.delete(HashedKeyStorage.#name(key));
+    const name = HashedKeyStorage.#name(key);
+    return this.#serial(name, () => this.#inner.delete(name));
   }
 }
 

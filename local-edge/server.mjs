@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util';
 import zlib from 'node:zlib';
 import dotenv from 'dotenv';
 import { parse as parseToml } from 'smol-toml';
+import { AnalyticsEngine } from './analytics.mjs';
 import { CacheStorage } from './cache.mjs';
 import { KvNamespace } from './kv.mjs';
 import { loadWorker } from './worker.mjs';
@@ -77,6 +78,18 @@ function readOptions(argv) {
   }
   const vars = { ...(config.vars ?? {}), ...secrets, ...cliVars };
 
+  // [[analytics_engine_datasets]]: `dataset` defaults to the binding name (as wrangler
+  // shows it); it names the file <persist-to>/analytics/<dataset>.jsonl.
+  const analyticsDatasets = [];
+  for (const entry of config.analytics_engine_datasets ?? []) {
+    const { binding, dataset = binding } = entry ?? {};
+    if (typeof binding !== 'string' || !binding) fail(`[[analytics_engine_datasets]] needs a "binding" string`);
+    if (typeof dataset !== 'string' || !/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(dataset)) {
+      fail(`[[analytics_engine_datasets]] ${binding}: dataset ${JSON.stringify(dataset)} is not a usable name`);
+    }
+    analyticsDatasets.push({ binding, dataset });
+  }
+
   // Like wrangler: --persist-to is relative to the working directory; the default
   // state folder lives beside the config.
   const persistTo = values['persist-to'] ? path.resolve(values['persist-to']) : path.join(configDir, '.nudge-local');
@@ -85,6 +98,7 @@ function readOptions(argv) {
     config,
     mainFile: path.resolve(configDir, config.main),
     vars,
+    analyticsDatasets,
     persistTo,
     kvDelayMs: integer('kv-delay-ms', values['kv-delay-ms']),
     port: integer('port', values.port ?? process.env.PORT ?? '8787'),
@@ -263,6 +277,10 @@ async function main() {
     const directory = path.join(options.persistTo, 'kv', binding);
     fs.mkdirSync(directory, { recursive: true });
     env[binding] = new KvNamespace(directory, { delayMs: options.kvDelayMs });
+  }
+  // Analytics Engine: each data point is a JSON line in <persist-to>/analytics/<dataset>.jsonl.
+  for (const { binding, dataset } of options.analyticsDatasets) {
+    env[binding] = new AnalyticsEngine(dataset, path.join(options.persistTo, 'analytics'));
   }
 
   let worker;

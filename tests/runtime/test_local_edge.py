@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
+import math
 import shutil
 import subprocess
 import threading
@@ -19,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -133,6 +135,7 @@ def edge_command(worker_dir: Path, port: int, persist: Path, upstream: str, *ext
 class Edge:
     url: str
     process: Process
+    persist: Path
 
 
 @contextmanager
@@ -140,7 +143,7 @@ def start_edge(worker_dir: Path, upstream: str, persist: Path, *extra: str) -> I
     port = free_port()
     cmd = edge_command(worker_dir, port, persist, upstream, *extra)
     with running(cmd, ready=f"ready on http://127.0.0.1:{port}") as process:
-        yield Edge(f"http://127.0.0.1:{port}", process)
+        yield Edge(f"http://127.0.0.1:{port}", process, persist)
 
 
 @pytest.fixture(scope="module")
@@ -467,3 +470,108 @@ def test_startup_failures_exit_1_with_a_message(worker_dir: Path, tmp_path: Path
     crashed = start(broken_import / "wrangler.toml")
     assert crashed.returncode == 1
     assert "ModuleNotFoundError: No module named 'no_such_module'" in crashed.stderr
+
+
+# ------------------------------------------------------------------ Analytics Engine
+
+
+def write_points(edge: Edge, points: list[dict[str, object]], via: str = "to_js") -> dict[str, object]:
+    """POST /events/write: the fixture Worker writes each point to env.FIXTURE_EVENTS."""
+    body = json.dumps({"points": points, "via": via}).encode()
+    reply = call(edge.url, "/events/write", method="POST", body=body)
+    assert reply.status == 200, (reply.body, edge.process.output())
+    return reply.json()
+
+
+def analytics_lines(edge: Edge) -> list[str]:
+    path = edge.persist / "analytics" / "fixture_events.jsonl"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def points_with_index(edge: Edge, prefix: str) -> list[dict[str, Any]]:
+    points: list[dict[str, Any]] = [json.loads(line) for line in analytics_lines(edge)]
+    return [p for p in points if p["indexes"] and str(p["indexes"][0]).startswith(prefix)]
+
+
+@pytest.mark.parametrize("via", ["to_js", "dict"])
+def test_analytics_data_point_is_appended_as_one_json_line(edge: Edge, via: str) -> None:
+    point = {
+        "indexes": [f"shape-{via}"],
+        "blobs": ["exposure", None, {"hex": "68c3a9"}, "caf\u00e9"],  # {"hex"}: sent as bytes
+        "doubles": [19.5, 1700000000, float("nan"), float("-inf")],
+    }
+    before = time.time() * 1000
+    data = write_points(edge, [point], via=via)
+    after = time.time() * 1000
+    # Through the workers SDK env, as on Cloudflare: wrapped, and returns None at once.
+    assert data == {"binding": "_BindingWrapper", "results": [{"returned": "None"}]}
+    [line] = [line for line in analytics_lines(edge) if f'"shape-{via}"' in line]
+    written = json.loads(line)
+    assert list(written) == ["timestamp", "dataset", "indexes", "blobs", "doubles"]
+    assert before - 1 <= written["timestamp"] <= after + 1
+    assert written["dataset"] == "fixture_events"
+    assert written["indexes"] == [f"shape-{via}"]
+    assert written["blobs"] == ["exposure", None, "h\u00e9", "caf\u00e9"]
+    assert written["doubles"][:2] == [19.5, 1700000000]
+    assert math.isnan(written["doubles"][2]) and written["doubles"][3] == -math.inf
+
+
+def test_analytics_data_point_at_the_limits_is_accepted(edge: Edge) -> None:
+    blobs = ["\u00e9" * 400] * 19 + ["x" * 800]  # 20 blobs, 19 * 800 + 800 = 16000 bytes
+    point = {"indexes": ["limits-" + "i" * 89], "blobs": blobs, "doubles": list(range(20))}
+    assert write_points(edge, [point])["results"] == [{"returned": "None"}]
+    [written] = points_with_index(edge, "limits-")
+    assert len(str(written["indexes"][0]).encode()) == 96
+    assert written["blobs"] == blobs
+    assert written["doubles"] == list(range(20))
+
+
+def test_concurrent_analytics_writes_give_whole_lines(edge: Edge) -> None:
+    def request(n: int) -> dict[str, object]:
+        points = [
+            {"indexes": [f"conc-{n}-{i}"], "blobs": [f"{n}-{i}:" + "y" * 3000] * 5, "doubles": [n, i]}
+            for i in range(5)
+        ]
+        return write_points(edge, points)
+
+    with ThreadPoolExecutor(16) as pool:
+        replies = list(pool.map(request, range(24)))
+    assert all(r["results"] == [{"returned": "None"}] * 5 for r in replies)
+    lines = analytics_lines(edge)
+    points: list[dict[str, Any]] = [json.loads(line) for line in lines]  # every line is whole JSON
+    concurrent = [p for p in points if p["indexes"] and str(p["indexes"][0]).startswith("conc-")]
+    assert len(concurrent) == 24 * 5
+    for p in concurrent:
+        n, i = (int(x) for x in str(p["indexes"][0]).split("-")[1:])
+        assert p["blobs"] == [f"{n}-{i}:" + "y" * 3000] * 5
+        assert p["doubles"] == [n, i]
+
+
+@pytest.mark.parametrize(
+    ("point", "message"),
+    [
+        ({"indexes": ["a", "b"]}, "writeDataPoint(): Maximum of 1 indexes supported."),
+        ({"doubles": [1, "12"]}, 'writeDataPoint(): doubles[1] must be a number, got string "12".'),
+        ({"doubles": [None]}, "writeDataPoint(): doubles[0] must be a number, got undefined."),
+        ({"indexes": ["i" * 97]}, "writeDataPoint(): Size of indexes[0] exceeds 96 bytes)."),
+        ({"indexes": ["\u00e9" * 49]}, "writeDataPoint(): Size of indexes[0] exceeds 96 bytes)."),
+        ({"blobs": ["b"] * 21}, "writeDataPoint(): Maximum of 20 blobs supported."),
+        ({"doubles": [0] * 21}, "writeDataPoint(): Maximum of 20 doubles supported."),
+        ({"blobs": ["b" * 8000, "c" * 8001]}, "writeDataPoint(): Cumulative size of blobs exceeds 16000 bytes)."),
+        ({"blobs": [5]}, "writeDataPoint(): blobs[0] must be a string, an ArrayBuffer or null, got number 5."),
+        (
+            {"blobs": "abc"},
+            "Incorrect type for the 'blobs' field on 'AnalyticsEngineEvent': the provided value is not of type 'Array'.",
+        ),
+    ],
+    ids=["2-indexes", "string-double", "none-double", "long-index", "long-utf8-index", "21-blobs",
+         "21-doubles", "blob-bytes", "number-blob", "blobs-not-array"],  # fmt: skip
+)
+def test_invalid_analytics_data_point_raises_in_python_and_writes_nothing(
+    edge: Edge, point: dict[str, object], message: str
+) -> None:
+    before = analytics_lines(edge)
+    data = write_points(edge, [point])
+    # A JS TypeError, which Python sees as a pyodide JsException.
+    assert data["results"] == [{"error": f"TypeError: {message}"}]
+    assert analytics_lines(edge) == before

@@ -1,6 +1,7 @@
 """Fixture Worker for tests/runtime: one route per runtime feature under test."""
 
 import asyncio
+import json
 from urllib.parse import parse_qs, urlsplit
 
 from js import HTMLRewriter, Object, caches
@@ -187,6 +188,31 @@ class Default(WorkerEntrypoint):
         upstream = await fetch(f"{self.env.UPSTREAM}/cacheable")
         self.ctx.waitUntil(cache.put(request.js_object, upstream.js_object.clone()))
         return upstream
+
+    async def route_events_write(self, request, query):
+        """Writes the data points of the JSON body to the FIXTURE_EVENTS dataset.
+
+        Body: {"points": [point, ...], "via": "to_js" | "dict"}. A blob or index given as
+        {"hex": "..."} is sent as bytes. "to_js" converts the point itself (as src/nudge
+        does), "dict" leaves the conversion to the SDK's binding wrapper."""
+        body = json.loads(await request.text())
+        dataset = self.env.FIXTURE_EVENTS
+        results = []
+        for point in body["points"]:
+            for name in ("blobs", "indexes"):
+                if isinstance(point.get(name), list):
+                    point[name] = [bytes.fromhex(v["hex"]) if isinstance(v, dict) else v for v in point[name]]
+            try:
+                if body.get("via") == "dict":
+                    returned = dataset.writeDataPoint(point)
+                else:
+                    returned = dataset.writeDataPoint(_js(point))
+            except JsException as exc:
+                results.append({"error": str(exc)})
+            else:
+                results.append({"returned": repr(returned)})
+            await asyncio.sleep(0)  # let other requests' writes interleave with ours
+        return Response.json({"binding": type(dataset).__name__, "results": results})
 
     async def route_boom(self, request, query):
         self.ctx.passThroughOnException()
