@@ -2,7 +2,9 @@
 
 `nudge session decode` opens a shopper's signed session cookie (pasted from the browser) and shows
 the visitor attributes rule conditions would be evaluated against; `nudge rules check` validates
-rules/ with the loader the Worker uses; `nudge rules publish` makes rules/ live through KV. Plain stdlib (argparse), so it runs from the repo's venv.
+rules/ with the loader the Worker uses; `nudge rules publish` makes rules/ live through KV; `nudge report`
+measures each rule's lift over its holdout. Plain stdlib (argparse), so it runs from the repo's venv
+(`nudge report` also needs the `report` extra: scipy and matplotlib, imported only when it runs).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ PAGES_FILE = "pages.toml"
 # src/nudge/cli.py -> the repo root, for running from anywhere inside a checkout.
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REPO_RULES = REPO_ROOT / "rules"
+LOCAL_STATE = REPO_ROOT / ".nudge-local"  # where the local edge runtime keeps its state by default
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -249,6 +252,33 @@ def simulate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def report(args: argparse.Namespace) -> int:
+    from . import report as lift  # scipy: only here, so the other commands stay fast
+
+    if args.window_days <= 0 or args.since <= 0:
+        raise UsageError("--window-days and --since must be positive")
+    ruleset = _load_rules(args.rules or default_rules_dir())
+    if ruleset is None:
+        return EXIT_INVALID
+    now = time.time()
+    try:
+        if args.remote:
+            account, token = lift.remote_credentials()
+            events = lift.load_remote(account, token, args.since)
+        else:
+            events = lift.load_local(args.persist_to / lift.EVENTS_FILE, now, args.since)
+    except lift.ReportError as exc:
+        raise UsageError(str(exc)) from exc
+    result = lift.analyze(events, ruleset, args.window_days, args.since)
+    print(lift.text_report(result))
+    if args.html:
+        from .report_html import html_report  # matplotlib: only for --html
+
+        args.html.write_text(html_report(result), encoding="utf-8")
+        print(f"\nwrote {args.html}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nudge", description="Debug what the nudge Worker sees.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -302,7 +332,62 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--rules", type=Path, metavar="DIR", help="the rules directory (default: ./rules, else the repo's)")
     sim.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
     sim.set_defaults(run=simulate)
+
+    rep = commands.add_parser(
+        "report", help="prove each rule's lift over its holdout from the recorded events",
+        description="Per rule and variant: visitors exposed, impressions, CTR, conversion rate within the "
+                    "attribution window after the first exposure, revenue per visitor, and the lift of each "
+                    "variant over the holdout with a 95% interval, p-value and verdict; a sample ratio check "
+                    "against the configured split. Events come from the local runtime, or with --remote from "
+                    "the Analytics Engine SQL API (needs $CLOUDFLARE_ACCOUNT_ID and $CLOUDFLARE_API_TOKEN).")
+    rep.add_argument("--persist-to", type=Path, default=LOCAL_STATE, metavar="DIR",
+                     help="the local edge runtime's state folder (default: the repo's .nudge-local)")
+    rep.add_argument("--remote", action="store_true", help="read the events from Cloudflare's Analytics Engine")
+    rep.add_argument("--rules", type=Path, metavar="DIR", help="the rules directory (default: ./rules, else the repo's)")
+    rep.add_argument("--window-days", type=float, default=7, metavar="N",
+                     help="attribution window after a visitor's first exposure, in days (default 7)")
+    rep.add_argument("--since", type=int, default=30, metavar="DAYS", help="events of the last DAYS days (default 30)")
+    rep.add_argument("--html", type=Path, metavar="FILE", help="also write a self-contained HTML report with charts")
+    rep.set_defaults(run=report)
+
+    prev = commands.add_parser(
+        "preview", help="mint a signed link that shows one rule in your own browser",
+        description="Print a link that, opened in a browser, shows RULE (in --variant) on every page at once, "
+                    "bypassing its conditions, caps and trigger thresholds, for --hours. Nothing about that "
+                    "browser is recorded while previewing; /_nudge/preview?end=1 stops it.")
+    prev.add_argument("rule", metavar="RULE", help="the rule id")
+    prev.add_argument("--variant", type=int, default=0, help="variant index (default 0)")
+    prev.add_argument("--hours", type=int, default=24, help="how long the link works, 1..72 (default 24)")
+    prev.add_argument("--path", default="/", help="the page the link lands on (default /)")
+    prev.add_argument("--base-url", default="http://127.0.0.1:8787", help="the shop's address (default: make dev's)")
+    prev.add_argument("--secret", help=f"signing secret(s); default ${SECRET_VAR}, then ./{DEV_VARS}")
+    prev.add_argument("--rules", type=Path, metavar="DIR", help="the rules directory (default: ./rules, else the repo's)")
+    prev.set_defaults(run=preview)
     return parser
+
+
+def preview(args: argparse.Namespace) -> int:
+    """`nudge preview RULE`: a signed, expiring preview link."""
+    from urllib.parse import quote
+
+    from .preview import PreviewTokens
+
+    ruleset = _load_rules(args.rules or default_rules_dir())
+    if ruleset is None:
+        return EXIT_INVALID
+    rule = ruleset.rule(args.rule)
+    if rule is None:
+        raise UsageError(f"no rule {args.rule!r}; rules: {', '.join(r.id for r in ruleset.rules)}")
+    if not 0 <= args.variant < max(1, len(rule.variants)):
+        raise UsageError(f"{rule.id} has {max(1, len(rule.variants))} variant(s): use --variant 0..{max(0, len(rule.variants) - 1)}")
+    if not args.path.startswith("/") or args.path.startswith("//"):
+        raise UsageError("--path must be a same-site path like /collections/sneakers")
+    try:
+        token = PreviewTokens(Signer(find_secrets(args.secret), "preview")).mint(rule.id, args.variant, int(time.time()), args.hours)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"{args.base_url.rstrip('/')}/_nudge/preview?t={quote(token, safe='')}&path={quote(args.path, safe='/')}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
