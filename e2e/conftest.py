@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +32,8 @@ class Stack:
 
 
 @contextmanager
-def shop_behind_edge(kv_dir: Path, *edge_flags: str) -> Iterator[Stack]:
+def shop_behind_edge(kv_dir: Path, *edge_flags: str, shop_env: Mapping[str, str] | None = None) -> Iterator[Stack]:
+    """The demo shop (its process environment extended by `shop_env`) behind a local edge."""
     shop_port, edge_port = free_port(), free_port()
     shop_cmd = [sys.executable, "-m", "demo_shop", "--port", str(shop_port)]
     edge_cmd = [
@@ -43,7 +44,7 @@ def shop_behind_edge(kv_dir: Path, *edge_flags: str) -> Iterator[Stack]:
         "--persist-to", str(kv_dir),
         *edge_flags,
     ]
-    with running(shop_cmd, "Uvicorn running", timeout=30):
+    with running(shop_cmd, "Uvicorn running", timeout=30, env=shop_env):
         with running(edge_cmd, "ready on", timeout=120):
             yield Stack(edge=f"http://127.0.0.1:{edge_port}", shop=f"http://127.0.0.1:{shop_port}")
 
@@ -51,6 +52,20 @@ def shop_behind_edge(kv_dir: Path, *edge_flags: str) -> Iterator[Stack]:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with shop_behind_edge(tmp_path_factory.mktemp("kv")) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def unintegrated_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A shop that ignores X-Nudge-Offer (no integration): nudge rewrites its marked prices."""
+    with shop_behind_edge(tmp_path_factory.mktemp("kv-unintegrated"), shop_env={"DEMO_SHOP_IGNORE_OFFER": "1"}) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def strict_csp_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A shop sending a strict nonce-based Content-Security-Policy, a fresh nonce per response."""
+    with shop_behind_edge(tmp_path_factory.mktemp("kv-csp"), shop_env={"DEMO_SHOP_CSP": "strict"}) as s:
         yield s
 
 
@@ -62,6 +77,19 @@ def browser() -> Iterator[Browser]:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
         b.close()
+
+
+@contextmanager
+def clocked_page(browser: Browser, stack: Stack, **context_options: object) -> Iterator[Page]:
+    """A page in a fresh context on `stack` (desktop-sized unless told), the page clock installed."""
+    options: dict[str, object] = {"viewport": {"width": 1280, "height": 800}, **context_options}
+    ctx = browser.new_context(base_url=stack.edge, **options)  # type: ignore[arg-type]
+    try:
+        p = ctx.new_page()
+        p.clock.install()
+        yield p
+    finally:
+        ctx.close()
 
 
 @pytest.fixture
