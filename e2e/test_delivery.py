@@ -107,7 +107,7 @@ def come_back_later(context: BrowserContext, minutes: int = 31) -> None:
 
 def returning_sneaker_fan(page: Page, context: BrowserContext) -> None:
     """A first visit spent on sneakers, then a second visit. Its first page is the boots collection:
-    the return visit is counted in the profile on that page (see the xfail on the landing page)."""
+    the return visit is counted in the profile on that page."""
     page.goto("/")
     page.goto(SNEAKERS)
     page.goto(AERO)
@@ -147,9 +147,6 @@ def test_welcome_back_hero_fills_the_home_slot_for_a_returning_sneaker_fan(page:
     assert "welcome-back-hero" not in client_nudges(page)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="bug: the first page of a return visit reads the KV profile as it "
-                   "was before this visit (visits=1, no affinity from the visit that ended), so "
-                   "visitor.returning is false on the landing page; see the report")
 def test_welcome_back_hero_on_the_landing_page_of_the_return_visit(page: Page, context: BrowserContext) -> None:
     page.goto("/")
     page.goto(SNEAKERS)
@@ -172,9 +169,6 @@ def test_returning_visitor_without_sneaker_interest_keeps_the_shops_hero(page: P
     expect(page.locator('[data-nudge-slot="hero"] h1')).to_have_text("Shoes for every mile")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="bug: a new visit keeps the cart's last change "
-                   "time from the visit before, which the cookie encodes as a negative offset from the visit's "
-                   "start; the next request rejects the cookie and starts over with a new visitor id")
 def test_returning_shopper_with_a_cart_keeps_their_session(page: Page, context: BrowserContext) -> None:
     add_to_cart(page, LACES)
     first = session_of(context)
@@ -283,8 +277,6 @@ def test_top_buyer_badge_after_two_orders(page: Page, context: BrowserContext) -
     assert "top-buyer-badge" not in client_nudges(page)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="bug: an order is counted twice (session.orders + the KV profile "
-                   "the purchase beacon already updated), so one order makes visitor.buyer 'repeat'")
 def test_one_order_is_not_a_repeat_buyer(page: Page, context: BrowserContext) -> None:
     place_order(page, context, LACES)
     _, html = served(page, AERO)
@@ -339,8 +331,6 @@ def test_worker_rewrites_marked_prices_for_a_shop_without_integration(unintegrat
     expect(page.locator(".nudge-was")).to_have_count(0)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="bug: every data-nudge-price on a page of the offer's category is "
-                   "discounted, also the accessories cross-sold on a sneakers product page; see the report")
 def test_rewriting_leaves_other_categories_prices_alone(unintegrated_page: Page) -> None:
     page = unintegrated_page
     redeem_sneakers_offer(page)

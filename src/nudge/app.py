@@ -108,6 +108,7 @@ class PagePlan:
     learn: str | None = None  # a product slug whose facts nudge should read from this page
     slots: dict[str, tuple[str, str]] = field(default_factory=dict)  # slot -> ("replace"|"append", html)
     prices: Redeemed | None = None  # rewrite the prices the page marks with this offer's discount
+    page_category: str | None = None
     currency: str = "USD"
     events: list[Event] = field(default_factory=list)  # exposures and on-load impressions
 
@@ -306,7 +307,8 @@ class EdgeApp:
             learn=page.product if page.type == "product" and page.product and facts is None
             and self.catalog.get(page.product) is None else None,
             slots=slots,
-            prices=offer if offer and page.category == offer.category and style else None,
+            prices=offer if offer and style else None,
+            page_category=page.category,
             currency=settings.currency,
             events=events,
         )

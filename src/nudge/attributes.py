@@ -95,8 +95,8 @@ def device_class(user_agent: str) -> str:
     return "desktop"
 
 
-def _recency(profile: Profile | None, now: int) -> tuple[int | None, str]:
-    if not profile or profile.visits <= 1 or not profile.last_seen:
+def _recency(profile: Profile | None, now: int, visits: int) -> tuple[int | None, str]:
+    if not profile or visits <= 1 or not profile.last_seen:
         return None, "new"
     days = max(0, (now - profile.last_seen) // DAY)
     return days, "active" if days <= ACTIVE_DAYS else "dormant" if days <= DORMANT_DAYS else "lapsed"
@@ -128,12 +128,20 @@ def visitor_attributes(session: Session, page: Page, profile: Profile | None, no
                        free_shipping_over: float | None = None) -> dict[str, Any]:
     """`free_shipping_over` is the shop's threshold (site.toml [shop]), for cart.free_shipping_left."""
     request = request or RequestContext()
+    stored = profile
+    if session.is_new and profile is not None:  # the visit's first page: KV has not seen this visit yet
+        from .profile import merged_profile  # (not at import: the build step has no msgpack)
+
+        profile = merged_profile(profile, now, new_visit=True, ended=session.ended)  # as it will be stored
     visits = max(profile.visits if profile else 1, 1)
-    orders = (profile.orders if profile else 0) + session.orders
-    revenue = (profile.revenue if profile else 0) + session.revenue
+    # A purchase reaches the KV profile at once (beacon -> key event). When the profile read here
+    # already has an order from this visit, it holds this visit's orders: do not count them twice.
+    counted = profile is not None and profile.last_order >= session.started
+    orders = (profile.orders if profile else 0) + (0 if counted else session.orders)
+    revenue = (profile.revenue if profile else 0) + (0 if counted else session.revenue)
     redeemed = profile.offers_redeemed if profile else 0
     aov = round(revenue / orders / 100, 2) if orders else 0.0
-    days, recency = _recency(profile, now)
+    days, recency = _recency(stored, now, visits)
     local = local_time(now, request.timezone)
     affinity = profile.affinity if profile else {}
     return {

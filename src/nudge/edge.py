@@ -518,15 +518,20 @@ class _SlotFiller:
 class _PriceRewriter:
     """Shows marked prices with the visitor's discount, for shops that do not read X-Nudge-Offer:
     `data-nudge-price="129.00"` or schema.org microdata `itemprop="price" content="129.00"`. The
-    value comes from the attribute and the element's whole content is replaced."""
+    value comes from the attribute and the element's whole content is replaced. A price marked
+    `data-nudge-category="..."` is rewritten on any page when that is the offer's category (and
+    never when it is another); an unmarked one only on pages of the offer's category."""
 
-    def __init__(self, offer: Redeemed, currency: str) -> None:
-        self.offer, self.currency = offer, currency
+    def __init__(self, offer: Redeemed, currency: str, page_matches: bool) -> None:
+        self.offer, self.currency, self.page_matches = offer, currency, page_matches
 
     def element(self, el: Any) -> None:
         try:
             if isinstance(el.getAttribute("data-nudge-priced"), str):
                 return  # both selectors matched this element: once is enough
+            category = el.getAttribute("data-nudge-category")
+            if not (category == self.offer.category if isinstance(category, str) else self.page_matches):
+                return
             marked = el.getAttribute("data-nudge-price")
             if not isinstance(marked, str):
                 if str(el.tagName).lower() in ("meta", "link"):
@@ -640,7 +645,7 @@ def _rewrite(origin_resp: Any, plan: PagePlan, learn: _Learner | None = None, ow
     for slot, (mode, html) in plan.slots.items():  # only the slots a rule fills: few handler calls
         rewriter = rewriter.on(f'[data-nudge-slot="{slot}"]', jar.proxy(_SlotFiller(mode, html)))
     if plan.prices is not None:  # an offer applies to this page: show its prices discounted
-        prices = jar.proxy(_PriceRewriter(plan.prices, plan.currency))
+        prices = jar.proxy(_PriceRewriter(plan.prices, plan.currency, plan.page_category == plan.prices.category))
         rewriter = rewriter.on("[data-nudge-price]", prices).on('[itemprop="price"]', prices)
     if learn is not None:  # only product pages whose facts nudge does not know yet
         reader = jar.proxy(learn)

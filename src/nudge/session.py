@@ -216,7 +216,10 @@ def _from_wire(w: Any) -> Session:
     for k, q in _rows(w[7], 2, MAX_CART_LINES):
         s.cart[_check(k, str)] = _check(q, int)
     s.cart_value = _check(w[8], int)
-    changed = _check(w[9], int, True)
+    # Relative to this visit's start; negative for a cart carried over from an earlier visit.
+    changed = w[9]
+    if changed is not None and (isinstance(changed, bool) or not isinstance(changed, int) or t0 + changed < 0):
+        raise BadData("bad cart time")
     s.cart_changed = 0 if changed is None else t0 + changed
     s.checkout_started = bool(_check(w[10], int))
     s.orders = _check(w[11], int)

@@ -39,8 +39,23 @@ def add(s: Session, value: float = 50.0) -> None:
     ],
 )
 def test_visits_and_recency(profile: Profile | None, expected: tuple) -> None:
-    v = attrs(profile=profile)["visitor"]
+    s = session()
+    s.is_new = False  # a later page of the visit: the profile already counts it
+    v = attrs(s, profile=profile)["visitor"]
     assert (v["new"], v["returning"], v["visits"], v["days_since_last_visit"], v["recency"]) == expected
+
+
+def test_the_landing_page_of_a_return_visit_already_counts_it() -> None:
+    """On a visit's first page KV has not recorded the visit yet (nor the interest of the visit
+    that just ended): the attributes count them, as the profile written for this page will."""
+    ended = session(NOW - 2 * DAY)
+    ended.categories["sneakers"] = ended.category("sneakers", NOW - 2 * DAY)
+    ended.categories["sneakers"].views = 3
+    s = session()
+    s.ended = ended
+    v = attrs(s, Profile(visits=1, last_seen=NOW - 2 * DAY))
+    assert v["visitor"]["returning"] and v["visitor"]["visits"] == 2 and v["visitor"]["days_since_last_visit"] == 2
+    assert v["category"]["sneakers"]["affinity"] > 0
 
 
 @pytest.mark.parametrize(
@@ -166,3 +181,15 @@ def test_searches_newest_first_and_session_duration() -> None:
     record_page_view(s, Page("search"), NOW + 10, "q=red sneakers")
     a = attrs(s, now=NOW + 95)
     assert a["session"] == {"pages": 2, "new": True, "duration_seconds": 95, "searches": ["red sneakers", "boots"]}
+
+
+def test_an_order_already_in_the_profile_is_not_counted_twice() -> None:
+    s = session()
+    s.orders, s.revenue = 1, 5000
+    stale = Profile(visits=1)  # read before the purchase reached KV
+    fresh = Profile(visits=1, orders=1, revenue=5000, last_order=NOW + 5)  # read after
+    for p in (stale, fresh):
+        v = attrs(s, p)["visitor"]
+        assert (v["orders"], v["buyer"], v["revenue"]) == (1, "first", 50.0)
+    earlier = Profile(visits=3, orders=1, revenue=2000, last_order=NOW - 86_400)  # an order in an earlier visit
+    assert attrs(s, earlier)["visitor"]["buyer"] == "repeat"

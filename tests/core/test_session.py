@@ -148,3 +148,19 @@ def test_decoder_never_raises_anything_but_bad_data(payload: bytes) -> None:
         except BadData:
             pass
         assert CODEC.load(value, NOW) is not None
+
+
+def test_a_cart_carried_into_a_new_visit_survives_the_round_trip() -> None:
+    """A shopper who comes back after 30 minutes with a cart keeps their session (the cart's
+    time is from the earlier visit, before this visit's start)."""
+    from nudge.session import SessionCodec
+    from nudge.signing import Signer
+
+    codec = SessionCodec(Signer([b"k"], "session"))
+    first = Session.fresh(1_790_000_000, b"visitor1")
+    first.cart, first.cart_value, first.cart_changed = {"SNK-1": 1}, 12900, 1_790_000_100
+    first.last_seen = 1_790_000_100
+    later = codec.load(codec.encode(first), 1_790_000_100 + 3600)
+    assert later.is_new and later.cart == {"SNK-1": 1}
+    again = codec.load(codec.encode(later), 1_790_000_100 + 3700)
+    assert again.visitor == b"visitor1" and again.cart == {"SNK-1": 1} and again.cart_changed == 1_790_000_100

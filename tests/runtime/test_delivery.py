@@ -57,6 +57,15 @@ def test_prices_the_page_marks_show_the_redeemed_discount(edge: Edge) -> None:
     assert '<meta itemprop="price" content="89.00">' in page  # nothing visible to rewrite
     assert '<span data-nudge-price="call us">call us</span>' in page  # not a price: left alone
     assert "SNEAKERS10" in page  # and the applied-offer banner
+    # a price the page says belongs to another category keeps its own price
+    assert '<span data-nudge-price="24.00" data-nudge-category="accessories">$24.00</span>' in page
+
+
+def test_prices_marked_with_the_offers_category_are_rewritten_on_any_page(edge: Edge) -> None:
+    with edge.client() as c:
+        page = c.get("/collections/boots", headers={"cookie": offer_cookie("accessories")}).text
+    assert '<span data-nudge-price="24.00" data-nudge-category="accessories" data-nudge-priced="">' in page
+    assert '<p class="price" data-nudge-price="129.00">$129.00</p>' in page  # unmarked, on a boots page
 
 
 @pytest.mark.parametrize("query, cookie", [

@@ -34,6 +34,7 @@ SHOP_PAGE = (
     '<span itemprop="price" content="89.00">$89.00</span>'
     '<meta itemprop="price" content="89.00">'
     '<span data-nudge-price="call us">call us</span>'
+    '<span data-nudge-price="24.00" data-nudge-category="accessories">$24.00</span>'
     "</body></html>"
 )
 
