@@ -216,3 +216,31 @@ def test_a_preview_link_shows_the_rule_in_this_browser_and_records_nothing(edge:
     assert 'data-nudge-rule="sneakers-exit-intent"' in page.text and "Preview of sneakers-exit-intent" in page.text
     assert not any(h.startswith("nudge=") for h in page.headers.get_list("set-cookie"))
     assert forged.status_code == 403
+
+
+def read_events(edge: Edge, visitor: str, kinds: int, seconds: float = 10) -> list[dict[str, object]]:
+    """This visitor's data points in the local Analytics Engine file, once `kinds` kinds are there."""
+    path = edge.kv_dir / "analytics" / "nudge_events.jsonl"
+    deadline = time.monotonic() + seconds
+    rows: list[dict[str, object]] = []
+    while time.monotonic() < deadline:
+        if path.exists():
+            rows = [r for r in map(json.loads, path.read_text().splitlines()) if r["blobs"][4] == visitor]
+            if len({r["blobs"][0] for r in rows}) >= kinds:
+                break
+        time.sleep(0.05)
+    return rows
+
+
+def test_every_event_kind_is_written_server_side(edge: Edge) -> None:
+    with edge.client() as c:
+        c.get(PRODUCT)
+        visitor = CODEC.decode(c.cookies["nudge"]).visitor_id
+        events = [{"type": "nudge_clicked", "rule": "recommendations"}, {"type": "nudge_dismissed", "rule": "recommendations"},
+                  {"type": "purchase", "items": [{"id": "SNK-001", "quantity": 1}], "value": 129.0}]
+        assert c.post("/_nudge/beacon", json={"events": events}).status_code == 204
+    rows = read_events(edge, visitor, 5)
+    kinds = {r["blobs"][0]: r for r in rows}  # type: ignore[index]
+    assert set(kinds) == {"exposure", "impression", "click", "dismiss", "conversion"}
+    assert kinds["exposure"]["blobs"][1:4] == ["recommendations", "0", "treatment"]  # type: ignore[index]
+    assert kinds["impression"]["indexes"] == ["recommendations"] and kinds["conversion"]["doubles"][0] == 129.0  # type: ignore[index]
