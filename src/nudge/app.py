@@ -22,7 +22,7 @@ from .cookies import OUR_COOKIES, set_cookie
 from .decide import Nudge, decide
 from .offers import OFFER_COOKIE, OFFER_HEADER, OfferTokens, Redeemed, offer_expiry
 from .catalog import LearnedCatalog
-from .pages import Page
+from .pages import Page, same_site_path
 from .product_facts import ProductFacts
 from .privacy import ConsentPolicy, is_automated, may_track
 from .profile import Profile, merged_profile
@@ -337,7 +337,7 @@ class EdgeApp:
             return _json(403, {"error": "this preview link is invalid or has expired: mint a new one with `nudge preview`"},
                          [("Cache-Control", "no-store")])
         path = (params.get("path") or ["/"])[0]
-        location = path if path.startswith("/") and not path.startswith("//") and "\\" not in path else "/"
+        location = path if same_site_path(path) else "/"
         return Reply(303, "", "text/plain", [
             ("Location", location), ("Cache-Control", "no-store"),
             ("Set-Cookie", set_cookie(PREVIEW_COOKIE, token, max_age=preview.expires - now, secure=secure)),
@@ -510,7 +510,7 @@ class EdgeApp:
         if not hmac.compare_digest(token.encode(), self._explain_token.encode()):
             return _json(403, {"error": "wrong or missing token"}, [("Cache-Control", "no-store")])
         path = (params.get("path") or ["/"])[0]
-        if not path.startswith("/") or path.startswith("//"):
+        if not same_site_path(path):
             return _json(400, {"error": "path must be a same-site path like /collections/sneakers"})
         trial = copy.deepcopy(session)
         page = self.ruleset.classifier.classify(path)

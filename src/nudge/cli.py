@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .attributes import RequestContext, visitor_attributes
+from .pages import same_site_path
 from .rules import RuleError, RuleSet, load_ruleset
 from .ruleset_blob import POINTER_KEY, blob_key, compile_blob
 from .simulate import Report, RuleReport, generate, replay
@@ -380,7 +381,7 @@ def preview(args: argparse.Namespace) -> int:
         raise UsageError(f"no rule {args.rule!r}; rules: {', '.join(r.id for r in ruleset.rules)}")
     if not 0 <= args.variant < max(1, len(rule.variants)):
         raise UsageError(f"{rule.id} has {max(1, len(rule.variants))} variant(s): use --variant 0..{max(0, len(rule.variants) - 1)}")
-    if not args.path.startswith("/") or args.path.startswith("//"):
+    if not same_site_path(args.path):
         raise UsageError("--path must be a same-site path like /collections/sneakers")
     try:
         token = PreviewTokens(Signer(find_secrets(args.secret), "preview")).mint(rule.id, args.variant, int(time.time()), args.hours)

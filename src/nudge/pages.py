@@ -74,3 +74,10 @@ def _segment(value: str | None) -> str | None:
         return None
     text = unquote(value).strip().lower()
     return text[:48] or None
+
+
+def same_site_path(value: str) -> bool:
+    """A path on this site: one leading '/', no backslash, no whitespace or control characters.
+    Anything else (`//host`, `javascript:`, `https://...`) could leave the shop."""
+    return (value.startswith("/") and not value.startswith("//") and "\\" not in value
+            and not any(c.isspace() or not c.isprintable() for c in value))

@@ -10,6 +10,7 @@ from typing import Any
 from .csp import nonce_attr
 from .decide import Nudge
 from .offers import Redeemed
+from .pages import same_site_path
 from .rules import Texts
 from .shop_catalog import CatalogProduct
 from .templates import money
@@ -78,7 +79,7 @@ def _attr(value: object) -> str:
 
 def _href(url: str) -> str:
     """Links nudge renders point at this site only: anything else (javascript:, //host) is '#'."""
-    if not url.startswith("/") or url.startswith("//") or "\\" in url:
+    if not same_site_path(url):
         return "#"
     return _attr(url)
 
@@ -153,7 +154,7 @@ def recommendations(nudge: Nudge, products: list[CatalogProduct], currency: str,
 
 
 def _image(url: str) -> str:
-    return _attr(url) if url.startswith("https://") or url.startswith("/") and not url.startswith("//") else ""
+    return _attr(url) if url.startswith("https://") or same_site_path(url) else ""
 
 
 def price(was: float, now: float, currency: str) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 from .attributes import closest_attribute, known_attribute
 from .conditions import OPERATORS, Matcher, compile_condition
-from .pages import PAGE_TYPES, PageClassifier, PatternError
+from .pages import PAGE_TYPES, PageClassifier, PatternError, same_site_path
 from .schedule import ALWAYS, WEEKDAYS, Schedule, zone
 from .keys import key32
 from .shop_catalog import CATALOG_FILE, EMPTY, SOURCES, CatalogError, ShopCatalog, load_catalog
@@ -586,9 +586,7 @@ def _templates(file: str, prefix: str, action: Action) -> tuple[Template, ...]:
 
 
 def _same_site_path(f: _Fields, key: str, value: str) -> str:
-    if not value.startswith("/") or value.startswith("//") or "\\" in value or any(
-        c.isspace() or not c.isprintable() for c in value
-    ):
+    if not same_site_path(value):
         raise f.fail(key, "must be a same-site path starting with a single '/'")
     return value
 

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .pages import same_site_path
+
 CATALOG_FILE = "catalog.toml"
 MAX_PRODUCTS = 5000
 SOURCES = ("accessories", "recently_viewed", "category")  # what recommendations draw from
@@ -106,7 +108,7 @@ def _product(i: int, entry: Any) -> CatalogProduct:
         if not _ID.match(value):
             raise CatalogError(f"{where}.{key}", "use letters, digits, '.', '_' and '-' (at most 32)")
     url = text("url", 500) or ""
-    if not url.startswith("/") or url.startswith("//") or "\\" in url or any(c.isspace() for c in url):
+    if not same_site_path(url):
         raise CatalogError(f"{where}.url", "must be a same-site path starting with a single '/'")
     image = text("image", 500, required=False)
     if image is not None and not _IMAGE.match(image):
