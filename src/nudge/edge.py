@@ -242,8 +242,9 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeAp
     # Start the origin fetch and the KV reads together; none waits for another.
     action = cart_action(app.cart, str(js_req.method), parts.path) if visit.tracked and app else None
     cart_body = asyncio.ensure_future(_read_body(js_req.clone(), MAX_CART_BODY)) if action else None
-    cache_key = _cache_key(js_req, env, origin, parts, extra) if app is not None else None
-    origin_task = asyncio.ensure_future(_fetch_origin(_origin_request(js_req, origin, parts, extra), cache_key, ctx))
+    target = origin + parts.path + (f"?{parts.query}" if parts.query else "")
+    cache_key = target if app is not None and _edge_cacheable(js_req, env, extra) else None
+    origin_task = asyncio.ensure_future(_fetch_origin(_origin_request(js_req, target, parts, extra), cache_key, ctx))
     profile_task = facts_task = None
     slug, facts = None, None
     own = time.perf_counter() - started  # nudge's own time; waiting for the origin and KV is not
@@ -323,15 +324,13 @@ def _page_request(js_req: Any, parts: Any) -> PageRequest:
     )
 
 
-def _cache_key(js_req: Any, env: Any, origin: str, parts: Any, extra: dict[str, str]) -> str | None:
-    """The edge cache key for this page's base HTML (the origin URL: no cookies in it), or None
-    when the request must go to the origin: not a plain GET, a visitor with an offer (the origin
-    prices for them), credentials, or caching switched off (NUDGE_EDGE_CACHE=off)."""
+def _edge_cacheable(js_req: Any, env: Any, extra: dict[str, str]) -> bool:
+    """Whether the page's base HTML may come from the edge cache, keyed by the origin URL (no
+    cookies in it). Not for other methods, a visitor with an offer (the origin prices for them),
+    credentials or ranges, nor with NUDGE_EDGE_CACHE=off."""
     if str(getattr(env, "NUDGE_EDGE_CACHE", "") or "on") != "on" or str(js_req.method) != "GET" or extra:
-        return None
-    if not _absent(js_req.headers.get("range")) or not _absent(js_req.headers.get("authorization")):
-        return None
-    return f"{origin}{parts.path}" + (f"?{parts.query}" if parts.query else "")
+        return False
+    return _absent(js_req.headers.get("range")) and _absent(js_req.headers.get("authorization"))
 
 
 def _shareable(resp: Any) -> bool:
@@ -367,8 +366,7 @@ async def _fetch_origin(request: Any, cache_key: str | None, ctx: Any) -> Any:
     return resp
 
 
-def _origin_request(js_req: Any, origin: str, parts: Any, extra: dict[str, str]) -> Any:
-    target = origin + parts.path + (f"?{parts.query}" if parts.query else "")
+def _origin_request(js_req: Any, target: str, parts: Any, extra: dict[str, str]) -> Any:
     headers = js.Headers.new(js_req.headers)
     for name in list(headers.keys()):
         if name.lower().startswith("x-nudge-") or name.lower() in _HOP_HEADERS:
