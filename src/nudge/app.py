@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import parse_qs, quote
 
 from . import render
@@ -242,13 +243,12 @@ class EdgeApp:
         if not injection.script:
             style = ""  # nothing of ours can work on this page: leave it as it is
         settings = self.ruleset.settings
-        attributes = visitor_attributes(session, page, profile, now, request.context, settings.free_shipping_over)
         if preview is not None:
+            attributes = self._attributes(session, page, profile, now, request.context)
             nudges = self._preview_nudges(preview)
             tracked = False
         else:
-            nudges = decide(self.ruleset, attributes, page, session, now, profile, request.context.path,
-                            self.spent_today(now), self.shadow)
+            attributes, nudges = self._decide(session, page, profile, now, request.context)
         body_start, body_end = [], []
         slots: dict[str, tuple[str, str]] = {}
         message = MESSAGES.get((cookies or {}).get(MESSAGE_COOKIE, ""))
@@ -312,6 +312,17 @@ class EdgeApp:
             currency=settings.currency,
             events=events,
         )
+
+    def _attributes(self, session: Session, page: Page, profile: Profile | None, now: int,
+                    context: RequestContext) -> dict[str, Any]:
+        return visitor_attributes(session, page, profile, now, context, self.ruleset.settings.free_shipping_over)
+
+    def _decide(self, session: Session, page: Page, profile: Profile | None, now: int, context: RequestContext,
+                why: dict[str, str] | None = None) -> tuple[dict[str, Any], list[Nudge]]:
+        """The visitor's attributes and the nudges decided for this page (what pages and explain share)."""
+        attributes = self._attributes(session, page, profile, now, context)
+        return attributes, decide(self.ruleset, attributes, page, session, now, profile, context.path,
+                                  self.spent_today(now), self.shadow, why)
 
     def _preview_nudges(self, preview: Preview) -> list[Nudge]:
         """The previewed rule on every page, revealed at once (page load), in the chosen variant."""
@@ -515,12 +526,8 @@ class EdgeApp:
         trial = copy.deepcopy(session)
         page = self.ruleset.classifier.classify(path)
         record_page_view(trial, page, now)
-        settings = self.ruleset.settings
-        ctx = dataclasses.replace(context, path=path)
-        attributes = visitor_attributes(trial, page, profile, now, ctx, settings.free_shipping_over)
         why: dict[str, str] = {}
-        decided = decide(self.ruleset, attributes, page, trial, now, profile, path, self.spent_today(now),
-                         self.shadow, why)
+        attributes, decided = self._decide(trial, page, profile, now, dataclasses.replace(context, path=path), why)
         items = verdicts(self.ruleset, page.type, decided, why, attributes)
         headers = [("Cache-Control", "no-store"), ("X-Robots-Tag", "noindex")]
         if (params.get("format") or [""])[0] == "json":
