@@ -604,6 +604,13 @@ def describe_sample_ratio(s: SampleRatio) -> str:
     return f"{head}: {split}{tail}"
 
 
+def arm_cells(a: Arm, to: str = "-") -> tuple[str, str]:
+    """An arm's conversion rate with its interval ("2.71% (2.09%-3.52%)") and its revenue per visitor."""
+    ci = a.interval
+    rate = f"{percent(a.conversion_rate)} ({percent(ci[0])}{to}{percent(ci[1])})" if ci else "-"
+    return rate, "-" if a.revenue_per_visitor is None else f"{a.revenue_per_visitor:.2f}"
+
+
 def rule_table(r: RuleLift, currency: str) -> list[str]:
     head = (r.rule if r.rule.isprintable() else repr(r.rule)) + (f": {r.description}" if r.description else "")
     if r.holdout_percent is not None:
@@ -614,9 +621,7 @@ def rule_table(r: RuleLift, currency: str) -> list[str]:
     lines.append(f"  {'arm':<11} {'visitors':>9} {'impr.':>8} {'CTR':>7} {'conv.':>7} "
                  f"{'conv. rate (95% CI)':>27} {'RPV ' + currency:>10}")
     for a in r.arms:
-        ci = a.interval
-        rate = f"{percent(a.conversion_rate)} ({percent(ci[0])}-{percent(ci[1])})" if ci else "-"
-        rpv = "-" if a.revenue_per_visitor is None else f"{a.revenue_per_visitor:.2f}"
+        rate, rpv = arm_cells(a)
         lines.append(f"  {a.name:<11} {_count(a.visitors):>9} {_count(a.impressions):>8} {percent(a.ctr, 1):>7} "
                      f"{_count(a.conversions):>7} {rate:>27} {rpv:>10}")
     lines += [f"  lift vs holdout, {describe_comparison(c)}\n    -> {c.verdict.upper()} ({c.reason})"

@@ -14,7 +14,7 @@ import math
 import re
 from typing import TYPE_CHECKING
 
-from .report import (HOLDOUT, METHOD, LIFT, NO_LIFT, WORSE, LiftReport, RuleLift, describe_comparison,
+from .report import (HOLDOUT, METHOD, LIFT, NO_LIFT, WORSE, LiftReport, RuleLift, arm_cells, describe_comparison,
                      describe_sample_ratio, percent)
 
 if TYPE_CHECKING:
@@ -116,9 +116,7 @@ def _arms_table(r: RuleLift, currency: str) -> str:
     e = html.escape
     rows = []
     for a in r.arms:
-        ci = a.interval
-        rate = f"{percent(a.conversion_rate)} ({percent(ci[0])} to {percent(ci[1])})" if ci else "-"
-        rpv = "-" if a.revenue_per_visitor is None else f"{a.revenue_per_visitor:.2f}"
+        rate, rpv = arm_cells(a, " to ")
         rows.append(f"<tr><td>{e(a.name)}</td><td>{a.visitors:,.0f}</td><td>{a.impressions:,.0f}</td>"
                     f"<td>{percent(a.ctr, 1)}</td><td>{a.conversions:,.0f}</td><td>{e(rate)}</td><td>{rpv}</td></tr>")
     return ("<table><thead><tr><th>arm</th><th>visitors</th><th>impressions</th><th>CTR</th><th>conversions</th>"
