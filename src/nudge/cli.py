@@ -280,6 +280,10 @@ def report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _rules_dir_option(parser: argparse.ArgumentParser, flag: str) -> None:
+    parser.add_argument(flag, type=Path, metavar="DIR", help="the rules directory (default: ./rules, else the repo's)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nudge", description="Debug what the nudge Worker sees.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -308,14 +312,14 @@ def build_parser() -> argparse.ArgumentParser:
         "check", help="validate every rule file with the Worker's loader",
         description="Validate every *.toml in the rules directory with the loader the Worker uses. "
                     "Exit 1 and name the file and field on the first error.")
-    check.add_argument("--dir", type=Path, metavar="DIR", help="the rules directory (default: ./rules, else the repo's)")
+    _rules_dir_option(check, "--dir")
     check.set_defaults(run=rules_check)
     publish = rules_commands.add_parser(
         "publish", help="validate rules/ and make it live through KV, without a deploy",
         description="Validate the rules directory, write it as one versioned blob to KV and move the "
                     "`rules:current` pointer to it. Workers pick it up within NUDGE_RULES_REFRESH_SECONDS. "
                     "Nothing is published when a rule is invalid.")
-    publish.add_argument("--dir", type=Path, metavar="DIR", help="the rules directory (default: ./rules, else the repo's)")
+    _rules_dir_option(publish, "--dir")
     publish.add_argument("--persist-to", type=Path, default=Path(".nudge-local"), metavar="DIR",
                          help="the local edge runtime's state folder (default: .nudge-local)")
     publish.add_argument("--binding", default="NUDGE_KV", help="the KV binding name (default: NUDGE_KV)")
@@ -330,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--sessions", type=Path, metavar="FILE.jsonl", help="sessions to replay (or to write with --generate)")
     sim.add_argument("--generate", type=int, metavar="N", help="write N realistic synthetic sessions")
     sim.add_argument("--seed", type=int, default=1, help="random seed for --generate (default 1)")
-    sim.add_argument("--rules", type=Path, metavar="DIR", help="the rules directory (default: ./rules, else the repo's)")
+    _rules_dir_option(sim, "--rules")
     sim.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
     sim.set_defaults(run=simulate)
 
@@ -344,7 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--persist-to", type=Path, default=LOCAL_STATE, metavar="DIR",
                      help="the local edge runtime's state folder (default: the repo's .nudge-local)")
     rep.add_argument("--remote", action="store_true", help="read the events from Cloudflare's Analytics Engine")
-    rep.add_argument("--rules", type=Path, metavar="DIR", help="the rules directory (default: ./rules, else the repo's)")
+    _rules_dir_option(rep, "--rules")
     rep.add_argument("--window-days", type=float, default=7, metavar="N",
                      help="attribution window after a visitor's first exposure, in days (default 7)")
     rep.add_argument("--since", type=int, default=30, metavar="DAYS", help="events of the last DAYS days (default 30)")
@@ -362,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     prev.add_argument("--path", default="/", help="the page the link lands on (default /)")
     prev.add_argument("--base-url", default="http://127.0.0.1:8787", help="the shop's address (default: make dev's)")
     prev.add_argument("--secret", help=f"signing secret(s); default ${SECRET_VAR}, then ./{DEV_VARS}")
-    prev.add_argument("--rules", type=Path, metavar="DIR", help="the rules directory (default: ./rules, else the repo's)")
+    _rules_dir_option(prev, "--rules")
     prev.set_defaults(run=preview)
     return parser
 
