@@ -13,6 +13,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from nudge.bucketing import in_holdout
 from nudge.offers import OfferTokens, Redeemed
 from nudge.preview import PreviewTokens
 from nudge.rules import load_ruleset
@@ -249,3 +250,50 @@ def test_every_event_kind_is_written_server_side(edge: Edge) -> None:
     assert set(kinds) == {"exposure", "impression", "click", "dismiss", "conversion"}
     assert kinds["exposure"]["blobs"][1:4] == ["recommendations", "0", "treatment"]  # type: ignore[index]
     assert kinds["impression"]["indexes"] == ["recommendations"] and kinds["conversion"]["doubles"][0] == 129.0  # type: ignore[index]
+
+
+HOLDOUT_RULE = """
+id = "boots-banner"
+pages = ["category"]
+holdout = 50
+
+[when]
+"page.category" = "boots"
+
+[action]
+kind = "banner"
+title = "Boots week"
+body = "Every boot ships free."
+"""
+
+
+def test_holdout_visitors_never_see_the_nudge_but_are_counted(tmp_path: Path) -> None:
+    kv_dir, rules_dir = tmp_path / "kv", tmp_path / "rules"
+    rules_dir.mkdir()
+    for config in ("pages.toml", "site.toml", "catalog.toml"):  # the site's settings, none of its rules
+        shutil.copy(REPO_ROOT / "rules" / config, rules_dir)
+    (rules_dir / "boots-banner.toml").write_text(HOLDOUT_RULE)
+    version = publish(rules_dir, kv_dir)
+    seen: dict[str, list[tuple[str, bool]]] = {"holdout": [], "treatment": []}
+    with edge_in_front_of_origin(kv_dir) as e:
+        with e.client() as c:
+            deadline = time.monotonic() + 10
+            while c.get("/_nudge/health").json()["rules_version"] != version and time.monotonic() < deadline:
+                time.sleep(0.1)  # the isolate loads the published rules in the background
+        # 24 fresh visitors: both groups are reached unless the 50/50 hash is broken (p = 2 * 0.5**24).
+        for _ in range(24):
+            with e.client() as c:
+                html = c.get("/collections/boots").text
+                visitor = CODEC.decode(c.cookies["nudge"]).visitor_id
+            group = "holdout" if in_holdout("boots-banner", visitor, 50) else "treatment"
+            seen[group].append((visitor, 'data-nudge-rule="boots-banner"' in html))
+        assert seen["holdout"] and seen["treatment"]
+        assert not any(shown for _, shown in seen["holdout"])
+        assert all(shown for _, shown in seen["treatment"])
+        for group, visitors in seen.items():
+            for visitor, _ in visitors:
+                rows = read_events(e, visitor, 2 if group == "treatment" else 1)
+                kinds = sorted(r["blobs"][0] for r in rows)  # type: ignore[index]
+                assert kinds == (["exposure", "impression"] if group == "treatment" else ["exposure"])
+                exposure = next(r for r in rows if r["blobs"][0] == "exposure")  # type: ignore[index]
+                assert exposure["blobs"][1:4] == ["boots-banner", "0", group]  # type: ignore[index]
