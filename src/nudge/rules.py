@@ -25,13 +25,17 @@ from .templates import Template, TemplateError, compile_template
 
 PAGES_FILE = "pages.toml"
 SITE_FILE = "site.toml"
-TRIGGERS = ("page_load", "exit_intent", "time_on_page", "inactivity", "scroll", "cart_abandoned")
+TRIGGERS = ("page_load", "exit_intent", "time_on_page", "inactivity", "scroll", "cart_abandoned",
+            "browse_abandoned")
 # Triggers that take a number: seconds on the page, seconds idle, percent scrolled, minutes since
-# the last cart change (without checkout); their allowed range.
+# the last cart change (without checkout) or since the shopper was last seen; their allowed range.
 TRIGGER_VALUES = {"time_on_page": (1, 3600), "inactivity": (5, 3600), "scroll": (1, 100),
-                  "cart_abandoned": (1, 7 * 24 * 60)}
+                  "cart_abandoned": (1, 7 * 24 * 60), "browse_abandoned": (1, 7 * 24 * 60)}
 STOP_AFTER = ("click", "conversion", "never")
-ACTION_KINDS = ("modal", "banner", "slot", "badge", "recommendations")
+ACTION_KINDS = ("modal", "banner", "slot", "badge", "recommendations", "webhook")
+# Follow-ups beyond the visit: a `webhook` action, sent through a queue after the shopper left.
+FOLLOWUP_TRIGGERS = ("cart_abandoned", "browse_abandoned")
+MAX_FOLLOWUP_MINUTES = 12 * 60  # Cloudflare Queues delay a message at most 12 hours
 # Kinds that fill a marked element of the page (data-nudge-slot="name") in the initial HTML: content
 # rather than messages, so they are shown on page load, take no part in the page's and visit's
 # message limits, and are capped only when the rule says so.
@@ -97,12 +101,16 @@ class Action:
     url: str  # where the button goes when the rule has no offer ("" for none)
     slot: str = ""  # inline kinds: the data-nudge-slot they fill
     sources: tuple[str, ...] = ()  # recommendations: recommend.SOURCES, in order of preference
-    limit: int = 4  # recommendations: at most this many products
+    limit: int = 4  # recommendations (and a webhook's recommendations): at most this many products
     templates: tuple[Template, ...] = field(default=(), repr=False, compare=False)  # title, body, button, dismiss
 
     @property
     def inline(self) -> bool:
         return self.kind in INLINE_KINDS
+
+    @property
+    def followup(self) -> bool:
+        return self.kind == "webhook"
 
     def texts(self, attributes: dict[str, Any], currency: str = "USD") -> Texts:
         """The texts with their placeholders filled; raises MissingValue when one has no value."""
@@ -190,6 +198,7 @@ class RuleSet:
     cart: CartEndpoints | None = None
     settings: Settings = field(default_factory=Settings)
     catalog: ShopCatalog = EMPTY
+    followups: tuple[Rule, ...] = ()  # webhook rules, sent after the visit (followup.py), never on pages
     _by_id: dict[str, Rule] = field(default_factory=dict, repr=False, compare=False)
     _by_page: dict[str, tuple[Rule, ...]] = field(default_factory=dict, repr=False, compare=False)
     message_keys: set[int] = field(default_factory=set, repr=False, compare=False)  # rules that are messages
@@ -204,7 +213,11 @@ class RuleSet:
                                                         or page_type in r.pages or r.url_globs))
 
     def rule(self, rule_id: str) -> Rule | None:
+        """An on-site rule by id (follow-ups are not: nothing on a page can name one)."""
         return self._by_id.get(rule_id)
+
+    def followup(self, rule_id: str) -> Rule | None:
+        return next((r for r in self.followups if r.id == rule_id), None)
 
     def candidates(self, page_type: str) -> tuple[Rule, ...]:
         """Enabled rules that may apply to a page of this type, in priority order (rules with URL
@@ -239,7 +252,8 @@ def load_ruleset(files: Mapping[str, str]) -> RuleSet:
     order = {r.id: i for i, r in enumerate(rules)}
     rules.sort(key=lambda r: (-r.priority, order[r.id]))
     cart, settings = _load_site(_parse(SITE_FILE, files[SITE_FILE])) if SITE_FILE in files else (None, Settings())
-    return RuleSet(classifier, tuple(rules), cart, settings, catalog)
+    onsite = tuple(r for r in rules if not r.action.followup)
+    return RuleSet(classifier, onsite, cart, settings, catalog, tuple(r for r in rules if r.action.followup))
 
 
 def _load_site(data: dict[str, Any]) -> tuple[CartEndpoints | None, Settings]:
@@ -368,12 +382,16 @@ def _load_rule(file: str, data: dict[str, Any]) -> Rule:
     when = f.get("when", dict, {})
     _check_condition(file, when, "when")
     action = _load_action(file, f.get("action", dict))
+    if action.followup:
+        _check_followup(f, trigger, trigger_value, pages, globs)
+    elif trigger == "browse_abandoned":
+        raise f.fail("trigger", "browse_abandoned follows up after the visit: use it with [action] kind = \"webhook\"")
     if action.inline and trigger != "page_load":
         raise f.fail("trigger", f"a {action.kind} is part of the page as it loads: remove the trigger "
                                 "(a later reveal would move the page)")
     caps_table = f.get("caps", dict, None)
     offer_table = f.get("offer", dict, None)
-    offer = _load_offer(file, offer_table) if offer_table is not None else None
+    offer = _load_offer(file, offer_table, action.followup) if offer_table is not None else None
     rule = Rule(
         id=rule_id,
         description=f.text("description", "", limit=500),
@@ -400,6 +418,21 @@ def _load_rule(file: str, data: dict[str, Any]) -> Rule:
     )
     f.done()
     return rule
+
+
+def _check_followup(f: _Fields, trigger: str, minutes: int, pages: list[str], globs: list[str]) -> None:
+    """A webhook is sent after the visit, so it has a follow-up trigger and no pages, variants or
+    page-only settings; its window fits in one queue delay."""
+    if trigger not in FOLLOWUP_TRIGGERS:
+        raise f.fail("trigger", "a webhook follows up after the visit: use { cart_abandoned = 15 } "
+                                "or { browse_abandoned = 30 }")
+    if minutes > MAX_FOLLOWUP_MINUTES:
+        raise f.fail(f"trigger.{trigger}", f"at most {MAX_FOLLOWUP_MINUTES} minutes (a queue delays a message "
+                                           "at most 12 hours)")
+    if pages or globs:
+        raise f.fail("pages", "a webhook is not shown on pages: remove `pages`")
+    if f.table.get("variants"):
+        raise f.fail("variants", "a webhook has no variants (A/B test the message in your email tool)")
 
 
 def _dwell_categories(cond: Any) -> set[str]:
@@ -551,6 +584,8 @@ def _load_action(file: str, table: dict[str, Any]) -> Action:
         raise f.fail("slot", f"only {', '.join(INLINE_KINDS)} fill a slot")
     sources: tuple[str, ...] = ()
     limit = 4
+    if kind == "webhook":
+        limit = _int_in(f, "recommendations", 3, 0, 12)
     if kind == "recommendations":
         raw = f.get("sources", list, list(SOURCES))
         if not raw or any(s not in SOURCES for s in raw) or len(set(raw)) != len(raw):
@@ -569,7 +604,7 @@ def _load_action(file: str, table: dict[str, Any]) -> Action:
         limit=limit,
     )
     f.done()
-    if not (action.title or action.body) and kind != "recommendations":
+    if not (action.title or action.body) and kind not in ("recommendations", "webhook"):
         raise f.fail("title", "a nudge needs a title or a body")
     return dataclasses.replace(action, templates=_templates(file, "action.", action))
 
@@ -591,11 +626,14 @@ def _same_site_path(f: _Fields, key: str, value: str) -> str:
     return value
 
 
-def _load_offer(file: str, table: dict[str, Any]) -> Offer:
+def _load_offer(file: str, table: dict[str, Any], followup: bool = False) -> Offer:
+    """A follow-up's offer is a single-use code per message: `code` is then its prefix."""
     f = _Fields(file, table, "offer.")
     code = f.text("code")
-    if not _CODE.match(code):
-        raise f.fail("code", "use A-Z, 0-9, '-' and '_', at most 32 characters")
+    if not _CODE.match(code) or followup and len(code) > 12:
+        limit = 12 if followup else 32
+        raise f.fail("code", f"use A-Z, 0-9, '-' and '_', at most {limit} characters"
+                             + (" (the prefix of each single-use code)" if followup else ""))
     percent = f.get("percent", int, 0)
     amount = f.get("amount", (int, float), None)
     if (percent == 0) == (amount is None):
@@ -607,7 +645,7 @@ def _load_offer(file: str, table: dict[str, Any]) -> Offer:
     redirect = _same_site_path(f, "redirect", f.text("redirect"))
     max_per_day = _int_in(f, "max_per_day", None, 1, 1_000_000)
     not_after = _int_in(f, "not_after_purchase_days", 30, 0, 3650)
-    expires = f.text("expires", "midnight")
+    expires = f.text("expires", "valid_hours" if followup else "midnight")
     valid_hours = f.get("valid_hours", int, 24)
     if not 1 <= valid_hours <= 24 * 30:
         raise f.fail("valid_hours", "expected 1..720")
