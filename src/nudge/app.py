@@ -29,6 +29,7 @@ from .privacy import ConsentPolicy, is_automated, may_track
 from .profile import Profile, merged_profile
 from .csp import UNRESTRICTED, Injection
 from .events import Event, rule_event
+from .followup import Before, FollowUp, FollowUpPlan, IssuedCode, cart_items, payload, plan, suggestions
 from .explain import explain_html, explain_json, verdicts
 from .preview import PREVIEW_COOKIE, Preview, PreviewTokens
 from .recommend import recommend
@@ -77,6 +78,7 @@ class PageRequest:
     host: str = ""
     referrer: str | None = None
     secure: bool = True
+    site: str = ""  # scheme://host[:port] the shopper used, for links in follow-ups
 
 
 @dataclass
@@ -89,6 +91,8 @@ class KeyEvent:
     stopped: tuple[int, ...] = ()  # key32 of rules to stop for good (clicked, or converted)
     budget: str | None = None  # a redeemed rule whose daily discount budget counts this redemption
     events: list[Event] = field(default_factory=list)  # measurement events (not profile changes)
+    followups: FollowUpPlan = field(default_factory=FollowUpPlan)
+    code: IssuedCode | None = None  # a single-use code this request redeemed (the edge marks it used)
 
     def __bool__(self) -> bool:
         return bool(self.orders or self.redeemed or self.stopped)
@@ -112,6 +116,7 @@ class PagePlan:
     page_category: str | None = None
     currency: str = "USD"
     events: list[Event] = field(default_factory=list)  # exposures and on-load impressions
+    followups: FollowUpPlan = field(default_factory=FollowUpPlan)
 
     def log_line(self, status: str, rules_version: str, own_ms: float) -> str:
         """One structured JSON line per page: the decision summary, no personal data (no path,
@@ -170,6 +175,7 @@ class EdgeApp:
         self.spent: dict[str, int] = {}  # rule id -> UTC day its discount budget ran out
         self.shadow = shadow  # every rule in shadow mode (NUDGE_SHADOW=on)
         self._explain_token = explain_token  # NUDGE_EXPLAIN_TOKEN; empty: /_nudge/explain is off
+        self.followups_enabled = False  # the edge turns follow-ups on when a webhook is configured
 
     def spent_today(self, now: int) -> frozenset[str]:
         day = now // 86_400
@@ -236,6 +242,7 @@ class EdgeApp:
         if page.type == "product" and page.product and not page.category and facts and facts.category:
             page = Page("product", facts.category, page.product)  # the category the page declared
         new_visit = session.is_new
+        before = Before.of(session)
         pv = record_page_view(session, page, now, request.query, request.referrer, request.host)
         style = (render.style_tag(injection.style_nonce) if injection.inline_style
                  else render.stylesheet_link(self.style_href, injection.style_nonce) if injection.external_style
@@ -311,7 +318,34 @@ class EdgeApp:
             page_category=page.category,
             currency=settings.currency,
             events=events,
+            followups=self.followups(before, session, attributes, now, request.site) if tracked else FollowUpPlan(),
         )
+
+    def followups(self, before: Before, session: Session, attributes: dict[str, Any], now: int, site: str,
+                  purchased: bool = False) -> FollowUpPlan:
+        """Follow-ups this request schedules or cancels (none unless a webhook is configured)."""
+        if not self.followups_enabled or not self.ruleset.followups:
+            return FollowUpPlan()
+        return plan(self.ruleset.followups, before, session, attributes, now, site, purchased)
+
+    def off_page_followups(self, before: Before, session: Session, now: int, site: str,
+                           purchased: bool = False) -> FollowUpPlan:
+        """The same for a request that is not a page (a beacon, a cart change): attributes of the
+        visit alone, as on a page nudge does not classify."""
+        if not self.followups_enabled or not self.ruleset.followups:
+            return FollowUpPlan()
+        attributes = self._attributes(session, Page("other"), None, now, RequestContext())
+        return self.followups(before, session, attributes, now, site, purchased)
+
+    def followup_body(self, message: FollowUp, user_id: str, code: IssuedCode | None, now: int) -> dict[str, Any]:
+        """The webhook's JSON body for a due follow-up."""
+        rule = self.ruleset.followup(message.rule)
+        limit = rule.action.limit if rule else 0
+        catalog = self.ruleset.catalog
+        body = payload(message, user_id, cart_items(catalog, message), suggestions(catalog, message, limit), code, now)
+        if rule is not None:
+            body["message"] = {"title": rule.action.title, "body": rule.action.body}
+        return body
 
     def _attributes(self, session: Session, page: Page, profile: Profile | None, now: int,
                     context: RequestContext) -> dict[str, Any]:
@@ -396,15 +430,17 @@ class EdgeApp:
                 return _json(400, {"error": f"unknown rule {event.rule!r}"})
         return beacon
 
-    def apply_beacon(self, beacon: Beacon, session: Session, now: int, secure: bool) -> tuple[Reply, KeyEvent]:
+    def apply_beacon(self, beacon: Beacon, session: Session, now: int, secure: bool,
+                     site: str = "") -> tuple[Reply, KeyEvent]:
         """Second half: applies it and answers 204 with the session cookie, plus the orders it
-        reported (the caller merges them into the KV profile)."""
-        orders, revenue = session.orders, session.revenue
+        reported (the caller merges them into the KV profile) and the follow-ups it changes."""
+        orders, revenue, before = session.orders, session.revenue, Before.of(session)
         apply_beacon(session, beacon, now, edge_cart=self.cart is not None)
         cookie = self.session_cookie(session, secure)
         stopped = self._stopped_by(beacon, session, session.orders > orders)
         event = KeyEvent(session.orders - orders, session.revenue - revenue, stopped=stopped,
-                         events=self._beacon_events(beacon, session.visitor_id))
+                         events=self._beacon_events(beacon, session.visitor_id),
+                         followups=self.off_page_followups(before, session, now, site, session.orders > orders))
         return Reply(204, "", headers=[("Set-Cookie", cookie)]), event
 
     def _beacon_events(self, beacon: Beacon, visitor: str) -> list[Event]:
@@ -433,12 +469,12 @@ class EdgeApp:
         return tuple(stopped)
 
     def beacon(self, method: str, body: bytes, content_type: str | None,
-               session: Session, now: int, secure: bool) -> tuple[Reply, KeyEvent]:
+               session: Session, now: int, secure: bool, site: str = "") -> tuple[Reply, KeyEvent]:
         """Both halves, for callers with nothing to do in between."""
         beacon = self.read_beacon(method, body, content_type)
         if isinstance(beacon, Reply):
             return beacon, KeyEvent()
-        return self.apply_beacon(beacon, session, now, secure)
+        return self.apply_beacon(beacon, session, now, secure, site)
 
     def identity_of(self, user_id: str) -> str | None:
         """The keyed hash a customer id is known by (see identity.py); None for unusable ids."""
@@ -486,6 +522,28 @@ class EdgeApp:
         stop = (key32(rule.id),) if rule.caps.stop_after == "click" else ()
         return reply, KeyEvent(redeemed=1, stopped=stop, budget=rule.id if offer.max_per_day else None,
                                events=[rule_event("click", rule, session.visitor_id)])
+
+    def redeem_code(self, issued: IssuedCode | None, session: Session, now: int, secure: bool,
+                    active: Redeemed | None = None) -> tuple[Reply, KeyEvent]:
+        """GET /_nudge/redeem?code=CODE: a follow-up's single-use code (looked up in KV by the
+        edge), good in any browser once; then as a button's offer. The edge marks it used."""
+        if issued is None or issued.expires <= now:
+            return self._polite("/", "offer-expired", secure), KeyEvent()
+        if active is not None and active.code == issued.code:  # the same browser clicking again
+            return Reply(303, "", "text/plain", [("Location", issued.redirect), ("Cache-Control", "no-store")]), KeyEvent()
+        if issued.used:
+            return self._polite(issued.redirect, "offer-used", secure), KeyEvent()
+        redeemed = Redeemed(issued.rule, issued.code, issued.percent, issued.category, issued.expires, issued.amount)
+        session.last_seen = now
+        reply = Reply(303, "", "text/plain", [
+            ("Location", issued.redirect),
+            ("Cache-Control", "no-store"),
+            ("Set-Cookie", set_cookie(OFFER_COOKIE, self.offers.cookie(redeemed), max_age=issued.expires - now,
+                                      secure=secure)),
+            ("Set-Cookie", self.session_cookie(session, secure)),
+        ])
+        click = Event("click", session.visitor_id, issued.rule, 0, "treatment")
+        return reply, KeyEvent(redeemed=1, events=[click], code=dataclasses.replace(issued, used=now))
 
     def _polite(self, location: str, message: str, secure: bool) -> Reply:
         """A redirect to the shop carrying a one-time message the next page shows (MESSAGES)."""

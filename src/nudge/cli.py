@@ -188,8 +188,8 @@ def rules_check(args: argparse.Namespace) -> int:
     ruleset = _load_rules(args.dir or default_rules_dir())
     if ruleset is None:
         return EXIT_INVALID
-    n = len(ruleset.rules)
-    print(f"ok: {n} rule{'' if n == 1 else 's'}")
+    n, f = len(ruleset.rules), len(ruleset.followups)
+    print(f"ok: {n} rule{'' if n == 1 else 's'}" + (f" and {f} follow-up{'' if f == 1 else 's'}" if f else ""))
     return EXIT_OK
 
 

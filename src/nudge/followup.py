@@ -22,6 +22,7 @@ from typing import Any
 from .rules import Rule
 from .schedule import is_active
 from .session import Session
+from .shop_catalog import CatalogProduct, ShopCatalog
 
 ACTIONS = {"cart_abandoned": "abandoned_cart", "browse_abandoned": "abandoned_browse"}
 MESSAGE_VERSION = 1
@@ -166,15 +167,89 @@ def schedule(rule: Rule, session: Session, now: int, site: str) -> FollowUp:
                     due, now, site, items, category)
 
 
-def cancelled_by(rule: Rule, before: Session | None, after: Session, purchased: bool) -> str | None:
+@dataclass(frozen=True)
+class Before:
+    """What a request's session held before it changed, to notice the changes that cancel."""
+
+    cart: bool
+    checkout: bool
+
+    @classmethod
+    def of(cls, session: Session) -> Before:
+        return cls(bool(session.cart), session.checkout_started)
+
+
+def cancelled_by(rule: Rule, before: Before, after: Session, purchased: bool) -> str | None:
     """Why a request ends a pending follow-up of this rule (one KV write, on the change only)."""
     if purchased:
         return "purchase"
-    if rule.trigger == "cart_abandoned" and after.checkout_started and not (before and before.checkout_started):
+    if rule.trigger == "cart_abandoned" and after.checkout_started and not before.checkout:
         return "checkout"
-    if rule.trigger == "browse_abandoned" and after.cart and not (before and before.cart):
+    if rule.trigger == "browse_abandoned" and after.cart and not before.cart:
         return "cart"
     return None
+
+
+@dataclass
+class FollowUpPlan:
+    """What one request does to follow-ups: messages to enqueue (each with its pending state) and
+    pending ones to cancel (rule id, reason)."""
+
+    schedule: list[FollowUp] = field(default_factory=list)
+    cancel: list[tuple[str, str]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.schedule or self.cancel)
+
+
+def plan(rules: tuple[Rule, ...], before: Before, session: Session, attributes: Mapping[str, Any], now: int,
+         site: str, purchased: bool = False) -> FollowUpPlan:
+    """The follow-ups a request schedules or cancels."""
+    out = FollowUpPlan()
+    for rule in rules:
+        reason = cancelled_by(rule, before, session, purchased)
+        if reason:
+            out.cancel.append((rule.id, reason))
+        elif site and qualifies(rule, session, attributes):
+            out.schedule.append(schedule(rule, session, now, site))
+    return out
+
+
+def _product_json(p: CatalogProduct, site: str) -> dict[str, Any]:
+    image = p.image if p.image is None or p.image.startswith("https://") else site + p.image
+    return {"id": p.sku, "name": p.name, "url": site + p.url, "price": p.price, "image": image}
+
+
+def cart_items(catalog: ShopCatalog, message: FollowUp) -> list[dict[str, Any]]:
+    """The cart lines with what the shop's catalog file knows about them (names, links, prices)."""
+    if message.action != "abandoned_cart":
+        return []
+    by_sku = {p.sku: p for p in catalog.products}
+    out = []
+    for sku, quantity in message.items:
+        product = by_sku.get(sku) or catalog.get(sku)
+        out.append({**(_product_json(product, message.site) if product else {"id": sku}), "quantity": quantity})
+    return out
+
+
+def suggestions(catalog: ShopCatalog, message: FollowUp, limit: int) -> list[dict[str, Any]]:
+    """Products to suggest: what goes with the cart (then the cart's categories), or, for a browser,
+    the rest of the category they looked at (then what goes with what they viewed). Never anything
+    in the cart or already viewed."""
+    by_sku = {p.sku: p for p in catalog.products}
+    anchors = [p for p in ((by_sku.get(sku) or catalog.get(sku)) for sku, _ in message.items) if p]
+    exclude = {p.id for p in anchors} | {sku for sku, _ in message.items}
+    goes_with = [x for x in (catalog.get(a) for p in anchors for a in p.accessories) if x is not None]
+    same_category = [p for c in dict.fromkeys([message.category] if message.category else [p.category for p in anchors])
+                     for p in catalog.in_category(c)]
+    pool = goes_with + same_category if message.action == "abandoned_cart" else same_category + goes_with
+    chosen: list[dict[str, Any]] = []
+    for p in pool:
+        if p.id in exclude or len(chosen) >= limit:
+            continue
+        exclude.add(p.id)
+        chosen.append(_product_json(p, message.site))
+    return chosen
 
 
 def skip_reason(message: FollowUp, rule: Rule | None, pending: Pending | None, last_order: int,
@@ -305,4 +380,4 @@ def outcome(status: int | None) -> str:
 
 def backoff(attempts: int) -> int:
     """Seconds before the next attempt: 30 s, 1, 2, 4 ... minutes, at most an hour."""
-    return min(30 * 2 ** max(0, attempts - 1), MAX_BACKOFF)
+    return int(min(30 * 2 ** max(0, attempts - 1), MAX_BACKOFF))
