@@ -176,6 +176,7 @@ class EdgeApp:
         self.shadow = shadow  # every rule in shadow mode (NUDGE_SHADOW=on)
         self._explain_token = explain_token  # NUDGE_EXPLAIN_TOKEN; empty: /_nudge/explain is off
         self.followups_enabled = False  # the edge turns follow-ups on when a webhook is configured
+        self.code_secret = hmac.new(secrets[0], b"nudge/followup-codes", hashlib.sha256).digest()
 
     def spent_today(self, now: int) -> frozenset[str]:
         day = now // 86_400

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import js
 from pyodide.ffi import JsException, create_proxy, to_js
@@ -43,6 +45,7 @@ from .app import (
 from .attributes import RequestContext
 from .cookies import is_local_http, parse_cookies, without_our_cookies
 from .csp import plan_injection
+from .bucketing import in_holdout, in_rollout
 from .events import Event
 from .offers import OFFER_APPLIED_HEADER, Redeemed, budget_key
 from .preview import Preview
@@ -52,6 +55,10 @@ from .rules import RuleError, load_ruleset
 from .ruleset_blob import POINTER_KEY, blob_key, load_blob, rules_version
 from .cart import MAX_CART_BODY, apply_cart_change, cart_action, parse_cart_body
 from .catalog import CATALOG_TTL, decode_facts, encode_facts, product_key
+from .followup import (
+    CONTACT_TTL, SIGNATURE_HEADER, Before, WEBHOOK_TIMEOUT, FollowUp, FollowUpPlan, IssuedCode, MessageError, Pending,
+    backoff, code_key, contact_key, issue_code, outcome, pending_key, pending_prefix, sign, skip_reason, webhook_url_problem,
+)
 from .identity import IDENTITY_HEADER, identity_key, short
 from .product_facts import ProductFactsCollector
 from .privacy import ConsentPolicy
@@ -64,6 +71,7 @@ BUDGET_TTL = 2 * 86_400  # a day's redemption counter outlives its day, then goe
 KV_BUDGET = 0.05  # seconds we wait for the profile once the origin has answered
 RULES_REFRESH = 30  # seconds between looks for newly published rules (NUDGE_RULES_REFRESH_SECONDS)
 MAX_BEACON_BODY = 8 * 1024
+_CODE = re.compile(r"[A-Z0-9][A-Z0-9_-]{0,12}-[A-Z2-7]{10}")  # a follow-up's single-use code
 _HOP_HEADERS = ("host", "content-length", "connection", "keep-alive", "transfer-encoding", "upgrade")
 
 _PRIVACY_HEADERS = ("user-agent", "sec-purpose", "purpose", "x-purpose", "x-moz", "sec-gpc", "dnt")
@@ -79,10 +87,10 @@ def _app_for(env: Any) -> EdgeApp:
     """The per-isolate EdgeApp (rule set parsed once; rebuilt only if the secret changes)."""
     global _app
     names = ("NUDGE_SECRET", "NUDGE_CONSENT", "NUDGE_CONSENT_COOKIE", "NUDGE_EDGE_CART", "NUDGE_SHADOW",
-             "NUDGE_EXPLAIN_TOKEN")
+             "NUDGE_EXPLAIN_TOKEN", "NUDGE_WEBHOOK_URL", "NUDGE_WEBHOOK_SECRET")
     config = tuple(str(getattr(env, name, "") or "") for name in names)
     if _app is None or _app[0] != config:
-        secret, consent_mode, consent_cookie, edge_cart, shadow, explain_token = config
+        secret, consent_mode, consent_cookie, edge_cart, shadow, explain_token, webhook_url, webhook_secret = config
         secrets = parse_secrets(secret)
         if not secrets:
             raise ConfigError("NUDGE_SECRET is not set: run `wrangler secret put NUDGE_SECRET`")
@@ -97,9 +105,24 @@ def _app_for(env: Any) -> EdgeApp:
                 raise ConfigError(f"{name} must be 'on' or 'off', not {value!r}")
         ruleset = load_ruleset(_bundle.RULE_FILES)
         bundled = "bundled:" + rules_version(_bundle.RULE_FILES)
-        _app = (config, EdgeApp(ruleset, secrets, _bundle.CLIENT_JS, consent, edge_cart != "off", bundled,
-                                shadow == "on", explain_token))
+        app = EdgeApp(ruleset, secrets, _bundle.CLIENT_JS, consent, edge_cart != "off", bundled, shadow == "on",
+                      explain_token)
+        app.followups_enabled = _followups_configured(env, webhook_url, webhook_secret)
+        _app = (config, app)
     return _app[1]
+
+
+def _followups_configured(env: Any, url: str, secret: str) -> bool:
+    """Follow-ups need the queue binding, a usable webhook URL and its signing secret; anything
+    less turns them off with one clear log line (pages are unaffected)."""
+    if not url:
+        return False
+    problem = webhook_url_problem(url) or ("" if secret else "NUDGE_WEBHOOK_SECRET is not set")
+    if not problem and _absent(getattr(env, "NUDGE_FOLLOWUPS", None)):
+        problem = "no NUDGE_FOLLOWUPS queue binding (see wrangler.toml)"
+    if problem:
+        log.error("nudge: follow-ups are off: %s", problem)
+    return not problem
 
 
 def _maybe_refresh_rules(app: EdgeApp, env: Any, ctx: Any) -> None:
@@ -238,6 +261,8 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeAp
     origin = str(env.ORIGIN_URL).rstrip("/")
     visit = _read_visitor(js_req, configured, now)
     app, session = visit.app, visit.session
+    if visit.status == "untracked" and app is not None and app.followups_enabled and COOKIE_NAME in visit.cookies:
+        _withdrawn(env, ctx, app, visit.cookies)
     extra = app.origin_headers(visit.offer) if app is not None else {}
     # Start the origin fetch and the KV reads together; none waits for another.
     action = cart_action(app.cart, str(js_req.method), parts.path) if visit.tracked and app else None
@@ -269,7 +294,7 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeAp
     if app is None or session is None or not _is_page(js_req, origin_resp):
         _cancel(profile_task, facts_task)
         if action and cart_body is not None and app is not None and session is not None:
-            return await _cart_seen(app, js_req, parts, session, action, cart_body, origin_resp, now)
+            return await _cart_seen(app, env, ctx, js_req, parts, session, action, cart_body, origin_resp, now)
         return origin_resp
     linked = await _link_identity(env, ctx, app, session, user, now) if isinstance(user, str) and visit.tracked else None
     profile = decode_profile(await _within_budget(profile_task, "profile"))
@@ -287,6 +312,7 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeAp
         if not _absent(origin_resp.headers.get(OFFER_APPLIED_HEADER)):
             plan.prices = None  # the shop priced the page with the offer itself
         _record(env, ctx, app, plan.events, now)
+        _follow_up(env, ctx, plan.followups, now)
         learn = _Learner(app, env, ctx, plan.learn) if plan.learn and visit.tracked else None
         own += time.perf_counter() - resumed
         rewritten = _rewrite(origin_resp, plan, learn, own)
@@ -321,6 +347,7 @@ def _page_request(js_req: Any, parts: Any) -> PageRequest:
         host=parts.hostname or "",
         referrer=str(referrer) if isinstance(referrer, str) else None,
         secure=not is_local_http(parts.scheme, parts.netloc),
+        site=f"{parts.scheme}://{parts.netloc}",
     )
 
 
@@ -401,7 +428,7 @@ def _relocated(resp: Any, origin: str, parts: Any) -> Any:
     return js.Response.new(resp.body, _opts(status=resp.status, statusText=resp.statusText, headers=headers))
 
 
-async def _cart_seen(app: EdgeApp, js_req: Any, parts: Any, session: Session, action: str,
+async def _cart_seen(app: EdgeApp, env: Any, ctx: Any, js_req: Any, parts: Any, session: Session, action: str,
                      cart_body: Any, origin_resp: Any, now: int) -> Any:
     """A POST to the shop's cart endpoint the origin accepted: the session's cart follows it."""
     try:
@@ -410,7 +437,9 @@ async def _cart_seen(app: EdgeApp, js_req: Any, parts: Any, session: Session, ac
             if int(origin_resp.status) < 400 and app.cart else None
         if change is None:
             return origin_resp
+        before = Before.of(session)
         apply_cart_change(session, change, now, app.catalog.price_of(change.item))
+        _follow_up(env, ctx, app.off_page_followups(before, session, now, f"{parts.scheme}://{parts.netloc}"), now)
         headers = js.Headers.new(origin_resp.headers)
         headers.append("set-cookie", app.session_cookie(session, not is_local_http(parts.scheme, parts.netloc)))
         return js.Response.new(origin_resp.body, _opts(status=origin_resp.status, statusText=origin_resp.statusText,
@@ -431,8 +460,12 @@ async def _link_identity(env: Any, ctx: Any, app: EdgeApp, session: Session, use
     link; later devices adopt its visitor id, so every device shares one KV profile. Returns the
     hash when the profile must record a new link (the caller folds it into its one profile write)."""
     hashed = app.identity_of(user)
-    if hashed is None or session.identity == short(hashed):
-        return None  # unusable id, or already linked in this session: no KV traffic
+    if hashed is None:
+        return None
+    if session.identity == short(hashed):  # already linked: no KV traffic, but on a visit's first page
+        if session.is_new and app.followups_enabled:  # the customer is still known for follow-ups
+            ctx.waitUntil(_kv_put(env, contact_key(session.visitor_id), user.strip().encode(), CONTACT_TTL))
+        return None
     try:
         owner = await _kv_get(env, identity_key(hashed))
     except JsException as exc:
@@ -445,6 +478,9 @@ async def _link_identity(env: Any, ctx: Any, app: EdgeApp, session: Session, use
             session.visitor = bytes.fromhex(owner_id)
         except ValueError:
             session.identity = None
+    if app.followups_enabled and session.identity is not None:  # the raw id, only for follow-ups
+        ctx.waitUntil(_kv_put(env, contact_key(session.visitor_id), user.strip().encode(), CONTACT_TTL))
+    if owner_id and len(owner_id) == 16:
         return None
     if owner_id:
         return None
@@ -682,7 +718,14 @@ async def _endpoint(js_req: Any, env: Any, ctx: Any, parts: Any, app: EdgeApp | 
     session = app.load_session(cookies, now)
     linked: str | None = None
     used = 0
-    if path == REDEEM_PATH:
+    if path == REDEEM_PATH and "code" in parse_qs(parts.query):
+        code = (parse_qs(parts.query).get("code") or [""])[0]
+        issued = IssuedCode.decode(await _kv_get(env, code_key(code))) if _CODE.fullmatch(code) else None
+        reply, event = app.redeem_code(issued, session, now, secure, app.active_offer(cookies, now))
+        if event.code is not None:  # used up (KV is eventually consistent: see README, follow-ups)
+            ctx.waitUntil(_kv_put(env, code_key(event.code.code), event.code.encode(),
+                                  max(60, event.code.expires - now)))
+    elif path == REDEEM_PATH:
         rule = app.offer_rule(parts.query, session, now)
         if rule is not None and rule.offer is not None and rule.offer.max_per_day:
             used = await _budget_used(env, rule.id, now)
@@ -697,7 +740,8 @@ async def _endpoint(js_req: Any, env: Any, ctx: Any, parts: Any, app: EdgeApp | 
         for item in beacon.events:
             if item.type == "identify" and item.user:
                 linked = await _link_identity(env, ctx, app, session, item.user, now) or linked
-        reply, event = app.apply_beacon(beacon, session, now, secure)
+        reply, event = app.apply_beacon(beacon, session, now, secure, f"{parts.scheme}://{parts.netloc}")
+        _follow_up(env, ctx, event.followups, now)
     if event or linked:  # one read-merge-write of the profile per request
         ctx.waitUntil(_record_key_event(env, session.visitor_id, event, now, identity=linked))
     _record(env, ctx, app, event.events, now)
@@ -756,6 +800,7 @@ async def _forget(js_req: Any, env: Any, app: EdgeApp, cookies: dict[str, str], 
             await env.NUDGE_KV.delete(identity_key(profile.identity))
             identity = True
         await env.NUDGE_KV.delete(key)
+        await _erase_followups(env, visitor)
     return app.forget(str(js_req.method), cookies, visitor, erased, secure, identity)
 
 
@@ -858,3 +903,178 @@ async def _record_key_event(env: Any, visitor: str, event: KeyEvent, now: int, i
                              revenue=event.revenue, redeemed=event.redeemed, identity=identity,
                              stopped=event.stopped)
     await _kv_put(env, profile_key(visitor), encode_profile(updated))
+
+
+# -- follow-ups (Queues) --------------------------------------------------------------------------
+
+
+def _follow_up(env: Any, ctx: Any, plan: FollowUpPlan, now: int) -> None:
+    """Schedules and cancels follow-ups after the response (KV state, then the delayed message)."""
+    if plan:
+        ctx.waitUntil(_apply_followups(env, plan, now))
+
+
+async def _apply_followups(env: Any, plan: FollowUpPlan, now: int) -> None:
+    """Each cancellation and schedule is a read-merge-write of the rule's pending state (keeping
+    its send history for caps); a message is enqueued only once its state is stored."""
+    for rule_id, reason in plan.cancel:
+        try:
+            pending = Pending.decode(await _kv_get(env, pending_key(plan.visitor, rule_id)))
+            if pending is not None and pending.event and not pending.cancelled:
+                await _kv_put(env, pending_key(plan.visitor, rule_id), pending.cancel(reason).encode())
+        except JsException as exc:
+            log.error("nudge: cancelling follow-up %s failed: %s", rule_id, exc)
+    for message in plan.schedule:
+        try:
+            pending = Pending.decode(await _kv_get(env, pending_key(message.visitor, message.rule))) or Pending()
+            await _kv_put(env, pending_key(message.visitor, message.rule), pending.scheduled(message).encode())
+            await env.NUDGE_FOLLOWUPS.send(message.to_json(), _opts(delaySeconds=message.delay(now)))
+        except JsException as exc:
+            log.error("nudge: scheduling follow-up %s failed: %s", message.rule, exc)
+
+
+def _withdrawn(env: Any, ctx: Any, app: EdgeApp, cookies: dict[str, str]) -> None:
+    """A visitor who withdrew consent (their old cookie still arrives once, before it is erased):
+    nothing pending for them may be sent."""
+    try:
+        visitor = app.codec.decode(cookies[COOKIE_NAME]).visitor_id
+    except BadData:
+        return
+    ctx.waitUntil(_erase_followups(env, visitor))
+
+
+async def _erase_followups(env: Any, visitor: str) -> None:
+    """Deletes a visitor's pending follow-ups and the customer id kept for them."""
+    try:
+        listed = await env.NUDGE_KV.list(_opts(prefix=pending_prefix(visitor)))
+        data = listed.to_py() if hasattr(listed, "to_py") else listed  # `.keys` is a dict method here
+        for key in data["keys"]:
+            await env.NUDGE_KV.delete(str(key["name"]))
+        await env.NUDGE_KV.delete(contact_key(visitor))
+    except Exception as exc:  # forgetting the rest must not fail on this
+        log.error("nudge: erasing follow-ups failed: %s", exc)
+
+
+async def handle_queue(batch: Any, env: Any, ctx: Any) -> None:
+    """The Worker's queue handler: sends the follow-ups that came due, if they still hold. Each
+    message is acked (sent, skipped, or dead-lettered for a 4xx) or retried with backoff (5xx,
+    timeout, or nudge itself failing); after max_retries Queues moves it to the dead letter queue."""
+    try:
+        app = _app_for(env)
+    except ConfigError as exc:
+        log.error("nudge: follow-ups wait: %s", exc)
+        batch.retryAll(_opts(delaySeconds=backoff(1)))
+        return
+    if time.monotonic() - app.rules_checked >= RULES_REFRESH or app.rules_checked == 0.0:
+        app.rules_checked = time.monotonic()
+        await _refresh_rules(env, app)
+    for message in batch.messages:
+        attempts = int(message.attempts or 1)
+        try:
+            await _deliver(app, env, ctx, message, attempts)
+        except Exception:
+            log.exception("nudge: follow-up delivery failed; retrying")
+            message.retry(_opts(delaySeconds=backoff(attempts)))
+
+
+def _followup_log(message: FollowUp | None, attempt: int, result: str, **extra: Any) -> None:
+    """One JSON line per attempt: event and rule, never the visitor or the customer."""
+    print(json.dumps({"nudge": "followup", "event": message.event if message else None,
+                      "rule": message.rule if message else None, "attempt": attempt, "result": result, **extra},
+                     separators=(",", ":")))
+
+
+async def _deliver(app: EdgeApp, env: Any, ctx: Any, queued: Any, attempts: int) -> None:
+    now = int(time.time())
+    body = queued.body
+    try:
+        message = FollowUp.from_json(body)
+    except MessageError as exc:
+        _followup_log(None, attempts, "dead_letter", reason=str(exc))
+        await _dead_letter(env, str(body)[:8192], str(exc))
+        queued.ack()
+        return
+    rule = app.ruleset.followup(message.rule)
+    pending_raw, profile_raw, contact_raw = await asyncio.gather(
+        _kv_get(env, pending_key(message.visitor, message.rule)), _kv_get(env, profile_key(message.visitor)),
+        _kv_get(env, contact_key(message.visitor)))
+    pending, profile = Pending.decode(pending_raw), decode_profile(profile_raw)
+    contact = contact_raw.decode("utf-8", "replace") if contact_raw else None
+    reason = skip_reason(message, rule, pending, profile.last_order if profile else 0, contact, now)
+    if reason is None and rule is not None and not in_rollout(rule.id, message.visitor, rule.rollout):
+        reason = "outside the rule's rollout"
+    if reason is not None or rule is None or pending is None or contact is None:
+        _followup_log(message, attempts, "skipped", reason=reason)
+        queued.ack()
+        return
+    key = pending_key(message.visitor, message.rule)
+    if in_holdout(rule.id, message.visitor, rule.holdout):  # counted as "would have sent", never sent
+        await _kv_put(env, key, pending.delivered(message, now).encode())
+        _record(env, ctx, app, [Event("exposure", message.visitor, rule.id, 0, "holdout", "followup")], now)
+        _followup_log(message, attempts, "holdout")
+        queued.ack()
+        return
+    url, secret = str(getattr(env, "NUDGE_WEBHOOK_URL", "") or ""), str(getattr(env, "NUDGE_WEBHOOK_SECRET", "") or "")
+    if not app.followups_enabled:
+        _followup_log(message, attempts, "retry", reason="follow-ups are not configured")
+        queued.retry(_opts(delaySeconds=backoff(attempts)))
+        return
+    code = await _issued_code(env, app, rule, message, now)
+    data = json.dumps(app.followup_body(message, contact, code, now), separators=(",", ":")).encode()
+    status = await _post_webhook(url, data, sign(secret.encode(), data, now), message.event)
+    result = outcome(status)
+    _followup_log(message, attempts, result, status=status)
+    if result == "delivered":
+        await _kv_put(env, key, pending.delivered(message, now).encode())
+        _record(env, ctx, app, [Event(kind, message.visitor, rule.id, 0, "treatment", "followup")
+                                for kind in ("exposure", "impression")], now)
+        queued.ack()
+    elif result == "retry":
+        queued.retry(_opts(delaySeconds=backoff(attempts)))
+    else:  # the receiver refused it: retrying cannot help
+        await _dead_letter(env, message.to_json(), f"webhook answered {status}")
+        queued.ack()
+
+
+async def _issued_code(env: Any, app: EdgeApp, rule: Any, message: FollowUp, now: int) -> IssuedCode | None:
+    """The follow-up's single-use code, stored once: a retry finds it (maybe already used) as is."""
+    code = issue_code(app.code_secret, rule, message, now)
+    if code is None:
+        return None
+    stored = IssuedCode.decode(await _kv_get(env, code_key(code.code)))
+    if stored is not None:
+        return stored
+    await _kv_put(env, code_key(code.code), code.encode(), max(60, code.expires - now))
+    return code
+
+
+async def _post_webhook(url: str, body: bytes, signature: str, event: str) -> int | None:
+    """POSTs the signed body; the status, or None for a timeout or a network failure."""
+    headers = js.Headers.new()
+    headers.set("content-type", "application/json")
+    headers.set(SIGNATURE_HEADER, signature)
+    headers.set("x-nudge-event", event)
+    try:
+        resp = await js.fetch(url, _opts(method="POST", headers=headers, body=body.decode("utf-8"), redirect="manual",
+                                         signal=js.AbortSignal.timeout(WEBHOOK_TIMEOUT * 1000)))
+        status = int(resp.status)
+        try:
+            await resp.body.cancel() if not _absent(resp.body) else None
+        except JsException:
+            pass
+        return status
+    except JsException as exc:
+        log.warning("nudge: webhook attempt failed: %s", exc)
+        return None
+
+
+async def _dead_letter(env: Any, body: str, reason: str) -> None:
+    """Puts a follow-up nobody will accept on the dead letter queue, with the reason."""
+    queue: Any = getattr(env, "NUDGE_DEAD_LETTERS", None)
+    if _absent(queue):
+        log.error("nudge: follow-up dropped (%s); no NUDGE_DEAD_LETTERS binding", reason)
+        return
+    try:
+        await queue.send(json.dumps({"reason": reason, "message": body}))
+    except JsException as exc:
+        log.error("nudge: dead-lettering a follow-up failed: %s", exc)

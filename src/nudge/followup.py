@@ -18,6 +18,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from .rules import Rule
 from .schedule import is_active
@@ -195,6 +196,7 @@ class FollowUpPlan:
     """What one request does to follow-ups: messages to enqueue (each with its pending state) and
     pending ones to cancel (rule id, reason)."""
 
+    visitor: str = ""
     schedule: list[FollowUp] = field(default_factory=list)
     cancel: list[tuple[str, str]] = field(default_factory=list)
 
@@ -205,7 +207,7 @@ class FollowUpPlan:
 def plan(rules: tuple[Rule, ...], before: Before, session: Session, attributes: Mapping[str, Any], now: int,
          site: str, purchased: bool = False) -> FollowUpPlan:
     """The follow-ups a request schedules or cancels."""
-    out = FollowUpPlan()
+    out = FollowUpPlan(session.visitor_id)
     for rule in rules:
         reason = cancelled_by(rule, before, session, purchased)
         if reason:
@@ -366,6 +368,21 @@ def verify(secret: bytes, body: bytes, header: str | None, now: int, tolerance: 
         return False
     expected = sign(secret, body, timestamp).split("v1=", 1)[1]
     return abs(now - timestamp) <= tolerance and hmac.compare_digest(expected, parts.get("v1", ""))
+
+
+def webhook_url_problem(url: str) -> str | None:
+    """Why a NUDGE_WEBHOOK_URL cannot be used (None when it can): https only, except plain http to
+    this machine for local development."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        return f"NUDGE_WEBHOOK_URL {url!r} is not a URL"
+    if parts.scheme == "https" and host:
+        return None
+    if parts.scheme == "http" and host in ("localhost", "127.0.0.1", "::1"):
+        return None
+    return f"NUDGE_WEBHOOK_URL must be an https:// URL (http:// only to localhost), not {url!r}"
 
 
 def outcome(status: int | None) -> str:
