@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import time
 from collections.abc import Iterable
@@ -44,6 +45,7 @@ from demo_shop.catalog import CATALOG, CURRENCY, Product
 from demo_shop.offer import HEADER as OFFER_HEADER
 from demo_shop.offer import Offer, parse_offer
 from demo_shop.orders import OrderBook
+from demo_shop.webhooks import Inbox, listing, receive
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -54,6 +56,11 @@ PAGE_HEADERS = {"Cache-Control": "no-store"}
 # DEMO_SHOP_CSP=strict sends a nonce-based strict Content-Security-Policy;
 # DEMO_SHOP_IGNORE_OFFER=1 ignores X-Nudge-Offer, like a shop with no nudge integration.
 OFFER_APPLIED = "X-Nudge-Offer-Applied"
+# The signed-in customer (demo: any id, no password), named to nudge on every page so the Worker can
+# link the visitor to the customer (and follow up after the visit).
+USER_COOKIE = "demo_user"
+USER_HEADER = "X-Nudge-User"
+_USER = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 
 
 def strict_csp(nonce: str) -> str:
@@ -82,6 +89,11 @@ def current_offer(request: Request) -> Offer | None:
     if os.environ.get("DEMO_SHOP_IGNORE_OFFER") == "1":
         return None
     return parse_offer(request.headers.get(OFFER_HEADER), now=time.time(), categories=CATALOG.categories)
+
+
+def current_user(request: Request) -> str | None:
+    user = request.cookies.get(USER_COOKIE, "")
+    return user if _USER.fullmatch(user) else None
 
 
 def current_cart(request: Request) -> Cart:
@@ -117,6 +129,9 @@ def render(
     extra = {"Content-Security-Policy": strict_csp(nonce)} if nonce else {}
     if offer is not None:  # prices on this page already carry the offer: nudge leaves them alone
         extra[OFFER_APPLIED] = "1"
+    user = current_user(request)
+    if user:
+        extra[USER_HEADER] = user
     return templates.TemplateResponse(
         request, name, context, status_code=status_code, headers={**PAGE_HEADERS, **extra, **(headers or {})}
     )
@@ -306,6 +321,26 @@ async def thank_you(request: Request) -> Response:
     return render(request, "thank_you.html", {"order": order}, events=[event])
 
 
+async def account_page(request: Request) -> Response:
+    return render(request, "account.html", {"user": current_user(request)})
+
+
+async def login(request: Request) -> Response:
+    fields = await read_fields(request)
+    user = fields.get("user", "").strip()
+    if not _USER.fullmatch(user):
+        return bad_request(request, "a customer id is 1 to 64 letters, digits, '.', '_', '@' or '-'")
+    response = RedirectResponse("/account", status_code=303)
+    response.set_cookie(USER_COOKIE, user, max_age=30 * 86_400, httponly=True, samesite="lax")
+    return response
+
+
+async def logout(request: Request) -> Response:
+    response = RedirectResponse("/account", status_code=303)
+    response.delete_cookie(USER_COOKIE, httponly=True, samesite="lax")
+    return response
+
+
 async def http_error(request: Request, exc: Exception) -> Response:
     """Shop-styled error pages (404 for unknown categories/products/orders, 400 for bad forms)."""
     assert isinstance(exc, HTTPException)
@@ -332,6 +367,11 @@ def create_app() -> Starlette:
             Route("/checkout", checkout_page, methods=["GET"]),
             Route("/checkout", place_order, methods=["POST"]),
             Route("/checkout/thank-you", thank_you),
+            Route("/account", account_page),
+            Route("/account/login", login, methods=["POST"]),
+            Route("/account/logout", logout, methods=["POST"]),
+            Route("/webhooks/nudge", receive, methods=["POST"]),
+            Route("/webhooks", listing),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],
         exception_handlers={HTTPException: http_error},
@@ -341,6 +381,7 @@ def create_app() -> Starlette:
     # which would send visitors around the edge; keep every Location root-relative instead.
     app.router.redirect_slashes = False
     app.state.orders = OrderBook()
+    app.state.inbox = Inbox()
     return app
 
 

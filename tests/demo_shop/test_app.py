@@ -610,3 +610,35 @@ def test_amount_offers_take_a_fixed_amount_off_each_item() -> None:
                 f"code=FIVE; amount=lots; category=sneakers; expires={FUTURE}",
                 f"code=FIVE; amount=5; category=sneakers; expires={NOW - 10}"):
         assert parse_offer(bad, now=NOW, categories={"sneakers"}) is None
+
+
+async def test_a_signed_in_customer_is_named_to_nudge_on_every_page(client: httpx.AsyncClient) -> None:
+    assert "x-nudge-user" not in (await client.get("/")).headers
+    signed_in = await client.post("/account/login", data={"user": "alice@example.com"})
+    assert signed_in.status_code == 303 and signed_in.headers["location"] == "/account"
+    assert (await client.get(AERO)).headers["x-nudge-user"] == "alice@example.com"
+    assert "alice@example.com" in (await client.get("/account")).text
+    assert (await client.post("/account/login", data={"user": "<script>"})).status_code == 400
+    await client.post("/account/logout")
+    assert "x-nudge-user" not in (await client.get("/")).headers
+
+
+async def test_the_webhook_receiver_keeps_verified_deliveries_once_per_event(
+        client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nudge.followup import SIGNATURE_HEADER, sign
+
+    monkeypatch.setenv("NUDGE_WEBHOOK_SECRET", "hook-secret")
+    body = json.dumps({"eventId": "e" * 24, "userId": "alice", "action": "abandoned_cart",
+                       "cartItems": [{"id": "SNK-001", "quantity": 1}]}).encode()
+    good = {SIGNATURE_HEADER: sign(b"hook-secret", body, int(time.time())), "content-type": "application/json"}
+    first = await client.post("/webhooks/nudge", content=body, headers=good)
+    again = await client.post("/webhooks/nudge", content=body, headers=good)
+    forged = await client.post("/webhooks/nudge", content=body.replace(b"alice", b"mallory"), headers=good)
+    assert (first.status_code, first.json()) == (200, {"ok": True, "duplicate": False})
+    assert (again.status_code, again.json()["duplicate"]) == (200, True) and forged.status_code == 401
+    listed = (await client.get("/webhooks?format=json")).json()
+    assert [(d["verified"], d["duplicate"]) for d in listed] == [(False, False), (True, True), (True, False)]
+    page = (await client.get("/webhooks")).text
+    assert "abandoned_cart" in page and "REJECTED" in page and "SNK-001" in page
+    monkeypatch.setenv("DEMO_WEBHOOK_STATUS", "503")
+    assert (await client.post("/webhooks/nudge", content=body, headers=good)).status_code == 503
