@@ -1021,7 +1021,9 @@ async def _deliver(app: EdgeApp, env: Any, ctx: Any, queued: Any, attempts: int)
         return
     code = await _issued_code(env, app, rule, message, now)
     data = json.dumps(app.followup_body(message, contact, code, now), separators=(",", ":")).encode()
-    status = await _post_webhook(url, data, sign(secret.encode(), data, now), message.event)
+    raw = str(getattr(env, "NUDGE_WEBHOOK_TIMEOUT", "") or "")
+    timeout = int(raw) if raw.isdigit() and 1 <= int(raw) <= 30 else WEBHOOK_TIMEOUT
+    status = await _post_webhook(url, data, sign(secret.encode(), data, now), message.event, timeout)
     result = outcome(status)
     _followup_log(message, attempts, result, status=status)
     if result == "delivered":
@@ -1048,15 +1050,16 @@ async def _issued_code(env: Any, app: EdgeApp, rule: Any, message: FollowUp, now
     return code
 
 
-async def _post_webhook(url: str, body: bytes, signature: str, event: str) -> int | None:
-    """POSTs the signed body; the status, or None for a timeout or a network failure."""
+async def _post_webhook(url: str, body: bytes, signature: str, event: str, timeout: int) -> int | None:
+    """POSTs the signed body; the status, or None for a timeout (`timeout` seconds, then
+    abandoned) or a network failure."""
     headers = js.Headers.new()
     headers.set("content-type", "application/json")
     headers.set(SIGNATURE_HEADER, signature)
     headers.set("x-nudge-event", event)
     try:
         resp = await js.fetch(url, _opts(method="POST", headers=headers, body=body.decode("utf-8"), redirect="manual",
-                                         signal=js.AbortSignal.timeout(WEBHOOK_TIMEOUT * 1000)))
+                                         signal=js.AbortSignal.timeout(timeout * 1000)))
         status = int(resp.status)
         try:
             await resp.body.cancel() if not _absent(resp.body) else None

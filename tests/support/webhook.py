@@ -1,0 +1,72 @@
+"""A scriptable webhook receiver for follow-up tests: answers each delivery with the next scripted
+status (optionally after a pause), and records every request it got."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: bytes
+    status: int  # what the receiver answered
+
+
+@dataclass
+class Hook:
+    url: str
+    script: list[tuple[int, float]]  # (status, seconds to wait first), used in order; the last repeats
+    received: list[Received] = field(default_factory=list)
+
+    def wait_for(self, count: int, seconds: float = 15) -> list[Received]:
+        deadline = time.monotonic() + seconds
+        while len(self.received) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return list(self.received)
+
+    @property
+    def accepted(self) -> list[Received]:
+        return [r for r in self.received if 200 <= r.status < 300]
+
+
+@contextmanager
+def serving_hook(*script: int | tuple[int, float]) -> Iterator[Hook]:
+    """A receiver at `hook.url` answering 200 unless scripted otherwise."""
+    steps = [s if isinstance(s, tuple) else (s, 0.0) for s in script] or [(200, 0.0)]
+    hook = Hook("", steps)
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:  # noqa: N802 - stdlib name
+            body = self.rfile.read(int(self.headers.get("content-length") or 0))
+            with lock:
+                status, pause = hook.script.pop(0) if len(hook.script) > 1 else hook.script[0]
+            time.sleep(pause)
+            try:
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+            except OSError:
+                pass  # the sender gave up waiting
+            hook.received.append(Received({k.lower(): v for k, v in self.headers.items()}, body, status))
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    hook.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield hook
+    finally:
+        server.shutdown()
+        server.server_close()
