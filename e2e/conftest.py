@@ -15,6 +15,7 @@ from tests.support.processes import REPO_ROOT, free_port, running
 
 CHROMIUM = "/usr/bin/chromium"
 SECRET = "e2e-secret-0123456789abcdef"  # the edge's NUDGE_SECRET here, so tests can read the cookie
+WEBHOOK_SECRET = "e2e-webhook-secret"  # shared by the edge and the demo shop's receiver
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -32,9 +33,15 @@ class Stack:
 
 
 @contextmanager
-def shop_behind_edge(kv_dir: Path, *edge_flags: str, shop_env: Mapping[str, str] | None = None) -> Iterator[Stack]:
-    """The demo shop (its process environment extended by `shop_env`) behind a local edge."""
+def shop_behind_edge(kv_dir: Path, *edge_flags: str, shop_env: Mapping[str, str] | None = None,
+                     followups: bool = False) -> Iterator[Stack]:
+    """The demo shop (its process environment extended by `shop_env`) behind a local edge; with
+    `followups`, the edge sends follow-up webhooks to the shop's receiver (/webhooks)."""
     shop_port, edge_port = free_port(), free_port()
+    if followups:
+        edge_flags = (*edge_flags, "--var", f"NUDGE_WEBHOOK_URL:http://127.0.0.1:{shop_port}/webhooks/nudge",
+                      "--var", f"NUDGE_WEBHOOK_SECRET:{WEBHOOK_SECRET}")
+        shop_env = {**(shop_env or {}), "NUDGE_WEBHOOK_SECRET": WEBHOOK_SECRET}
     shop_cmd = [sys.executable, "-m", "demo_shop", "--port", str(shop_port)]
     edge_cmd = [
         "node", str(REPO_ROOT / "local-edge" / "server.mjs"),
