@@ -20,7 +20,8 @@ import { parse as parseToml } from 'smol-toml';
 import { AnalyticsEngine } from './analytics.mjs';
 import { CacheStorage } from './cache.mjs';
 import { KvNamespace } from './kv.mjs';
-import { loadWorker } from './worker.mjs';
+import { Queues } from './queues.mjs';
+import { compatFlags, loadWorker } from './worker.mjs';
 
 const require = createRequire(import.meta.url);
 
@@ -282,6 +283,16 @@ async function main() {
   for (const { binding, dataset } of options.analyticsDatasets) {
     env[binding] = new AnalyticsEngine(dataset, path.join(options.persistTo, 'analytics'));
   }
+  // Queues (queues.mjs): producer bindings now, consumer dispatch once the Worker is loaded.
+  let queues;
+  try {
+    const { compatibility_date: date, compatibility_flags: flags = [] } = options.config;
+    const jsonByDefault = compatFlags(date, flags).queues_json_messages;
+    queues = new Queues(options.config, { directory: path.join(options.persistTo, 'queues'), jsonByDefault, waitUntil: track });
+  } catch (err) {
+    fail(err.message);
+  }
+  Object.assign(env, queues.bindings);
 
   let worker;
   try {
@@ -296,6 +307,7 @@ async function main() {
   } catch (err) {
     fail(`cannot load ${options.mainFile}:\n${errorText(err)}`);
   }
+  queues.start((ctx, batch) => worker.queue(ctx, env, batch));
 
   const fallbackHost = `${options.ip}:${options.port}`;
   const server = http.createServer(async (req, res) => {
@@ -307,6 +319,9 @@ async function main() {
     });
     try {
       const request = toRequest(req, fallbackHost);
+      // Local-only control endpoints (GET /__local-edge/queues, POST .../advance), before the Worker.
+      const control = await queues.control(request);
+      if (control) return send(req, res, control);
       const ctx = new ExecutionContext();
       let response;
       try {

@@ -10,7 +10,9 @@
 //  - per request: a new instance of the main module's `Default(WorkerEntrypoint)`
 //    built with (ctx, env); `fetch` called "relaxed" with the request converted by
 //    `workers.python_from_rpc` (so the Worker gets a `workers.Request`), and the
-//    result converted back with `workers.python_to_rpc` (a JS Response).
+//    result converted back with `workers.python_to_rpc` (a JS Response);
+//  - per queue batch: likewise a new instance, its `queue` method called with the
+//    batch (the SDK's WorkerEntrypoint wraps it in a `_BindingWrapper`).
 // What is not: memory snapshots, the top-level entropy guard, CPU limits, JSPI
 // (so `run_sync` and `import_from_javascript` of arbitrary modules fail),
 // Pyodide packages (only pure-Python files copied from a CPython venv), the
@@ -23,11 +25,13 @@ import { loadPyodide } from 'pyodide';
 // Where workerd puts the Worker's modules.
 const WORKER_DIR = '/session/metadata';
 
-// Python-related flags that turn on by compatibility date (workerd
-// src/workerd/io/compatibility-date.capnp): [flag, opt-out flag, enable date].
+// Flags that turn on by compatibility date and that something here reads: the Python
+// SDK, or the runtime itself (queues_json_messages: the default content type of queue
+// messages). From workerd src/workerd/io/compatibility-date.capnp: [flag, opt-out flag, enable date].
 const DATED_FLAGS = [
   ['python_request_headers_preserve_commas', 'disable_python_request_headers_preserve_commas', '2026-02-17'],
   ['python_workflows_implicit_dependencies', 'no_python_workflows_implicit_dependencies', '2026-02-25'],
+  ['queues_json_messages', 'no_queues_json_messages', '2024-03-18'],
 ];
 
 export function compatFlags(date, flags) {
@@ -88,6 +92,18 @@ async def dispatch_fetch(cls, ctx, env, request):
     if isawaitable(result):
         result = await result
     return python_to_rpc(result)
+
+async def dispatch_queue(cls, ctx, env, batch):
+    # As workerd for a queue event: one instance per batch, its queue method called
+    # with the batch (a MessageBatch, which python_from_rpc leaves a JsProxy).
+    from pyodide.code import relaxed_call
+    from workers import python_from_rpc
+    instance = cls(ctx, env)
+    if not callable(getattr(instance, "queue", None)):
+        raise TypeError("Handler does not export a queue() function.")
+    result = relaxed_call(instance.queue, python_from_rpc(batch))
+    if isawaitable(result):
+        await result
 `;
 
 // A Python value handed to a JS function is only borrowed for the call; keep a
@@ -115,7 +131,8 @@ function patchWaitUntil(ctx) {
 }
 
 /**
- * Load Pyodide and the Worker. Returns { fetch(ctx, env, request) -> Promise<JS Response> }.
+ * Load Pyodide and the Worker. Returns { fetch(ctx, env, request) -> Promise<JS Response>,
+ * queue(ctx, env, batch) -> Promise<undefined> }.
  * `waitUntil` receives promises given to the module-level `workers.waitUntil`.
  */
 export async function loadWorker({ mainFile, sitePackages, env, compatibilityDate, compatibilityFlags, waitUntil }) {
@@ -185,6 +202,7 @@ os.chdir(${JSON.stringify(WORKER_DIR)})
   const mainModule = pyodide.pyimport(moduleName.slice(0, -3));
   const Default = glue.get('default_class')(mainModule);
   const dispatch = glue.get('dispatch_fetch');
+  const dispatchQueue = glue.get('dispatch_queue');
 
   return {
     async fetch(ctx, requestEnv, request) {
@@ -197,6 +215,15 @@ os.chdir(${JSON.stringify(WORKER_DIR)})
           throw new TypeError(`Worker's fetch returned a ${kind}, not a Response`);
         }
         return result;
+      } finally {
+        pending.destroy();
+      }
+    },
+    // Runs `queue(batch)` of a new Default(ctx, env); settles when the handler does.
+    async queue(ctx, requestEnv, batch) {
+      const pending = dispatchQueue(Default, ctx, requestEnv, batch);
+      try {
+        await pending;
       } finally {
         pending.destroy();
       }
