@@ -823,6 +823,25 @@ export class Queues {
       if (!this.#dispatch) return jsonResponse(503, { error: 'the Worker is not loaded yet' });
       return jsonResponse(200, await this.advance(seconds));
     }
+    if (url.pathname === `${CONTROL_PATH}/send`) {
+      // Queues deliver at least once: tests enqueue a message again (a duplicate) through here.
+      if (request.method !== 'POST') {
+        return jsonResponse(405, { error: `${CONTROL_PATH}/send answers POST, not ${request.method}` });
+      }
+      const broker = this.#brokers.get(url.searchParams.get('queue') ?? '');
+      if (!broker) {
+        return jsonResponse(404, { error: `no queue ${JSON.stringify(url.searchParams.get('queue'))}; known: ${[...this.#brokers.keys()].join(', ')}` });
+      }
+      let body;
+      try {
+        body = JSON.parse(await request.text());
+      } catch (err) {
+        return jsonResponse(400, { error: `the request body must be the message as JSON: ${err.message}` });
+      }
+      const bytes = serialize(body, 'json');
+      broker.enqueue([{ contentType: 'json', bytes, delay: 0 }]);
+      return jsonResponse(200, { queued: broker.name });
+    }
     return jsonResponse(404, { error: `no such local-edge endpoint: ${url.pathname} (try GET ${CONTROL_PATH})` });
   }
 }
