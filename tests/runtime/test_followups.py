@@ -218,3 +218,19 @@ def test_later_activity_postpones_the_follow_up(tmp_path: Path) -> None:
         advance(edge, WINDOW + 5)
         hook.wait_for(1)
         assert len(hook.received) == 1 and '"reason":"superseded by later activity"' in edge.process.output()
+
+
+def test_a_browser_who_viewed_three_sneakers_and_left_is_followed_up_with_the_category(tmp_path: Path) -> None:
+    with edge_with_hook(tmp_path) as (edge, hook), edge.client() as shopper:
+        shopper.get("/")
+        assert shopper.post("/_nudge/beacon", json={"events": [{"type": "identify", "user": "cust-9"}]}).status_code == 204
+        for slug in ("aero-runner", "court-classic", "trail-sprint"):
+            time.sleep(1.05)  # KV: one write per second per key (each view reschedules)
+            shopper.get(f"/collections/sneakers/products/{slug}")
+        wait_pending(edge, 1)
+        advance(edge, 30 * 60 + 5)
+        [body] = delivered(hook)
+        assert body["action"] == "abandoned_browse" and body["category"] == "sneakers" and body["userId"] == "cust-9"
+        assert body["cartItems"] == [] and body["offer"] is None
+        viewed = {"aero-runner", "court-classic", "trail-sprint"}
+        assert body["recommendations"] and all(r["url"].rsplit("/", 1)[1] not in viewed for r in body["recommendations"])
