@@ -46,6 +46,7 @@ bench: setup
 	$(PY) bench/decide.py
 	node bench/pyodide_decide.mjs
 	$(PY) bench/ttfb.py
+	$(PY) bench/lift.py
 
 clean:
 	rm -rf $(VENV) node_modules .nudge-local dist src/nudge/_bundle.py

@@ -1,0 +1,278 @@
+"""Synthetic shoppers with a known conversion probability, driven through the local edge, so that
+`nudge report` can be checked against the truth (issue 6, "simulation of lift").
+
+One `Scenario` is one rule: a banner shown as the page loads on its own category page
+(`/collections/<rule id>`), with `HOLDOUT_PERCENT` of visitors held out. Each synthetic visitor
+(its own cookie jar) requests that page once, reads from the HTML whether the banner was actually
+there (holdout visitors get none), and converts with probability `base`, plus `lift` when it was
+shown, through the real conversion path: the shop's order confirmation page, then the `purchase`
+beacon the client script sends for it, with a revenue value. The Worker writes exposures,
+impressions and conversions to the Analytics Engine binding; `Simulation.report` reads them back
+with the functions `nudge report` uses.
+
+It lives under tests/support because both the runtime test and bench/lift.py drive it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import httpx
+
+import nudge
+from nudge.cli import read_rule_files
+from nudge.report import EVENTS_FILE, Events, LiftReport, analyze, load_local
+from nudge.rules import RuleSet, load_ruleset
+from nudge.ruleset_blob import rules_version
+from nudge.session import COOKIE_NAME, SessionCodec
+from nudge.signing import Signer
+from tests.support.origin import serving_origin
+from tests.support.processes import REPO_ROOT, Process, free_port, running
+
+SECRET = "traffic-simulation-secret"
+CODEC = SessionCodec(Signer([SECRET.encode()], "session"))
+# Half the visitors held out: for a fixed number of visitors, equal arms give the narrowest
+# interval for a difference of two similar rates (the most power); 50 is the most a rule allows.
+HOLDOUT_PERCENT = 50
+CONFIRMATION = "/checkout/thank-you"
+WINDOW_DAYS, SINCE_DAYS = 7.0, 30  # `nudge report`'s defaults
+_CONFIG_TAG = '<script type="application/json" id="nudge-config">'
+PAGES_TOML = (REPO_ROOT / "rules" / "pages.toml").read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One simulated rule and its visitors' true conversion probabilities."""
+
+    name: str  # lowercase letters, digits, '-': the rule id is `sim-<name>`
+    base: float  # conversion probability when the nudge is not shown
+    lift: float  # added to it when the nudge is shown (absolute)
+    visitors: int
+    # False: every visitor converts independently with their probability (the real thing).
+    # True: each arm converts an exact share (the k-th visitor of an arm converts when
+    # floor((k+1)·p) > floor(k·p)), so observed rates are the true ones to within 1/n and only
+    # the split between arms is random: for tests that must not flake.
+    systematic: bool = False
+
+    @property
+    def rule_id(self) -> str:
+        return f"sim-{self.name}"
+
+    @property
+    def page(self) -> str:
+        return f"/collections/{self.rule_id}"
+
+    def rule_toml(self) -> str:
+        return (f'id = "{self.rule_id}"\n'
+                f'description = "simulated: {self.base:.1%} base, {self.lift * 100:+.1f} pp when shown"\n'
+                f'pages = ["{self.page}"]\n'
+                f'trigger = "page_load"\n'
+                f'holdout = {HOLDOUT_PERCENT}\n'
+                f'[action]\nkind = "banner"\ntitle = "Free shipping today"\nbody = "On every order over $100"\n')
+
+
+@dataclass(frozen=True)
+class Visit:
+    """What one synthetic visitor did, as the generator saw it."""
+
+    visitor: str  # the id in the session cookie (and in the events)
+    shown: bool  # the banner was in the page
+    converted: bool
+    revenue: float
+
+
+@dataclass(frozen=True)
+class Run:
+    scenario: Scenario
+    visits: tuple[Visit, ...]
+    requests: int
+    seconds: float
+
+    @property
+    def requests_per_second(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def arm(self, shown: bool) -> tuple[int, int]:
+        """(visitors, conversions) of the visitors who saw the nudge (True) or not."""
+        members = [v for v in self.visits if v.shown == shown]
+        return len(members), sum(v.converted for v in members)
+
+
+class _Quota:
+    """Systematic conversions: the k-th visitor of an arm converts when floor((k+1)·p) > floor(k·p)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[bool, int] = {True: 0, False: 0}
+        self._lock = threading.Lock()
+
+    def converts(self, shown: bool, p: float) -> bool:
+        rate = Fraction(str(p))
+        with self._lock:
+            k = self._seen[shown]
+            self._seen[shown] = k + 1
+        return (k + 1) * rate // 1 > k * rate // 1
+
+
+def _config(html: str) -> dict[str, object]:
+    """The nudge-config JSON the Worker put in a page (KeyError when it is not there)."""
+    start = html.index(_CONFIG_TAG) + len(_CONFIG_TAG)
+    data: dict[str, object] = json.loads(html[start:html.index("</script>", start)])
+    return data
+
+
+class Simulation:
+    """An origin, the local edge (own KV and Analytics Engine file) and a published rule per scenario."""
+
+    def __init__(self, url: str, persist: Path, rules_dir: Path, process: Process) -> None:
+        self.url, self.persist, self.rules_dir, self.process = url, persist, rules_dir, process
+        self._local = threading.local()
+        self._clients: list[httpx.Client] = []
+        self._lock = threading.Lock()
+
+    @property
+    def events_path(self) -> Path:
+        return self.persist / EVENTS_FILE
+
+    def ruleset(self) -> RuleSet:
+        return load_ruleset(read_rule_files(self.rules_dir))
+
+    def _client(self) -> httpx.Client:
+        """One client (connection pool) per thread; each visitor starts with an empty cookie jar."""
+        client: httpx.Client | None = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = httpx.Client(base_url=self.url, timeout=60)
+            with self._lock:
+                self._clients.append(client)
+        return client
+
+    def _visit(self, scenario: Scenario, index: int, seed: int, quota: _Quota) -> tuple[Visit, int]:
+        """One visitor: the rule's page, then maybe the order confirmation and its purchase beacon."""
+        rng = random.Random(f"{seed}:{scenario.name}:{index}")
+        client = self._client()
+        client.cookies.clear()
+        page = client.get(scenario.page)
+        if page.status_code != 200 or COOKIE_NAME not in client.cookies:
+            raise RuntimeError(f"{scenario.page} answered {page.status_code} without a nudge cookie")
+        _config(page.text)  # the Worker handled the page (not passed through)
+        session = CODEC.decode(client.cookies[COOKIE_NAME])
+        shown = f'data-nudge-rule="{scenario.rule_id}"' in page.text
+        p = scenario.base + (scenario.lift if shown else 0.0)
+        draw, revenue = rng.random(), round(rng.uniform(20, 200), 2)
+        converted = quota.converts(shown, p) if scenario.systematic else draw < p
+        if not converted:
+            return Visit(session.visitor_id, shown, False, 0.0), 1
+        thanks = client.get(f"{CONFIRMATION}?order=sim-{scenario.name}-{index}")
+        pv = _config(thanks.text)["pv"]
+        purchase = {"type": "purchase", "items": [{"id": "SIM-1", "quantity": 1}], "value": revenue}
+        beacon = client.post("/_nudge/beacon", json={"pv": pv, "dwell": 3, "events": [purchase]})
+        if beacon.status_code != 204:
+            raise RuntimeError(f"purchase beacon answered {beacon.status_code}: {beacon.text}")
+        return Visit(session.visitor_id, shown, True, revenue), 3
+
+    def run(self, scenario: Scenario, seed: int = 0, concurrency: int = 8,
+            progress: Callable[[int], None] | None = None) -> Run:
+        """Sends the scenario's visitors (`concurrency` at a time); returns once every one is done."""
+        quota = _Quota()
+        visits: list[Visit] = []
+        requests = 0
+        start = time.perf_counter()
+        try:
+            with ThreadPoolExecutor(concurrency) as pool:
+                for done, (visit, sent) in enumerate(
+                        pool.map(lambda i: self._visit(scenario, i, seed, quota), range(scenario.visitors)), 1):
+                    visits.append(visit)
+                    requests += sent
+                    if progress and done % 1000 == 0:
+                        progress(done)
+        finally:
+            with self._lock:  # the pool's threads are gone: close their clients
+                for client in self._clients:
+                    client.close()
+                self._clients.clear()
+        seconds = time.perf_counter() - start
+        return Run(scenario, tuple(visits), requests, seconds)
+
+    def wait_for_events(self, runs: Sequence[Run], seconds: float = 60) -> None:
+        """Polls until the Analytics Engine file holds every visitor's exposure and every conversion
+        (the Worker writes them in waitUntil, after the response)."""
+        rules = {r.scenario.rule_id for r in runs}
+        want = (sum(len(r.visits) for r in runs), sum(v.converted for r in runs for v in r.visits))
+        deadline = time.monotonic() + seconds
+        got = (0, 0)
+        while time.monotonic() < deadline:
+            if self.events_path.exists():
+                exposures = conversions = 0
+                with self.events_path.open(encoding="utf-8") as lines:
+                    for line in lines:
+                        blobs = json.loads(line)["blobs"]
+                        exposures += blobs[0] == "exposure" and blobs[1] in rules
+                        conversions += blobs[0] == "conversion"
+                got = (exposures, conversions)
+                if got >= want:
+                    return
+            time.sleep(0.2)
+        raise RuntimeError(f"events written: {got} (exposures, conversions), expected {want}")
+
+    def events(self) -> Events:
+        """The runtime's events, read as `nudge report` reads them."""
+        return load_local(self.events_path, time.time(), SINCE_DAYS)
+
+    def report(self, events: Events | None = None, keep: Callable[[str], bool] | None = None) -> LiftReport:
+        """`nudge report` on the runtime's events (the same load_local + analyze), optionally on
+        the rows of the visitors `keep` accepts only (a replicate)."""
+        events = self.events() if events is None else events
+        if keep is not None:
+            events = Events(tuple(r for r in events.rows if keep(r.visitor)), events.bad_rows,
+                            events.source, events.note)
+        return analyze(events, self.ruleset(), WINDOW_DAYS, SINCE_DAYS)
+
+
+def exposure_groups(events: Events, rule_id: str) -> dict[str, str]:
+    """Each visitor's group (treatment, holdout) in the rule's exposure events, as recorded."""
+    return {r.visitor: r.group for r in events.rows if r.kind == "exposure" and r.rule == rule_id}
+
+
+def publish(rules_dir: Path, persist: Path) -> str:
+    """`nudge rules publish` of `rules_dir` into the local KV (with this checkout's nudge)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(nudge.__file__).resolve().parents[1])}
+    done = subprocess.run([sys.executable, "-m", "nudge", "rules", "publish", "--dir", str(rules_dir),
+                           "--persist-to", str(persist)], cwd=REPO_ROOT, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        raise RuntimeError(f"nudge rules publish failed:\n{done.stderr}")
+    return rules_version(read_rule_files(rules_dir))
+
+
+@contextmanager
+def simulation(scenarios: Sequence[Scenario], workdir: Path) -> Iterator[Simulation]:
+    """An origin and the local edge serving one published rule per scenario (and nothing else)."""
+    rules_dir, persist = workdir / "rules", workdir / "state"
+    rules_dir.mkdir(parents=True)
+    (rules_dir / "pages.toml").write_text(PAGES_TOML, encoding="utf-8")
+    for s in scenarios:
+        (rules_dir / f"{s.rule_id}.toml").write_text(s.rule_toml(), encoding="utf-8")
+    version = publish(rules_dir, persist)
+    with serving_origin() as (origin, _):
+        port = free_port()
+        cmd = ["node", str(REPO_ROOT / "local-edge" / "server.mjs"), "--port", str(port),
+               "--var", f"ORIGIN_URL:{origin}", "--var", f"NUDGE_SECRET:{SECRET}",
+               "--var", "NUDGE_RULES_REFRESH_SECONDS:1", "--persist-to", str(persist)]
+        with running(cmd, "ready on", timeout=120) as process, \
+                httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
+            deadline = time.monotonic() + 30
+            while c.get("/_nudge/health").json()["rules_version"] != version:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the edge never served the published rules {version}")
+                time.sleep(0.2)
+            yield Simulation(f"http://127.0.0.1:{port}", persist, rules_dir, process)
