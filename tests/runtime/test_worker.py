@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -365,8 +366,10 @@ body = "Free shipping this week"
 
 
 def publish(rules_dir: Path, kv_dir: Path) -> str:
+    """Publishes with this checkout's CLI (PYTHONPATH: not whatever `nudge` the venv has installed)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src")}
     done = subprocess.run([sys.executable, "-m", "nudge", "rules", "publish", "--dir", str(rules_dir),
-                           "--persist-to", str(kv_dir)], cwd=REPO_ROOT, capture_output=True, text=True)
+                           "--persist-to", str(kv_dir)], cwd=REPO_ROOT, capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
     return done.stdout.split()[2]  # "published rules <version> to ..."
 
