@@ -8,12 +8,12 @@ reaches the origin as the `X-Nudge-Offer` request header.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import timedelta
 
 import msgpack
 
+from .product_facts import parse_price
 from .rules import Offer, Rule
 from .schedule import local_time
 from .signing import BadData, Signer
@@ -24,7 +24,6 @@ OFFER_HEADER = "X-Nudge-Offer"
 OFFER_APPLIED_HEADER = "X-Nudge-Offer-Applied"
 TOKEN_TTL = 60 * 60  # a button link works for an hour after the page was served
 
-_PRICE = re.compile(r"\d{1,9}(\.\d{1,4})?")
 
 
 @dataclass(frozen=True)
@@ -49,12 +48,9 @@ class Redeemed:
     def price_after(self, marked: str | None) -> tuple[float, float] | None:
         """(was, now) for a price the page marks (`data-nudge-price="129.00"`, microdata `content`),
         or None when the value is not a plain price. Amounts never take a price below zero."""
-        if not marked:
+        was = parse_price(marked) if marked else None
+        if was is None:
             return None
-        text = marked.strip().replace(",", "")
-        if not _PRICE.fullmatch(text):
-            return None
-        was = float(text)
         off = self.amount if self.amount is not None else was * self.percent / 100
         return was, round(max(0.0, was - off), 2)
 

@@ -180,7 +180,7 @@ def _offer(value: Any, depth: int = 0) -> tuple[float | None, str | None]:
     return price, currency
 
 
-def _price(value: Any) -> float | None:
+def parse_price(value: Any) -> float | None:
     """A plain non-negative amount: a number, or a string like "129.00" or "1,299.00"."""
     if isinstance(value, str):
         text = value.strip()

@@ -280,6 +280,8 @@ def test_a_csp_that_blocks_our_script_leaves_the_page_alone() -> None:
     ("-5", Redeemed("r", "C", 10, "x", NOW), None),
     ("1e9", Redeemed("r", "C", 10, "x", NOW), None),
     ("", Redeemed("r", "C", 10, "x", NOW), None),
+    ("12,99", Redeemed("r", "C", 10, "x", NOW), None),  # a European decimal comma: not read as 1299
+    ("1,29,900", Redeemed("r", "C", 10, "x", NOW), None),  # not thousands groups
 ])
 def test_marked_prices_after_the_offer(marked: str, offer: Redeemed, expected: tuple[float, float] | None) -> None:
     assert offer.price_after(marked) == expected
