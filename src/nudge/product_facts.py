@@ -135,7 +135,7 @@ def _meta_facts(meta: dict[str, str]) -> dict[str, Any]:
     return {
         "id": _first(meta, OG_ID_KEYS, _id),
         "name": _text(meta.get("og:title"), MAX_NAME),
-        "price": _first(meta, OG_PRICE_KEYS, _price),
+        "price": _first(meta, OG_PRICE_KEYS, parse_price),
         "currency": _first(meta, OG_CURRENCY_KEYS, _currency),
         "category": _category(meta.get("product:category")),
         "brand": _brand(meta.get("product:brand")),
@@ -172,7 +172,7 @@ def _offer(value: Any, depth: int = 0) -> tuple[float | None, str | None]:
     if isinstance(value, list):
         return next((f for v in value if (f := _offer(v, depth + 1))[0] is not None), (None, None))
     currency = _currency(value.get("priceCurrency"))
-    price = _first(value, ("price", "lowPrice"), _price)
+    price = _first(value, ("price", "lowPrice"), parse_price)
     for nested in ("priceSpecification", "offers"):
         if price is None:
             price, other = _offer(value.get(nested), depth + 1)
