@@ -258,12 +258,12 @@ class EdgeApp:
             body_start.append(render.offer_applied_banner(offer))
         if preview is not None:
             body_start.append(render.notice(f"Preview of {preview.rule} (variant {preview.variant}): "
-                                            "shown at once, nothing recorded."))
+                                            "shown at once, nothing recorded, no offer applied."))
         shown: list[Nudge] = []
         events = [Event("exposure", session.visitor_id, n.rule.id, n.variant, _group(n), page.type)
                   for n in nudges] if tracked else []
         for nudge in (n for n in nudges if not n.hidden and style):
-            html = self._render(nudge, attributes, session, page, now)
+            html = self._render(nudge, attributes, session, page, now, preview is not None)
             if html is None:
                 continue  # a placeholder without a value, or nothing to recommend: not shown
             shown.append(nudge)
@@ -355,13 +355,13 @@ class EdgeApp:
         ])
 
     def _render(self, nudge: Nudge, attributes: dict[str, object], session: Session, page: Page,
-                now: int) -> str | None:
+                now: int, preview: bool = False) -> str | None:
         action, currency = nudge.action, self.ruleset.settings.currency
         try:
             texts = action.texts(attributes, currency)
         except MissingValue:
             return None
-        href = self._cta_href(nudge, session, now)
+        href = self._cta_href(nudge, session, now, preview)
         if action.kind == "modal":
             return render.modal(nudge, href or "#", texts)
         if action.kind == "banner":
@@ -373,8 +373,12 @@ class EdgeApp:
         products = recommend(self.ruleset.catalog, session, page, action.sources, action.limit)
         return render.recommendations(nudge, products, currency, texts) if products else None
 
-    def _cta_href(self, nudge: Nudge, session: Session, now: int) -> str | None:
+    def _cta_href(self, nudge: Nudge, session: Session, now: int, preview: bool = False) -> str | None:
+        """Where the button goes. A preview's offer button goes straight to the offer's page: a redeem
+        link would be bound to the preview's throwaway visitor (refused) and must not count anyway."""
         rule = nudge.rule
+        if rule.offer and preview:
+            return rule.offer.redirect
         if rule.offer:
             token = self.offers.mint(rule, session.visitor_id, now)
             return f"{REDEEM_PATH}?t={quote(token, safe='')}"

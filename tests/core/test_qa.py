@@ -94,6 +94,17 @@ def test_a_preview_shows_the_rule_at_once_and_stores_nothing() -> None:
     assert plan.set_cookies == [] and plan.events == [] and plan.profile_write is None  # nothing stored
 
 
+def test_a_previewed_offer_button_goes_to_the_offers_page_without_redeeming() -> None:
+    # A redeem link would be bound to the preview's throwaway visitor: the redeem endpoint refused it
+    # and the marketer saw "that offer link has expired" instead of the page the offer leads to.
+    a = app()
+    preview = a.preview_of({PREVIEW_COOKIE: a.previews.mint("sneakers-exit-intent", 0, NOW)}, NOW)
+    assert preview is not None
+    plan = a.plan_page(PageRequest(RequestContext(path="/")), Session.fresh(NOW), None, None, NOW, preview=preview)
+    assert 'data-nudge-cta href="/collections/sneakers"' in plan.body_end
+    assert "/_nudge/redeem" not in plan.body_end and "no offer applied" in plan.body_start
+
+
 @pytest.mark.parametrize("query", ["t=forged", "t=", "path=/x"])
 def test_bad_preview_links_are_refused(query: str) -> None:
     assert app().start_preview(query, NOW, True).status == 403
