@@ -527,11 +527,14 @@ class EdgeApp:
         path = (params.get("path") or ["/"])[0]
         if not same_site_path(path):
             return _json(400, {"error": "path must be a same-site path like /collections/sneakers"})
+        # Read as a page request is: the path is classified, the query only feeds searches and UTM.
+        page_path, _, page_query = path.partition("?")
         trial = copy.deepcopy(session)
-        page = self.ruleset.classifier.classify(path)
-        record_page_view(trial, page, now)
+        page = self.ruleset.classifier.classify(page_path)
+        record_page_view(trial, page, now, page_query)
         why: dict[str, str] = {}
-        attributes, decided = self._decide(trial, page, profile, now, dataclasses.replace(context, path=path), why)
+        attributes, decided = self._decide(trial, page, profile, now, dataclasses.replace(context, path=page_path),
+                                           why)
         items = verdicts(self.ruleset, page.type, decided, why, attributes)
         headers = [("Cache-Control", "no-store"), ("X-Robots-Tag", "noindex")]
         if (params.get("format") or [""])[0] == "json":

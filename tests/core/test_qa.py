@@ -64,6 +64,18 @@ def test_explain_reports_caps_holdout_and_the_governor() -> None:
     assert s.pages == 3  # explain worked on a copy: the real session did not count a page
 
 
+def test_explain_reads_a_path_with_a_query_as_the_page_would() -> None:
+    # A URL pasted with its query: the query was classified as part of the path (category
+    # "boots?sort=price", a search page seen as "other") and the search terms were not read.
+    report = explain(app(), "/collections/boots%3Fsort%3Dprice")
+    assert report["attributes"]["page"] == {"type": "category", "path": "/collections/boots",  # type: ignore[index]
+                                            "category": "boots", "product": None}
+    assert by_rule(report)["boots-fit-guide"]["outcome"] == "shown"
+    assert report["path"] == "/collections/boots?sort=price"
+    search = explain(app(), "/search%3Fq%3DTrail%2BShoes")["attributes"]
+    assert search["page"]["type"] == "search" and search["session"]["searches"] == ["trail shoes"]  # type: ignore[index]
+
+
 @pytest.mark.parametrize(("token", "status"), [("", 403), ("wrong", 403), (TOKEN, 200)])
 def test_explain_needs_the_configured_token(token: str, status: int) -> None:
     reply = app().explain(f"token={token}", Session.fresh(NOW), None, NOW, "tracked", RequestContext())
