@@ -30,6 +30,7 @@ CHROMIUM_ARGS = [
 class Stack:
     edge: str  # the shop as shoppers see it, through nudge
     shop: str  # the origin, direct
+    state: Path  # the edge's --persist-to folder: KV, cache, analytics/nudge_events.jsonl
 
 
 @contextmanager
@@ -53,7 +54,7 @@ def shop_behind_edge(kv_dir: Path, *edge_flags: str, shop_env: Mapping[str, str]
     ]
     with running(shop_cmd, "Uvicorn running", timeout=30, env=shop_env):
         with running(edge_cmd, "ready on", timeout=120):
-            yield Stack(edge=f"http://127.0.0.1:{edge_port}", shop=f"http://127.0.0.1:{shop_port}")
+            yield Stack(edge=f"http://127.0.0.1:{edge_port}", shop=f"http://127.0.0.1:{shop_port}", state=kv_dir)
 
 
 @pytest.fixture(scope="session")

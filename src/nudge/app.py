@@ -266,12 +266,12 @@ class EdgeApp:
             body_start.append(render.offer_applied_banner(offer))
         if preview is not None:
             body_start.append(render.notice(f"Preview of {preview.rule} (variant {preview.variant}): "
-                                            "shown at once, nothing recorded."))
+                                            "shown at once, nothing recorded, no offer applied."))
         shown: list[Nudge] = []
         events = [Event("exposure", session.visitor_id, n.rule.id, n.variant, _group(n), page.type)
                   for n in nudges] if tracked else []
         for nudge in (n for n in nudges if not n.hidden and style):
-            html = self._render(nudge, attributes, session, page, now)
+            html = self._render(nudge, attributes, session, page, now, preview is not None)
             if html is None:
                 continue  # a placeholder without a value, or nothing to recommend: not shown
             shown.append(nudge)
@@ -390,13 +390,13 @@ class EdgeApp:
         ])
 
     def _render(self, nudge: Nudge, attributes: dict[str, object], session: Session, page: Page,
-                now: int) -> str | None:
+                now: int, preview: bool = False) -> str | None:
         action, currency = nudge.action, self.ruleset.settings.currency
         try:
             texts = action.texts(attributes, currency)
         except MissingValue:
             return None
-        href = self._cta_href(nudge, session, now)
+        href = self._cta_href(nudge, session, now, preview)
         if action.kind == "modal":
             return render.modal(nudge, href or "#", texts)
         if action.kind == "banner":
@@ -408,8 +408,12 @@ class EdgeApp:
         products = recommend(self.ruleset.catalog, session, page, action.sources, action.limit)
         return render.recommendations(nudge, products, currency, texts) if products else None
 
-    def _cta_href(self, nudge: Nudge, session: Session, now: int) -> str | None:
+    def _cta_href(self, nudge: Nudge, session: Session, now: int, preview: bool = False) -> str | None:
+        """Where the button goes. A preview's offer button goes straight to the offer's page: a redeem
+        link would be bound to the preview's throwaway visitor (refused) and must not count anyway."""
         rule = nudge.rule
+        if rule.offer and preview:
+            return rule.offer.redirect
         if rule.offer:
             token = self.offers.mint(rule, session.visitor_id, now)
             return f"{REDEEM_PATH}?t={quote(token, safe='')}"
@@ -582,11 +586,14 @@ class EdgeApp:
         path = (params.get("path") or ["/"])[0]
         if not same_site_path(path):
             return _json(400, {"error": "path must be a same-site path like /collections/sneakers"})
+        # Read as a page request is: the path is classified, the query only feeds searches and UTM.
+        page_path, _, page_query = path.partition("?")
         trial = copy.deepcopy(session)
-        page = self.ruleset.classifier.classify(path)
-        record_page_view(trial, page, now)
+        page = self.ruleset.classifier.classify(page_path)
+        record_page_view(trial, page, now, page_query)
         why: dict[str, str] = {}
-        attributes, decided = self._decide(trial, page, profile, now, dataclasses.replace(context, path=path), why)
+        attributes, decided = self._decide(trial, page, profile, now, dataclasses.replace(context, path=page_path),
+                                           why)
         items = verdicts(self.ruleset, page.type, decided, why, attributes)
         headers = [("Cache-Control", "no-store"), ("X-Robots-Tag", "noindex")]
         if (params.get("format") or [""])[0] == "json":

@@ -62,10 +62,13 @@ def _lift(ax: Axes, r: RuleLift, variants: list[str]) -> None:
             continue
         x = [d.day.toordinal() for d in points]
         color = _color(name, variants)
-        ax.plot(x, [d.difference * 100 for d in points], marker="o" if len(points) < 3 else "", color=color,
-                label=name)
-        ax.fill_between(x, [d.interval[0] * 100 for d in points], [d.interval[1] * 100 for d in points],
-                        color=color, alpha=0.15, linewidth=0)
+        y = [d.difference * 100 for d in points]
+        low, high = [d.interval[0] * 100 for d in points], [d.interval[1] * 100 for d in points]
+        if len(points) == 1:  # a band from day to day has no width on the first day: an interval bar
+            ax.errorbar(x, y, yerr=[[y[0] - low[0]], [high[0] - y[0]]], fmt="o", capsize=5, color=color, label=name)
+            continue
+        ax.plot(x, y, marker="o" if len(points) < 3 else "", color=color, label=name)
+        ax.fill_between(x, low, high, color=color, alpha=0.15, linewidth=0)
     days = sorted({d.day for d in r.daily})
     ticks = days[::max(1, math.ceil(len(days) / 6))]
     ax.set_xticks([d.toordinal() for d in ticks], [d.strftime("%m-%d") for d in ticks])

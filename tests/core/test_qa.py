@@ -64,6 +64,18 @@ def test_explain_reports_caps_holdout_and_the_governor() -> None:
     assert s.pages == 3  # explain worked on a copy: the real session did not count a page
 
 
+def test_explain_reads_a_path_with_a_query_as_the_page_would() -> None:
+    # A URL pasted with its query: the query was classified as part of the path (category
+    # "boots?sort=price", a search page seen as "other") and the search terms were not read.
+    report = explain(app(), "/collections/boots%3Fsort%3Dprice")
+    assert report["attributes"]["page"] == {"type": "category", "path": "/collections/boots",  # type: ignore[index]
+                                            "category": "boots", "product": None}
+    assert by_rule(report)["boots-fit-guide"]["outcome"] == "shown"
+    assert report["path"] == "/collections/boots?sort=price"
+    search = explain(app(), "/search%3Fq%3DTrail%2BShoes")["attributes"]
+    assert search["page"]["type"] == "search" and search["session"]["searches"] == ["trail shoes"]  # type: ignore[index]
+
+
 @pytest.mark.parametrize(("token", "status"), [("", 403), ("wrong", 403), (TOKEN, 200)])
 def test_explain_needs_the_configured_token(token: str, status: int) -> None:
     reply = app().explain(f"token={token}", Session.fresh(NOW), None, NOW, "tracked", RequestContext())
@@ -92,6 +104,17 @@ def test_a_preview_shows_the_rule_at_once_and_stores_nothing() -> None:
     assert 'data-nudge-rule="sneakers-exit-intent"' in plan.body_end  # no condition, any page
     assert '"trigger":"page_load"' in plan.body_end and "Preview of sneakers-exit-intent" in plan.body_start
     assert plan.set_cookies == [] and plan.events == [] and plan.profile_write is None  # nothing stored
+
+
+def test_a_previewed_offer_button_goes_to_the_offers_page_without_redeeming() -> None:
+    # A redeem link would be bound to the preview's throwaway visitor: the redeem endpoint refused it
+    # and the marketer saw "that offer link has expired" instead of the page the offer leads to.
+    a = app()
+    preview = a.preview_of({PREVIEW_COOKIE: a.previews.mint("sneakers-exit-intent", 0, NOW)}, NOW)
+    assert preview is not None
+    plan = a.plan_page(PageRequest(RequestContext(path="/")), Session.fresh(NOW), None, None, NOW, preview=preview)
+    assert 'data-nudge-cta href="/collections/sneakers"' in plan.body_end
+    assert "/_nudge/redeem" not in plan.body_end and "no offer applied" in plan.body_start
 
 
 @pytest.mark.parametrize("query", ["t=forged", "t=", "path=/x"])

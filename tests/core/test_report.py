@@ -6,6 +6,7 @@ import math
 import re
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from nudge.cli import main
 from nudge.report import (HOLDOUT, LIFT, Arm, RuleLift, NO_LIFT, NOT_ENOUGH_DATA, WORSE, Events, Row, analyze, load_local,
                           load_remote, newcombe, parse_local_line, relative_interval, remote_credentials,
                           sample_ratio, verdict, wilson, z_test)
-from nudge.report_html import html_report
+from nudge.report_html import chart_svg, html_report
 from nudge.rules import RuleSet, load_ruleset
 
 from .factories import ROOT
@@ -479,3 +480,14 @@ def test_worker_modules_never_import_the_report() -> None:
     cli = ast.parse((Path(nudge.__path__[0]) / "cli.py").read_text())
     top = {a.name for n in cli.body if isinstance(n, ast.ImportFrom) for a in n.names}
     assert not {"report", "report_html", "html_report"} & top
+
+
+def test_html_lift_chart_shows_the_interval_on_the_first_day() -> None:
+    # All on one day: a band from day to day has no width yet, so the interval must be drawn as a bar.
+    rows = [replace(r, time=T0 + 60) if r.kind == "conversion" else r for r in arms(200, 12, {"0": (900, 70)})]
+    (day,) = lift_of(rows).daily
+    svg = chart_svg(lift_of(rows), "c-")
+    lift_axes = svg[svg.index('id="c-axes_2"'):]
+    bars = re.findall(r'<g id="c-LineCollection_\d+">\s*<path d="M ([\d.]+) ([\d.]+) \s*L ([\d.]+) ([\d.]+) ', lift_axes)
+    assert any(x1 == x2 and float(y1) - float(y2) > 20 for x1, y1, x2, y2 in bars), bars
+    assert day.interval[0] < day.difference < day.interval[1]
