@@ -384,7 +384,8 @@ def verdict(x1: float, n1: float, x0: float, n0: float, interval: tuple[float, f
     """(verdict, reason) for a variant with x1 of n1 converted against a holdout with x0 of n0."""
     if min(x1, x0) < min_conversions:
         which = "the holdout" if x0 < min_conversions else "the variant"
-        return NOT_ENOUGH_DATA, f"{which} has {min(x1, x0):.0f} conversions; {min_conversions} needed per arm"
+        n = min(x1, x0)
+        return NOT_ENOUGH_DATA, f"{which} has {n:.0f} conversion{'' if round(n) == 1 else 's'}; {min_conversions} needed per arm"
     low, high = interval
     if p_value < ALPHA and low > 0:
         return LIFT, f"p < {ALPHA} and the interval is above zero"
@@ -614,7 +615,7 @@ def arm_cells(a: Arm, to: str = "-") -> tuple[str, str]:
 def rule_table(r: RuleLift, currency: str) -> list[str]:
     head = (r.rule if r.rule.isprintable() else repr(r.rule)) + (f": {r.description}" if r.description else "")
     if r.holdout_percent is not None:
-        head += f"  (holdout {r.holdout_percent:g}%)"
+        head += f"  (holdout {r.holdout_percent:g}%)" if r.holdout_percent else "  (no holdout: lift cannot be measured)"
     lines = [head]
     if not r.arms:
         return [*lines, "  no exposures yet"]

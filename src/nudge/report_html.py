@@ -130,7 +130,8 @@ def _arms_table(r: RuleLift, currency: str) -> str:
 def rule_section(r: RuleLift, currency: str, index: int) -> str:
     e = html.escape
     parts = [f"<section><h2>{e(r.rule)}</h2>"]
-    about = r.description + (f" (holdout {r.holdout_percent:g}%)" if r.holdout_percent is not None else "")
+    about = r.description + ("" if r.holdout_percent is None else f" (holdout {r.holdout_percent:g}%)"
+                             if r.holdout_percent else " (no holdout: lift cannot be measured)")
     if about:
         parts.append(f'<p class="desc">{e(about.strip())}</p>')
     if not r.arms:

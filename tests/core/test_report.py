@@ -189,6 +189,11 @@ def test_verdict_needs_both_significance_and_an_interval_off_zero() -> None:
     assert verdict(50, 1000, 20, 1000, (-0.001, 0.05), 0.01)[0] != LIFT
 
 
+def test_the_verdict_reason_counts_in_words() -> None:
+    assert verdict(40, 1000, 1, 1000, None, None)[1] == "the holdout has 1 conversion; 10 needed per arm"
+    assert verdict(0, 1000, 40, 1000, None, None)[1] == "the variant has 0 conversions; 10 needed per arm"
+
+
 # -- sample ratio mismatch ------------------------------------------------------------------------
 
 
