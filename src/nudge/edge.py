@@ -214,6 +214,21 @@ def _read_visitor(js_req: Any, app: EdgeApp | None, now: int) -> _Visit:
         return _Visit()
 
 
+def _started(work: Any) -> Any:
+    """Starts `work` now, to be awaited later (the origin fetch and KV reads run side by side).
+    Pyodide's event loop reports a task that fails before anyone awaits it as an unhandled exception
+    (with a traceback, e.g. a KV read that throws while the origin is still answering); the done
+    callback retrieves the failure, which the code that awaits the task then handles."""
+    task = asyncio.ensure_future(work)
+    task.add_done_callback(_retrieve)
+    return task
+
+
+def _retrieve(task: Any) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
 async def _within_budget(task: Any, what: str) -> bytes | None:
     """A KV read started alongside the origin fetch, if it lands within KV_BUDGET of the origin."""
     if task is None:
@@ -241,21 +256,21 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeAp
     extra = app.origin_headers(visit.offer) if app is not None else {}
     # Start the origin fetch and the KV reads together; none waits for another.
     action = cart_action(app.cart, str(js_req.method), parts.path) if visit.tracked and app else None
-    cart_body = asyncio.ensure_future(_read_body(js_req.clone(), MAX_CART_BODY)) if action else None
+    cart_body = _started(_read_body(js_req.clone(), MAX_CART_BODY)) if action else None
     target = origin + parts.path + (f"?{parts.query}" if parts.query else "")
     cache_key = target if app is not None and _edge_cacheable(js_req, env, extra) else None
-    origin_task = asyncio.ensure_future(_fetch_origin(_origin_request(js_req, target, parts, extra), cache_key, ctx))
+    origin_task = _started(_fetch_origin(_origin_request(js_req, target, parts, extra), cache_key, ctx))
     profile_task = facts_task = None
     slug, facts = None, None
     own = time.perf_counter() - started  # nudge's own time; waiting for the origin and KV is not
     if visit.tracked and app is not None and session is not None:
-        profile_task = asyncio.ensure_future(_kv_get(env, profile_key(session.visitor_id)))
+        profile_task = _started(_kv_get(env, profile_key(session.visitor_id)))
         early = app.ruleset.classifier.classify(parts.path)
         if early.type == "product" and early.product and not early.category:
             slug = early.product  # the category must come from facts learned from the page
             facts = app.catalog.get(slug)
             if facts is None:
-                facts_task = asyncio.ensure_future(_kv_get(env, product_key(slug)))
+                facts_task = _started(_kv_get(env, product_key(slug)))
     try:
         origin_resp = await origin_task
     except JsException as exc:

@@ -161,6 +161,17 @@ def assert_personalized_from_the_cookie(edge: Edge, watch: Watch, limit: float) 
     assert "profile read skipped" in out
 
 
+def test_kv_that_throws_decides_from_the_cookie(tmp_path: Path) -> None:
+    with edge_before_fault_origin(tmp_path, "--kv-fail", "all", "--var", "NUDGE_RULES_REFRESH_SECONDS:1") as e:
+        watch = Watch(e)
+        assert_personalized_from_the_cookie(e, watch, limit=1.0)
+        with e.client() as c:
+            assert c.get("/_nudge/health").json()["rules_version"].startswith("bundled:")
+            assert c.post("/_nudge/beacon", json={"pv": 1, "dwell": 5}).status_code == 204
+        out = watch.assert_clean("GET /_nudge/health", "POST /_nudge/beacon")
+    assert 'published rules unusable (Error: KV get("rules:current") failed' in out
+
+
 def test_kv_that_takes_2_s_does_not_hold_the_page(tmp_path: Path) -> None:
     with edge_before_fault_origin(tmp_path, "--kv-delay-ms", "2000") as e:
         assert_personalized_from_the_cookie(e, Watch(e), limit=1.0)
