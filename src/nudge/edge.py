@@ -47,7 +47,7 @@ from .events import Event
 from .offers import OFFER_APPLIED_HEADER, Redeemed, budget_key
 from .preview import Preview
 from . import render
-from .profile import PROFILE_TTL, decode_profile, encode_profile, merged_profile, profile_key
+from .profile import PROFILE_TTL, Profile, decode_profile, encode_profile, merged_profile, profile_key
 from .rules import RuleError, load_ruleset
 from .ruleset_blob import POINTER_KEY, blob_key, load_blob, rules_version
 from .cart import MAX_CART_BODY, apply_cart_change, cart_action, parse_cart_body
@@ -229,16 +229,19 @@ def _retrieve(task: Any) -> None:
         task.exception()
 
 
-async def _within_budget(task: Any, what: str) -> bytes | None:
-    """A KV read started alongside the origin fetch, if it lands within KV_BUDGET of the origin."""
+async def _within_budget(task: Any, what: str) -> tuple[bytes | None, bool]:
+    """(value, landed) of a KV read started alongside the origin fetch: landed when it answered
+    within KV_BUDGET of the origin's response (so KV has the origin's whole time plus 50 ms). A
+    slower read is not cancelled (a write that must merge into the real value can still await it);
+    a failed one is logged."""
     if task is None:
-        return None
+        return None, False
     try:
-        result: bytes | None = await asyncio.wait_for(task, KV_BUDGET)
-        return result
+        result: bytes | None = await asyncio.wait_for(asyncio.shield(task), KV_BUDGET)
+        return result, True
     except (asyncio.TimeoutError, JsException, TypeError, ValueError) as exc:
         log.warning("nudge: %s read skipped: %r", what, exc)
-        return None
+        return None, False
 
 
 def _cancel(*tasks: Any) -> None:
@@ -263,8 +266,9 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeAp
     profile_task = facts_task = None
     slug, facts = None, None
     own = time.perf_counter() - started  # nudge's own time; waiting for the origin and KV is not
+    read_for = profile_key(session.visitor_id) if session is not None else ""
     if visit.tracked and app is not None and session is not None:
-        profile_task = _started(_kv_get(env, profile_key(session.visitor_id)))
+        profile_task = _started(_kv_get(env, read_for))
         early = app.ruleset.classifier.classify(parts.path)
         if early.type == "product" and early.product and not early.category:
             slug = early.product  # the category must come from facts learned from the page
@@ -286,10 +290,16 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeAp
         if action and cart_body is not None and app is not None and session is not None:
             return await _cart_seen(app, js_req, parts, session, action, cart_body, origin_resp, now)
         return origin_resp
-    linked = await _link_identity(env, ctx, app, session, user, now) if isinstance(user, str) and visit.tracked else None
-    profile = decode_profile(await _within_budget(profile_task, "profile"))
+    # The identity lookup (the origin named its customer) and the profile read share one budget.
+    link = _link_identity(env, ctx, app, session, user, now, KV_BUDGET) \
+        if isinstance(user, str) and visit.tracked else _no_link()
+    (linked, late_link), (stored, landed) = await asyncio.gather(link, _within_budget(profile_task, "profile"))
+    key = profile_key(session.visitor_id)
+    if key != read_for:  # an identity link adopted another visitor id: its profile was not read
+        stored, landed = None, False
+    profile = decode_profile(stored)
     if facts_task is not None and slug is not None:
-        facts = decode_facts(await _within_budget(facts_task, "catalog"))
+        facts = decode_facts((await _within_budget(facts_task, "catalog"))[0])
         if facts is not None:
             app.catalog.remember(slug, facts)
     try:
@@ -306,12 +316,10 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeAp
         own += time.perf_counter() - resumed
         rewritten = _rewrite(origin_resp, plan, learn, own)
         print(plan.log_line(visit.status, app.rules_version, round(own * 1000, 2)))  # one line per page
-        # One profile write per request at most (KV: one write per second per key, last one wins).
-        if plan.profile_write is not None:
-            write = dataclasses.replace(plan.profile_write, identity=linked or plan.profile_write.identity)
-            ctx.waitUntil(_kv_put(env, profile_key(session.visitor_id), encode_profile(write)))
-        elif linked:
-            ctx.waitUntil(_record_key_event(env, session.visitor_id, KeyEvent(), now, identity=linked))
+        new_visit = plan.profile_write is not None
+        if new_visit or linked or late_link is not None:
+            ctx.waitUntil(_write_profile(env, app, session, now, plan.profile_write if landed else None, new_visit,
+                                         profile_task if key == read_for else None, linked, late_link))
         return rewritten
     except Exception:  # fail open
         log.exception("nudge: personalizing the page failed; passing it through")
@@ -441,18 +449,27 @@ def _without_header(resp: Any, name: str) -> Any:
     return js.Response.new(resp.body, _opts(status=resp.status, statusText=resp.statusText, headers=headers))
 
 
-async def _link_identity(env: Any, ctx: Any, app: EdgeApp, session: Session, user: str, now: int) -> str | None:
+async def _link_identity(env: Any, ctx: Any, app: EdgeApp, session: Session, user: str, now: int,
+                         budget: float | None = None) -> tuple[str | None, Any]:
     """Links this browser to the customer's profile: the first device seen for a customer owns the
-    link; later devices adopt its visitor id, so every device shares one KV profile. Returns the
-    hash when the profile must record a new link (the caller folds it into its one profile write)."""
+    link; later devices adopt its visitor id, so every device shares one KV profile. Returns (hash,
+    None) when the profile must record a new link (the caller folds it into its one profile write).
+    A page waits at most `budget` seconds for the lookup; a slower one is finished after the
+    response: (None, task), the task's result being the hash to record if this browser became the
+    owner (a browser that must adopt another's visitor id does so on a later page, whose cookie can
+    carry it)."""
     hashed = app.identity_of(user)
     if hashed is None or session.identity == short(hashed):
-        return None  # unusable id, or already linked in this session: no KV traffic
+        return None, None  # unusable id, or already linked in this session: no KV traffic
+    lookup = _started(_kv_get(env, identity_key(hashed)))
     try:
-        owner = await _kv_get(env, identity_key(hashed))
+        owner = await (asyncio.wait_for(asyncio.shield(lookup), budget) if budget else lookup)
+    except asyncio.TimeoutError:
+        log.warning("nudge: identity lookup slower than %s s; finished after the response", budget)
+        return None, _started(_link_late(env, session.visitor_id, hashed, lookup))
     except JsException as exc:
         log.error("nudge: identity lookup failed: %s", exc)
-        return None
+        return None, None
     owner_id = owner.decode("ascii", "replace") if owner else None
     session.identity = short(hashed)
     if owner_id and len(owner_id) == 16 and owner_id != session.visitor_id:
@@ -460,10 +477,28 @@ async def _link_identity(env: Any, ctx: Any, app: EdgeApp, session: Session, use
             session.visitor = bytes.fromhex(owner_id)
         except ValueError:
             session.identity = None
-        return None
+        return None, None
     if owner_id:
-        return None
+        return None, None
     ctx.waitUntil(_kv_put(env, identity_key(hashed), session.visitor_id.encode("ascii")))
+    return hashed, None
+
+
+async def _no_link() -> tuple[str | None, Any]:
+    return None, None
+
+
+async def _link_late(env: Any, visitor: str, hashed: str, lookup: Any) -> str | None:
+    """The end of an identity lookup a page did not wait for: a customer nobody owns yet is linked
+    to this browser (its next page finds the link and notes it in the cookie)."""
+    try:
+        owner = await lookup
+    except JsException as exc:
+        log.error("nudge: identity lookup failed: %s", exc)
+        return None
+    if owner:
+        return None
+    await _kv_put(env, identity_key(hashed), visitor.encode("ascii"))
     return hashed
 
 
@@ -711,7 +746,7 @@ async def _endpoint(js_req: Any, env: Any, ctx: Any, parts: Any, app: EdgeApp | 
             return _reply(beacon)
         for item in beacon.events:
             if item.type == "identify" and item.user:
-                linked = await _link_identity(env, ctx, app, session, item.user, now) or linked
+                linked = (await _link_identity(env, ctx, app, session, item.user, now))[0] or linked
         reply, event = app.apply_beacon(beacon, session, now, secure)
     if event or linked:  # one read-merge-write of the profile per request
         ctx.waitUntil(_record_key_event(env, session.visitor_id, event, now, identity=linked))
@@ -859,6 +894,31 @@ async def _kv_put(env: Any, key: str, value: bytes, ttl: int | None = None) -> N
         await env.NUDGE_KV.put(key, to_js(value), _opts(expirationTtl=ttl or _profile_ttl(env)))
     except JsException as exc:
         log.error("nudge: profile write failed: %s", exc)
+
+
+async def _write_profile(env: Any, app: EdgeApp, session: Session, now: int, write: Profile | None,
+                         new_visit: bool, pending: Any, linked: str | None, late_link: Any) -> None:
+    """A page's one profile write, after the response (KV: one write per second per key, last one
+    wins). `write` is what the page built from the stored profile it read in time. On a visit's
+    first page whose read did not land (slow or failing KV, or an identity link that adopted
+    another visitor id), the visit is merged into what KV holds: the read still running
+    (`pending`) or a new one. If that cannot be read, nothing is written: one visit goes uncounted
+    rather than a stored profile (orders, history, identity link) being replaced by one that knows
+    only this visit. `linked` / `late_link`: an identity link to record in the profile."""
+    if late_link is not None:
+        linked = await late_link or linked
+    key = profile_key(session.visitor_id)
+    if write is None and new_visit:
+        try:
+            stored = await pending if pending is not None else await _kv_get(env, key)
+        except (JsException, TypeError, ValueError) as exc:
+            log.error("nudge: profile not written: %s could not be read (%s)", key, exc)
+            return
+        write = app.visit_profile(decode_profile(stored), session, now)
+    if write is not None:
+        await _kv_put(env, key, encode_profile(dataclasses.replace(write, identity=linked) if linked else write))
+    elif linked:
+        await _record_key_event(env, session.visitor_id, KeyEvent(), now, identity=linked)
 
 
 async def _record_key_event(env: Any, visitor: str, event: KeyEvent, now: int, identity: str | None = None) -> None:

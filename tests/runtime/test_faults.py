@@ -161,20 +161,116 @@ def assert_personalized_from_the_cookie(edge: Edge, watch: Watch, limit: float) 
     assert "profile read skipped" in out
 
 
-def test_kv_that_throws_decides_from_the_cookie(tmp_path: Path) -> None:
-    with edge_before_fault_origin(tmp_path, "--kv-fail", "all", "--var", "NUDGE_RULES_REFRESH_SECONDS:1") as e:
+@pytest.fixture(scope="module")
+def failing_kv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
+    with edge_before_fault_origin(tmp_path_factory.mktemp("kv"), "--kv-fail", "all",
+                                  "--var", "NUDGE_RULES_REFRESH_SECONDS:1") as e:
+        yield e
+
+
+@pytest.fixture(scope="module")
+def slow_kv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
+    with edge_before_fault_origin(tmp_path_factory.mktemp("kv"), "--kv-delay-ms", "2000") as e:
+        yield e
+
+
+def test_kv_that_throws_decides_from_the_cookie(failing_kv: Edge) -> None:
+    watch = Watch(failing_kv)
+    assert_personalized_from_the_cookie(failing_kv, watch, limit=1.0)
+    with failing_kv.client() as c:
+        assert c.get("/login?user=customer-1").status_code == 200  # the identity lookup throws too
+        assert c.get("/_nudge/health").json()["rules_version"].startswith("bundled:")
+        assert c.post("/_nudge/beacon", json={"pv": 1, "dwell": 5}).status_code == 204
+    watch.assert_clean("GET /login?user=customer-1", "GET /_nudge/health", "POST /_nudge/beacon")
+    assert 'published rules unusable (Error: KV get("rules:current") failed' in failing_kv.process.output()
+
+
+def test_kv_that_throws_never_replaces_the_stored_profile(tmp_path: Path) -> None:
+    visitor, cookie = returning_visitor(int(time.time()))
+    key = f"profile:{visitor.hex()}"
+    kv_put(tmp_path, {key: encode_profile(STORED)})
+    stored = kv_file(tmp_path, key).read_bytes()
+    with edge_before_fault_origin(tmp_path, "--kv-fail", "get,getWithMetadata") as e:  # writes still work
         watch = Watch(e)
-        assert_personalized_from_the_cookie(e, watch, limit=1.0)
         with e.client() as c:
-            assert c.get("/_nudge/health").json()["rules_version"].startswith("bundled:")
-            assert c.post("/_nudge/beacon", json={"pv": 1, "dwell": 5}).status_code == 204
-        out = watch.assert_clean("GET /_nudge/health", "POST /_nudge/beacon")
-    assert 'published rules unusable (Error: KV get("rules:current") failed' in out
+            r = c.get("/", headers={"cookie": cookie})
+        assert r.status_code == 200 and injected(r.content) == 1
+        deadline = time.monotonic() + 10  # until the Worker has given up on the profile, or wrote one
+        while time.monotonic() < deadline and kv_file(tmp_path, key).read_bytes() == stored \
+                and "profile not written" not in e.process.output():
+            time.sleep(0.05)
+        watch.assert_clean("GET /")
+    assert decode_profile(kv_file(tmp_path, key).read_bytes()) == STORED
 
 
-def test_kv_that_takes_2_s_does_not_hold_the_page(tmp_path: Path) -> None:
-    with edge_before_fault_origin(tmp_path, "--kv-delay-ms", "2000") as e:
-        assert_personalized_from_the_cookie(e, Watch(e), limit=1.0)
+def test_kv_that_takes_2_s_does_not_hold_the_page(slow_kv: Edge) -> None:
+    assert_personalized_from_the_cookie(slow_kv, Watch(slow_kv), limit=1.0)
+
+
+def test_kv_that_takes_2_s_still_counts_the_visit_into_the_stored_profile(slow_kv: Edge) -> None:
+    visitor, cookie = returning_visitor(int(time.time()))
+    key = f"profile:{visitor.hex()}"
+    kv_put(slow_kv.kv_dir, {key: encode_profile(STORED)})
+    stored = kv_file(slow_kv.kv_dir, key).read_bytes()
+    watch = Watch(slow_kv)
+    with slow_kv.client() as c:
+        started = time.perf_counter()
+        r = c.get("/", headers={"cookie": cookie})
+        elapsed = time.perf_counter() - started
+    assert r.status_code == 200 and injected(r.content) == 1 and elapsed < 1.0
+    deadline = time.monotonic() + 15  # read (2 s) and write (2 s) in the background
+    while time.monotonic() < deadline and kv_file(slow_kv.kv_dir, key).read_bytes() == stored:
+        time.sleep(0.05)
+    watch.assert_clean("GET /")
+    profile = decode_profile(kv_file(slow_kv.kv_dir, key).read_bytes())
+    assert profile is not None and profile.visits == STORED.visits + 1  # counted, into what was stored
+    assert (profile.orders, profile.revenue, profile.first_seen) == (STORED.orders, STORED.revenue, STORED.first_seen)
+    assert "sneakers" in profile.affinity
+
+
+def test_kv_that_takes_2_s_does_not_hold_a_logged_in_page_and_links_it_later(slow_kv: Edge) -> None:
+    watch = Watch(slow_kv)
+    with slow_kv.client() as c:
+        started = time.perf_counter()
+        r = c.get("/login?user=slow-kv-customer")  # the origin names its customer: an identity lookup
+        elapsed = time.perf_counter() - started
+        visitor = CODEC.decode(c.cookies["nudge"]).visitor_id
+    assert r.status_code == 200 and injected(r.content) == 1 and elapsed < 1.0
+    path = kv_file(slow_kv.kv_dir, f"profile:{visitor}")
+    deadline = time.monotonic() + 20  # lookup, link, profile write: 2 s each, after the response
+    while time.monotonic() < deadline and not (path.exists() and (decode_profile(path.read_bytes()) or Profile()).identity):
+        time.sleep(0.05)
+    watch.assert_clean("GET /login?user=slow-kv-customer")
+    profile = decode_profile(path.read_bytes())
+    assert profile is not None and profile.identity and profile.visits == 1
+    links = [p for p in (slow_kv.kv_dir / "kv" / "NUDGE_KV" / "identity").glob("*") if not p.name.endswith(".json")]
+    assert [p.read_text() for p in links] == [visitor]
+
+
+def test_a_device_that_adopts_a_customer_profile_merges_into_it(edge: Edge) -> None:
+    watch = Watch(edge)
+    with edge.client() as laptop:
+        laptop.get("/login?user=customer-77")  # the laptop's first visit owns the link and the profile
+        owner = CODEC.decode(laptop.cookies["nudge"]).visitor_id
+    path = kv_file(edge.kv_dir, f"profile:{owner}")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not (path.exists() and (decode_profile(path.read_bytes()) or Profile()).identity):
+        time.sleep(0.05)
+    first = decode_profile(path.read_bytes())
+    assert first is not None and first.identity and first.visits == 1
+    for _ in range(3):  # a phone's first page adopts the laptop's visitor id (if KV answers in time)
+        with edge.client() as phone:
+            phone.get("/login?user=customer-77")
+            if CODEC.decode(phone.cookies["nudge"]).visitor_id == owner:
+                break
+    else:
+        pytest.fail("no phone adopted the customer's visitor id")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and decode_profile(path.read_bytes()) == first:
+        time.sleep(0.05)
+    watch.assert_clean("GET /login?user=customer-77")
+    merged = decode_profile(path.read_bytes())
+    assert merged is not None and merged.visits == 2 and merged.identity == first.identity
 
 
 # -- corrupt published rules -----------------------------------------------------------------------
