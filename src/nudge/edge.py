@@ -800,12 +800,17 @@ async def _forget(js_req: Any, env: Any, app: EdgeApp, cookies: dict[str, str], 
     identity = False
     if visitor is not None:
         key = profile_key(visitor)
-        profile = decode_profile(await _kv_get(env, key))
-        erased = profile is not None
-        if profile is not None and profile.identity:
-            await env.NUDGE_KV.delete(identity_key(profile.identity))
-            identity = True
-        await env.NUDGE_KV.delete(key)
+        try:
+            profile = decode_profile(await _kv_get(env, key))
+            erased = profile is not None
+            if profile is not None and profile.identity:
+                await env.NUDGE_KV.delete(identity_key(profile.identity))
+                identity = True
+            await env.NUDGE_KV.delete(key)
+        except JsException as exc:  # say so, and keep the cookies: a retry needs the visitor id
+            log.error("nudge: forget failed: %s", exc)
+            return Reply(503, '{"error": "the stored profile could not be erased just now; try again"}',
+                         headers=[("retry-after", "60")])
     return app.forget(str(js_req.method), cookies, visitor, erased, secure, identity)
 
 

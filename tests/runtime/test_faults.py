@@ -185,6 +185,16 @@ def test_kv_that_throws_decides_from_the_cookie(failing_kv: Edge) -> None:
     assert 'published rules unusable (Error: KV get("rules:current") failed' in failing_kv.process.output()
 
 
+def test_forget_with_kv_down_says_so_and_keeps_the_cookies(failing_kv: Edge) -> None:
+    watch = Watch(failing_kv)
+    with failing_kv.client() as c:
+        c.get("/page")
+        r = c.post("/_nudge/forget")
+    watch.assert_clean("POST /_nudge/forget")
+    assert r.status_code == 503 and "try again" in r.json()["error"] and r.headers["retry-after"] == "60"
+    assert "set-cookie" not in r.headers  # the visitor id is what a retry needs to find the profile
+
+
 def test_kv_that_throws_never_replaces_the_stored_profile(tmp_path: Path) -> None:
     visitor, cookie = returning_visitor(int(time.time()))
     key = f"profile:{visitor.hex()}"
