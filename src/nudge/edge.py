@@ -62,6 +62,7 @@ log = logging.getLogger("nudge")
 
 BUDGET_TTL = 2 * 86_400  # a day's redemption counter outlives its day, then goes
 KV_BUDGET = 0.05  # seconds we wait for the profile once the origin has answered
+ORIGIN_TIMEOUT = 100  # seconds to wait for the origin's response headers (NUDGE_ORIGIN_TIMEOUT_SECONDS)
 RULES_REFRESH = 30  # seconds between looks for newly published rules (NUDGE_RULES_REFRESH_SECONDS)
 MAX_BEACON_BODY = 8 * 1024
 _HOP_HEADERS = ("host", "content-length", "connection", "keep-alive", "transfer-encoding", "upgrade")
@@ -262,7 +263,8 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeAp
     cart_body = _started(_read_body(js_req.clone(), MAX_CART_BODY)) if action else None
     target = origin + parts.path + (f"?{parts.query}" if parts.query else "")
     cache_key = target if app is not None and _edge_cacheable(js_req, env, extra) else None
-    origin_task = _started(_fetch_origin(_origin_request(js_req, target, parts, extra), cache_key, ctx))
+    abort = js.AbortController.new()
+    origin_task = _started(_fetch_origin(_origin_request(js_req, target, parts, extra, abort.signal), cache_key, ctx))
     profile_task = facts_task = None
     slug, facts = None, None
     own = time.perf_counter() - started  # nudge's own time; waiting for the origin and KV is not
@@ -275,12 +277,18 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeAp
             facts = app.catalog.get(slug)
             if facts is None:
                 facts_task = _started(_kv_get(env, product_key(slug)))
+    timeout = _origin_timeout(env)
     try:
-        origin_resp = await origin_task
+        origin_resp = await asyncio.wait_for(origin_task, timeout)
+    except asyncio.TimeoutError:
+        abort.abort()  # the origin may still answer: nobody is listening any more
+        log.error("nudge: origin did not answer within %s s: %s %s", timeout, js_req.method, parts.path)
+        _cancel(profile_task, facts_task, cart_body)
+        return _edge_error(504, "Gateway Timeout: the shop did not answer in time\n")
     except JsException as exc:
         log.error("nudge: origin fetch failed: %s", exc)
         _cancel(profile_task, facts_task, cart_body)
-        return js.Response.new("Origin unreachable", _opts(status=502, headers=_opts(**{"content-type": "text/plain"})))
+        return _edge_error(502, "Bad Gateway: the shop could not be reached\n")
     origin_resp = _relocated(origin_resp, origin, parts)
     user = origin_resp.headers.get(IDENTITY_HEADER)
     if isinstance(user, str):  # the customer id never reaches the browser
@@ -389,7 +397,21 @@ async def _fetch_origin(request: Any, cache_key: str | None, ctx: Any) -> Any:
     return resp
 
 
-def _origin_request(js_req: Any, target: str, parts: Any, extra: dict[str, str]) -> Any:
+def _origin_timeout(env: Any) -> int:
+    """Seconds the edge waits for the origin's response headers before answering 504 itself:
+    NUDGE_ORIGIN_TIMEOUT_SECONDS, default 100 (Cloudflare's own wait for an origin, after which it
+    answers 524). The body is not timed: it streams to the shopper as the origin sends it."""
+    raw = str(getattr(env, "NUDGE_ORIGIN_TIMEOUT_SECONDS", "") or "")
+    return int(raw) if raw.isdigit() and 1 <= int(raw) <= 600 else ORIGIN_TIMEOUT
+
+
+def _edge_error(status: int, text: str) -> Any:
+    """The edge's own answer when the origin gave none (never cached, never personalized)."""
+    headers = _opts(**{"content-type": "text/plain; charset=utf-8", "cache-control": "no-store"})
+    return js.Response.new(text, _opts(status=status, headers=headers))
+
+
+def _origin_request(js_req: Any, target: str, parts: Any, extra: dict[str, str], signal: Any = None) -> Any:
     headers = js.Headers.new(js_req.headers)
     for name in list(headers.keys()):
         if name.lower().startswith("x-nudge-") or name.lower() in _HOP_HEADERS:
@@ -405,9 +427,9 @@ def _origin_request(js_req: Any, target: str, parts: Any, extra: dict[str, str])
         headers.set(name, value)
     method = str(js_req.method)
     if method in ("GET", "HEAD"):
-        return js.Request.new(target, _opts(method=method, headers=headers, redirect="manual"))
+        return js.Request.new(target, _opts(method=method, headers=headers, redirect="manual", signal=signal))
     return js.Request.new(
-        target, _opts(method=method, headers=headers, redirect="manual", body=js_req.body, duplex="half")
+        target, _opts(method=method, headers=headers, redirect="manual", signal=signal, body=js_req.body, duplex="half")
     )
 
 

@@ -327,6 +327,25 @@ def test_origin_errors_pass_through_unchanged(edge: Edge, status: int) -> None:
     watch.assert_clean(f"GET /fault/status/{status}")
 
 
+def test_origin_that_never_answers_gets_a_504_from_the_edge(edge: Edge) -> None:
+    watch = Watch(edge)
+    started = time.perf_counter()
+    with edge.client() as c:
+        r = c.get("/fault/hang?seconds=6")
+    elapsed = time.perf_counter() - started
+    assert r.status_code == 504 and r.text == "Gateway Timeout: the shop did not answer in time\n"
+    assert r.headers["cache-control"] == "no-store" and "set-cookie" not in r.headers
+    assert ORIGIN_TIMEOUT <= elapsed < ORIGIN_TIMEOUT + 1.5
+    out = watch.assert_clean("GET /fault/hang?seconds=6")
+    assert f"origin did not answer within {ORIGIN_TIMEOUT} s" in out
+
+
+def test_slow_origin_within_the_timeout_is_served(edge: Edge) -> None:
+    with edge.client() as c:
+        r = c.get(f"/fault/hang?seconds={ORIGIN_TIMEOUT - 1}")
+    assert r.status_code == 200 and injected(r.content) == 1
+
+
 @pytest.mark.parametrize("path", ["/fault/cut", "/fault/cut-chunked", "/fault/cut?type=application/octet-stream"])
 def test_origin_closing_mid_body_reaches_the_shopper_as_a_cut_response(edge: Edge, path: str) -> None:
     watch = Watch(edge)
