@@ -67,6 +67,7 @@ RULES_REFRESH = 30  # seconds between looks for newly published rules (NUDGE_RUL
 MAX_BEACON_BODY = 8 * 1024
 _HOP_HEADERS = ("host", "content-length", "connection", "keep-alive", "transfer-encoding", "upgrade")
 
+_DECODED_ENCODINGS = ("", "identity", "gzip", "br")  # bodies the runtime's fetch hands over decoded
 _PRIVACY_HEADERS = ("user-agent", "sec-purpose", "purpose", "x-purpose", "x-moz", "sec-gpc", "dnt")
 
 _app: tuple[tuple[str, ...], EdgeApp] | None = None
@@ -525,11 +526,13 @@ async def _link_late(env: Any, visitor: str, hashed: str, lookup: Any) -> str | 
 
 
 def _is_page(js_req: Any, resp: Any) -> bool:
-    """Only a whole 200 text/html answer to a GET is rewritten; ranges, downloads and responses the
-    origin marks `no-transform` pass through byte-identical."""
+    """Only a whole 200 text/html answer to a GET is rewritten; ranges, downloads, responses the
+    origin marks `no-transform` and bodies in an encoding the runtime's fetch does not decode (it
+    decodes gzip and br, and encodes the answer again) pass through byte-identical."""
     content_type = str(resp.headers.get("content-type") or "").lower()
     cache_control = str(resp.headers.get("cache-control") or "").lower()
     disposition = str(resp.headers.get("content-disposition") or "").lower()
+    encoding = str(resp.headers.get("content-encoding") or "").strip().lower()
     return (
         str(js_req.method) == "GET"
         and int(resp.status) == 200
@@ -537,6 +540,7 @@ def _is_page(js_req: Any, resp: Any) -> bool:
         and not _absent(resp.body)
         and "no-transform" not in cache_control
         and not disposition.startswith("attachment")
+        and encoding in _DECODED_ENCODINGS
         and _absent(js_req.headers.get("range"))
     )
 

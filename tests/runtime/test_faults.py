@@ -393,6 +393,15 @@ def test_compressed_response_nudge_does_not_rewrite_arrives_decoded_once(edge: E
     assert not nudge_cookies(r)
 
 
+def test_body_in_an_encoding_the_runtime_cannot_decode_passes_byte_identical(edge: Edge) -> None:
+    watch = Watch(edge)
+    with edge.client() as c:
+        r = c.get("/fault/unknown-encoding")
+    assert r.content == UNKNOWN_ENCODED and r.headers["content-encoding"] == "x-custom"
+    assert not nudge_cookies(r) and r.headers.get("cache-control") is None
+    watch.assert_clean("GET /fault/unknown-encoding")
+
+
 def rss_kib(pid: int) -> int:
     status = Path(f"/proc/{pid}/status").read_text()
     return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1))  # type: ignore[union-attr]
