@@ -68,6 +68,14 @@ MAX_BEACON_BODY = 8 * 1024
 _HOP_HEADERS = ("host", "content-length", "connection", "keep-alive", "transfer-encoding", "upgrade")
 
 _DECODED_ENCODINGS = ("", "identity", "gzip", "br")  # bodies the runtime's fetch hands over decoded
+# Charsets (WHATWG labels, plus UTF-32/UTF-7) in which "<" is not the byte it is in ASCII, or in
+# which bytes we insert could change the meaning of what follows: HTMLRewriter cannot parse such a
+# page and nothing can be inserted into it safely, so it passes through byte-identical.
+_NOT_ASCII_COMPATIBLE = frozenset((
+    "utf-16", "utf-16le", "utf-16be", "unicode", "unicodefeff", "unicodefffe", "csunicode", "ucs-2",
+    "iso-10646-ucs-2", "utf-32", "utf-32le", "utf-32be", "utf-7", "iso-2022-jp", "csiso2022jp",
+    "iso-2022-kr", "csiso2022kr", "iso-2022-cn", "iso-2022-cn-ext", "hz-gb-2312", "replacement",
+))
 _PRIVACY_HEADERS = ("user-agent", "sec-purpose", "purpose", "x-purpose", "x-moz", "sec-gpc", "dnt")
 
 _app: tuple[tuple[str, ...], EdgeApp] | None = None
@@ -541,8 +549,18 @@ def _is_page(js_req: Any, resp: Any) -> bool:
         and "no-transform" not in cache_control
         and not disposition.startswith("attachment")
         and encoding in _DECODED_ENCODINGS
+        and _charset(content_type) not in _NOT_ASCII_COMPATIBLE
         and _absent(js_req.headers.get("range"))
     )
+
+
+def _charset(content_type: str) -> str:
+    """The charset parameter of a (lower-cased) Content-Type, "" when absent."""
+    for param in content_type.split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip() == "charset":
+            return value.strip().strip('"\'')
+    return ""
 
 
 def _absent(value: Any) -> bool:

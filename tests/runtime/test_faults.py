@@ -470,6 +470,12 @@ def test_page_in_another_charset_keeps_its_bytes(edge: Edge, name: str) -> None:
     assert injected(r.content) == 1 and without_injection(r.content) == PAGES[name][0]
 
 
+@pytest.mark.parametrize("name", ["utf-16", "iso-2022-jp"])
+def test_page_in_a_charset_nudge_cannot_write_into_passes_byte_identical(edge: Edge, name: str) -> None:
+    r = page(edge, name)
+    assert r.content == PAGES[name][0] and not nudge_cookies(r) and r.headers.get("cache-control") is None
+
+
 NON_ASCII_BANNER = """
 id = "charset-banner"
 trigger = "page_load"
