@@ -572,7 +572,7 @@ class _Injector:
     """An HTMLRewriter element handler that injects once, and never lets an error break the page."""
 
     def __init__(self, prepend: str, append: str) -> None:
-        self.prepend, self.append = prepend, append
+        self.prepend, self.append = render.ascii_html(prepend), render.ascii_html(append)
 
     def element(self, el: Any) -> None:
         try:
@@ -592,7 +592,7 @@ class _SlotFiller:
     Whole elements only: HTMLRewriter delivers text in arbitrary chunks."""
 
     def __init__(self, mode: str, html: str) -> None:
-        self.mode, self.html = mode, html
+        self.mode, self.html = mode, render.ascii_html(html)
 
     def element(self, el: Any) -> None:
         if not self.html:
@@ -632,7 +632,7 @@ class _PriceRewriter:
             prices = self.offer.price_after(marked if isinstance(marked, str) else None)
             if prices is None:
                 return
-            el.setInnerContent(render.price(prices[0], prices[1], self.currency), _opts(html=True))
+            el.setInnerContent(render.ascii_html(render.price(prices[0], prices[1], self.currency)), _opts(html=True))
             el.setAttribute("data-nudge-priced", "")
             if isinstance(el.getAttribute("content"), str):
                 el.setAttribute("content", f"{prices[1]:.2f}")

@@ -487,6 +487,24 @@ body = "10 € off — today"
 """
 
 
+def test_nudge_text_reads_right_in_the_pages_own_charset(tmp_path: Path) -> None:
+    kv_dir, rules_dir = tmp_path / "kv", tmp_path / "rules"
+    shutil.copytree(REPO_ROOT / "rules", rules_dir)
+    (rules_dir / "charset-banner.toml").write_text(NON_ASCII_BANNER)
+    version = publish(rules_dir, kv_dir)
+    with edge_before_fault_origin(kv_dir, "--var", "NUDGE_RULES_REFRESH_SECONDS:1") as e, e.client() as c:
+        deadline = time.monotonic() + 15
+        while c.get("/_nudge/health").json()["rules_version"] != version:
+            assert time.monotonic() < deadline, e.process.output()
+            time.sleep(0.2)
+        for name, charset in (("windows-1252", "cp1252"), ("shift_jis", "shift_jis"), ("/page", "utf-8")):
+            with e.client() as visitor:  # a new visitor each time: the banner shows once a visit
+                r = visitor.get(name if name.startswith("/") else f"/fault/page/{name}")
+            text = html.unescape(r.content.decode(charset))  # as the browser reads it
+            assert "Café crème" in text and "10 € off — today" in text, name
+            assert 'data-nudge-rule="charset-banner"' in text
+
+
 # -- headers ---------------------------------------------------------------------------------------
 
 
