@@ -443,13 +443,19 @@ def _origin_request(js_req: Any, target: str, parts: Any, extra: dict[str, str],
 
 
 def _relocated(resp: Any, origin: str, parts: Any) -> Any:
-    """Rewrites an origin redirect that points at the origin's own address to our host."""
+    """Rewrites an origin redirect that points at the origin's own address to our host: as a path,
+    or as our absolute URL when the path starts with `//` or `/\\` (as a Location on its own, a
+    browser would read that as another host)."""
     location = resp.headers.get("location")
     if not location or not str(location).startswith(origin):
         return resp
     rest = str(location)[len(origin):] or "/"
+    if rest.startswith(("?", "#")):
+        rest = "/" + rest
     if not rest.startswith("/"):
-        return resp
+        return resp  # another port or host that merely starts like the origin's address
+    if rest.startswith(("//", "/\\")):
+        rest = f"{parts.scheme}://{parts.netloc}{rest}"
     headers = js.Headers.new(resp.headers)
     headers.set("location", rest)
     return js.Response.new(resp.body, _opts(status=resp.status, statusText=resp.statusText, headers=headers))

@@ -536,3 +536,21 @@ def test_redirects_pass_through_unfollowed(edge: Edge, status: int, location: st
     assert not nudge_cookies(r)
     watch.assert_clean(f"GET {path}")
 
+
+@pytest.mark.parametrize("path", ["//evil.example/x", "/\\evil.example/x"])
+def test_origin_path_that_looks_like_a_host_stays_on_the_edge(edge: Edge, path: str) -> None:
+    watch = Watch(edge)
+    with edge.client() as c:
+        r = c.get("/fault/redirect", params={"to": f"ORIGIN{path}"})
+    location = r.headers["location"]
+    assert not location.startswith(("//", "/\\"))  # browsers read both as "another host follows"
+    target = httpx.URL(edge.url).join(location)
+    assert target.host == "127.0.0.1" and target.port == httpx.URL(edge.url).port, location
+    assert r.headers["location"].endswith(f"{path}")
+    watch.assert_clean(f"GET {r.request.url.raw_path.decode()}")
+
+
+def test_origin_redirect_to_its_own_root_with_a_query_becomes_a_path(edge: Edge) -> None:
+    with edge.client() as c:
+        r = c.get("/fault/redirect?to=ORIGIN?step=2")
+    assert r.headers["location"] == "/?step=2"
