@@ -574,22 +574,74 @@ def _absent(value: Any) -> bool:
     return value is None or value is jsnull
 
 
-class _Injector:
-    """An HTMLRewriter element handler that injects once, and never lets an error break the page."""
+class _Markup:
+    """nudge's markup for one page, and where it has gone: the style before </head> (at the start
+    of <body> when the head has not closed by then, or there is none), banners right after <body>,
+    the config and client script before </body>, or at the end of the document when the page opened
+    <body> and never closed it (</head>, </body> and </html> are all optional in HTML). A fragment
+    without <body> gets nothing put in a body it does not have. Each piece goes in once, and an
+    error never breaks the stream (the page is then left as it is)."""
 
-    def __init__(self, prepend: str, append: str) -> None:
-        self.prepend, self.append = render.ascii_html(prepend), render.ascii_html(append)
+    def __init__(self, jar: _ProxyJar, head: str, body_start: str, body_end: str) -> None:
+        self.jar = jar
+        self.style, self.start, self.end = (render.ascii_html(html) for html in (head, body_start, body_end))
+        self.head_seen = self.body_seen = self.style_placed = self.end_placed = False
 
-    def element(self, el: Any) -> None:
+    def head(self, el: Any) -> None:
+        if self.head_seen or not self.style:
+            return
+        self.head_seen = True
         try:
-            html = _opts(html=True)
-            if self.prepend:
-                el.prepend(self.prepend, html)
-            if self.append:
-                el.append(self.append, html)
-        except Exception:  # an error here would break the stream mid-page: never let it out
+            el.onEndTag(self.jar.proxy(self._before_head_end))
+        except Exception:
             log.exception("nudge: injection failed; page left as is")
-        self.prepend = self.append = ""
+
+    def _before_head_end(self, end: Any) -> None:
+        if self.style_placed:
+            return  # the head closed after <body> began (or only at </html>): the style is in the body
+        self.style_placed = True
+        try:
+            end.before(self.style, _opts(html=True))
+        except Exception:
+            log.exception("nudge: injection failed; page left as is")
+
+    def body(self, el: Any) -> None:
+        if self.body_seen:
+            return
+        self.body_seen = True
+        first = self.start if self.style_placed else self.style + self.start
+        self.style_placed = True
+        try:
+            if first:
+                el.prepend(first, _opts(html=True))
+            if self.end:
+                el.onEndTag(self.jar.proxy(self._before_body_end))
+        except Exception:
+            log.exception("nudge: injection failed; page left as is")
+
+    def _before_body_end(self, end: Any) -> None:
+        if self.end_placed:
+            return
+        self.end_placed = True
+        try:
+            end.before(self.end, _opts(html=True))
+        except Exception:
+            log.exception("nudge: injection failed; page left as is")
+
+    def document_end(self, end: Any) -> None:
+        if self.body_seen and self.end and not self.end_placed:
+            self.end_placed = True
+            try:
+                end.append(self.end, _opts(html=True))
+            except Exception:
+                log.exception("nudge: injection failed; page left as is")
+
+
+class _ElementHandler:
+    """An HTMLRewriter element handler calling one function (one object per selector)."""
+
+    def __init__(self, element: Any) -> None:
+        self.element = element
 
 
 class _SlotFiller:
@@ -675,10 +727,11 @@ class _Learner:
 
 
 class _DocumentEnd:
-    def __init__(self, jar: _ProxyJar, learn: _Learner | None) -> None:
-        self.jar, self.learn = jar, learn
+    def __init__(self, jar: _ProxyJar, learn: _Learner | None, markup: _Markup) -> None:
+        self.jar, self.learn, self.markup = jar, learn, markup
 
-    def end(self, _end: Any) -> None:
+    def end(self, end: Any) -> None:
+        self.markup.document_end(end)
         try:
             if self.learn is not None:
                 self.learn.finish()
@@ -735,10 +788,11 @@ def _rewrite(origin_resp: Any, plan: PagePlan, learn: _Learner | None = None, ow
         origin_resp.body, _opts(status=origin_resp.status, statusText=origin_resp.statusText, headers=headers)
     )
     jar = _ProxyJar()
+    markup = _Markup(jar, plan.head, plan.body_start, plan.body_end)
     rewriter = (
         js.HTMLRewriter.new()
-        .on("head", jar.proxy(_Injector("", plan.head)))
-        .on("body", jar.proxy(_Injector(plan.body_start, plan.body_end)))
+        .on("head", jar.proxy(_ElementHandler(markup.head)))
+        .on("body", jar.proxy(_ElementHandler(markup.body)))
     )
     for slot, (mode, html) in plan.slots.items():  # only the slots a rule fills: few handler calls
         rewriter = rewriter.on(f'[data-nudge-slot="{slot}"]', jar.proxy(_SlotFiller(mode, html)))
@@ -748,7 +802,7 @@ def _rewrite(origin_resp: Any, plan: PagePlan, learn: _Learner | None = None, ow
     if learn is not None:  # only product pages whose facts nudge does not know yet
         reader = jar.proxy(learn)
         rewriter = rewriter.on('script[type="application/ld+json"]', reader).on("meta[property]", reader)
-    return rewriter.onDocument(jar.proxy(_DocumentEnd(jar, learn))).transform(base)
+    return rewriter.onDocument(jar.proxy(_DocumentEnd(jar, learn, markup))).transform(base)
 
 
 # -- nudge's own endpoints ------------------------------------------------------------------------

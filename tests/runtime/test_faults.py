@@ -444,15 +444,30 @@ def test_fragment_without_html_head_or_body_is_left_byte_identical(edge: Edge) -
     assert page(edge, "fragment").content == PAGES["fragment"][0]
 
 
-def test_page_without_head_gets_the_config_in_its_body(edge: Edge) -> None:
+def test_page_without_head_gets_style_and_config_in_its_body(edge: Edge) -> None:
     body = page(edge, "no-head").content
     assert injected(body) == 1 and body.endswith(b"defer></script></body></html>")
+    assert body.index(b'<style id="nudge-style">') < body.index(b"<h1>")  # the style opens the body
     assert without_injection(body) == PAGES["no-head"][0]
 
 
 def test_page_without_body_gets_nothing_in_a_body_it_does_not_have(edge: Edge) -> None:
     body = page(edge, "no-body").content
     assert injected(body) == 0 and without_injection(body) == PAGES["no-body"][0]
+
+
+@pytest.mark.parametrize(("name", "ending"), [
+    ("unclosed", b"defer></script>"),  # nothing closes: the end of the document
+    ("no-end-tags", b"defer></script>"),
+    ("no-body-end", b"defer></script></html>"),  # </html> closes the body
+    ("no-head-end", b"defer></script></body></html>"),  # the style goes at the start of the body
+])
+def test_pages_leaving_out_optional_end_tags_get_everything_once(edge: Edge, name: str, ending: bytes) -> None:
+    body = page(edge, name).content  # </head>, </body> and </html> are optional in HTML
+    assert injected(body) == 1 and body.endswith(ending)
+    assert body.count(b'<style id="nudge-style">') == 1
+    assert body.index(b'<style id="nudge-style">') < body.index(b"<p>")  # before anything it styles
+    assert without_injection(body) == PAGES[name][0]
 
 
 def test_end_of_body_inside_scripts_comments_and_text_is_not_the_end(edge: Edge) -> None:

@@ -24,6 +24,10 @@ PAGES: dict[str, tuple[bytes, str]] = {
     "no-body": (b"<!doctype html><html><head><title>No body</title></head></html>", HTML),
     "fragment": (b"<p>no html, no head, no body</p>", HTML),
     "unclosed": (b"<!doctype html><html><head><title>Unclosed</title><body><div><p>never closed <b>bold", HTML),
+    # </head>, </body> and </html> are optional in HTML: each left out on its own
+    "no-head-end": (b"<!doctype html><html><head><title>t</title><body><p>x</p></body></html>", HTML),
+    "no-body-end": (b"<!doctype html><html><head><title>t</title></head><body><p>x</p></html>", HTML),
+    "no-end-tags": (b"<!doctype html><title>t</title><body><p>x", HTML),
     "body-in-script-and-comment": (
         b"<!doctype html><html><head><title>t</title>"
         b'<script>var early = "</body></html>";</script></head>'
