@@ -6,7 +6,7 @@
 //
 //   node local-edge/server.mjs [--config wrangler.toml] [--port 8787] [--ip 127.0.0.1]
 //     [--var KEY:VALUE ...] [--persist-to .nudge-local] [--kv-delay-ms N]
-//     [--upstream URL] [--site-packages DIR]
+//     [--kv-fail OPS] [--upstream URL] [--site-packages DIR]
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -19,7 +19,7 @@ import dotenv from 'dotenv';
 import { parse as parseToml } from 'smol-toml';
 import { AnalyticsEngine } from './analytics.mjs';
 import { CacheStorage } from './cache.mjs';
-import { KvNamespace } from './kv.mjs';
+import { KV_OPERATIONS, KvNamespace } from './kv.mjs';
 import { Queues } from './queues.mjs';
 import { compatFlags, loadWorker } from './worker.mjs';
 
@@ -34,6 +34,16 @@ function integer(name, text) {
   const value = Number(text);
   if (!Number.isInteger(value) || value < 0) fail(`--${name} must be a non-negative integer, got ${text}`);
   return value;
+}
+
+// --kv-fail: a comma-separated list of KV operations, or "all".
+function kvOperations(text) {
+  if (text === '') return [];
+  if (text === 'all') return [...KV_OPERATIONS];
+  const names = text.split(',').map((name) => name.trim());
+  const unknown = names.filter((name) => !KV_OPERATIONS.includes(name));
+  if (unknown.length) fail(`--kv-fail: unknown KV operation ${unknown.join(', ')} (use ${KV_OPERATIONS.join(', ')} or all)`);
+  return names;
 }
 
 // ---------------------------------------------------------------- configuration
@@ -51,6 +61,7 @@ function readOptions(argv) {
         var: { type: 'string', multiple: true, default: [] },
         'persist-to': { type: 'string' },
         'kv-delay-ms': { type: 'string', default: '0' },
+        'kv-fail': { type: 'string', default: '' },
         upstream: { type: 'string' },
         'site-packages': { type: 'string' },
       },
@@ -102,6 +113,7 @@ function readOptions(argv) {
     analyticsDatasets,
     persistTo,
     kvDelayMs: integer('kv-delay-ms', values['kv-delay-ms']),
+    kvFail: kvOperations(values['kv-fail']),
     port: integer('port', values.port ?? process.env.PORT ?? '8787'),
     ip: values.ip,
     // The zone's origin, for passThroughOnException (Cloudflare forwards to the origin server).
@@ -277,7 +289,7 @@ async function main() {
   for (const { binding } of options.config.kv_namespaces ?? []) {
     const directory = path.join(options.persistTo, 'kv', binding);
     fs.mkdirSync(directory, { recursive: true });
-    env[binding] = new KvNamespace(directory, { delayMs: options.kvDelayMs });
+    env[binding] = new KvNamespace(directory, { delayMs: options.kvDelayMs, fail: options.kvFail });
   }
   // Analytics Engine: each data point is a JSON line in <persist-to>/analytics/<dataset>.jsonl.
   for (const { binding, dataset } of options.analyticsDatasets) {

@@ -309,8 +309,7 @@ class EdgeApp:
                          else self.erase_cookies(cookies or {}, request.secure))
             + ([set_cookie(MESSAGE_COOKIE, "", max_age=0, secure=request.secure)]
                if tracked and MESSAGE_COOKIE in (cookies or {}) else []),
-            profile_write=merged_profile(profile, now, new_visit=True, ended=session.ended)
-            if new_visit and tracked else None,
+            profile_write=self.visit_profile(profile, session, now) if new_visit and tracked else None,
             nudges=nudges,
             learn=page.product if page.type == "product" and page.product and facts is None
             and self.catalog.get(page.product) is None else None,
@@ -347,6 +346,11 @@ class EdgeApp:
         if rule is not None:
             body["message"] = {"title": rule.action.title, "body": rule.action.body}
         return body
+
+    def visit_profile(self, stored: Profile | None, session: Session, now: int) -> Profile:
+        """The profile after a visit's first page: one visit more, the interest of the visit that
+        ended folded in. The edge merges into what KV holds, even when that arrives late."""
+        return merged_profile(stored, now, new_visit=True, ended=session.ended)
 
     def _attributes(self, session: Session, page: Page, profile: Profile | None, now: int,
                     context: RequestContext) -> dict[str, Any]:

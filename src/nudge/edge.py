@@ -50,7 +50,7 @@ from .events import Event
 from .offers import OFFER_APPLIED_HEADER, Redeemed, budget_key
 from .preview import Preview
 from . import render
-from .profile import PROFILE_TTL, decode_profile, encode_profile, merged_profile, profile_key
+from .profile import PROFILE_TTL, Profile, decode_profile, encode_profile, merged_profile, profile_key
 from .rules import RuleError, load_ruleset
 from .ruleset_blob import POINTER_KEY, blob_key, load_blob, rules_version
 from .cart import MAX_CART_BODY, apply_cart_change, cart_action, parse_cart_body
@@ -69,11 +69,21 @@ log = logging.getLogger("nudge")
 
 BUDGET_TTL = 2 * 86_400  # a day's redemption counter outlives its day, then goes
 KV_BUDGET = 0.05  # seconds we wait for the profile once the origin has answered
+ORIGIN_TIMEOUT = 100  # seconds to wait for the origin's response headers (NUDGE_ORIGIN_TIMEOUT_SECONDS)
 RULES_REFRESH = 30  # seconds between looks for newly published rules (NUDGE_RULES_REFRESH_SECONDS)
 MAX_BEACON_BODY = 8 * 1024
 _CODE = re.compile(r"[A-Z0-9][A-Z0-9_-]{0,12}-[A-Z2-7]{10}")  # a follow-up's single-use code
 _HOP_HEADERS = ("host", "content-length", "connection", "keep-alive", "transfer-encoding", "upgrade")
 
+_DECODED_ENCODINGS = ("", "identity", "gzip", "br")  # bodies the runtime's fetch hands over decoded
+# Charsets (WHATWG labels, plus UTF-32/UTF-7) in which "<" is not the byte it is in ASCII, or in
+# which bytes we insert could change the meaning of what follows: HTMLRewriter cannot parse such a
+# page and nothing can be inserted into it safely, so it passes through byte-identical.
+_NOT_ASCII_COMPATIBLE = frozenset((
+    "utf-16", "utf-16le", "utf-16be", "unicode", "unicodefeff", "unicodefffe", "csunicode", "ucs-2",
+    "iso-10646-ucs-2", "utf-32", "utf-32le", "utf-32be", "utf-7", "iso-2022-jp", "csiso2022jp",
+    "iso-2022-kr", "csiso2022kr", "iso-2022-cn", "iso-2022-cn-ext", "hz-gb-2312", "replacement",
+))
 _PRIVACY_HEADERS = ("user-agent", "sec-purpose", "purpose", "x-purpose", "x-moz", "sec-gpc", "dnt")
 
 _app: tuple[tuple[str, ...], EdgeApp] | None = None
@@ -237,16 +247,34 @@ def _read_visitor(js_req: Any, app: EdgeApp | None, now: int) -> _Visit:
         return _Visit()
 
 
-async def _within_budget(task: Any, what: str) -> bytes | None:
-    """A KV read started alongside the origin fetch, if it lands within KV_BUDGET of the origin."""
+def _started(work: Any) -> Any:
+    """Starts `work` now, to be awaited later (the origin fetch and KV reads run side by side).
+    Pyodide's event loop reports a task that fails before anyone awaits it as an unhandled exception
+    (with a traceback, e.g. a KV read that throws while the origin is still answering); the done
+    callback retrieves the failure, which the code that awaits the task then handles."""
+    task = asyncio.ensure_future(work)
+    task.add_done_callback(_retrieve)
+    return task
+
+
+def _retrieve(task: Any) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
+async def _within_budget(task: Any, what: str) -> tuple[bytes | None, bool]:
+    """(value, landed) of a KV read started alongside the origin fetch: landed when it answered
+    within KV_BUDGET of the origin's response (so KV has the origin's whole time plus 50 ms). A
+    slower read is not cancelled (a write that must merge into the real value can still await it);
+    a failed one is logged."""
     if task is None:
-        return None
+        return None, False
     try:
-        result: bytes | None = await asyncio.wait_for(task, KV_BUDGET)
-        return result
+        result: bytes | None = await asyncio.wait_for(asyncio.shield(task), KV_BUDGET)
+        return result, True
     except (asyncio.TimeoutError, JsException, TypeError, ValueError) as exc:
         log.warning("nudge: %s read skipped: %r", what, exc)
-        return None
+        return None, False
 
 
 def _cancel(*tasks: Any) -> None:
@@ -266,27 +294,35 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeAp
     extra = app.origin_headers(visit.offer) if app is not None else {}
     # Start the origin fetch and the KV reads together; none waits for another.
     action = cart_action(app.cart, str(js_req.method), parts.path) if visit.tracked and app else None
-    cart_body = asyncio.ensure_future(_read_body(js_req.clone(), MAX_CART_BODY)) if action else None
+    cart_body = _started(_read_body(js_req.clone(), MAX_CART_BODY)) if action else None
     target = origin + parts.path + (f"?{parts.query}" if parts.query else "")
     cache_key = target if app is not None and _edge_cacheable(js_req, env, extra) else None
-    origin_task = asyncio.ensure_future(_fetch_origin(_origin_request(js_req, target, parts, extra), cache_key, ctx))
+    abort = js.AbortController.new()
+    origin_task = _started(_fetch_origin(_origin_request(js_req, target, parts, extra, abort.signal), cache_key, ctx))
     profile_task = facts_task = None
     slug, facts = None, None
     own = time.perf_counter() - started  # nudge's own time; waiting for the origin and KV is not
+    read_for = profile_key(session.visitor_id) if session is not None else ""
     if visit.tracked and app is not None and session is not None:
-        profile_task = asyncio.ensure_future(_kv_get(env, profile_key(session.visitor_id)))
+        profile_task = _started(_kv_get(env, read_for))
         early = app.ruleset.classifier.classify(parts.path)
         if early.type == "product" and early.product and not early.category:
             slug = early.product  # the category must come from facts learned from the page
             facts = app.catalog.get(slug)
             if facts is None:
-                facts_task = asyncio.ensure_future(_kv_get(env, product_key(slug)))
+                facts_task = _started(_kv_get(env, product_key(slug)))
+    timeout = _origin_timeout(env)
     try:
-        origin_resp = await origin_task
+        origin_resp = await asyncio.wait_for(origin_task, timeout)
+    except asyncio.TimeoutError:
+        abort.abort()  # the origin may still answer: nobody is listening any more
+        log.error("nudge: origin did not answer within %s s: %s %s", timeout, js_req.method, parts.path)
+        _cancel(profile_task, facts_task, cart_body)
+        return _edge_error(504, "Gateway Timeout: the shop did not answer in time\n")
     except JsException as exc:
         log.error("nudge: origin fetch failed: %s", exc)
         _cancel(profile_task, facts_task, cart_body)
-        return js.Response.new("Origin unreachable", _opts(status=502, headers=_opts(**{"content-type": "text/plain"})))
+        return _edge_error(502, "Bad Gateway: the shop could not be reached\n")
     origin_resp = _relocated(origin_resp, origin, parts)
     user = origin_resp.headers.get(IDENTITY_HEADER)
     if isinstance(user, str):  # the customer id never reaches the browser
@@ -296,10 +332,16 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeAp
         if action and cart_body is not None and app is not None and session is not None:
             return await _cart_seen(app, env, ctx, js_req, parts, session, action, cart_body, origin_resp, now)
         return origin_resp
-    linked = await _link_identity(env, ctx, app, session, user, now) if isinstance(user, str) and visit.tracked else None
-    profile = decode_profile(await _within_budget(profile_task, "profile"))
+    # The identity lookup (the origin named its customer) and the profile read share one budget.
+    link = _link_identity(env, ctx, app, session, user, now, KV_BUDGET) \
+        if isinstance(user, str) and visit.tracked else _no_link()
+    (linked, late_link), (stored, landed) = await asyncio.gather(link, _within_budget(profile_task, "profile"))
+    key = profile_key(session.visitor_id)
+    if key != read_for:  # an identity link adopted another visitor id: its profile was not read
+        stored, landed = None, False
+    profile = decode_profile(stored)
     if facts_task is not None and slug is not None:
-        facts = decode_facts(await _within_budget(facts_task, "catalog"))
+        facts = decode_facts((await _within_budget(facts_task, "catalog"))[0])
         if facts is not None:
             app.catalog.remember(slug, facts)
     try:
@@ -317,12 +359,10 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeAp
         own += time.perf_counter() - resumed
         rewritten = _rewrite(origin_resp, plan, learn, own)
         print(plan.log_line(visit.status, app.rules_version, round(own * 1000, 2)))  # one line per page
-        # One profile write per request at most (KV: one write per second per key, last one wins).
-        if plan.profile_write is not None:
-            write = dataclasses.replace(plan.profile_write, identity=linked or plan.profile_write.identity)
-            ctx.waitUntil(_kv_put(env, profile_key(session.visitor_id), encode_profile(write)))
-        elif linked:
-            ctx.waitUntil(_record_key_event(env, session.visitor_id, KeyEvent(), now, identity=linked))
+        new_visit = plan.profile_write is not None
+        if new_visit or linked or late_link is not None:
+            ctx.waitUntil(_write_profile(env, app, session, now, plan.profile_write if landed else None, new_visit,
+                                         profile_task if key == read_for else None, linked, late_link))
         return rewritten
     except Exception:  # fail open
         log.exception("nudge: personalizing the page failed; passing it through")
@@ -393,7 +433,21 @@ async def _fetch_origin(request: Any, cache_key: str | None, ctx: Any) -> Any:
     return resp
 
 
-def _origin_request(js_req: Any, target: str, parts: Any, extra: dict[str, str]) -> Any:
+def _origin_timeout(env: Any) -> int:
+    """Seconds the edge waits for the origin's response headers before answering 504 itself:
+    NUDGE_ORIGIN_TIMEOUT_SECONDS, default 100 (Cloudflare's own wait for an origin, after which it
+    answers 524). The body is not timed: it streams to the shopper as the origin sends it."""
+    raw = str(getattr(env, "NUDGE_ORIGIN_TIMEOUT_SECONDS", "") or "")
+    return int(raw) if raw.isdigit() and 1 <= int(raw) <= 600 else ORIGIN_TIMEOUT
+
+
+def _edge_error(status: int, text: str) -> Any:
+    """The edge's own answer when the origin gave none (never cached, never personalized)."""
+    headers = _opts(**{"content-type": "text/plain; charset=utf-8", "cache-control": "no-store"})
+    return js.Response.new(text, _opts(status=status, headers=headers))
+
+
+def _origin_request(js_req: Any, target: str, parts: Any, extra: dict[str, str], signal: Any = None) -> Any:
     headers = js.Headers.new(js_req.headers)
     for name in list(headers.keys()):
         if name.lower().startswith("x-nudge-") or name.lower() in _HOP_HEADERS:
@@ -409,20 +463,26 @@ def _origin_request(js_req: Any, target: str, parts: Any, extra: dict[str, str])
         headers.set(name, value)
     method = str(js_req.method)
     if method in ("GET", "HEAD"):
-        return js.Request.new(target, _opts(method=method, headers=headers, redirect="manual"))
+        return js.Request.new(target, _opts(method=method, headers=headers, redirect="manual", signal=signal))
     return js.Request.new(
-        target, _opts(method=method, headers=headers, redirect="manual", body=js_req.body, duplex="half")
+        target, _opts(method=method, headers=headers, redirect="manual", signal=signal, body=js_req.body, duplex="half")
     )
 
 
 def _relocated(resp: Any, origin: str, parts: Any) -> Any:
-    """Rewrites an origin redirect that points at the origin's own address to our host."""
+    """Rewrites an origin redirect that points at the origin's own address to our host: as a path,
+    or as our absolute URL when the path starts with `//` or `/\\` (as a Location on its own, a
+    browser would read that as another host)."""
     location = resp.headers.get("location")
     if not location or not str(location).startswith(origin):
         return resp
     rest = str(location)[len(origin):] or "/"
+    if rest.startswith(("?", "#")):
+        rest = "/" + rest
     if not rest.startswith("/"):
-        return resp
+        return resp  # another port or host that merely starts like the origin's address
+    if rest.startswith(("//", "/\\")):
+        rest = f"{parts.scheme}://{parts.netloc}{rest}"
     headers = js.Headers.new(resp.headers)
     headers.set("location", rest)
     return js.Response.new(resp.body, _opts(status=resp.status, statusText=resp.statusText, headers=headers))
@@ -455,22 +515,31 @@ def _without_header(resp: Any, name: str) -> Any:
     return js.Response.new(resp.body, _opts(status=resp.status, statusText=resp.statusText, headers=headers))
 
 
-async def _link_identity(env: Any, ctx: Any, app: EdgeApp, session: Session, user: str, now: int) -> str | None:
+async def _link_identity(env: Any, ctx: Any, app: EdgeApp, session: Session, user: str, now: int,
+                         budget: float | None = None) -> tuple[str | None, Any]:
     """Links this browser to the customer's profile: the first device seen for a customer owns the
-    link; later devices adopt its visitor id, so every device shares one KV profile. Returns the
-    hash when the profile must record a new link (the caller folds it into its one profile write)."""
+    link; later devices adopt its visitor id, so every device shares one KV profile. Returns (hash,
+    None) when the profile must record a new link (the caller folds it into its one profile write).
+    A page waits at most `budget` seconds for the lookup; a slower one is finished after the
+    response: (None, task), the task's result being the hash to record if this browser became the
+    owner (a browser that must adopt another's visitor id does so on a later page, whose cookie can
+    carry it)."""
     hashed = app.identity_of(user)
     if hashed is None:
-        return None
+        return None, None
     if session.identity == short(hashed):  # already linked: no KV traffic, but on a visit's first page
         if session.is_new and app.followups_enabled:  # the customer is still known for follow-ups
             ctx.waitUntil(_kv_put(env, contact_key(session.visitor_id), user.strip().encode(), CONTACT_TTL))
-        return None
+        return None, None
+    lookup = _started(_kv_get(env, identity_key(hashed)))
     try:
-        owner = await _kv_get(env, identity_key(hashed))
+        owner = await (asyncio.wait_for(asyncio.shield(lookup), budget) if budget else lookup)
+    except asyncio.TimeoutError:
+        log.warning("nudge: identity lookup slower than %s s; finished after the response", budget)
+        return None, _started(_link_late(env, session.visitor_id, hashed, lookup))
     except JsException as exc:
         log.error("nudge: identity lookup failed: %s", exc)
-        return None
+        return None, None
     owner_id = owner.decode("ascii", "replace") if owner else None
     session.identity = short(hashed)
     if owner_id and len(owner_id) == 16 and owner_id != session.visitor_id:
@@ -480,20 +549,38 @@ async def _link_identity(env: Any, ctx: Any, app: EdgeApp, session: Session, use
             session.identity = None
     if app.followups_enabled and session.identity is not None:  # the raw id, only for follow-ups
         ctx.waitUntil(_kv_put(env, contact_key(session.visitor_id), user.strip().encode(), CONTACT_TTL))
-    if owner_id and len(owner_id) == 16:
-        return None
     if owner_id:
-        return None
+        return None, None
     ctx.waitUntil(_kv_put(env, identity_key(hashed), session.visitor_id.encode("ascii")))
+    return hashed, None
+
+
+async def _no_link() -> tuple[str | None, Any]:
+    return None, None
+
+
+async def _link_late(env: Any, visitor: str, hashed: str, lookup: Any) -> str | None:
+    """The end of an identity lookup a page did not wait for: a customer nobody owns yet is linked
+    to this browser (its next page finds the link and notes it in the cookie)."""
+    try:
+        owner = await lookup
+    except JsException as exc:
+        log.error("nudge: identity lookup failed: %s", exc)
+        return None
+    if owner:
+        return None
+    await _kv_put(env, identity_key(hashed), visitor.encode("ascii"))
     return hashed
 
 
 def _is_page(js_req: Any, resp: Any) -> bool:
-    """Only a whole 200 text/html answer to a GET is rewritten; ranges, downloads and responses the
-    origin marks `no-transform` pass through byte-identical."""
+    """Only a whole 200 text/html answer to a GET is rewritten; ranges, downloads, responses the
+    origin marks `no-transform` and bodies in an encoding the runtime's fetch does not decode (it
+    decodes gzip and br, and encodes the answer again) pass through byte-identical."""
     content_type = str(resp.headers.get("content-type") or "").lower()
     cache_control = str(resp.headers.get("cache-control") or "").lower()
     disposition = str(resp.headers.get("content-disposition") or "").lower()
+    encoding = str(resp.headers.get("content-encoding") or "").strip().lower()
     return (
         str(js_req.method) == "GET"
         and int(resp.status) == 200
@@ -501,8 +588,19 @@ def _is_page(js_req: Any, resp: Any) -> bool:
         and not _absent(resp.body)
         and "no-transform" not in cache_control
         and not disposition.startswith("attachment")
+        and encoding in _DECODED_ENCODINGS
+        and _charset(content_type) not in _NOT_ASCII_COMPATIBLE
         and _absent(js_req.headers.get("range"))
     )
+
+
+def _charset(content_type: str) -> str:
+    """The charset parameter of a (lower-cased) Content-Type, "" when absent."""
+    for param in content_type.split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip() == "charset":
+            return value.strip().strip('"\'')
+    return ""
 
 
 def _absent(value: Any) -> bool:
@@ -510,22 +608,74 @@ def _absent(value: Any) -> bool:
     return value is None or value is jsnull
 
 
-class _Injector:
-    """An HTMLRewriter element handler that injects once, and never lets an error break the page."""
+class _Markup:
+    """nudge's markup for one page, and where it has gone: the style before </head> (at the start
+    of <body> when the head has not closed by then, or there is none), banners right after <body>,
+    the config and client script before </body>, or at the end of the document when the page opened
+    <body> and never closed it (</head>, </body> and </html> are all optional in HTML). A fragment
+    without <body> gets nothing put in a body it does not have. Each piece goes in once, and an
+    error never breaks the stream (the page is then left as it is)."""
 
-    def __init__(self, prepend: str, append: str) -> None:
-        self.prepend, self.append = prepend, append
+    def __init__(self, jar: _ProxyJar, head: str, body_start: str, body_end: str) -> None:
+        self.jar = jar
+        self.style, self.start, self.end = (render.ascii_html(html) for html in (head, body_start, body_end))
+        self.head_seen = self.body_seen = self.style_placed = self.end_placed = False
 
-    def element(self, el: Any) -> None:
+    def head(self, el: Any) -> None:
+        if self.head_seen or not self.style:
+            return
+        self.head_seen = True
         try:
-            html = _opts(html=True)
-            if self.prepend:
-                el.prepend(self.prepend, html)
-            if self.append:
-                el.append(self.append, html)
-        except Exception:  # an error here would break the stream mid-page: never let it out
+            el.onEndTag(self.jar.proxy(self._before_head_end))
+        except Exception:
             log.exception("nudge: injection failed; page left as is")
-        self.prepend = self.append = ""
+
+    def _before_head_end(self, end: Any) -> None:
+        if self.style_placed:
+            return  # the head closed after <body> began (or only at </html>): the style is in the body
+        self.style_placed = True
+        try:
+            end.before(self.style, _opts(html=True))
+        except Exception:
+            log.exception("nudge: injection failed; page left as is")
+
+    def body(self, el: Any) -> None:
+        if self.body_seen:
+            return
+        self.body_seen = True
+        first = self.start if self.style_placed else self.style + self.start
+        self.style_placed = True
+        try:
+            if first:
+                el.prepend(first, _opts(html=True))
+            if self.end:
+                el.onEndTag(self.jar.proxy(self._before_body_end))
+        except Exception:
+            log.exception("nudge: injection failed; page left as is")
+
+    def _before_body_end(self, end: Any) -> None:
+        if self.end_placed:
+            return
+        self.end_placed = True
+        try:
+            end.before(self.end, _opts(html=True))
+        except Exception:
+            log.exception("nudge: injection failed; page left as is")
+
+    def document_end(self, end: Any) -> None:
+        if self.body_seen and self.end and not self.end_placed:
+            self.end_placed = True
+            try:
+                end.append(self.end, _opts(html=True))
+            except Exception:
+                log.exception("nudge: injection failed; page left as is")
+
+
+class _ElementHandler:
+    """An HTMLRewriter element handler calling one function (one object per selector)."""
+
+    def __init__(self, element: Any) -> None:
+        self.element = element
 
 
 class _SlotFiller:
@@ -534,7 +684,7 @@ class _SlotFiller:
     Whole elements only: HTMLRewriter delivers text in arbitrary chunks."""
 
     def __init__(self, mode: str, html: str) -> None:
-        self.mode, self.html = mode, html
+        self.mode, self.html = mode, render.ascii_html(html)
 
     def element(self, el: Any) -> None:
         if not self.html:
@@ -574,7 +724,7 @@ class _PriceRewriter:
             prices = self.offer.price_after(marked if isinstance(marked, str) else None)
             if prices is None:
                 return
-            el.setInnerContent(render.price(prices[0], prices[1], self.currency), _opts(html=True))
+            el.setInnerContent(render.ascii_html(render.price(prices[0], prices[1], self.currency)), _opts(html=True))
             el.setAttribute("data-nudge-priced", "")
             if isinstance(el.getAttribute("content"), str):
                 el.setAttribute("content", f"{prices[1]:.2f}")
@@ -611,10 +761,11 @@ class _Learner:
 
 
 class _DocumentEnd:
-    def __init__(self, jar: _ProxyJar, learn: _Learner | None) -> None:
-        self.jar, self.learn = jar, learn
+    def __init__(self, jar: _ProxyJar, learn: _Learner | None, markup: _Markup) -> None:
+        self.jar, self.learn, self.markup = jar, learn, markup
 
-    def end(self, _end: Any) -> None:
+    def end(self, end: Any) -> None:
+        self.markup.document_end(end)
         try:
             if self.learn is not None:
                 self.learn.finish()
@@ -671,10 +822,11 @@ def _rewrite(origin_resp: Any, plan: PagePlan, learn: _Learner | None = None, ow
         origin_resp.body, _opts(status=origin_resp.status, statusText=origin_resp.statusText, headers=headers)
     )
     jar = _ProxyJar()
+    markup = _Markup(jar, plan.head, plan.body_start, plan.body_end)
     rewriter = (
         js.HTMLRewriter.new()
-        .on("head", jar.proxy(_Injector("", plan.head)))
-        .on("body", jar.proxy(_Injector(plan.body_start, plan.body_end)))
+        .on("head", jar.proxy(_ElementHandler(markup.head)))
+        .on("body", jar.proxy(_ElementHandler(markup.body)))
     )
     for slot, (mode, html) in plan.slots.items():  # only the slots a rule fills: few handler calls
         rewriter = rewriter.on(f'[data-nudge-slot="{slot}"]', jar.proxy(_SlotFiller(mode, html)))
@@ -684,7 +836,7 @@ def _rewrite(origin_resp: Any, plan: PagePlan, learn: _Learner | None = None, ow
     if learn is not None:  # only product pages whose facts nudge does not know yet
         reader = jar.proxy(learn)
         rewriter = rewriter.on('script[type="application/ld+json"]', reader).on("meta[property]", reader)
-    return rewriter.onDocument(jar.proxy(_DocumentEnd(jar, learn))).transform(base)
+    return rewriter.onDocument(jar.proxy(_DocumentEnd(jar, learn, markup))).transform(base)
 
 
 # -- nudge's own endpoints ------------------------------------------------------------------------
@@ -739,7 +891,7 @@ async def _endpoint(js_req: Any, env: Any, ctx: Any, parts: Any, app: EdgeApp | 
             return _reply(beacon)
         for item in beacon.events:
             if item.type == "identify" and item.user:
-                linked = await _link_identity(env, ctx, app, session, item.user, now) or linked
+                linked = (await _link_identity(env, ctx, app, session, item.user, now))[0] or linked
         reply, event = app.apply_beacon(beacon, session, now, secure, f"{parts.scheme}://{parts.netloc}")
         _follow_up(env, ctx, event.followups, now)
     if event or linked:  # one read-merge-write of the profile per request
@@ -794,12 +946,17 @@ async def _forget(js_req: Any, env: Any, app: EdgeApp, cookies: dict[str, str], 
     identity = False
     if visitor is not None:
         key = profile_key(visitor)
-        profile = decode_profile(await _kv_get(env, key))
-        erased = profile is not None
-        if profile is not None and profile.identity:
-            await env.NUDGE_KV.delete(identity_key(profile.identity))
-            identity = True
-        await env.NUDGE_KV.delete(key)
+        try:
+            profile = decode_profile(await _kv_get(env, key))
+            erased = profile is not None
+            if profile is not None and profile.identity:
+                await env.NUDGE_KV.delete(identity_key(profile.identity))
+                identity = True
+            await env.NUDGE_KV.delete(key)
+        except JsException as exc:  # say so, and keep the cookies: a retry needs the visitor id
+            log.error("nudge: forget failed: %s", exc)
+            return Reply(503, '{"error": "the stored profile could not be erased just now; try again"}',
+                         headers=[("retry-after", "60")])
         await _erase_followups(env, visitor)
     return app.forget(str(js_req.method), cookies, visitor, erased, secure, identity)
 
@@ -889,6 +1046,31 @@ async def _kv_put(env: Any, key: str, value: bytes, ttl: int | None = None) -> N
         await env.NUDGE_KV.put(key, to_js(value), _opts(expirationTtl=ttl or _profile_ttl(env)))
     except JsException as exc:
         log.error("nudge: profile write failed: %s", exc)
+
+
+async def _write_profile(env: Any, app: EdgeApp, session: Session, now: int, write: Profile | None,
+                         new_visit: bool, pending: Any, linked: str | None, late_link: Any) -> None:
+    """A page's one profile write, after the response (KV: one write per second per key, last one
+    wins). `write` is what the page built from the stored profile it read in time. On a visit's
+    first page whose read did not land (slow or failing KV, or an identity link that adopted
+    another visitor id), the visit is merged into what KV holds: the read still running
+    (`pending`) or a new one. If that cannot be read, nothing is written: one visit goes uncounted
+    rather than a stored profile (orders, history, identity link) being replaced by one that knows
+    only this visit. `linked` / `late_link`: an identity link to record in the profile."""
+    if late_link is not None:
+        linked = await late_link or linked
+    key = profile_key(session.visitor_id)
+    if write is None and new_visit:
+        try:
+            stored = await pending if pending is not None else await _kv_get(env, key)
+        except (JsException, TypeError, ValueError) as exc:
+            log.error("nudge: profile not written: %s could not be read (%s)", key, exc)
+            return
+        write = app.visit_profile(decode_profile(stored), session, now)
+    if write is not None:
+        await _kv_put(env, key, encode_profile(dataclasses.replace(write, identity=linked) if linked else write))
+    elif linked:
+        await _record_key_event(env, session.visitor_id, KeyEvent(), now, identity=linked)
 
 
 async def _record_key_event(env: Any, visitor: str, event: KeyEvent, now: int, identity: str | None = None) -> None:

@@ -183,6 +183,14 @@ def client_script_tag(src: str, nonce: str | None = None) -> str:
     return f'<script src="{_attr(src)}" defer{nonce_attr(nonce)}></script>'
 
 
+def ascii_html(html: str) -> str:
+    """`html` with every non-ASCII character as a numeric character reference. HTMLRewriter inserts
+    text as UTF-8 whatever the page's charset, so "€" would read "â‚¬" on a windows-1252 page; in
+    ASCII it reads the same in every ASCII-compatible charset. Only for markup whose text and
+    attribute values browsers decode references in: nudge's <style> and JSON config are ASCII."""
+    return html.encode("ascii", "xmlcharrefreplace").decode("ascii")
+
+
 def notice(text: str) -> str:
     """A polite, dismissible one-line message (e.g. an offer link that no longer works)."""
     return (

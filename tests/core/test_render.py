@@ -54,3 +54,16 @@ def test_delayed_banners_float_and_immediate_ones_sit_in_the_page() -> None:
     assert "nudge-floating" in render.banner(Nudge(later, 0), None) and " hidden" in render.banner(Nudge(later, 0), None)
     assert "nudge-floating" not in render.banner(Nudge(now, 0), None)
     assert "nudge-floating" in render.banner(Nudge(now, 0, wait=20), None)
+
+
+def test_ascii_html_reads_the_same_in_any_ascii_compatible_charset() -> None:
+    html = '<div title="Café">10 € off — today 🎉</div>'
+    out = render.ascii_html(html)
+    assert out.isascii() and out == '<div title="Caf&#233;">10 &#8364; off &#8212; today &#127881;</div>'
+    assert render.ascii_html("<p>plain</p>") == "<p>plain</p>"
+
+
+def test_what_nudge_puts_in_raw_text_elements_is_ascii_already() -> None:
+    # <style> and <script> contents are not decoded for references: they must need none
+    assert render.style_tag("nonce-1").isascii()
+    assert render.config_script({"title": "Café — 10 €"}).isascii()

@@ -446,6 +446,19 @@ def test_cache_entries_persist_across_restart(worker_dir: Path, upstream: Upstre
         assert call(second.url, cache_path("match", "a/b")).body == b"child"
 
 
+def test_kv_fail_rejects_the_chosen_operations_only(worker_dir: Path, upstream: Upstream, tmp_path: Path) -> None:
+    with start_edge(worker_dir, upstream.url, tmp_path, "--kv-fail", "get") as edge:
+        stored = call(edge.url, "/kv/try?key=k&value=v")
+        failed = call(edge.url, "/kv/try?key=k")
+    assert stored.status == 200 and stored.json() == {"stored": True}
+    assert failed.status == 503
+    assert failed.json()["error"] == 'Error: KV get("k") failed: injected by local-edge --kv-fail'
+    with start_edge(worker_dir, upstream.url, tmp_path, "--kv-fail", "all") as edge:
+        assert call(edge.url, "/kv/try?key=k&value=w").status == 503
+    with start_edge(worker_dir, upstream.url, tmp_path) as edge:
+        assert call(edge.url, "/kv/try?key=k").json() == {"value": "v"}  # the failed put stored nothing
+
+
 def test_startup_failures_exit_1_with_a_message(worker_dir: Path, tmp_path: Path) -> None:
     def start(config: Path) -> subprocess.CompletedProcess[str]:
         cmd = ["node", str(SERVER), "--config", str(config), "--port", str(free_port()),
@@ -470,6 +483,12 @@ def test_startup_failures_exit_1_with_a_message(worker_dir: Path, tmp_path: Path
     crashed = start(broken_import / "wrangler.toml")
     assert crashed.returncode == 1
     assert "ModuleNotFoundError: No module named 'no_such_module'" in crashed.stderr
+
+    bad_fault = subprocess.run(
+        ["node", str(SERVER), "--config", str(worker_dir / "wrangler.toml"), "--kv-fail", "get,fetch"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert bad_fault.returncode == 1 and "--kv-fail: unknown KV operation fetch" in bad_fault.stderr
 
 
 # ------------------------------------------------------------------ Analytics Engine

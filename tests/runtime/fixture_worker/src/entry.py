@@ -96,6 +96,17 @@ class Default(WorkerEntrypoint):
         value = await self.env.FIXTURE_KV.get(query["key"])
         return Response.json({"value": value})
 
+    async def route_kv_try(self, request, query):
+        """A KV get or put whose failure (local-edge --kv-fail) is reported, not raised."""
+        kv = self.env.FIXTURE_KV
+        try:
+            if "value" in query:
+                await kv.put(query["key"], query["value"])
+                return Response.json({"stored": True})
+            return Response.json({"value": await kv.get(query["key"])})
+        except JsException as exc:
+            return Response.json({"error": str(exc)}, status=503)
+
     async def route_kv_types(self, request, query):
         kv = self.env.FIXTURE_KV
         await kv.put("t:bytes", b"\x00\x01bin")
