@@ -71,6 +71,7 @@ BUDGET_TTL = 2 * 86_400  # a day's redemption counter outlives its day, then goe
 KV_BUDGET = 0.05  # seconds we wait for the profile once the origin has answered
 ORIGIN_TIMEOUT = 100  # seconds to wait for the origin's response headers (NUDGE_ORIGIN_TIMEOUT_SECONDS)
 RULES_REFRESH = 30  # seconds between looks for newly published rules (NUDGE_RULES_REFRESH_SECONDS)
+FIRST_RULES_BUDGET = 0.2  # seconds an isolate's first request waits for the published rules
 MAX_BEACON_BODY = 8 * 1024
 _CODE = re.compile(r"[A-Z0-9][A-Z0-9_-]{0,12}-[A-Z2-7]{10}")  # a follow-up's single-use code
 _HOP_HEADERS = ("host", "content-length", "connection", "keep-alive", "transfer-encoding", "upgrade")
@@ -135,15 +136,27 @@ def _followups_configured(env: Any, url: str, secret: str) -> bool:
     return not problem
 
 
-def _maybe_refresh_rules(app: EdgeApp, env: Any, ctx: Any) -> None:
+async def _maybe_refresh_rules(app: EdgeApp, env: Any, ctx: Any) -> None:
     """At most every NUDGE_RULES_REFRESH_SECONDS (default 30), look for newly published rules in
-    the background; this request keeps the rule set it has."""
+    the background; such a request keeps the rule set it has. An isolate's first request waits up
+    to FIRST_RULES_BUDGET for them: a cold isolate would otherwise decide (and count exposures) with
+    the bundled rules, which are older than what was published since the deploy."""
     raw = str(getattr(env, "NUDGE_RULES_REFRESH_SECONDS", "") or "")
     every = int(raw) if raw.isdigit() and 1 <= int(raw) <= 3600 else RULES_REFRESH
     now = time.monotonic()
     if now - app.rules_checked >= every or app.rules_checked == 0.0:
+        first = app.rules_checked == 0.0
         app.rules_checked = now
-        ctx.waitUntil(_refresh_rules(env, app))
+        refresh = _started(_refresh_rules(env, app))
+        if first:
+            try:
+                await asyncio.wait_for(asyncio.shield(refresh), FIRST_RULES_BUDGET)
+            except asyncio.TimeoutError:
+                log.warning("nudge: published rules slower than %s s; this request uses %s", FIRST_RULES_BUDGET,
+                            app.rules_version)
+            except Exception:  # the page goes on with the rules it has
+                log.exception("nudge: loading the published rules failed")
+        ctx.waitUntil(refresh)
         ctx.waitUntil(_refresh_budgets(env, app))
 
 
@@ -192,7 +205,7 @@ async def handle(request: Any, env: Any, ctx: Any) -> Any:
     parts = urlsplit(str(js_req.url))
     app = _app_or_none(env)
     if app is not None:
-        _maybe_refresh_rules(app, env, ctx)
+        await _maybe_refresh_rules(app, env, ctx)
     if parts.path.startswith(PREFIX):
         return await _endpoint(js_req, env, ctx, parts, app)
     return await _proxy(js_req, env, ctx, parts, app)

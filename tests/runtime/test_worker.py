@@ -391,6 +391,17 @@ def test_published_rules_go_live_without_a_restart(tmp_path: Path) -> None:
         assert c.get("/_nudge/health").json()["rules"] == health["rules"] + 1
 
 
+def test_a_new_isolate_serves_the_published_rules_from_its_first_request(tmp_path: Path) -> None:
+    kv_dir, rules_dir = tmp_path / "kv", tmp_path / "rules"
+    shutil.copytree(REPO_ROOT / "rules", rules_dir)
+    (rules_dir / "welcome-banner.toml").write_text(HOME_BANNER)
+    version = publish(rules_dir, kv_dir)  # published after the deploy: not in the bundle
+    with edge_in_front_of_origin(kv_dir) as e, e.client() as c:
+        first = c.get("/")
+        assert 'data-nudge-rule="welcome-banner"' in first.text
+        assert c.get("/_nudge/health").json()["rules_version"] == version
+
+
 def test_invalid_rules_are_never_published_and_corrupt_blobs_are_ignored(tmp_path: Path) -> None:
     kv_dir, rules_dir = tmp_path / "kv", tmp_path / "rules"
     shutil.copytree(REPO_ROOT / "rules", rules_dir)
