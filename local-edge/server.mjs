@@ -10,7 +10,6 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Readable, pipeline } from 'node:stream';
 import { parseArgs } from 'node:util';
@@ -20,9 +19,8 @@ import { parse as parseToml } from 'smol-toml';
 import { AnalyticsEngine } from './analytics.mjs';
 import { CacheStorage } from './cache.mjs';
 import { KvNamespace } from './kv.mjs';
+import { HTMLRewriter, rewriterStats } from './rewriter.mjs';
 import { loadWorker } from './worker.mjs';
-
-const require = createRequire(import.meta.url);
 
 function fail(message) {
   console.error(`local-edge: ${message}`);
@@ -258,17 +256,9 @@ async function main() {
   runBuild(options);
 
   // Workers globals for Python's `js` module: Node already has fetch, Request,
-  // Response, Headers; HTMLRewriter comes from Miniflare. Its transform() returns
-  // Miniflare's own Response class, whose unimplemented getters (e.g. `type`)
-  // throw when Pyodide converts it, so hand back Node's Response over the same
-  // streamed body.
-  const { HTMLRewriter: MiniflareHTMLRewriter } = require('@miniflare/html-rewriter');
-  globalThis.HTMLRewriter = class HTMLRewriter extends MiniflareHTMLRewriter {
-    transform(response) {
-      const out = super.transform(response);
-      return new Response(out.body, { status: out.status, statusText: out.statusText, headers: out.headers });
-    }
-  };
+  // Response, Headers; HTMLRewriter comes from Miniflare, counting handler calls
+  // (rewriter.mjs).
+  globalThis.HTMLRewriter = HTMLRewriter;
   // The Cache API (`caches.default`, `caches.open(name)`) from Miniflare too, kept in
   // <persist-to>/cache; keys and responses are Node's Request/Response (cache.mjs).
   globalThis.caches = new CacheStorage(path.join(options.persistTo, 'cache'));
@@ -300,10 +290,12 @@ async function main() {
   const fallbackHost = `${options.ip}:${options.port}`;
   const server = http.createServer(async (req, res) => {
     const started = performance.now();
+    let rewriter;
     res.on('close', () => {
       const ms = Math.round(performance.now() - started);
       const note = res.writableFinished ? '' : ' (aborted)';
-      console.log(`${req.method} ${req.url} ${res.statusCode} ${ms}ms${note}`);
+      const handlers = rewriter ? ` handlers=${rewriter.calls} handlers_ms=${rewriter.ms.toFixed(3)}` : '';
+      console.log(`${req.method} ${req.url} ${res.statusCode} ${ms}ms${handlers}${note}`);
     });
     try {
       const request = toRequest(req, fallbackHost);
@@ -321,6 +313,7 @@ async function main() {
           response = textResponse(500, 'Worker threw exception\n');
         }
       }
+      rewriter = rewriterStats.get(response);
       send(req, res, response);
     } catch (err) {
       console.error(`local-edge: ${errorText(err)}`);

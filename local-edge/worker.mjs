@@ -115,7 +115,8 @@ function patchWaitUntil(ctx) {
 }
 
 /**
- * Load Pyodide and the Worker. Returns { fetch(ctx, env, request) -> Promise<JS Response> }.
+ * Load Pyodide and the Worker. Returns { fetch(ctx, env, request) -> Promise<JS Response>,
+ * pyodide } (the interpreter, for benchmarks that profile the Worker in place).
  * `waitUntil` receives promises given to the module-level `workers.waitUntil`.
  */
 export async function loadWorker({ mainFile, sitePackages, env, compatibilityDate, compatibilityFlags, waitUntil }) {
@@ -187,6 +188,7 @@ os.chdir(${JSON.stringify(WORKER_DIR)})
   const dispatch = glue.get('dispatch_fetch');
 
   return {
+    pyodide,
     async fetch(ctx, requestEnv, request) {
       const pending = dispatch(Default, ctx, requestEnv, request);
       try {
