@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -57,6 +58,7 @@ from .product_facts import ProductFactsCollector
 from .privacy import ConsentPolicy
 from .session import COOKIE_NAME, Session
 from .signing import BadData, parse_secrets
+from .timing import OwnTime
 
 log = logging.getLogger("nudge")
 
@@ -151,6 +153,7 @@ def _opts(**kwargs: Any) -> Any:
 async def handle(request: Any, env: Any, ctx: Any) -> Any:
     """The Worker's fetch handler. Returns a JS Response (the runtime passes it through as is;
     wrapping constructed responses in `workers.Response` trips a Pyodide 0.29 bug)."""
+    clock = OwnTime()  # nudge's own time on this request
     js_req = getattr(request, "js_object", request)  # workers.Request or a JS Request
     try:
         ctx.passThroughOnException()
@@ -162,7 +165,7 @@ async def handle(request: Any, env: Any, ctx: Any) -> Any:
         _maybe_refresh_rules(app, env, ctx)
     if parts.path.startswith(PREFIX):
         return await _endpoint(js_req, env, ctx, parts, app)
-    return await _proxy(js_req, env, ctx, parts, app)
+    return await _proxy(js_req, env, ctx, parts, app, clock)
 
 
 def _app_or_none(env: Any) -> EdgeApp | None:
@@ -232,9 +235,9 @@ def _cancel(*tasks: Any) -> None:
             task.cancel()
 
 
-async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeApp | None) -> Any:
+async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeApp | None,
+                 clock: OwnTime) -> Any:
     now = int(time.time())
-    started = time.perf_counter()
     origin = str(env.ORIGIN_URL).rstrip("/")
     visit = _read_visitor(js_req, configured, now)
     app, session = visit.app, visit.session
@@ -247,7 +250,6 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeAp
     origin_task = asyncio.ensure_future(_fetch_origin(_origin_request(js_req, target, parts, extra), cache_key, ctx))
     profile_task = facts_task = None
     slug, facts = None, None
-    own = time.perf_counter() - started  # nudge's own time; waiting for the origin and KV is not
     if visit.tracked and app is not None and session is not None:
         profile_task = asyncio.ensure_future(_kv_get(env, profile_key(session.visitor_id)))
         early = app.ruleset.classifier.classify(parts.path)
@@ -257,7 +259,7 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeAp
             if facts is None:
                 facts_task = asyncio.ensure_future(_kv_get(env, product_key(slug)))
     try:
-        origin_resp = await origin_task
+        origin_resp = await clock.waiting(origin_task)
     except JsException as exc:
         log.error("nudge: origin fetch failed: %s", exc)
         _cancel(profile_task, facts_task, cart_body)
@@ -271,14 +273,14 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeAp
         if action and cart_body is not None and app is not None and session is not None:
             return await _cart_seen(app, js_req, parts, session, action, cart_body, origin_resp, now)
         return origin_resp
-    linked = await _link_identity(env, ctx, app, session, user, now) if isinstance(user, str) and visit.tracked else None
-    profile = decode_profile(await _within_budget(profile_task, "profile"))
+    linked = await clock.waiting(_link_identity(env, ctx, app, session, user, now)) \
+        if isinstance(user, str) and visit.tracked else None
+    profile = decode_profile(await clock.waiting(_within_budget(profile_task, "profile")))
     if facts_task is not None and slug is not None:
-        facts = decode_facts(await _within_budget(facts_task, "catalog"))
+        facts = decode_facts(await clock.waiting(_within_budget(facts_task, "catalog")))
         if facts is not None:
             app.catalog.remember(slug, facts)
     try:
-        resumed = time.perf_counter()
         csp = origin_resp.headers.get("content-security-policy")
         injection = plan_injection(str(csp) if isinstance(csp, str) else None, f"{parts.scheme}://{parts.netloc}")
         plan = app.plan_page(_page_request(js_req, parts), session, visit.offer, profile, now,
@@ -287,16 +289,20 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeAp
         if not _absent(origin_resp.headers.get(OFFER_APPLIED_HEADER)):
             plan.prices = None  # the shop priced the page with the offer itself
         _record(env, ctx, app, plan.events, now)
-        learn = _Learner(app, env, ctx, plan.learn) if plan.learn and visit.tracked else None
-        own += time.perf_counter() - resumed
-        rewritten = _rewrite(origin_resp, plan, learn, own)
-        print(plan.log_line(visit.status, app.rules_version, round(own * 1000, 2)))  # one line per page
+        learn = _Learner(app, env, ctx, plan.learn, clock) if plan.learn and visit.tracked else None
+        status, version = visit.status, app.rules_version
+
+        def log_line(ended: bool) -> None:  # one line per page, once its body has gone through
+            print(plan.log_line(status, version, round(clock.seconds * 1000, 2), clock.calls, ended))
+
+        rewritten = _rewrite(origin_resp, plan, clock, log_line, learn)
         # One profile write per request at most (KV: one write per second per key, last one wins).
         if plan.profile_write is not None:
             write = dataclasses.replace(plan.profile_write, identity=linked or plan.profile_write.identity)
             ctx.waitUntil(_kv_put(env, profile_key(session.visitor_id), encode_profile(write)))
         elif linked:
             ctx.waitUntil(_record_key_event(env, session.visitor_id, KeyEvent(), now, identity=linked))
+        clock.pause()  # until HTMLRewriter calls the handlers
         return rewritten
     except Exception:  # fail open
         log.exception("nudge: personalizing the page failed; passing it through")
@@ -477,10 +483,11 @@ def _absent(value: Any) -> bool:
 class _Injector:
     """An HTMLRewriter element handler that injects once, and never lets an error break the page."""
 
-    def __init__(self, prepend: str, append: str) -> None:
-        self.prepend, self.append = prepend, append
+    def __init__(self, clock: OwnTime, prepend: str, append: str) -> None:
+        self.clock, self.prepend, self.append = clock, prepend, append
 
     def element(self, el: Any) -> None:
+        started = self.clock.timer()
         try:
             html = _opts(html=True)
             if self.prepend:
@@ -490,6 +497,7 @@ class _Injector:
         except Exception:  # an error here would break the stream mid-page: never let it out
             log.exception("nudge: injection failed; page left as is")
         self.prepend = self.append = ""
+        self.clock.handler_call(started)
 
 
 class _SlotFiller:
@@ -497,20 +505,20 @@ class _SlotFiller:
     own content is the fallback, so it stays when no rule fills the slot) or appends a badge.
     Whole elements only: HTMLRewriter delivers text in arbitrary chunks."""
 
-    def __init__(self, mode: str, html: str) -> None:
-        self.mode, self.html = mode, html
+    def __init__(self, clock: OwnTime, mode: str, html: str) -> None:
+        self.clock, self.mode, self.html = clock, mode, html
 
     def element(self, el: Any) -> None:
-        if not self.html:
-            return
+        started = self.clock.timer()
         try:
-            if self.mode == "append":
+            if self.html and self.mode == "append":
                 el.append(self.html, _opts(html=True))
-            else:
+            elif self.html:
                 el.setInnerContent(self.html, _opts(html=True))
         except Exception:
             log.exception("nudge: filling a slot failed; slot left as is")
         self.html = ""
+        self.clock.handler_call(started)
 
 
 class _PriceRewriter:
@@ -520,53 +528,62 @@ class _PriceRewriter:
     `data-nudge-category="..."` is rewritten on any page when that is the offer's category (and
     never when it is another); an unmarked one only on pages of the offer's category."""
 
-    def __init__(self, offer: Redeemed, currency: str, page_matches: bool) -> None:
-        self.offer, self.currency, self.page_matches = offer, currency, page_matches
+    def __init__(self, clock: OwnTime, offer: Redeemed, currency: str, page_matches: bool) -> None:
+        self.clock, self.offer, self.currency, self.page_matches = clock, offer, currency, page_matches
 
     def element(self, el: Any) -> None:
+        started = self.clock.timer()
         try:
-            if isinstance(el.getAttribute("data-nudge-priced"), str):
-                return  # both selectors matched this element: once is enough
-            category = el.getAttribute("data-nudge-category")
-            if not (category == self.offer.category if isinstance(category, str) else self.page_matches):
-                return
-            marked = el.getAttribute("data-nudge-price")
-            if not isinstance(marked, str):
-                if str(el.tagName).lower() in ("meta", "link"):
-                    return  # microdata without visible text
-                marked = el.getAttribute("content")
-            prices = self.offer.price_after(marked if isinstance(marked, str) else None)
-            if prices is None:
-                return
-            el.setInnerContent(render.price(prices[0], prices[1], self.currency), _opts(html=True))
-            el.setAttribute("data-nudge-priced", "")
-            if isinstance(el.getAttribute("content"), str):
-                el.setAttribute("content", f"{prices[1]:.2f}")
+            self._rewrite(el)
         except Exception:
             log.exception("nudge: rewriting a price failed; left as is")
+        self.clock.handler_call(started)
+
+    def _rewrite(self, el: Any) -> None:
+        if isinstance(el.getAttribute("data-nudge-priced"), str):
+            return  # both selectors matched this element: once is enough
+        category = el.getAttribute("data-nudge-category")
+        if not (category == self.offer.category if isinstance(category, str) else self.page_matches):
+            return
+        marked = el.getAttribute("data-nudge-price")
+        if not isinstance(marked, str):
+            if str(el.tagName).lower() in ("meta", "link"):
+                return  # microdata without visible text
+            marked = el.getAttribute("content")
+        prices = self.offer.price_after(marked if isinstance(marked, str) else None)
+        if prices is None:
+            return
+        el.setInnerContent(render.price(prices[0], prices[1], self.currency), _opts(html=True))
+        el.setAttribute("data-nudge-priced", "")
+        if isinstance(el.getAttribute("content"), str):
+            el.setAttribute("content", f"{prices[1]:.2f}")
 
 
 class _Learner:
     """Reads a product page's JSON-LD and og/product meta tags as they stream by; at the end of the
     document the facts go to the isolate's catalog and, when new, to KV."""
 
-    def __init__(self, app: EdgeApp, env: Any, ctx: Any, slug: str) -> None:
-        self.app, self.env, self.ctx, self.slug = app, env, ctx, slug
+    def __init__(self, app: EdgeApp, env: Any, ctx: Any, slug: str, clock: OwnTime) -> None:
+        self.app, self.env, self.ctx, self.slug, self.clock = app, env, ctx, slug, clock
         self.collector = ProductFactsCollector()
 
     def text(self, chunk: Any) -> None:
+        started = self.clock.timer()
         try:
             self.collector.feed_json_ld(str(chunk.text), bool(chunk.lastInTextNode))
         except Exception:  # never break the stream over a product fact
             log.exception("nudge: reading JSON-LD failed")
+        self.clock.handler_call(started)
 
     def element(self, el: Any) -> None:
+        started = self.clock.timer()
         try:
             prop, content = el.getAttribute("property"), el.getAttribute("content")
             self.collector.feed_meta(prop if isinstance(prop, str) else None,
                                      content if isinstance(content, str) else None)
         except Exception:
             log.exception("nudge: reading meta tags failed")
+        self.clock.handler_call(started)
 
     def finish(self) -> None:
         facts = self.collector.facts()
@@ -575,29 +592,33 @@ class _Learner:
 
 
 class _DocumentEnd:
-    def __init__(self, jar: _ProxyJar, learn: _Learner | None) -> None:
-        self.jar, self.learn = jar, learn
+    def __init__(self, clock: OwnTime, jar: _ProxyJar, learn: _Learner | None) -> None:
+        self.clock, self.jar, self.learn = clock, jar, learn
 
     def end(self, _end: Any) -> None:
+        started = self.clock.timer()
         try:
             if self.learn is not None:
                 self.learn.finish()
         except Exception:
             log.exception("nudge: learning product facts failed")
-        self.jar.close()
+        self.clock.handler_call(started)
+        self.jar.close(ended=True)
 
 
 class _ProxyJar:
     """Proxies handed to HTMLRewriter for one response. They must outlive `fetch` (the body streams
-    later), so they are destroyed after the document ends, or swept if the stream was abandoned."""
+    later), so they are destroyed after the document ends, or swept if the stream was abandoned.
+    `report(ended)` runs once either way (the page's log line)."""
 
     open: list[_ProxyJar] = []
     MAX_AGE = 120.0
 
-    def __init__(self) -> None:
+    def __init__(self, report: Callable[[bool], None]) -> None:
         self.proxies: list[Any] = []
         self.born = time.monotonic()
         self.done = False
+        self.report = report
         _ProxyJar.sweep()
         _ProxyJar.open.append(self)
 
@@ -606,8 +627,10 @@ class _ProxyJar:
         self.proxies.append(p)
         return p
 
-    def close(self) -> None:
-        self.done = True  # destroyed on the next sweep, outside the handler that is running now
+    def close(self, ended: bool) -> None:
+        if not self.done:
+            self.done = True  # destroyed on the next sweep, outside the handler that is running now
+            self.report(ended)
 
     @classmethod
     def sweep(cls) -> None:
@@ -615,6 +638,7 @@ class _ProxyJar:
         keep = []
         for jar in cls.open:
             if jar.done or now - jar.born > cls.MAX_AGE:
+                jar.close(ended=False)  # no-op for a document that ended
                 for p in jar.proxies:
                     p.destroy()
             else:
@@ -622,10 +646,13 @@ class _ProxyJar:
         cls.open = keep
 
 
-def _rewrite(origin_resp: Any, plan: PagePlan, learn: _Learner | None = None, own: float = 0.0) -> Any:
+def _rewrite(origin_resp: Any, plan: PagePlan, clock: OwnTime, report: Callable[[bool], None],
+             learn: _Learner | None = None) -> Any:
     headers = js.Headers.new(origin_resp.headers)
-    # nudge's own time before the body streams (reading the visitor, deciding, rendering)
-    headers.append("server-timing", f'nudge;dur={own * 1000:.2f};desc="nudge decide+render"')
+    # nudge's own time so far (reading the visitor, deciding, rendering); the handler calls while
+    # the body streams come after the headers are sent: the page's log line has the total
+    headers.append("server-timing", f'nudge;dur={clock.pause() * 1000:.2f};desc="nudge before body"')
+    clock.resume()
     headers.delete("content-length")
     headers.set("cache-control", "private, no-store")  # personalized: no shared cache may keep it
     headers.append("vary", "Cookie")
@@ -634,23 +661,24 @@ def _rewrite(origin_resp: Any, plan: PagePlan, learn: _Learner | None = None, ow
     base = js.Response.new(
         origin_resp.body, _opts(status=origin_resp.status, statusText=origin_resp.statusText, headers=headers)
     )
-    jar = _ProxyJar()
+    jar = _ProxyJar(report)
     rewriter = (
         js.HTMLRewriter.new()
-        .on("head", jar.proxy(_Injector("", plan.head)))
-        .on("body", jar.proxy(_Injector(plan.body_start, plan.body_end)))
+        .on("head", jar.proxy(_Injector(clock, "", plan.head)))
+        .on("body", jar.proxy(_Injector(clock, plan.body_start, plan.body_end)))
     )
     for slot, (mode, html) in plan.slots.items():  # only the slots a rule fills: few handler calls
-        rewriter = rewriter.on(f'[data-nudge-slot="{slot}"]', jar.proxy(_SlotFiller(mode, html)))
+        rewriter = rewriter.on(f'[data-nudge-slot="{slot}"]', jar.proxy(_SlotFiller(clock, mode, html)))
     if plan.prices is not None:  # an offer applies to this page: show its prices discounted
-        prices = jar.proxy(_PriceRewriter(plan.prices, plan.currency, plan.page_category == plan.prices.category))
+        prices = jar.proxy(_PriceRewriter(clock, plan.prices, plan.currency, plan.page_category == plan.prices.category))
         rewriter = rewriter.on("[data-nudge-price]", prices).on('[itemprop="price"]', prices)
     if learn is not None:  # only product pages whose facts nudge does not know yet
         reader = jar.proxy(learn)
         rewriter = rewriter.on('script[type="application/ld+json"]', reader).on("meta[property]", reader)
-    return rewriter.onDocument(jar.proxy(_DocumentEnd(jar, learn))).transform(base)
+    return rewriter.onDocument(jar.proxy(_DocumentEnd(clock, jar, learn))).transform(base)
 
 
+# -- nudge's own endpoints ------------------------------------------------------------------------
 # -- nudge's own endpoints ------------------------------------------------------------------------
 
 
