@@ -54,7 +54,7 @@ from .ruleset_blob import POINTER_KEY, blob_key, load_blob, rules_version
 from .cart import MAX_CART_BODY, apply_cart_change, cart_action, parse_cart_body
 from .catalog import CATALOG_TTL, decode_facts, encode_facts, product_key
 from .identity import IDENTITY_HEADER, identity_key, short
-from .product_facts import ProductFactsCollector
+from .product_facts import META_KEYS, ProductFactsCollector
 from .privacy import ConsentPolicy
 from .session import COOKIE_NAME, Session
 from .signing import BadData, parse_secrets
@@ -148,6 +148,18 @@ def _headers(js_req: Any, names: tuple[str, ...]) -> dict[str, str]:
 
 def _opts(**kwargs: Any) -> Any:
     return to_js(kwargs, dict_converter=js.Object.fromEntries)
+
+
+_html_options: Any = None
+
+
+def _html() -> Any:
+    """HTMLRewriter's `{html: true}`, made once per isolate on first use (not at import: JS
+    objects must not be held from the top level, which Workers snapshot)."""
+    global _html_options
+    if _html_options is None:
+        _html_options = _opts(html=True)
+    return _html_options
 
 
 async def handle(request: Any, env: Any, ctx: Any) -> Any:
@@ -480,80 +492,99 @@ def _absent(value: Any) -> bool:
     return value is None or value is jsnull
 
 
-class _Injector:
-    """An HTMLRewriter element handler that injects once, and never lets an error break the page."""
-
-    def __init__(self, clock: OwnTime, prepend: str, append: str) -> None:
-        self.clock, self.prepend, self.append = clock, prepend, append
-
-    def element(self, el: Any) -> None:
-        started = self.clock.timer()
-        try:
-            html = _opts(html=True)
-            if self.prepend:
-                el.prepend(self.prepend, html)
-            if self.append:
-                el.append(self.append, html)
-        except Exception:  # an error here would break the stream mid-page: never let it out
-            log.exception("nudge: injection failed; page left as is")
-        self.prepend = self.append = ""
-        self.clock.handler_call(started)
+# Prices: marked ones, and microdata with visible text (not meta/link). The product facts: the
+# meta tags the collector reads, not every og: tag (any case and spacing, as it accepts them).
+_PRICES = '[data-nudge-price], [itemprop="price"]:not(meta):not(link)'
+_FACT_METAS = ", ".join(f'meta[property*="{key}" i]' for key in sorted(META_KEYS))
 
 
-class _SlotFiller:
-    """Fills the first element marked `data-nudge-slot="name"`: replaces its content (the site's
-    own content is the fallback, so it stays when no rule fills the slot) or appends a badge.
-    Whole elements only: HTMLRewriter delivers text in arbitrary chunks."""
+class _PageRewriter:
+    """What HTMLRewriter calls for one page: it injects into head and body, fills the slots rules
+    chose and rewrites marked prices, then at the document's end has the product facts learned and
+    the page logged. One object for all of it: one proxy crosses into JS per page, and making one
+    costs more than telling a handful of elements apart by tag. Every call is timed into the page's
+    own time and never lets an error out (that would break the stream mid-page)."""
 
-    def __init__(self, clock: OwnTime, mode: str, html: str) -> None:
-        self.clock, self.mode, self.html = clock, mode, html
+    def __init__(self, clock: OwnTime, jar: _ProxyJar, plan: PagePlan, learn: _Learner | None) -> None:
+        self.clock, self.jar, self.learn = clock, jar, learn
+        self.head, self.body_start, self.body_end = plan.head, plan.body_start, plan.body_end
+        self.slots = dict(plan.slots)  # emptied as they are filled: the first element of a name only
+        self.prices = (_Prices(plan.prices, plan.currency, plan.page_category == plan.prices.category)
+                       if plan.prices is not None else None)
+
+    def selector(self) -> str:
+        """Only the elements this page needs: head, body, the slots a rule fills, and prices when
+        an offer applies."""
+        parts = ["head", "body", *(f'[data-nudge-slot="{slot}"]' for slot in self.slots)]
+        return ", ".join(parts + ([_PRICES] if self.prices is not None else []))
 
     def element(self, el: Any) -> None:
         started = self.clock.timer()
         try:
-            if self.html and self.mode == "append":
-                el.append(self.html, _opts(html=True))
-            elif self.html:
-                el.setInnerContent(self.html, _opts(html=True))
+            tag = el.tagName
+            if tag == "head":
+                if self.head:
+                    el.append(self.head, _html())
+                self.head = ""
+            elif tag == "body":
+                if self.body_start:
+                    el.prepend(self.body_start, _html())
+                if self.body_end:
+                    el.append(self.body_end, _html())
+                self.body_start = self.body_end = ""
+            else:
+                slot = el.getAttribute("data-nudge-slot") if self.slots else None
+                if isinstance(slot, str) and slot in self.slots:
+                    self._fill(el, *self.slots.pop(slot))
+                elif self.prices is not None:
+                    self.prices.rewrite(el)
         except Exception:
-            log.exception("nudge: filling a slot failed; slot left as is")
-        self.html = ""
+            log.exception("nudge: rewriting an element failed; left as is")
+        finally:
+            self.clock.handler_call(started)
+
+    @staticmethod
+    def _fill(el: Any, mode: str, html: str) -> None:
+        """A slot: its content replaced (the site's own content is the fallback, so it stays when
+        no rule fills the slot) or a badge appended. Whole elements only: HTMLRewriter delivers
+        text in arbitrary chunks."""
+        if mode == "append":
+            el.append(html, _html())
+        else:
+            el.setInnerContent(html, _html())
+
+    def end(self, _end: Any) -> None:
+        started = self.clock.timer()
+        try:
+            if self.learn is not None:
+                self.learn.finish()
+        except Exception:
+            log.exception("nudge: learning product facts failed")
         self.clock.handler_call(started)
+        self.jar.close(ended=True)
 
 
-class _PriceRewriter:
+class _Prices:
     """Shows marked prices with the visitor's discount, for shops that do not read X-Nudge-Offer:
     `data-nudge-price="129.00"` or schema.org microdata `itemprop="price" content="129.00"`. The
     value comes from the attribute and the element's whole content is replaced. A price marked
     `data-nudge-category="..."` is rewritten on any page when that is the offer's category (and
     never when it is another); an unmarked one only on pages of the offer's category."""
 
-    def __init__(self, clock: OwnTime, offer: Redeemed, currency: str, page_matches: bool) -> None:
-        self.clock, self.offer, self.currency, self.page_matches = clock, offer, currency, page_matches
+    def __init__(self, offer: Redeemed, currency: str, page_matches: bool) -> None:
+        self.offer, self.currency, self.page_matches = offer, currency, page_matches
 
-    def element(self, el: Any) -> None:
-        started = self.clock.timer()
-        try:
-            self._rewrite(el)
-        except Exception:
-            log.exception("nudge: rewriting a price failed; left as is")
-        self.clock.handler_call(started)
-
-    def _rewrite(self, el: Any) -> None:
-        if isinstance(el.getAttribute("data-nudge-priced"), str):
-            return  # both selectors matched this element: once is enough
+    def rewrite(self, el: Any) -> None:
         category = el.getAttribute("data-nudge-category")
         if not (category == self.offer.category if isinstance(category, str) else self.page_matches):
             return
         marked = el.getAttribute("data-nudge-price")
         if not isinstance(marked, str):
-            if str(el.tagName).lower() in ("meta", "link"):
-                return  # microdata without visible text
-            marked = el.getAttribute("content")
+            marked = el.getAttribute("content")  # microdata (the selector skips meta and link)
         prices = self.offer.price_after(marked if isinstance(marked, str) else None)
         if prices is None:
             return
-        el.setInnerContent(render.price(prices[0], prices[1], self.currency), _opts(html=True))
+        el.setInnerContent(render.price(prices[0], prices[1], self.currency), _html())
         el.setAttribute("data-nudge-priced", "")
         if isinstance(el.getAttribute("content"), str):
             el.setAttribute("content", f"{prices[1]:.2f}")
@@ -561,7 +592,8 @@ class _PriceRewriter:
 
 class _Learner:
     """Reads a product page's JSON-LD and og/product meta tags as they stream by; at the end of the
-    document the facts go to the isolate's catalog and, when new, to KV."""
+    document the facts go to the isolate's catalog and, when new, to KV. Its own proxy: it takes
+    text chunks, which the page's other elements must not be sent."""
 
     def __init__(self, app: EdgeApp, env: Any, ctx: Any, slug: str, clock: OwnTime) -> None:
         self.app, self.env, self.ctx, self.slug, self.clock = app, env, ctx, slug, clock
@@ -578,9 +610,10 @@ class _Learner:
     def element(self, el: Any) -> None:
         started = self.clock.timer()
         try:
-            prop, content = el.getAttribute("property"), el.getAttribute("content")
-            self.collector.feed_meta(prop if isinstance(prop, str) else None,
-                                     content if isinstance(content, str) else None)
+            if el.tagName == "meta":
+                prop, content = el.getAttribute("property"), el.getAttribute("content")
+                self.collector.feed_meta(prop if isinstance(prop, str) else None,
+                                         content if isinstance(content, str) else None)
         except Exception:
             log.exception("nudge: reading meta tags failed")
         self.clock.handler_call(started)
@@ -589,21 +622,6 @@ class _Learner:
         facts = self.collector.facts()
         if facts is not None and self.app.catalog.remember(self.slug, facts):
             self.ctx.waitUntil(_kv_put(self.env, product_key(self.slug), encode_facts(facts), CATALOG_TTL))
-
-
-class _DocumentEnd:
-    def __init__(self, clock: OwnTime, jar: _ProxyJar, learn: _Learner | None) -> None:
-        self.clock, self.jar, self.learn = clock, jar, learn
-
-    def end(self, _end: Any) -> None:
-        started = self.clock.timer()
-        try:
-            if self.learn is not None:
-                self.learn.finish()
-        except Exception:
-            log.exception("nudge: learning product facts failed")
-        self.clock.handler_call(started)
-        self.jar.close(ended=True)
 
 
 class _ProxyJar:
@@ -648,6 +666,9 @@ class _ProxyJar:
 
 def _rewrite(origin_resp: Any, plan: PagePlan, clock: OwnTime, report: Callable[[bool], None],
              learn: _Learner | None = None) -> Any:
+    """The page streamed through HTMLRewriter, anchored on head, body and the elements the page
+    marks for nudge, so few handler calls cross into Python (3 on a typical page: head, body and
+    the document's end; one more per filled slot)."""
     headers = js.Headers.new(origin_resp.headers)
     # nudge's own time so far (reading the visitor, deciding, rendering); the handler calls while
     # the body streams come after the headers are sent: the page's log line has the total
@@ -662,20 +683,13 @@ def _rewrite(origin_resp: Any, plan: PagePlan, clock: OwnTime, report: Callable[
         origin_resp.body, _opts(status=origin_resp.status, statusText=origin_resp.statusText, headers=headers)
     )
     jar = _ProxyJar(report)
-    rewriter = (
-        js.HTMLRewriter.new()
-        .on("head", jar.proxy(_Injector(clock, "", plan.head)))
-        .on("body", jar.proxy(_Injector(clock, plan.body_start, plan.body_end)))
-    )
-    for slot, (mode, html) in plan.slots.items():  # only the slots a rule fills: few handler calls
-        rewriter = rewriter.on(f'[data-nudge-slot="{slot}"]', jar.proxy(_SlotFiller(clock, mode, html)))
-    if plan.prices is not None:  # an offer applies to this page: show its prices discounted
-        prices = jar.proxy(_PriceRewriter(clock, plan.prices, plan.currency, plan.page_category == plan.prices.category))
-        rewriter = rewriter.on("[data-nudge-price]", prices).on('[itemprop="price"]', prices)
+    page = _PageRewriter(clock, jar, plan, learn)
+    handler = jar.proxy(page)
+    rewriter = js.HTMLRewriter.new().on(page.selector(), handler)
     if learn is not None:  # only product pages whose facts nudge does not know yet
         reader = jar.proxy(learn)
-        rewriter = rewriter.on('script[type="application/ld+json"]', reader).on("meta[property]", reader)
-    return rewriter.onDocument(jar.proxy(_DocumentEnd(clock, jar, learn))).transform(base)
+        rewriter = rewriter.on(f'script[type="application/ld+json"], {_FACT_METAS}', reader)
+    return rewriter.onDocument(handler).transform(base)
 
 
 # -- nudge's own endpoints ------------------------------------------------------------------------
