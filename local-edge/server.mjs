@@ -6,7 +6,7 @@
 //
 //   node local-edge/server.mjs [--config wrangler.toml] [--port 8787] [--ip 127.0.0.1]
 //     [--var KEY:VALUE ...] [--persist-to .nudge-local] [--kv-delay-ms N]
-//     [--upstream URL] [--site-packages DIR]
+//     [--upstream URL] [--site-packages DIR] [--memory-log-ms N]
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -50,6 +50,7 @@ function readOptions(argv) {
         'kv-delay-ms': { type: 'string', default: '0' },
         upstream: { type: 'string' },
         'site-packages': { type: 'string' },
+        'memory-log-ms': { type: 'string', default: '0' },
       },
     }));
   } catch (err) {
@@ -99,6 +100,7 @@ function readOptions(argv) {
     analyticsDatasets,
     persistTo,
     kvDelayMs: integer('kv-delay-ms', values['kv-delay-ms']),
+    memoryLogMs: integer('memory-log-ms', values['memory-log-ms']),
     port: integer('port', values.port ?? process.env.PORT ?? '8787'),
     ip: values.ip,
     // The zone's origin, for passThroughOnException (Cloudflare forwards to the origin server).
@@ -285,6 +287,14 @@ async function main() {
     });
   } catch (err) {
     fail(`cannot load ${options.mainFile}:\n${errorText(err)}`);
+  }
+
+  // --memory-log-ms: a line on stdout every N ms, for load tests that look for leaks.
+  if (options.memoryLogMs > 0) {
+    setInterval(() => {
+      const m = process.memoryUsage();
+      console.log(`memory rss=${m.rss} heap_used=${m.heapUsed} external=${m.external} wasm=${worker.wasmBytes()}`);
+    }, options.memoryLogMs).unref();
   }
 
   const fallbackHost = `${options.ip}:${options.port}`;

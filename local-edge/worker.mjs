@@ -189,6 +189,8 @@ os.chdir(${JSON.stringify(WORKER_DIR)})
 
   return {
     pyodide,
+    /** Bytes of Pyodide's wasm memory (Python's heap lives in it; it grows, never shrinks). */
+    wasmBytes: () => pyodide._module.HEAP8.buffer.byteLength,
     async fetch(ctx, requestEnv, request) {
       const pending = dispatch(Default, ctx, requestEnv, request);
       try {
