@@ -91,6 +91,7 @@ def page(kb: int, jsonld: bool = False, facts: str = "") -> tuple[bytes, bytes]:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall
 
     def log_message(self, *args: object) -> None:
         pass
