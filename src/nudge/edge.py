@@ -669,7 +669,8 @@ def _rewrite(origin_resp: Any, plan: PagePlan, clock: OwnTime, report: Callable[
     """The page streamed through HTMLRewriter, anchored on head, body and the elements the page
     marks for nudge, so few handler calls cross into Python (3 on a typical page: head, body and
     the document's end; one more per filled slot)."""
-    headers = js.Headers.new(origin_resp.headers)
+    base = js.Response.new(origin_resp.body, origin_resp)  # status, text and a mutable copy of the headers
+    headers = base.headers
     # nudge's own time so far (reading the visitor, deciding, rendering); the handler calls while
     # the body streams come after the headers are sent: the page's log line has the total
     headers.append("server-timing", f'nudge;dur={clock.pause() * 1000:.2f};desc="nudge before body"')
@@ -679,9 +680,6 @@ def _rewrite(origin_resp: Any, plan: PagePlan, clock: OwnTime, report: Callable[
     headers.append("vary", "Cookie")
     for cookie in plan.set_cookies:
         headers.append("set-cookie", cookie)
-    base = js.Response.new(
-        origin_resp.body, _opts(status=origin_resp.status, statusText=origin_resp.statusText, headers=headers)
-    )
     jar = _ProxyJar(report)
     page = _PageRewriter(clock, jar, plan, learn)
     handler = jar.proxy(page)

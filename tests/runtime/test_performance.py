@@ -95,8 +95,11 @@ def test_prices_and_product_facts_cost_one_call_per_marked_element(edge: BenchEd
 def test_product_facts_are_read_from_meta_tags_as_cms_spell_them(edge: BenchEdge) -> None:
     with httpx.Client(base_url=edge.url, timeout=30) as c:
         c.get("/products/odd-meta-shoe?facts=meta")
-    found = wait_for_kv(edge.kv_dir, "product", "odd-meta-shoe")
-    facts = decode_facts(found.read_bytes()) if found else None
+    deadline, facts = time.monotonic() + 15, None
+    while facts is None and time.monotonic() < deadline:  # the file may be caught mid-write: poll
+        found = wait_for_kv(edge.kv_dir, "product", "odd-meta-shoe")
+        facts = decode_facts(found.read_bytes()) if found else None
+        time.sleep(0.05)
     assert facts is not None and facts.id == "TS-1" and facts.category == "sneakers"
 
 
