@@ -43,7 +43,7 @@ JOURNEY = 13  # requests per shopper
 UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0 Safari/537.36"
 
 
-MEMORY = re.compile(r"^memory rss=(\d+) heap_used=(\d+) external=\d+ wasm=(\d+)$")
+MEMORY = re.compile(r"^memory rss=(\d+) heap_used=(\d+) external=(\d+) wasm=(\d+)$")
 ACCESS = re.compile(r"^(GET|POST) \S+ \d{3} \d+ms")
 
 
@@ -52,6 +52,7 @@ class Sample:
     done: int  # requests the runtime had logged before this sample
     rss: int
     heap: int  # V8 heap used
+    external: int  # memory outside V8's heap held by JS objects: wasm memories, buffers
     wasm: int  # Pyodide's wasm memory
 
 
@@ -100,7 +101,7 @@ def memory_samples(output: str) -> list[Sample]:
         if ACCESS.match(line):
             done += 1
         elif m := MEMORY.match(line):
-            samples.append(Sample(done, int(m[1]), int(m[2]), int(m[3])))
+            samples.append(Sample(done, int(m[1]), int(m[2]), int(m[3]), int(m[4])))
     return samples
 
 
@@ -203,7 +204,8 @@ def main() -> int:
     print(f"throughput: {result.throughput:.0f} requests/s ({result.seconds:.1f} s)")
     after = result.after_warm_up()
     print(f"runtime memory, {len(result.samples)} samples; warm-up: the first {result.warm_up:,} requests")
-    for what, label in (("rss", "RSS"), ("heap", "V8 heap used"), ("wasm", "Pyodide wasm memory")):
+    for what, label in (("rss", "RSS"), ("heap", "V8 heap used"), ("external", "external (buffers)"),
+                        ("wasm", "Pyodide wasm memory")):
         mb = [getattr(s, what) / 2**20 for s in after]
         tenths = [mb[int(i * (len(mb) - 1) / 9)] for i in range(10)] if mb else []
         print(f"  {label:20} start {getattr(result.samples[0], what) / 2**20:4.0f} MB; after warm-up "

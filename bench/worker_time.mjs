@@ -11,7 +11,8 @@
 // rewriter) plus every handler call while the body streams, as printed in the page's log line.
 // The handler part is checked against the runtime's own timing of the same calls.
 //
-//   node bench/worker_time.mjs [--visitors 50] [--profile]
+//   node bench/worker_time.mjs [--visitors 50] [--profile] [--main other/src/entry.py]
+// (--main: another copy of the Worker, e.g. an older commit's src/ with its _bundle.py, to compare)
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -26,7 +27,11 @@ import { loadWorker } from '../local-edge/worker.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values: args } = parseArgs({
-  options: { visitors: { type: 'string', default: '50' }, profile: { type: 'boolean', default: false } },
+  options: {
+    visitors: { type: 'string', default: '50' },
+    profile: { type: 'boolean', default: false },
+    main: { type: 'string', default: path.join(root, 'src/entry.py') },
+  },
 });
 const SECRET = 'bench-secret';
 const UA = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0 Safari/537.36';
@@ -78,7 +83,7 @@ fs.mkdirSync(path.join(state, 'kv'), { recursive: true });
 globalThis.HTMLRewriter = HTMLRewriter;
 
 const worker = await loadWorker({
-  mainFile: path.join(root, 'src/entry.py'),
+  mainFile: path.resolve(args.main),
   sitePackages: path.join(root, '.venv/lib/python3.13/site-packages'),
   env,
   compatibilityDate: config.compatibility_date,
@@ -127,6 +132,7 @@ const offerCookie = pyodide.globals.get('offer_cookie');
 async function get(pathname, jar) {
   const ctx = new ExecutionContext();
   const msgpackBefore = msgpackSeconds.get(0);
+  const cpuBefore = process.cpuUsage();
   const cookie = Object.entries(jar).map(([k, v]) => `${k}=${v}`).join('; ');
   const request = new Request(`http://shop.bench${pathname}`, { headers: { cookie, 'user-agent': UA, accept: 'text/html' } });
   Object.defineProperty(request, 'cf', { value: null });
@@ -143,6 +149,7 @@ async function get(pathname, jar) {
     beforeBody: Number((timing.match(/dur=([\d.]+)/) ?? [])[1]),
     rewriter: rewriterStats.get(response),
     msgpackMs: (msgpackSeconds.get(0) - msgpackBefore) * 1000,
+    cpuMs: (({ user, system }) => (user + system) / 1000)(process.cpuUsage(cpuBefore)),
   };
 }
 
@@ -195,6 +202,10 @@ console.log(row('  in it: HTMLRewriter.transform (local: JS)', results.map((r) =
 console.log(row('  in it: msgpack (local: pure-Python)', results.map((r) => r.msgpackMs)));
 console.log(row('own time less those two', results.map((r) => r.line.ms - r.rewriter.transformMs - r.msgpackMs)));
 console.log(row('pages with prices + JSON-LD: own time', priced.map((r) => r.line.ms)));
+// CPU time barely moves when other jobs compete for the cores, wall time does: this is the
+// figure to compare two versions by on a busy machine (it also counts lol-html, the JS glue,
+// the stub origin and KV's file I/O, and V8's GC threads).
+console.log(row('runtime process CPU per page, everything', results.map((r) => r.cpuMs)));
 const calls = results.map((r) => r.rewriter.calls);
 const mismatched = [...results, ...priced].filter((r) => r.rewriter.calls !== r.line.handlers).length;
 console.log(`handler calls per page: typical journey ${Math.min(...calls)}-${Math.max(...calls)} (median ${pct(calls, 50)}, target <= 5); ` +
