@@ -40,13 +40,18 @@ test: setup chromium
 	$(PY) -m pytest tests e2e
 	WRANGLER_SEND_METRICS=false npx wrangler deploy --dry-run --outdir dist
 
-bench: setup
+# Every figure in README.md's performance section; each benchmark prints its own.
+bench: setup chromium
 	$(PY) bench/client_size.py
 	$(PY) bench/cookie_size.py
 	$(PY) bench/decide.py
 	node bench/pyodide_decide.mjs
+	node bench/worker_time.mjs
+	node bench/cold_start.mjs
 	$(PY) bench/ttfb.py
 	$(PY) bench/lift.py
+	$(PY) bench/cls.py
+	$(PY) bench/load.py
 
 clean:
 	rm -rf $(VENV) node_modules .nudge-local dist src/nudge/_bundle.py

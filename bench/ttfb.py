@@ -1,9 +1,11 @@
-"""Time to first byte and total time: origin direct vs through the local edge, same run.
+"""Time to first byte and total time: origin direct vs through the local edge, same run, for a
+20 KB and a 1 MB page; and whether the rewritten page streams when the origin is slow.
 
-Starts the demo shop and the local edge, warms both, then alternates requests to the two
-(so both see the same machine load) and prints p50/p99 in milliseconds.
+Starts the bench origin (bench/origin.py) and the local edge in front of it, warms both, then
+alternates requests to the two (so both see the same machine load), a new connection each, one
+visitor's cookie kept as a browser would. Prints p50/p99 in milliseconds.
 
-    .venv/bin/python bench/ttfb.py [--requests 300] [--path /collections/sneakers/products/...]
+    .venv/bin/python bench/ttfb.py [--requests 1000] [--pause 1.0]
 """
 
 from __future__ import annotations
@@ -18,12 +20,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.support.processes import REPO_ROOT, free_port, running  # noqa: E402
+from bench.stack import bench_origin, local_edge, pct  # noqa: E402
+
+PAGES = (("20 KB", "/collections/sneakers?kb=20"), ("1 MB", "/collections/sneakers?kb=1024"))
 
 
-def timed_get(port: int, path: str, cookie: str | None) -> tuple[float, float, int, str | None]:
+def timed_get(base: str, path: str, cookie: str | None) -> tuple[float, float, int, str | None]:
     """(ttfb ms, total ms, body bytes, nudge Set-Cookie) for one GET on a fresh connection."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    host, port = base.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=60)
     headers = {"Accept-Encoding": "identity", **({"Cookie": cookie} if cookie else {})}
     start = time.perf_counter()
     conn.request("GET", path, headers=headers)
@@ -35,49 +40,68 @@ def timed_get(port: int, path: str, cookie: str | None) -> tuple[float, float, i
     set_cookie = next((v for k, v in resp.getheaders() if k.lower() == "set-cookie" and v.startswith("nudge=")), None)
     conn.close()
     if resp.status != 200:
-        raise RuntimeError(f"GET {path} on :{port} answered {resp.status}")
+        raise RuntimeError(f"GET {path} on {base} answered {resp.status}")
     return ttfb * 1000, total * 1000, len(first) + len(rest), set_cookie
 
 
-def pct(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
+def head_and_whole(base: str, path: str) -> tuple[float, float, bool]:
+    """(ms until </head> arrived, ms until the last byte, whether nudge's style was in that head)."""
+    host, port = base.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=60)
+    start = time.perf_counter()
+    conn.request("GET", path, headers={"Accept-Encoding": "identity"})
+    resp = conn.getresponse()
+    received, head_at, styled = b"", None, False
+    while chunk := resp.read1(65536):
+        received += chunk
+        if head_at is None and b"</head>" in received:
+            head_at, styled = (time.perf_counter() - start) * 1000, b'id="nudge-style"' in received
+    conn.close()
+    return head_at or float("nan"), (time.perf_counter() - start) * 1000, styled
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--requests", type=int, default=300)
-    ap.add_argument("--path", default="/collections/sneakers/products/cloud-runner")
+    ap.add_argument("--requests", type=int, default=1000)
+    ap.add_argument("--pause", type=float, default=1.0, help="the slow origin's pause after </head>, seconds")
     args = ap.parse_args()
-    shop_port, edge_port = free_port(), free_port()
-    with tempfile.TemporaryDirectory() as kv_dir, \
-            running([sys.executable, "-m", "demo_shop", "--port", str(shop_port)], "Uvicorn running"), \
-            running(["node", str(REPO_ROOT / "local-edge" / "server.mjs"), "--port", str(edge_port),
-                     "--var", f"ORIGIN_URL:http://127.0.0.1:{shop_port}", "--persist-to", kv_dir],
-                    "ready on", timeout=120):
-        cookie = None
-        for _ in range(20):  # warm-up; keep the visitor's cookie as a browser would
-            timed_get(shop_port, args.path, None)
-            _, _, _, set_cookie = timed_get(edge_port, args.path, cookie)
-            cookie = set_cookie.split(";")[0] if set_cookie else cookie
-        direct: dict[str, list[float]] = {"ttfb": [], "total": []}
-        edge: dict[str, list[float]] = {"ttfb": [], "total": []}
-        sizes = {}
-        for _ in range(args.requests):
-            t, total, size, _ = timed_get(shop_port, args.path, None)
-            direct["ttfb"].append(t), direct["total"].append(total)
-            sizes["origin"] = size
-            t, total, size, set_cookie = timed_get(edge_port, args.path, cookie)
-            cookie = set_cookie.split(";")[0] if set_cookie else cookie
-            edge["ttfb"].append(t), edge["total"].append(total)
-            sizes["edge"] = size
-    print(f"GET {args.path}: {args.requests} requests each, alternating, new connection per request")
-    print(f"body bytes: origin {sizes['origin']}, through edge {sizes['edge']}")
-    print(f"{'':22}{'p50 ms':>10}{'p99 ms':>10}")
-    for label, data in (("origin direct", direct), ("through local edge", edge)):
-        for metric in ("ttfb", "total"):
-            print(f"{label + ' ' + metric:22}{pct(data[metric], 50):10.2f}{pct(data[metric], 99):10.2f}")
-    print(f"{'added ttfb (p50)':22}{pct(edge['ttfb'], 50) - pct(direct['ttfb'], 50):10.2f}")
-    return 0
+    with tempfile.TemporaryDirectory() as state, bench_origin() as origin, local_edge(origin, Path(state)) as (edge, _):
+        print(f"{args.requests} requests per page and path, alternating origin direct / through the local edge, "
+              "a new connection each")
+        print(f"{'':44}{'ttfb p50':>10}{'p99':>8}{'total p50':>11}{'p99':>8}  (ms)")
+        for label, path in PAGES:
+            cookie = None
+            for _ in range(20):  # warm-up
+                timed_get(origin, path, None)
+                cookie = (timed_get(edge, path, cookie)[3] or cookie or "").split(";")[0] or None
+            runs: dict[str, dict[str, list[float]]] = {"direct": {"ttfb": [], "total": []}, "edge": {"ttfb": [], "total": []}}
+            sizes = {}
+            for _ in range(args.requests):
+                t, total, sizes["direct"], _c = timed_get(origin, path, None)
+                runs["direct"]["ttfb"].append(t), runs["direct"]["total"].append(total)
+                t, total, sizes["edge"], set_cookie = timed_get(edge, path, cookie)
+                cookie = set_cookie.split(";")[0] if set_cookie else cookie
+                runs["edge"]["ttfb"].append(t), runs["edge"]["total"].append(total)
+            for who, name in (("direct", "origin direct"), ("edge", "through the local edge")):
+                r = runs[who]
+                print(f"{label + ' ' + name + f' ({sizes[who]:,} B)':44}{pct(r['ttfb'], 50):10.2f}{pct(r['ttfb'], 99):8.2f}"
+                      f"{pct(r['total'], 50):11.2f}{pct(r['total'], 99):8.2f}")
+            added = [e - d for e, d in zip(runs["edge"]["total"], runs["direct"]["total"])]
+            print(f"{label + ' added by the edge (median of pairs)':44}"
+                  f"{statistics.median(e - d for e, d in zip(runs['edge']['ttfb'], runs['direct']['ttfb'])):10.2f}"
+                  f"{'':8}{statistics.median(added):11.2f}")
+        slow = f"/collections/sneakers?kb=20&pause={args.pause}"
+        direct = [head_and_whole(origin, slow) for _ in range(3)]
+        through = [head_and_whole(edge, slow) for _ in range(3)]
+    styled = all(s for _, _, s in through)
+    head_ms = statistics.median(h for h, _, _ in through)
+    print(f"streaming, origin sends its head, pauses {args.pause:.1f} s, sends the rest (median of 3):")
+    print(f"  head with nudge's style through the edge after {head_ms:.1f} ms "
+          f"(origin direct {statistics.median(h for h, _, _ in direct):.1f} ms); whole page after "
+          f"{statistics.median(w for _, w, _ in through):.1f} ms (direct {statistics.median(w for _, w, _ in direct):.1f} ms)")
+    streamed = styled and head_ms < args.pause * 1000
+    print(f"  the first rewritten bytes left before the origin had finished: {'yes' if streamed else 'NO'}")
+    return 0 if streamed else 1
 
 
 if __name__ == "__main__":

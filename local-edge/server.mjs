@@ -6,11 +6,10 @@
 //
 //   node local-edge/server.mjs [--config wrangler.toml] [--port 8787] [--ip 127.0.0.1]
 //     [--var KEY:VALUE ...] [--persist-to .nudge-local] [--kv-delay-ms N]
-//     [--kv-fail OPS] [--upstream URL] [--site-packages DIR]
+//     [--kv-fail OPS] [--upstream URL] [--site-packages DIR] [--memory-log-ms N]
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Readable, pipeline } from 'node:stream';
 import { parseArgs } from 'node:util';
@@ -21,9 +20,8 @@ import { AnalyticsEngine } from './analytics.mjs';
 import { CacheStorage } from './cache.mjs';
 import { KV_OPERATIONS, KvNamespace } from './kv.mjs';
 import { Queues } from './queues.mjs';
+import { HTMLRewriter, rewriterStats } from './rewriter.mjs';
 import { compatFlags, loadWorker } from './worker.mjs';
-
-const require = createRequire(import.meta.url);
 
 function fail(message) {
   console.error(`local-edge: ${message}`);
@@ -64,6 +62,7 @@ function readOptions(argv) {
         'kv-fail': { type: 'string', default: '' },
         upstream: { type: 'string' },
         'site-packages': { type: 'string' },
+        'memory-log-ms': { type: 'string', default: '0' },
       },
     }));
   } catch (err) {
@@ -114,6 +113,7 @@ function readOptions(argv) {
     persistTo,
     kvDelayMs: integer('kv-delay-ms', values['kv-delay-ms']),
     kvFail: kvOperations(values['kv-fail']),
+    memoryLogMs: integer('memory-log-ms', values['memory-log-ms']),
     port: integer('port', values.port ?? process.env.PORT ?? '8787'),
     ip: values.ip,
     // The zone's origin, for passThroughOnException (Cloudflare forwards to the origin server).
@@ -271,17 +271,9 @@ async function main() {
   runBuild(options);
 
   // Workers globals for Python's `js` module: Node already has fetch, Request,
-  // Response, Headers; HTMLRewriter comes from Miniflare. Its transform() returns
-  // Miniflare's own Response class, whose unimplemented getters (e.g. `type`)
-  // throw when Pyodide converts it, so hand back Node's Response over the same
-  // streamed body.
-  const { HTMLRewriter: MiniflareHTMLRewriter } = require('@miniflare/html-rewriter');
-  globalThis.HTMLRewriter = class HTMLRewriter extends MiniflareHTMLRewriter {
-    transform(response) {
-      const out = super.transform(response);
-      return new Response(out.body, { status: out.status, statusText: out.statusText, headers: out.headers });
-    }
-  };
+  // Response, Headers; HTMLRewriter comes from Miniflare, counting handler calls
+  // (rewriter.mjs).
+  globalThis.HTMLRewriter = HTMLRewriter;
   // The Cache API (`caches.default`, `caches.open(name)`) from Miniflare too, kept in
   // <persist-to>/cache; keys and responses are Node's Request/Response (cache.mjs).
   globalThis.caches = new CacheStorage(path.join(options.persistTo, 'cache'));
@@ -321,13 +313,23 @@ async function main() {
   }
   queues.start((ctx, batch) => worker.queue(ctx, env, batch));
 
+  // --memory-log-ms: a line on stdout every N ms, for load tests that look for leaks.
+  if (options.memoryLogMs > 0) {
+    setInterval(() => {
+      const m = process.memoryUsage();
+      console.log(`memory rss=${m.rss} heap_used=${m.heapUsed} external=${m.external} wasm=${worker.wasmBytes()}`);
+    }, options.memoryLogMs).unref();
+  }
+
   const fallbackHost = `${options.ip}:${options.port}`;
   const server = http.createServer(async (req, res) => {
     const started = performance.now();
+    let rewriter;
     res.on('close', () => {
       const ms = Math.round(performance.now() - started);
       const note = res.writableFinished ? '' : ' (aborted)';
-      console.log(`${req.method} ${req.url} ${res.statusCode} ${ms}ms${note}`);
+      const handlers = rewriter ? ` handlers=${rewriter.calls} handlers_ms=${rewriter.ms.toFixed(3)}` : '';
+      console.log(`${req.method} ${req.url} ${res.statusCode} ${ms}ms${handlers}${note}`);
     });
     try {
       const request = toRequest(req, fallbackHost);
@@ -348,6 +350,7 @@ async function main() {
           response = textResponse(500, 'Worker threw exception\n');
         }
       }
+      rewriter = rewriterStats.get(response);
       send(req, res, response);
     } catch (err) {
       console.error(`local-edge: ${errorText(err)}`);

@@ -132,11 +132,14 @@ function patchWaitUntil(ctx) {
 
 /**
  * Load Pyodide and the Worker. Returns { fetch(ctx, env, request) -> Promise<JS Response>,
- * queue(ctx, env, batch) -> Promise<undefined> }.
+ * queue(ctx, env, batch) -> Promise<undefined>, pyodide } (the interpreter, for benchmarks that
+ * profile the Worker in place).
  * `waitUntil` receives promises given to the module-level `workers.waitUntil`.
  */
 export async function loadWorker({ mainFile, sitePackages, env, compatibilityDate, compatibilityFlags, waitUntil }) {
+  const started = performance.now();
   const pyodide = await loadPyodide();
+  const pyodideLoaded = performance.now();
   const sitePy = pyodide.runPython('import site; site.getsitepackages()[0]');
 
   // The `workers` SDK (pure Python) and msgpack's pure-Python fallback, from a CPython venv.
@@ -199,12 +202,19 @@ os.chdir(${JSON.stringify(WORKER_DIR)})
 `);
   const moduleName = path.basename(mainFile);
   if (!moduleName.endsWith('.py')) throw new Error(`main must be a .py file, got ${moduleName}`);
+  const importStarted = performance.now();
   const mainModule = pyodide.pyimport(moduleName.slice(0, -3));
+  const imported = performance.now();
   const Default = glue.get('default_class')(mainModule);
   const dispatch = glue.get('dispatch_fetch');
   const dispatchQueue = glue.get('dispatch_queue');
 
   return {
+    pyodide,
+    /** Startup phases in ms: Pyodide itself, the SDK and glue, importing the main module. */
+    startup: { pyodide: pyodideLoaded - started, setup: importStarted - pyodideLoaded, import: imported - importStarted },
+    /** Bytes of Pyodide's wasm memory (Python's heap lives in it; it grows, never shrinks). */
+    wasmBytes: () => pyodide._module.HEAP8.buffer.byteLength,
     async fetch(ctx, requestEnv, request) {
       const pending = dispatch(Default, ctx, requestEnv, request);
       try {

@@ -14,6 +14,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -60,10 +61,11 @@ from .followup import (
     backoff, code_key, contact_key, issue_code, outcome, pending_key, pending_prefix, sign, skip_reason, webhook_url_problem,
 )
 from .identity import IDENTITY_HEADER, identity_key, short
-from .product_facts import ProductFactsCollector
+from .product_facts import META_KEYS, ProductFactsCollector
 from .privacy import ConsentPolicy
 from .session import COOKIE_NAME, Session
 from .signing import BadData, parse_secrets
+from .timing import OwnTime
 
 log = logging.getLogger("nudge")
 
@@ -194,9 +196,22 @@ def _opts(**kwargs: Any) -> Any:
     return to_js(kwargs, dict_converter=js.Object.fromEntries)
 
 
+_html_options: Any = None
+
+
+def _html() -> Any:
+    """HTMLRewriter's `{html: true}`, made once per isolate on first use (not at import: JS
+    objects must not be held from the top level, which Workers snapshot)."""
+    global _html_options
+    if _html_options is None:
+        _html_options = _opts(html=True)
+    return _html_options
+
+
 async def handle(request: Any, env: Any, ctx: Any) -> Any:
     """The Worker's fetch handler. Returns a JS Response (the runtime passes it through as is;
     wrapping constructed responses in `workers.Response` trips a Pyodide 0.29 bug)."""
+    clock = OwnTime()  # nudge's own time on this request
     js_req = getattr(request, "js_object", request)  # workers.Request or a JS Request
     try:
         ctx.passThroughOnException()
@@ -205,10 +220,10 @@ async def handle(request: Any, env: Any, ctx: Any) -> Any:
     parts = urlsplit(str(js_req.url))
     app = _app_or_none(env)
     if app is not None:
-        await _maybe_refresh_rules(app, env, ctx)
+        await clock.waiting(_maybe_refresh_rules(app, env, ctx))  # waits only on an isolate's first request
     if parts.path.startswith(PREFIX):
         return await _endpoint(js_req, env, ctx, parts, app)
-    return await _proxy(js_req, env, ctx, parts, app)
+    return await _proxy(js_req, env, ctx, parts, app, clock)
 
 
 def _app_or_none(env: Any) -> EdgeApp | None:
@@ -296,9 +311,9 @@ def _cancel(*tasks: Any) -> None:
             task.cancel()
 
 
-async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeApp | None) -> Any:
+async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeApp | None,
+                 clock: OwnTime) -> Any:
     now = int(time.time())
-    started = time.perf_counter()
     origin = str(env.ORIGIN_URL).rstrip("/")
     visit = _read_visitor(js_req, configured, now)
     app, session = visit.app, visit.session
@@ -314,7 +329,6 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeAp
     origin_task = _started(_fetch_origin(_origin_request(js_req, target, parts, extra, abort.signal), cache_key, ctx))
     profile_task = facts_task = None
     slug, facts = None, None
-    own = time.perf_counter() - started  # nudge's own time; waiting for the origin and KV is not
     read_for = profile_key(session.visitor_id) if session is not None else ""
     if visit.tracked and app is not None and session is not None:
         profile_task = _started(_kv_get(env, read_for))
@@ -326,7 +340,7 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeAp
                 facts_task = _started(_kv_get(env, product_key(slug)))
     timeout = _origin_timeout(env)
     try:
-        origin_resp = await asyncio.wait_for(origin_task, timeout)
+        origin_resp = await clock.waiting(asyncio.wait_for(origin_task, timeout))
     except asyncio.TimeoutError:
         abort.abort()  # the origin may still answer: nobody is listening any more
         log.error("nudge: origin did not answer within %s s: %s %s", timeout, js_req.method, parts.path)
@@ -348,17 +362,17 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeAp
     # The identity lookup (the origin named its customer) and the profile read share one budget.
     link = _link_identity(env, ctx, app, session, user, now, KV_BUDGET) \
         if isinstance(user, str) and visit.tracked else _no_link()
-    (linked, late_link), (stored, landed) = await asyncio.gather(link, _within_budget(profile_task, "profile"))
+    (linked, late_link), (stored, landed) = await clock.waiting(
+        asyncio.gather(link, _within_budget(profile_task, "profile")))
     key = profile_key(session.visitor_id)
     if key != read_for:  # an identity link adopted another visitor id: its profile was not read
         stored, landed = None, False
     profile = decode_profile(stored)
     if facts_task is not None and slug is not None:
-        facts = decode_facts((await _within_budget(facts_task, "catalog"))[0])
+        facts = decode_facts((await clock.waiting(_within_budget(facts_task, "catalog")))[0])
         if facts is not None:
             app.catalog.remember(slug, facts)
     try:
-        resumed = time.perf_counter()
         csp = origin_resp.headers.get("content-security-policy")
         injection = plan_injection(str(csp) if isinstance(csp, str) else None, f"{parts.scheme}://{parts.netloc}")
         plan = app.plan_page(_page_request(js_req, parts), session, visit.offer, profile, now,
@@ -368,14 +382,18 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeAp
             plan.prices = None  # the shop priced the page with the offer itself
         _record(env, ctx, app, plan.events, now)
         _follow_up(env, ctx, plan.followups, now)
-        learn = _Learner(app, env, ctx, plan.learn) if plan.learn and visit.tracked else None
-        own += time.perf_counter() - resumed
-        rewritten = _rewrite(origin_resp, plan, learn, own)
-        print(plan.log_line(visit.status, app.rules_version, round(own * 1000, 2)))  # one line per page
+        learn = _Learner(app, env, ctx, plan.learn, clock) if plan.learn and visit.tracked else None
+        status, version = visit.status, app.rules_version
+
+        def log_line(ended: bool) -> None:  # one line per page, once its body has gone through
+            print(plan.log_line(status, version, round(clock.seconds * 1000, 2), clock.calls, ended))
+
+        rewritten = _rewrite(origin_resp, plan, clock, log_line, learn)
         new_visit = plan.profile_write is not None
         if new_visit or linked or late_link is not None:
             ctx.waitUntil(_write_profile(env, app, session, now, plan.profile_write if landed else None, new_visit,
                                          profile_task if key == read_for else None, linked, late_link))
+        clock.pause()  # until HTMLRewriter calls the handlers
         return rewritten
     except Exception:  # fail open
         log.exception("nudge: personalizing the page failed; passing it through")
@@ -621,36 +639,31 @@ def _absent(value: Any) -> bool:
     return value is None or value is jsnull
 
 
-class _Markup:
-    """nudge's markup for one page, and where it has gone: the style before </head> (at the start
-    of <body> when the head has not closed by then, or there is none), banners right after <body>,
-    the config and client script before </body>, or at the end of the document when the page opened
-    <body> and never closed it (</head>, </body> and </html> are all optional in HTML). A fragment
-    without <body> gets nothing put in a body it does not have. Each piece goes in once, and an
-    error never breaks the stream (the page is then left as it is)."""
+# Prices: marked ones, and microdata with visible text (not meta/link). The product facts: the
+# meta tags the collector reads, not every og: tag (any case and spacing, as it accepts them).
+_PRICES = '[data-nudge-price], [itemprop="price"]:not(meta):not(link)'
+_FACT_METAS = ", ".join(f'meta[property*="{key}" i]' for key in sorted(META_KEYS))
 
-    def __init__(self, jar: _ProxyJar, head: str, body_start: str, body_end: str) -> None:
-        self.jar = jar
+
+class _Markup:
+    """nudge's markup for one page, and where it has gone: the style at the start of <head> (at the
+    start of <body> when the page has no <head>), banners right after <body>, the config and client
+    script before </body>, or at the end of the document when the page opened <body> and never
+    closed it (</head>, </body> and </html> are all optional in HTML). A fragment without <body> gets
+    nothing put in a body it does not have. Each piece goes in once; what is inserted is ASCII
+    (character references for the rest), so it reads right in any ASCII-compatible charset the page
+    declares. The end-tag call is timed into the page's own time."""
+
+    def __init__(self, clock: OwnTime, jar: _ProxyJar, head: str, body_start: str, body_end: str) -> None:
+        self.clock, self.jar = clock, jar
         self.style, self.start, self.end = (render.ascii_html(html) for html in (head, body_start, body_end))
-        self.head_seen = self.body_seen = self.style_placed = self.end_placed = False
+        self.body_seen = self.style_placed = self.end_placed = False
 
     def head(self, el: Any) -> None:
-        if self.head_seen or not self.style:
+        if self.style_placed or not self.style:
             return
-        self.head_seen = True
-        try:
-            el.onEndTag(self.jar.proxy(self._before_head_end))
-        except Exception:
-            log.exception("nudge: injection failed; page left as is")
-
-    def _before_head_end(self, end: Any) -> None:
-        if self.style_placed:
-            return  # the head closed after <body> began (or only at </html>): the style is in the body
-        self.style_placed = True
-        try:
-            end.before(self.style, _opts(html=True))
-        except Exception:
-            log.exception("nudge: injection failed; page left as is")
+        self.style_placed = True  # at the start: no need to wait for a </head> the page may not have
+        el.prepend(self.style, _html())
 
     def body(self, el: Any) -> None:
         if self.body_seen:
@@ -658,61 +671,93 @@ class _Markup:
         self.body_seen = True
         first = self.start if self.style_placed else self.style + self.start
         self.style_placed = True
-        try:
-            if first:
-                el.prepend(first, _opts(html=True))
-            if self.end:
-                el.onEndTag(self.jar.proxy(self._before_body_end))
-        except Exception:
-            log.exception("nudge: injection failed; page left as is")
+        if first:
+            el.prepend(first, _html())
+        if self.end:
+            el.onEndTag(self.jar.proxy(self._before_body_end))
 
     def _before_body_end(self, end: Any) -> None:
-        if self.end_placed:
-            return
-        self.end_placed = True
+        started = self.clock.timer()
         try:
-            end.before(self.end, _opts(html=True))
+            if not self.end_placed:
+                self.end_placed = True
+                end.before(self.end, _html())
         except Exception:
             log.exception("nudge: injection failed; page left as is")
+        self.clock.handler_call(started)
 
     def document_end(self, end: Any) -> None:
         if self.body_seen and self.end and not self.end_placed:
             self.end_placed = True
-            try:
-                end.append(self.end, _opts(html=True))
-            except Exception:
-                log.exception("nudge: injection failed; page left as is")
+            end.append(self.end, _html())
 
 
-class _ElementHandler:
-    """An HTMLRewriter element handler calling one function (one object per selector)."""
+class _PageRewriter:
+    """What HTMLRewriter calls for one page: it injects into head and body (`_Markup`), fills the
+    slots rules chose and rewrites marked prices, then at the document's end has the product facts
+    learned and the page logged. One object for the elements: one proxy crosses into JS per page,
+    and making one costs more than telling a handful of elements apart by tag. Every call is timed
+    into the page's own time and never lets an error out (that would break the stream mid-page)."""
 
-    def __init__(self, element: Any) -> None:
-        self.element = element
+    def __init__(self, clock: OwnTime, jar: _ProxyJar, plan: PagePlan, learn: _Learner | None) -> None:
+        self.clock, self.jar, self.learn = clock, jar, learn
+        self.markup = _Markup(clock, jar, plan.head, plan.body_start, plan.body_end)
+        self.slots = dict(plan.slots)  # emptied as they are filled: the first element of a name only
+        self.prices = (_Prices(plan.prices, plan.currency, plan.page_category == plan.prices.category)
+                       if plan.prices is not None else None)
 
-
-class _SlotFiller:
-    """Fills the first element marked `data-nudge-slot="name"`: replaces its content (the site's
-    own content is the fallback, so it stays when no rule fills the slot) or appends a badge.
-    Whole elements only: HTMLRewriter delivers text in arbitrary chunks."""
-
-    def __init__(self, mode: str, html: str) -> None:
-        self.mode, self.html = mode, render.ascii_html(html)
+    def selector(self) -> str:
+        """Only the elements this page needs: head, body, the slots a rule fills, and prices when
+        an offer applies."""
+        parts = ["head", "body", *(f'[data-nudge-slot="{slot}"]' for slot in self.slots)]
+        return ", ".join(parts + ([_PRICES] if self.prices is not None else []))
 
     def element(self, el: Any) -> None:
-        if not self.html:
-            return
+        started = self.clock.timer()
         try:
-            if self.mode == "append":
-                el.append(self.html, _opts(html=True))
+            tag = el.tagName
+            if tag == "head":
+                self.markup.head(el)
+            elif tag == "body":
+                self.markup.body(el)
             else:
-                el.setInnerContent(self.html, _opts(html=True))
+                slot = el.getAttribute("data-nudge-slot") if self.slots else None
+                if isinstance(slot, str) and slot in self.slots:
+                    self._fill(el, *self.slots.pop(slot))
+                elif self.prices is not None:
+                    self.prices.rewrite(el)
         except Exception:
-            log.exception("nudge: filling a slot failed; slot left as is")
-        self.html = ""
+            log.exception("nudge: rewriting an element failed; left as is")
+        finally:
+            self.clock.handler_call(started)
+
+    @staticmethod
+    def _fill(el: Any, mode: str, html: str) -> None:
+        """A slot: its content replaced (the site's own content is the fallback, so it stays when
+        no rule fills the slot) or a badge appended. Whole elements only: HTMLRewriter delivers
+        text in arbitrary chunks."""
+        html = render.ascii_html(html)
+        if mode == "append":
+            el.append(html, _html())
+        else:
+            el.setInnerContent(html, _html())
+
+    def end(self, end: Any) -> None:
+        started = self.clock.timer()
+        try:
+            self.markup.document_end(end)
+        except Exception:
+            log.exception("nudge: injection failed; page left as is")
+        try:
+            if self.learn is not None:
+                self.learn.finish()
+        except Exception:
+            log.exception("nudge: learning product facts failed")
+        self.clock.handler_call(started)
+        self.jar.close(ended=True)
 
 
-class _PriceRewriter:
+class _Prices:
     """Shows marked prices with the visitor's discount, for shops that do not read X-Nudge-Offer:
     `data-nudge-price="129.00"` or schema.org microdata `itemprop="price" content="129.00"`. The
     value comes from the attribute and the element's whole content is replaced. A price marked
@@ -722,50 +767,49 @@ class _PriceRewriter:
     def __init__(self, offer: Redeemed, currency: str, page_matches: bool) -> None:
         self.offer, self.currency, self.page_matches = offer, currency, page_matches
 
-    def element(self, el: Any) -> None:
-        try:
-            if isinstance(el.getAttribute("data-nudge-priced"), str):
-                return  # both selectors matched this element: once is enough
-            category = el.getAttribute("data-nudge-category")
-            if not (category == self.offer.category if isinstance(category, str) else self.page_matches):
-                return
-            marked = el.getAttribute("data-nudge-price")
-            if not isinstance(marked, str):
-                if str(el.tagName).lower() in ("meta", "link"):
-                    return  # microdata without visible text
-                marked = el.getAttribute("content")
-            prices = self.offer.price_after(marked if isinstance(marked, str) else None)
-            if prices is None:
-                return
-            el.setInnerContent(render.ascii_html(render.price(prices[0], prices[1], self.currency)), _opts(html=True))
-            el.setAttribute("data-nudge-priced", "")
-            if isinstance(el.getAttribute("content"), str):
-                el.setAttribute("content", f"{prices[1]:.2f}")
-        except Exception:
-            log.exception("nudge: rewriting a price failed; left as is")
+    def rewrite(self, el: Any) -> None:
+        category = el.getAttribute("data-nudge-category")
+        if not (category == self.offer.category if isinstance(category, str) else self.page_matches):
+            return
+        marked = el.getAttribute("data-nudge-price")
+        if not isinstance(marked, str):
+            marked = el.getAttribute("content")  # microdata (the selector skips meta and link)
+        prices = self.offer.price_after(marked if isinstance(marked, str) else None)
+        if prices is None:
+            return
+        el.setInnerContent(render.ascii_html(render.price(prices[0], prices[1], self.currency)), _html())
+        el.setAttribute("data-nudge-priced", "")
+        if isinstance(el.getAttribute("content"), str):
+            el.setAttribute("content", f"{prices[1]:.2f}")
 
 
 class _Learner:
     """Reads a product page's JSON-LD and og/product meta tags as they stream by; at the end of the
-    document the facts go to the isolate's catalog and, when new, to KV."""
+    document the facts go to the isolate's catalog and, when new, to KV. Its own proxy: it takes
+    text chunks, which the page's other elements must not be sent."""
 
-    def __init__(self, app: EdgeApp, env: Any, ctx: Any, slug: str) -> None:
-        self.app, self.env, self.ctx, self.slug = app, env, ctx, slug
+    def __init__(self, app: EdgeApp, env: Any, ctx: Any, slug: str, clock: OwnTime) -> None:
+        self.app, self.env, self.ctx, self.slug, self.clock = app, env, ctx, slug, clock
         self.collector = ProductFactsCollector()
 
     def text(self, chunk: Any) -> None:
+        started = self.clock.timer()
         try:
             self.collector.feed_json_ld(str(chunk.text), bool(chunk.lastInTextNode))
         except Exception:  # never break the stream over a product fact
             log.exception("nudge: reading JSON-LD failed")
+        self.clock.handler_call(started)
 
     def element(self, el: Any) -> None:
+        started = self.clock.timer()
         try:
-            prop, content = el.getAttribute("property"), el.getAttribute("content")
-            self.collector.feed_meta(prop if isinstance(prop, str) else None,
-                                     content if isinstance(content, str) else None)
+            if el.tagName == "meta":
+                prop, content = el.getAttribute("property"), el.getAttribute("content")
+                self.collector.feed_meta(prop if isinstance(prop, str) else None,
+                                         content if isinstance(content, str) else None)
         except Exception:
             log.exception("nudge: reading meta tags failed")
+        self.clock.handler_call(started)
 
     def finish(self) -> None:
         facts = self.collector.facts()
@@ -773,31 +817,19 @@ class _Learner:
             self.ctx.waitUntil(_kv_put(self.env, product_key(self.slug), encode_facts(facts), CATALOG_TTL))
 
 
-class _DocumentEnd:
-    def __init__(self, jar: _ProxyJar, learn: _Learner | None, markup: _Markup) -> None:
-        self.jar, self.learn, self.markup = jar, learn, markup
-
-    def end(self, end: Any) -> None:
-        self.markup.document_end(end)
-        try:
-            if self.learn is not None:
-                self.learn.finish()
-        except Exception:
-            log.exception("nudge: learning product facts failed")
-        self.jar.close()
-
-
 class _ProxyJar:
     """Proxies handed to HTMLRewriter for one response. They must outlive `fetch` (the body streams
-    later), so they are destroyed after the document ends, or swept if the stream was abandoned."""
+    later), so they are destroyed after the document ends, or swept if the stream was abandoned.
+    `report(ended)` runs once either way (the page's log line)."""
 
     open: list[_ProxyJar] = []
     MAX_AGE = 120.0
 
-    def __init__(self) -> None:
+    def __init__(self, report: Callable[[bool], None]) -> None:
         self.proxies: list[Any] = []
         self.born = time.monotonic()
         self.done = False
+        self.report = report
         _ProxyJar.sweep()
         _ProxyJar.open.append(self)
 
@@ -806,8 +838,10 @@ class _ProxyJar:
         self.proxies.append(p)
         return p
 
-    def close(self) -> None:
-        self.done = True  # destroyed on the next sweep, outside the handler that is running now
+    def close(self, ended: bool) -> None:
+        if not self.done:
+            self.done = True  # destroyed on the next sweep, outside the handler that is running now
+            self.report(ended)
 
     @classmethod
     def sweep(cls) -> None:
@@ -815,6 +849,7 @@ class _ProxyJar:
         keep = []
         for jar in cls.open:
             if jar.done or now - jar.born > cls.MAX_AGE:
+                jar.close(ended=False)  # no-op for a document that ended
                 for p in jar.proxies:
                     p.destroy()
             else:
@@ -822,36 +857,33 @@ class _ProxyJar:
         cls.open = keep
 
 
-def _rewrite(origin_resp: Any, plan: PagePlan, learn: _Learner | None = None, own: float = 0.0) -> Any:
-    headers = js.Headers.new(origin_resp.headers)
-    # nudge's own time before the body streams (reading the visitor, deciding, rendering)
-    headers.append("server-timing", f'nudge;dur={own * 1000:.2f};desc="nudge decide+render"')
+def _rewrite(origin_resp: Any, plan: PagePlan, clock: OwnTime, report: Callable[[bool], None],
+             learn: _Learner | None = None) -> Any:
+    """The page streamed through HTMLRewriter, anchored on head, body and the elements the page
+    marks for nudge, so few handler calls cross into Python (4 on a typical page: head, body,
+    </body> and the document's end; one more per filled slot or rewritten price)."""
+    base = js.Response.new(origin_resp.body, origin_resp)  # status, text and a mutable copy of the headers
+    headers = base.headers
+    # nudge's own time so far (reading the visitor, deciding, rendering); the handler calls while
+    # the body streams come after the headers are sent: the page's log line has the total
+    headers.append("server-timing", f'nudge;dur={clock.pause() * 1000:.2f};desc="nudge before body"')
+    clock.resume()
     headers.delete("content-length")
     headers.set("cache-control", "private, no-store")  # personalized: no shared cache may keep it
     headers.append("vary", "Cookie")
     for cookie in plan.set_cookies:
         headers.append("set-cookie", cookie)
-    base = js.Response.new(
-        origin_resp.body, _opts(status=origin_resp.status, statusText=origin_resp.statusText, headers=headers)
-    )
-    jar = _ProxyJar()
-    markup = _Markup(jar, plan.head, plan.body_start, plan.body_end)
-    rewriter = (
-        js.HTMLRewriter.new()
-        .on("head", jar.proxy(_ElementHandler(markup.head)))
-        .on("body", jar.proxy(_ElementHandler(markup.body)))
-    )
-    for slot, (mode, html) in plan.slots.items():  # only the slots a rule fills: few handler calls
-        rewriter = rewriter.on(f'[data-nudge-slot="{slot}"]', jar.proxy(_SlotFiller(mode, html)))
-    if plan.prices is not None:  # an offer applies to this page: show its prices discounted
-        prices = jar.proxy(_PriceRewriter(plan.prices, plan.currency, plan.page_category == plan.prices.category))
-        rewriter = rewriter.on("[data-nudge-price]", prices).on('[itemprop="price"]', prices)
+    jar = _ProxyJar(report)
+    page = _PageRewriter(clock, jar, plan, learn)
+    handler = jar.proxy(page)
+    rewriter = js.HTMLRewriter.new().on(page.selector(), handler)
     if learn is not None:  # only product pages whose facts nudge does not know yet
         reader = jar.proxy(learn)
-        rewriter = rewriter.on('script[type="application/ld+json"]', reader).on("meta[property]", reader)
-    return rewriter.onDocument(jar.proxy(_DocumentEnd(jar, learn, markup))).transform(base)
+        rewriter = rewriter.on(f'script[type="application/ld+json"], {_FACT_METAS}', reader)
+    return rewriter.onDocument(handler).transform(base)
 
 
+# -- nudge's own endpoints ------------------------------------------------------------------------
 # -- nudge's own endpoints ------------------------------------------------------------------------
 
 

@@ -79,5 +79,7 @@ def _segment(value: str | None) -> str | None:
 def same_site_path(value: str) -> bool:
     """A path on this site: one leading '/', no backslash, no whitespace or control characters.
     Anything else (`//host`, `javascript:`, `https://...`) could leave the shop."""
+    # Every whitespace character but ' ' is unprintable, so this is "no whitespace, nothing
+    # unprintable" in two C-speed scans (a per-character loop cost ~10 µs a link in Pyodide).
     return (value.startswith("/") and not value.startswith("//") and "\\" not in value
-            and not any(c.isspace() or not c.isprintable() for c in value))
+            and value.isprintable() and " " not in value)

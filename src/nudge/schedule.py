@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -21,8 +22,10 @@ class Schedule:
 ALWAYS = Schedule()
 
 
+@lru_cache(maxsize=64)
 def zone(name: str) -> Any:
-    """An IANA zone, or None when this runtime does not know it."""
+    """An IANA zone, or None when this runtime does not know it. Kept: building one reads the
+    zone's data again each time (~0.15 ms in Pyodide), and rules name few zones."""
     try:
         from zoneinfo import ZoneInfo
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 from nudge.app import EdgeApp
@@ -47,4 +48,26 @@ def typical_visit() -> Session:
         credit_dwell(s, pv, 25, NOW + 30 * i + 25)
     apply_beacon(s, Beacon(None, None, (Event("add_to_cart", (Item("SNK-001", 1),), 129.0),)), NOW + 600)
     apply_beacon(s, Beacon(None, None, (Event("nudge_shown", rule="sneakers-exit-intent"),)), NOW + 610)
+    return s
+
+
+def heavy_history(rng: random.Random, views: int = 10_000) -> Session:
+    """One endless visit (the worst case for the cookie): `views` page views across 200 categories
+    and 5,000 products, with dwell, searches, UTM-tagged referrals, cart churn and 40 rules' nudges."""
+    s = session()
+    now = NOW
+    for i in range(views):
+        now += rng.randint(5, 120)
+        cat = f"category-{rng.randrange(200):03d}"
+        kind = rng.choice(["product", "product", "category", "search", "home"])
+        product = f"product-name-{rng.randrange(5000):04d}"
+        page = Page(kind, cat if kind in ("product", "category") else None, product if kind == "product" else None)
+        pv = record_page_view(s, page, now, f"q=term {rng.randrange(999)}&utm_source=src{i}", "https://ref.example/", "shop")
+        credit_dwell(s, pv, rng.randint(0, 600), now)
+        if i % 7 == 0:
+            item = Item(f"SKU-{rng.randrange(5000):05d}", rng.randint(1, 3))
+            kind = rng.choice(["add_to_cart", "add_to_cart", "remove_from_cart"])
+            apply_beacon(s, Beacon(None, None, (Event(kind, (item,), 49.5),)), now)
+        if i % 11 == 0:
+            apply_beacon(s, Beacon(None, None, (Event("nudge_shown", rule=f"rule-{rng.randrange(40)}"),)), now)
     return s

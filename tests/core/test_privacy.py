@@ -118,6 +118,15 @@ def test_a_missing_user_agent_is_not_automated() -> None:
     assert not is_automated({})
 
 
+def test_the_verdict_is_the_same_asked_again_and_for_overlong_user_agents() -> None:
+    # verdicts are remembered per user agent, except for ones too long to keep
+    padded = "Mozilla/5.0 " + "x" * 600
+    for _ in range(2):
+        assert is_automated({"user-agent": padded + " Googlebot/2.1"})
+        assert not is_automated({"user-agent": padded})
+        assert is_automated({"user-agent": BOTS[0]}) and not is_automated({"user-agent": PEOPLE[0]})
+
+
 @pytest.mark.parametrize(
     ("headers", "automated"),
     [

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+import random
 
 import msgpack
 import pytest
@@ -13,7 +14,7 @@ from nudge.session import MAX_CATEGORIES, MAX_COOKIE_BYTES, VISIT_TIMEOUT, Sessi
 from nudge.signing import BadData, Signer
 from nudge.tracking import apply_beacon, close_rule, credit_dwell, record_page_view
 
-from .factories import NOW, session, typical_visit
+from .factories import NOW, heavy_history, session, typical_visit
 
 CODEC = SessionCodec(Signer([b"k"], "session"))
 
@@ -100,6 +101,15 @@ def test_typical_twenty_page_visit_fits_in_400_bytes() -> None:
     s = typical_visit()
     assert s.pages == 20
     assert len(CODEC.encode(s)) <= 400
+
+
+def test_ten_thousand_page_views_stay_under_the_hard_cap() -> None:
+    # bench/cookie_size.py's history: 200 categories, 5,000 products, searches, cart churn, nudges
+    s = heavy_history(random.Random(7))
+    value = CODEC.encode(s)
+    assert s.pages == 10_000 and len(value) <= MAX_COOKIE_BYTES
+    back = CODEC.decode(value)  # what was shed to fit is the least valuable, not the shape
+    assert back.pages == 10_000 and back.visitor == s.visitor and back.categories and back.recent
 
 
 # -- properties: whatever the history, the cookie stays under 1 KiB and decodes ---------------------

@@ -1,0 +1,120 @@
+"""What a page costs the Worker, observed from outside it: handler calls HTMLRewriter makes into
+Python (counted by the local runtime), and a rewritten body that streams while the origin is
+still sending. The figures themselves are printed by the benchmarks in bench/."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bench.origin import page, serving
+from nudge.catalog import decode_facts
+from tests.runtime.test_delivery import offer_cookie
+from tests.runtime.test_worker import SECRET, wait_for_kv
+from tests.support.processes import REPO_ROOT, Process, free_port, running
+
+pytestmark = pytest.mark.runtime
+
+
+@dataclass
+class BenchEdge:
+    url: str
+    process: Process
+    kv_dir: Path
+
+    def handler_calls(self, path: str) -> int:
+        """What the runtime counted for this request (its access log line), once it is logged."""
+        pattern = re.compile(rf"^GET {re.escape(path)} 200 \d+ms handlers=(\d+) handlers_ms=[\d.]+$", re.M)
+        deadline = time.monotonic() + 5
+        while not (found := pattern.findall(self.process.output())) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(found) == 1, self.process.output()[-2000:]
+        return int(found[0])
+
+    def page_lines(self) -> list[dict[str, object]]:
+        return [json.loads(line) for line in self.process.output().splitlines() if line.startswith('{"nudge":"page"')]
+
+
+@pytest.fixture(scope="module")
+def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BenchEdge]:
+    kv_dir = tmp_path_factory.mktemp("kv")
+    with serving() as origin:
+        port = free_port()
+        cmd = ["node", str(REPO_ROOT / "local-edge" / "server.mjs"), "--port", str(port),
+               "--var", f"ORIGIN_URL:{origin}", "--var", f"NUDGE_SECRET:{SECRET}", "--persist-to", str(kv_dir)]
+        with running(cmd, "ready on", timeout=120) as process:
+            yield BenchEdge(f"http://127.0.0.1:{port}", process, kv_dir)
+
+
+def unique(path: str) -> str:
+    return f"{path}{'&' if '?' in path else '?'}n={time.monotonic_ns()}"
+
+
+@pytest.mark.parametrize("path, kind, calls", [
+    ("/collections/sneakers", "category", 4),  # head, body, </body>, the document's end
+    ("/collections/sneakers/products/aero-runner", "product", 5),  # and the slot a rule fills
+])
+def test_a_typical_page_costs_at_most_five_handler_calls(edge: BenchEdge, path: str, kind: str, calls: int) -> None:
+    with httpx.Client(base_url=edge.url, timeout=30) as c:
+        c.get("/")  # a visitor with a session, as on most pages
+        before = len(edge.page_lines())
+        target = unique(path)
+        r = c.get(target)
+    assert r.status_code == 200 and 'id="nudge-config"' in r.text  # rewritten: the handlers ran
+    marked = page(20)[1].decode().count("data-nudge-price=")
+    assert r.text.count("data-nudge-price=") == marked > 30 and "nudge-now" not in r.text  # prices, no offer
+    counted = edge.handler_calls(target)
+    assert counted == calls <= 5
+    deadline = time.monotonic() + 5  # nudge's own count, in the page's log line, agrees
+    while not (mine := [line for line in edge.page_lines()[before:] if line["page"] == kind]) \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [line["handlers"] for line in mine] == [counted]
+
+
+def test_prices_and_product_facts_cost_one_call_per_marked_element(edge: BenchEdge) -> None:
+    target = unique("/products/trail-shoe-calls?jsonld=1")
+    with httpx.Client(base_url=edge.url, timeout=30) as c:
+        r = c.get(target, headers={"cookie": offer_cookie()})
+    prices = r.text.count('<span class="nudge-now">')
+    assert prices == page(20, True)[1].decode().count('data-nudge-category="sneakers"') > 30
+    calls = edge.handler_calls(target)
+    # head, body, </body>, end + every price + the JSON-LD script + the 7 meta tags the collector
+    # reads (not og:description, og:site_name, og:image) + the script's text in chunks (at least one)
+    fixed = 4 + prices + 1 + 7
+    assert fixed < calls <= fixed + 4
+
+
+def test_product_facts_are_read_from_meta_tags_as_cms_spell_them(edge: BenchEdge) -> None:
+    with httpx.Client(base_url=edge.url, timeout=30) as c:
+        c.get("/products/odd-meta-shoe?facts=meta")
+    deadline, facts = time.monotonic() + 15, None
+    while facts is None and time.monotonic() < deadline:  # the file may be caught mid-write: poll
+        found = wait_for_kv(edge.kv_dir, "product", "odd-meta-shoe")
+        facts = decode_facts(found.read_bytes()) if found else None
+        time.sleep(0.05)
+    assert facts is not None and facts.id == "TS-1" and facts.category == "sneakers"
+
+
+def test_the_rewritten_head_leaves_before_the_origin_has_finished(edge: BenchEdge) -> None:
+    pause = 1.5  # the origin sends everything up to </head>, waits, then the rest
+    received, head_at = b"", None
+    with httpx.Client(base_url=edge.url, timeout=30) as c:
+        start = time.perf_counter()
+        with c.stream("GET", unique(f"/collections/sneakers?pause={pause}")) as r:
+            for chunk in r.iter_raw():
+                received += chunk
+                if head_at is None and b"</head>" in received:
+                    head_at, head = time.perf_counter() - start, received
+            done_at = time.perf_counter() - start
+    # the head, nudge's stylesheet in it, was on its way to the browser during the origin's pause
+    assert head_at is not None and head_at < pause - 0.5 < pause < done_at
+    assert b'id="nudge-style"' in head and b"<body" not in head
+    assert received.rstrip().endswith(b"</body></html>") and b'id="nudge-config"' in received
