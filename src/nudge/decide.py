@@ -58,10 +58,15 @@ def decide(ruleset: RuleSet, attributes: dict[str, Any], page: Page, session: Se
     # greet searchers with one): count it as if this page already had its modal.
     searched = session.pages <= 1 and is_search_engine(session.source.referrer)
     has_modal = searched
-    for rule in ruleset.candidates(page.type):
+    last_inline = ruleset.last_inline(page.type)
+    for i, rule in enumerate(ruleset.candidates(page.type)):
         inline = rule.action.inline
-        if why is None and (inline and rule.action.slot in slots
-                            or not inline and (fatigued or shown >= settings.max_per_page)):
+        if why is None and (fatigued or shown >= settings.max_per_page):  # no more messages here
+            if i > last_inline:
+                break  # and no inline rule after this one: nothing left to decide
+            if not inline:
+                continue
+        if why is None and inline and rule.action.slot in slots:
             continue  # the governor would refuse it anyway: skip the work
         try:
             reason = _left_out(rule, attributes, page, path, session, profile, now, spent)

@@ -202,6 +202,7 @@ class RuleSet:
     _by_id: dict[str, Rule] = field(default_factory=dict, repr=False, compare=False)
     _by_page: dict[str, tuple[Rule, ...]] = field(default_factory=dict, repr=False, compare=False)
     message_keys: set[int] = field(default_factory=set, repr=False, compare=False)  # rules that are messages
+    _last_inline: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         """Indexes rules by id and by page type, so a request pays only for its candidates."""
@@ -211,6 +212,8 @@ class RuleSet:
             self._by_page[page_type] = tuple(
                 r for r in self.rules if r.enabled and (not r.pages and not r.url_globs
                                                         or page_type in r.pages or r.url_globs))
+            self._last_inline[page_type] = max(
+                (i for i, r in enumerate(self._by_page[page_type]) if r.action.inline), default=-1)
 
     def rule(self, rule_id: str) -> Rule | None:
         """An on-site rule by id (follow-ups are not: nothing on a page can name one)."""
@@ -218,6 +221,11 @@ class RuleSet:
 
     def followup(self, rule_id: str) -> Rule | None:
         return next((r for r in self.followups if r.id == rule_id), None)
+
+    def last_inline(self, page_type: str) -> int:
+        """The position of the last inline rule among the page type's candidates (-1: none), so a
+        page whose messages are settled need not walk the rest."""
+        return self._last_inline.get(page_type, -1)
 
     def candidates(self, page_type: str) -> tuple[Rule, ...]:
         """Enabled rules that may apply to a page of this type, in priority order (rules with URL
