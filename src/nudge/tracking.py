@@ -89,10 +89,21 @@ def record_source(session: Session, query: str, referrer: str | None, own_host: 
     session.source.utm_source = utm("utm_source")
     session.source.utm_medium = utm("utm_medium")
     session.source.utm_campaign = utm("utm_campaign")
-    host = (urlsplit(referrer).hostname or "") if referrer and len(referrer) < 2048 else ""
+    host = referrer_host(referrer)
     host = host.lower().removeprefix("www.")[:MAX_TEXT]
     own = (own_host or "").lower().removeprefix("www.")
     session.source.referrer = host if host and host != own else None
+
+
+def referrer_host(referrer: str | None) -> str:
+    """The host of a Referer header; "" when there is none or the header is not a URL (a browser
+    sends what it likes: `http://[` makes urlsplit raise)."""
+    if not referrer or len(referrer) >= 2048:
+        return ""
+    try:
+        return urlsplit(referrer).hostname or ""
+    except ValueError:
+        return ""
 
 
 def credit_dwell(session: Session, pv: int, seconds: int, now: int) -> bool:

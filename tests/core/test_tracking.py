@@ -81,6 +81,13 @@ def test_visit_source_comes_from_the_first_page_only() -> None:
     assert s2.source.referrer is None  # our own site is not a referrer
 
 
+@pytest.mark.parametrize("referrer", ["http://[", "https://[::1", "A://[", "http://x]/"])
+def test_a_referrer_that_is_not_a_url_is_no_referrer(referrer: str) -> None:
+    s = session()
+    record_page_view(s, Page("home"), NOW, "utm_source=x", referrer, "shop.example")
+    assert s.source.referrer is None and s.source.utm_source == "x" and s.pages == 1
+
+
 def test_cart_events_value_age_and_purchase() -> None:
     s = session()
     add = Event("add_to_cart", (Item("a", 2), Item("b", 1)), 30.0)
