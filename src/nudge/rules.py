@@ -591,6 +591,18 @@ def _same_site_path(f: _Fields, key: str, value: str) -> str:
     return value
 
 
+def _offer_category(f: _Fields) -> str:
+    """The page category an offer applies to. It travels in the `X-Nudge-Offer` request header
+    (`...; category=sneakers; ...`), so CR/LF (header injection) and the header's own `;` and `=`
+    are refused; and it is compared with page categories, which are always lower case."""
+    category = f.text("category", limit=48)
+    if (not category or category != category.strip() or category != category.lower()
+            or any(c in ";=," or not c.isprintable() for c in category)):
+        raise f.fail("category", "a page category as URLs give it: lower case, printable, "
+                                 "no ';', '=' or ',' and no leading or trailing spaces")
+    return category
+
+
 def _load_offer(file: str, table: dict[str, Any]) -> Offer:
     f = _Fields(file, table, "offer.")
     code = f.text("code")
@@ -616,7 +628,7 @@ def _load_offer(file: str, table: dict[str, Any]) -> Offer:
     offer = Offer(
         code=code,
         percent=percent,
-        category=f.text("category", limit=48),
+        category=_offer_category(f),
         redirect=redirect,
         valid_hours=valid_hours,
         until_midnight=expires == "midnight",

@@ -38,6 +38,10 @@ def test_repo_rules_load() -> None:
         (RULE + '[offer]\ncode = "X1"\npercent = 95\ncategory = "s"\nredirect = "/"\n', "offer.percent", "1..90"),
         (RULE + '[offer]\ncode = "X1"\npercent = 10\ncategory = "s"\nredirect = "//evil.com"\n', "offer.redirect", "same-site"),
         (RULE + '[offer]\ncode = "X1"\npercent = 10\ncategory = "s"\nredirect = "https://evil.com/"\n', "offer.redirect", "same-site"),
+        # the category travels in the X-Nudge-Offer header: no header injection, no extra fields
+        (RULE + '[offer]\ncode = "X1"\npercent = 10\ncategory = "s\\r\\nX-Evil: 1"\nredirect = "/"\n', "offer.category", "printable"),
+        (RULE + '[offer]\ncode = "X1"\npercent = 10\ncategory = "s; percent=90"\nredirect = "/"\n', "offer.category", "';'"),
+        (RULE + '[offer]\ncode = "X1"\npercent = 10\ncategory = "Sneakers"\nredirect = "/"\n', "offer.category", "lower case"),
         (RULE + "[caps]\nper_session = 0\n", "caps.per_session", "1..100"),
         ("id = [", "-", "not valid TOML"),
     ],
