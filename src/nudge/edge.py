@@ -85,7 +85,7 @@ def _app_for(env: Any) -> EdgeApp:
         secret, consent_mode, consent_cookie, edge_cart, shadow, explain_token = config
         secrets = parse_secrets(secret)
         if not secrets:
-            raise ConfigError("NUDGE_SECRET is not set: run `wrangler secret put NUDGE_SECRET`")
+            raise ConfigError("NUDGE_SECRET is not set (`wrangler secret put NUDGE_SECRET`; locally .dev.vars)")
         try:
             consent = ConsentPolicy.from_config(consent_mode or None, consent_cookie or None)
         except ValueError as exc:
@@ -165,14 +165,22 @@ async def handle(request: Any, env: Any, ctx: Any) -> Any:
     return await _proxy(js_req, env, ctx, parts, app)
 
 
+_refused: set[str] = set()  # why nudge could not start, each said once per isolate
+
+
 def _app_or_none(env: Any) -> EdgeApp | None:
-    """The isolate's EdgeApp, or None (logged) when nudge cannot run: then pages pass through."""
+    """The isolate's EdgeApp, or None when nudge cannot run: then every response is the origin's,
+    untouched, and one log line says why (never a default secret: no secret, no personalization)."""
     try:
         return _app_for(env)
     except ConfigError as exc:
-        log.error("nudge: %s", exc)
-    except Exception:  # fail open: e.g. an unusable bundled rule set
-        log.exception("nudge: cannot start; passing requests through")
+        if str(exc) not in _refused:
+            _refused.add(str(exc))
+            log.error("nudge: %s; personalization is off, every request passes through to the origin", exc)
+    except Exception as exc:  # fail open: e.g. an unusable bundled rule set
+        if repr(exc) not in _refused:
+            _refused.add(repr(exc))
+            log.exception("nudge: cannot start; passing requests through")
     return None
 
 
