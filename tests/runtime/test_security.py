@@ -44,3 +44,41 @@ def test_without_a_secret_every_response_is_the_origins_and_one_line_says_why(tm
         lines = [line for line in e.process.output().splitlines() if "NUDGE_SECRET is not set" in line]
     assert len(lines) == 1, lines  # said once for the isolate, not once per request
     assert "personalization is off" in lines[0] and "passes through" in lines[0]
+
+
+SECRET = "s3cret-" + secrets.token_hex(12)
+QA_TOKEN = "qa-" + secrets.token_hex(12)
+
+
+def test_secrets_never_reach_logs_analytics_or_responses(tmp_path: Path) -> None:
+    """A journey through every endpoint, the error paths included; then neither NUDGE_SECRET nor
+    NUDGE_EXPLAIN_TOKEN is in the runtime's stdout/stderr, the analytics lines, KV or any answer."""
+    answers: list[httpx.Response] = []
+    with edge_in_front_of_origin(tmp_path, "--var", f"NUDGE_SECRET:{SECRET}",
+                                 "--var", f"NUDGE_EXPLAIN_TOKEN:{QA_TOKEN}") as e, e.client() as c:
+        answers += [c.get("/"), c.get("/collections/sneakers"), c.get("/collections/sneakers/products/aero-runner"),
+                    c.get("/products/trail-shoe"), c.get("/search?q=red+shoes&utm_source=news"), c.get("/error"),
+                    c.get("/asset.bin"), c.get("/redirect")]
+        answers.append(c.post("/cart/add", data={"sku": "SNK-1", "qty": "1"}))
+        answers.append(c.post("/_nudge/beacon", json={"pv": 1, "dwell": 30, "events": [
+            {"type": "add_to_cart", "items": [{"id": "SNK-1", "quantity": 1}], "value": 129},
+            {"type": "identify", "user": "customer-42"}, {"type": "purchase", "value": 129}]}))
+        for body in (b"{", b'{"pv": ' + b"1" * 5000 + b"}", b"[" * 4000 + b"]" * 4000, b"x" * 9000):
+            answers.append(c.post("/_nudge/beacon", content=body, headers={"content-type": "application/json"}))
+        answers += [c.get("/_nudge/redeem?t=forged.token"), c.get("/_nudge/preview?t=forged.token"),
+                    c.get(f"/_nudge/explain?token={QA_TOKEN}x&path=/"), c.get(f"/_nudge/explain?token={QA_TOKEN}&path=/"),
+                    c.get(f"/_nudge/explain?token={QA_TOKEN}&path=/collections/sneakers&format=json"),
+                    c.get("/_nudge/nope"), c.get("/_nudge/health"), c.get("/page", headers={"cookie": "nudge=AAAA.BBBB"})]
+        answers.append(c.post("/_nudge/forget"))
+        # hostile beacons (a 5,000-digit number, 4,000 nested arrays, 9 KB) are answered, never a Worker error
+        assert [r.status_code for r in answers if r.url.path == "/_nudge/beacon"] == [204, 400, 400, 400, 413]
+        assert [r.status_code for r in answers if r.url.path == "/_nudge/explain"] == [403, 200, 200]
+        time.sleep(1)  # background writes (KV, analytics) and the output thread
+        output = e.process.output()
+    stored = [p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".jsonl" for p in tmp_path.rglob("*")), "the journey recorded no analytics at all"
+    for secret in (SECRET, QA_TOKEN):
+        assert secret not in output
+        assert not any(secret.encode() in data for data in stored)
+        for r in answers:
+            assert secret.encode() not in r.content and secret not in str(r.headers)
