@@ -45,6 +45,7 @@ from .cookies import is_local_http, parse_cookies, without_our_cookies
 from .csp import plan_injection
 from .events import Event
 from .offers import OFFER_APPLIED_HEADER, Redeemed, budget_key
+from .pages import own_location
 from .preview import Preview
 from . import render
 from .profile import PROFILE_TTL, decode_profile, encode_profile, merged_profile, profile_key
@@ -397,15 +398,14 @@ def _origin_request(js_req: Any, target: str, parts: Any, extra: dict[str, str])
 
 
 def _relocated(resp: Any, origin: str, parts: Any) -> Any:
-    """Rewrites an origin redirect that points at the origin's own address to our host."""
+    """Rewrites an origin redirect that points at the origin's own address to our host (never to
+    a Location a browser would read as another host: pages.own_location)."""
     location = resp.headers.get("location")
-    if not location or not str(location).startswith(origin):
-        return resp
-    rest = str(location)[len(origin):] or "/"
-    if not rest.startswith("/"):
+    moved = own_location(str(location), origin, f"{parts.scheme}://{parts.netloc}") if location else None
+    if moved is None:
         return resp
     headers = js.Headers.new(resp.headers)
-    headers.set("location", rest)
+    headers.set("location", moved)
     return js.Response.new(resp.body, _opts(status=resp.status, statusText=resp.statusText, headers=headers))
 
 

@@ -4,14 +4,22 @@ redirects never become open redirects, oversized cookies and hostile beacons sta
 
 from __future__ import annotations
 
+import http.client
 import secrets
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import httpx
 import pytest
 
-from tests.runtime.test_worker import edge_in_front_of_origin
+from tests.runtime.test_worker import Edge, edge_in_front_of_origin
+from tests.support.origin import _Handler
+from tests.support.processes import REPO_ROOT, free_port, running
 
 pytestmark = pytest.mark.runtime
 
@@ -96,3 +104,54 @@ def test_huge_cookie_headers_cost_the_shopper_nothing(tmp_path: Path) -> None:
             r = c.get("/page", headers={"cookie": f"nudge={value}"})
             assert r.status_code == 200 and '"pv":1' in r.text  # a fresh session, not an error
 
+
+class _RedirectingOrigin(_Handler):
+    """The scriptable origin, plus /to?loc=PATH: a redirect to PATH on the origin's own address
+    (what a shop does with a `?next=` it checked only for a leading slash)."""
+
+    seen: list[dict[str, str]] = []
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        parts = urlsplit(self.path)
+        if parts.path != "/to":
+            super().do_GET()
+            return
+        loc = parse_qs(parts.query)["loc"][0]
+        self._send(302, b"", headers=[("Location", f"http://{self.headers['Host']}{loc}")])
+
+
+@contextmanager
+def edge_before(handler: type[_Handler], kv_dir: Path) -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    origin = f"http://127.0.0.1:{server.server_address[1]}"
+    port = free_port()
+    try:
+        cmd = ["node", str(REPO_ROOT / "local-edge" / "server.mjs"), "--port", str(port), "--var", f"ORIGIN_URL:{origin}",
+               "--var", "NUDGE_SECRET:redirect-test-secret", "--persist-to", str(kv_dir)]
+        with running(cmd, "ready on", timeout=120):
+            yield f"http://127.0.0.1:{port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def browser_resolves(base: str, location: str) -> tuple[str, str]:
+    """(scheme, host) a browser goes to for a Location: tabs and newlines dropped, `\\` read as `/`."""
+    cleaned = "".join(ch for ch in location if ch not in "\t\n\r").strip().replace("\\", "/")
+    target = urlsplit(urljoin(base + "/here", cleaned))
+    return target.scheme, target.netloc
+
+
+@pytest.mark.parametrize("loc", ["/page?from=redirect", "?x=1", "//evil.example/x", "/\\evil.example/x",
+                                 "/\t/evil.example/x"])
+def test_origin_redirects_to_its_own_address_stay_on_the_shop(tmp_path: Path, loc: str) -> None:
+    with edge_before(_RedirectingOrigin, tmp_path) as edge:
+        host = edge.removeprefix("http://")
+        conn = http.client.HTTPConnection(host, timeout=30)  # httpx refuses a Location with a tab in it
+        conn.request("GET", "/to?" + urlencode({"loc": loc}))
+        r = conn.getresponse()
+        location = r.getheader("location") or ""
+        conn.close()
+    assert r.status == 302
+    assert browser_resolves(edge, location) == ("http", host), location
