@@ -426,6 +426,13 @@ def test_secrets_never_reach_the_log_or_stdout(caplog: pytest.LogCaptureFixture,
         assert secret not in text and qa not in text
 
 
+@pytest.mark.parametrize("configured", [None, "", " ", " , ", "\t\n"])
+def test_no_secret_means_no_signer_not_a_default_one(configured: str | None) -> None:
+    assert parse_secrets(configured) == []
+    with pytest.raises(ValueError, match="at least one secret"):
+        EdgeApp(APP.ruleset, parse_secrets(configured), "")
+
+
 def test_the_example_secret_is_only_an_example() -> None:
     """`.dev.vars.example` feeds local development; nothing in the Worker's code knows it."""
     assert "change-me" in EXAMPLE_SECRET
