@@ -40,14 +40,15 @@ def record_page_view(session: Session, page: Page, now: int, query: str = "", re
         if page.type == "category":
             stats.views = sat(stats.views + 1)
     if page.type == "product" and page.product:
-        product_key = key16(page.product)
+        product_id = page.product[:MAX_TEXT]  # as the session keeps it, so dwell finds it again
+        product_key = key16(product_id)
         if page.category:
             stats = session.categories[page.category]
             if product_key in stats.products:
                 stats.products.remove(product_key)
             stats.products.append(product_key)
             del stats.products[:-MAX_PRODUCTS_PER_CATEGORY]
-        product = session.product(page.product[:MAX_TEXT])
+        product = session.product(product_id)
         product.views = sat(product.views + 1)
     if page.type == "search":
         term = search_term(query)

@@ -104,3 +104,11 @@ def test_nudge_events() -> None:
     s = session()
     apply_beacon(s, Beacon(None, None, (Event("nudge_shown", rule="r"), Event("nudge_dismissed", rule="r"))), NOW)
     assert times_shown(s, "r") == 1 and is_closed(s, "r") and not is_closed(s, "other")
+
+
+def test_dwell_reaches_a_product_whose_id_is_longer_than_the_session_keeps() -> None:
+    s = session()
+    long_id = "a-very-long-product-slug-of-forty-chars-x"
+    pv = record_page_view(s, Page("product", "sneakers", long_id), NOW)
+    assert credit_dwell(s, pv, 30, NOW + 30)
+    assert [(p.id, p.dwell) for p in s.products] == [(long_id[:32], 30)] and s.categories["sneakers"].dwell == 30
