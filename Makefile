@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8787
 SHOP_PORT ?= 8788
 
-.PHONY: dev test unit e2e deploy-check bench setup chromium clean
+.PHONY: dev test unit e2e deploy-check bench fuzz setup chromium clean
 
 setup: $(VENV)/.installed node_modules/.installed .dev.vars src/nudge/_bundle.py
 
@@ -52,6 +52,10 @@ bench: setup chromium
 	$(PY) bench/lift.py
 	$(PY) bench/cls.py
 	$(PY) bench/load.py
+
+# The fuzz targets (tests/fuzz) at >= 100,000 cases each; `make test` runs them briefly.
+fuzz: setup
+	HYPOTHESIS_PROFILE=long $(PY) -m pytest tests/fuzz -q
 
 clean:
 	rm -rf $(VENV) node_modules .nudge-local dist src/nudge/_bundle.py

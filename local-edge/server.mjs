@@ -28,6 +28,25 @@ function fail(message) {
   process.exit(1);
 }
 
+// Query parameters that carry credentials (the explain token, offer and preview links) are logged
+// without their values: a log is read by more people than the secret is meant for.
+const REDACTED_PARAMS = new Set(['token', 't']);
+
+function loggedUrl(url) {
+  const at = url.indexOf('?');
+  if (at < 0) return url;
+  const pairs = url.slice(at + 1).split('&').map((pair) => {
+    let name = pair.split('=', 1)[0];
+    try {
+      name = decodeURIComponent(name.replaceAll('+', ' '));
+    } catch {
+      // a malformed escape: compare the name as written
+    }
+    return REDACTED_PARAMS.has(name) ? `${pair.split('=', 1)[0]}=[redacted]` : pair;
+  });
+  return `${url.slice(0, at)}?${pairs.join('&')}`;
+}
+
 function integer(name, text) {
   const value = Number(text);
   if (!Number.isInteger(value) || value < 0) fail(`--${name} must be a non-negative integer, got ${text}`);
@@ -259,7 +278,7 @@ function send(req, res, response) {
   const stages = [Readable.fromWeb(response.body), ...(encoder ? [encoder()] : []), res];
   pipeline(stages, (err) => {
     if (err && err.code !== 'ERR_STREAM_PREMATURE_CLOSE') {
-      console.error(`local-edge: response body for ${req.method} ${req.url} failed: ${errorText(err)}`);
+      console.error(`local-edge: response body for ${req.method} ${loggedUrl(req.url)} failed: ${errorText(err)}`);
     }
   });
 }
@@ -329,7 +348,7 @@ async function main() {
       const ms = Math.round(performance.now() - started);
       const note = res.writableFinished ? '' : ' (aborted)';
       const handlers = rewriter ? ` handlers=${rewriter.calls} handlers_ms=${rewriter.ms.toFixed(3)}` : '';
-      console.log(`${req.method} ${req.url} ${res.statusCode} ${ms}ms${handlers}${note}`);
+      console.log(`${req.method} ${loggedUrl(req.url)} ${res.statusCode} ${ms}ms${handlers}${note}`);
     });
     try {
       const request = toRequest(req, fallbackHost);

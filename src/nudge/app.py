@@ -161,6 +161,8 @@ class EdgeApp:
     def __init__(self, ruleset: RuleSet, secrets: list[bytes], client_js: str,
                  consent: ConsentPolicy | None = None, edge_cart: bool = True,
                  rules_version: str = "bundled", shadow: bool = False, explain_token: str = "") -> None:
+        if not secrets:  # never a default: without a secret there is nothing to sign with
+            raise ValueError("at least one secret is required (NUDGE_SECRET)")
         self._edge_cart = edge_cart
         self.use_ruleset(ruleset, rules_version)
         self.rules_checked = 0.0  # when the edge last looked for published rules

@@ -55,8 +55,11 @@ def parse_beacon(body: bytes, content_type: str | None) -> Beacon:
         raise BeaconError("content-type must be application/json")
     try:
         data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BeaconError(f"body is not JSON: {exc}") from exc
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        # ValueError beyond JSONDecodeError: an integer of more than 4,300 digits (CPython's int
+        # limit); RecursionError: nesting deeper than the interpreter's C stack allows (Pyodide)
+        reason = str(exc) if isinstance(exc, (UnicodeDecodeError, json.JSONDecodeError)) else "too large or deep"
+        raise BeaconError(f"body is not JSON: {reason}") from exc
     if not isinstance(data, dict):
         raise BeaconError("body must be a JSON object")
     unknown = set(data) - {"pv", "dwell", "events"}

@@ -41,7 +41,7 @@ def _eval_condition(attributes: Any, condition: Mapping[str, Any], groups: Saved
             if _eval_or(attributes, value, groups):
                 return False
         elif key == "$and":
-            if not all(_eval_condition(attributes, c, groups) for c in value):
+            if not all(_eval_condition(attributes, c, groups) for c in _conditions(value)):
                 return False
         elif key == "$not":
             if _eval_condition(attributes, value, groups):
@@ -52,7 +52,15 @@ def _eval_condition(attributes: Any, condition: Mapping[str, Any], groups: Saved
 
 
 def _eval_or(attributes: Any, conditions: list[Any], groups: SavedGroups) -> bool:
-    return not conditions or any(_eval_condition(attributes, c, groups) for c in conditions)
+    return not _conditions(conditions) or any(_eval_condition(attributes, c, groups) for c in conditions)
+
+
+def _conditions(value: Any) -> list[Any]:
+    """The list `$and`, `$or` and `$nor` take; anything else makes the whole condition false
+    (`{"$or": null}` was true for the evaluator and false once compiled)."""
+    if not isinstance(value, list):
+        raise TypeError(f"expected a list of conditions, got {type(value).__name__}")
+    return value
 
 
 def _get_path(attributes: Any, path: str) -> Any:
@@ -164,7 +172,7 @@ def _regex(pattern: Any, value: Any, flags: int = 0) -> bool:
         return False
     try:
         return re.search(pattern, value, flags) is not None
-    except re.error:
+    except (re.error, OverflowError):  # OverflowError: a repeat count like a{4294967296}
         return False
 
 
@@ -255,12 +263,23 @@ def _compile_condition(condition: Any, groups: SavedGroups) -> Callable[[Any], b
         elif key == "$nor":
             clauses.append(_negate(_compile_or(value, groups)))
         elif key == "$and":
-            clauses.append(_all_of([_compile_condition(c, groups) for c in value]))
+            clauses.append(_all_of([_compile_condition(c, groups) for c in value]) if isinstance(value, list)
+                           else _malformed(value))
         elif key == "$not":
             clauses.append(_negate(_compile_condition(value, groups)))
         else:
             clauses.append(_compile_field(tuple(key.split(".")), value, groups))
     return clauses[0] if len(clauses) == 1 else _all_of(clauses)
+
+
+def _malformed(value: Any) -> Callable[[Any], bool]:
+    """A part that fails the whole condition once evaluation reaches it, as `evaluate` does (a
+    part that an earlier false clause skips makes no difference in either form)."""
+
+    def check(_attributes: Any) -> bool:
+        return bool(_conditions(value))  # raises TypeError
+
+    return check
 
 
 def _negate(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
@@ -272,6 +291,8 @@ def _all_of(checks: list[Callable[[Any], bool]]) -> Callable[[Any], bool]:
 
 
 def _compile_or(conditions: Any, groups: SavedGroups) -> Callable[[Any], bool]:
+    if not isinstance(conditions, list):
+        return _malformed(conditions)
     parts = [_compile_condition(c, groups) for c in conditions]
     if not parts:
         return lambda _a: True

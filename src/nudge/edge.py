@@ -49,6 +49,7 @@ from .csp import plan_injection
 from .bucketing import in_holdout, in_rollout
 from .events import Event
 from .offers import OFFER_APPLIED_HEADER, Redeemed, budget_key
+from .pages import own_location
 from .preview import Preview
 from . import render
 from .profile import PROFILE_TTL, Profile, decode_profile, encode_profile, merged_profile, profile_key
@@ -106,7 +107,7 @@ def _app_for(env: Any) -> EdgeApp:
         secret, consent_mode, consent_cookie, edge_cart, shadow, explain_token, webhook_url, webhook_secret = config
         secrets = parse_secrets(secret)
         if not secrets:
-            raise ConfigError("NUDGE_SECRET is not set: run `wrangler secret put NUDGE_SECRET`")
+            raise ConfigError("NUDGE_SECRET is not set (`wrangler secret put NUDGE_SECRET`; locally .dev.vars)")
         try:
             consent = ConsentPolicy.from_config(consent_mode or None, consent_cookie or None)
         except ValueError as exc:
@@ -226,14 +227,22 @@ async def handle(request: Any, env: Any, ctx: Any) -> Any:
     return await _proxy(js_req, env, ctx, parts, app, clock)
 
 
+_refused: set[str] = set()  # why nudge could not start, each said once per isolate
+
+
 def _app_or_none(env: Any) -> EdgeApp | None:
-    """The isolate's EdgeApp, or None (logged) when nudge cannot run: then pages pass through."""
+    """The isolate's EdgeApp, or None when nudge cannot run: then every response is the origin's,
+    untouched, and one log line says why (never a default secret: no secret, no personalization)."""
     try:
         return _app_for(env)
     except ConfigError as exc:
-        log.error("nudge: %s", exc)
-    except Exception:  # fail open: e.g. an unusable bundled rule set
-        log.exception("nudge: cannot start; passing requests through")
+        if str(exc) not in _refused:
+            _refused.add(str(exc))
+            log.error("nudge: %s; personalization is off, every request passes through to the origin", exc)
+    except Exception as exc:  # fail open: e.g. an unusable bundled rule set
+        if repr(exc) not in _refused:
+            _refused.add(repr(exc))
+            log.exception("nudge: cannot start; passing requests through")
     return None
 
 
@@ -501,21 +510,14 @@ def _origin_request(js_req: Any, target: str, parts: Any, extra: dict[str, str],
 
 
 def _relocated(resp: Any, origin: str, parts: Any) -> Any:
-    """Rewrites an origin redirect that points at the origin's own address to our host: as a path,
-    or as our absolute URL when the path starts with `//` or `/\\` (as a Location on its own, a
-    browser would read that as another host)."""
+    """Rewrites an origin redirect that points at the origin's own address to our host (never to
+    a Location a browser would read as another host: pages.own_location)."""
     location = resp.headers.get("location")
-    if not location or not str(location).startswith(origin):
+    moved = own_location(str(location), origin, f"{parts.scheme}://{parts.netloc}") if location else None
+    if moved is None:
         return resp
-    rest = str(location)[len(origin):] or "/"
-    if rest.startswith(("?", "#")):
-        rest = "/" + rest
-    if not rest.startswith("/"):
-        return resp  # another port or host that merely starts like the origin's address
-    if rest.startswith(("//", "/\\")):
-        rest = f"{parts.scheme}://{parts.netloc}{rest}"
     headers = js.Headers.new(resp.headers)
-    headers.set("location", rest)
+    headers.set("location", moved)
     return js.Response.new(resp.body, _opts(status=resp.status, statusText=resp.statusText, headers=headers))
 
 

@@ -105,7 +105,7 @@ class OfferTokens:
             raise BadData("malformed token") from exc
         if not isinstance(rule_id, str) or bound_to != visitor:
             raise BadData("token belongs to another visitor")
-        if not isinstance(expires, int) or expires < now:
+        if not isinstance(expires, int) or isinstance(expires, bool) or expires < now:
             raise BadData("token expired")
         return rule_id
 
@@ -118,10 +118,27 @@ class OfferTokens:
         if not value or len(value) > 512:
             return None
         try:
-            fields = msgpack.unpackb(self._cookies.unsign(value))
-            redeemed = Redeemed(*fields)
+            redeemed = _redeemed(msgpack.unpackb(self._cookies.unsign(value)))
         except (BadData, ValueError, TypeError, msgpack.UnpackException):
             return None
-        if not isinstance(redeemed.expires, int) or redeemed.expires <= now:
-            return None
-        return redeemed
+        return redeemed if redeemed is not None and redeemed.expires > now else None
+
+
+def _redeemed(fields: object) -> Redeemed | None:
+    """The offer in a cookie's payload when every field has the type the edge relies on (the
+    header, the price arithmetic): a signed payload of another shape is no offer, not a crash."""
+    if not isinstance(fields, list) or len(fields) not in (5, 6):
+        return None
+    rule_id, code, percent, category, expires, *rest = fields
+    amount = rest[0] if rest else None
+    if not (isinstance(rule_id, str) and isinstance(code, str) and isinstance(category, str)
+            and _whole(percent) and _whole(expires)):
+        return None
+    if amount is not None and (isinstance(amount, bool) or not isinstance(amount, (int, float))
+                               or not 0 < amount <= 10_000):  # NaN fails the range too
+        return None
+    return Redeemed(rule_id, code, percent, category, expires, None if amount is None else float(amount))
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

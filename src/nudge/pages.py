@@ -82,4 +82,20 @@ def same_site_path(value: str) -> bool:
     # Every whitespace character but ' ' is unprintable, so this is "no whitespace, nothing
     # unprintable" in two C-speed scans (a per-character loop cost ~10 µs a link in Pyodide).
     return (value.startswith("/") and not value.startswith("//") and "\\" not in value
-            and value.isprintable() and " " not in value)
+            and not any(c.isspace() or not c.isprintable() for c in value))
+
+
+def own_location(location: str, origin: str, own: str) -> str | None:
+    """Where an origin redirect to the origin's own address (`ORIGIN_URL`) sends the shopper
+    through us: the same path on our host, `own` ("https://shop.example"). A plain same-site path
+    stays relative; any other rest becomes absolute on our host, because as a Location on its own
+    `//evil.example`, `/\\evil.example` or `/<TAB>/evil.example` is another host to a browser.
+    None: the Location is not the origin's address (leave it as it is)."""
+    if not location.startswith(origin):
+        return None
+    rest = location[len(origin):] or "/"
+    if rest[0] in "?#":
+        rest = "/" + rest
+    if not rest.startswith("/"):
+        return None  # another port or host that merely starts like the origin's address
+    return rest if same_site_path(rest) else own + rest

@@ -557,16 +557,33 @@ def _load_schedule(file: str, table: dict[str, Any] | None) -> Schedule:
 
 
 _LOGIC = ("$and", "$or", "$nor", "$not")
+_REGEX_OPERATORS = ("$regex", "$regexi", "$notRegex", "$notRegexi")
+
+
+def _check_regex(file: str, field: str, pattern: Any) -> None:
+    """A regular expression that compiles (one that does not would silently never match)."""
+    if not isinstance(pattern, str):
+        raise RuleError(file, field, "not a regular expression: expected a string")
+    try:
+        re.compile(pattern)
+    except (re.error, OverflowError) as exc:
+        raise RuleError(file, field, f"not a regular expression: {exc}") from None
 
 
 def _check_condition(file: str, cond: Any, path: str, fields: bool = True) -> None:
     """Rejects unknown `$operators` anywhere in a condition (GrowthBook would treat them as false)
     and unknown attribute paths where a condition names fields, with a did-you-mean hint."""
+    if isinstance(cond, float) and cond != cond:
+        raise RuleError(file, path, "nan is not a value a condition can compare with")
     if isinstance(cond, dict):
         for key, value in cond.items():
             if key.startswith("$"):
                 if key not in OPERATORS and key not in _LOGIC:
                     raise RuleError(file, f"{path}.{key}", "unknown operator")
+                if key in ("$and", "$or", "$nor") and not isinstance(value, list):
+                    raise RuleError(file, f"{path}.{key}", "expected a list of conditions")
+                if key in _REGEX_OPERATORS:
+                    _check_regex(file, f"{path}.{key}", value)
                 _check_condition(file, value, f"{path}.{key}", fields=key in _LOGIC)
                 continue
             if fields and not known_attribute(key):
@@ -634,6 +651,18 @@ def _same_site_path(f: _Fields, key: str, value: str) -> str:
     return value
 
 
+def _offer_category(f: _Fields) -> str:
+    """The page category an offer applies to. It travels in the `X-Nudge-Offer` request header
+    (`...; category=sneakers; ...`), so CR/LF (header injection) and the header's own `;` and `=`
+    are refused; and it is compared with page categories, which are always lower case."""
+    category = f.text("category", limit=48)
+    if (not category or category != category.strip() or category != category.lower()
+            or any(c in ";=," or not c.isprintable() for c in category)):
+        raise f.fail("category", "a page category as URLs give it: lower case, printable, "
+                                 "no ';', '=' or ',' and no leading or trailing spaces")
+    return category
+
+
 def _load_offer(file: str, table: dict[str, Any], followup: bool = False) -> Offer:
     """A follow-up's offer is a single-use code per message: `code` is then its prefix."""
     f = _Fields(file, table, "offer.")
@@ -662,7 +691,7 @@ def _load_offer(file: str, table: dict[str, Any], followup: bool = False) -> Off
     offer = Offer(
         code=code,
         percent=percent,
-        category=f.text("category", limit=48),
+        category=_offer_category(f),
         redirect=redirect,
         valid_hours=valid_hours,
         until_midnight=expires == "midnight",

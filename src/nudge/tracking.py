@@ -40,14 +40,15 @@ def record_page_view(session: Session, page: Page, now: int, query: str = "", re
         if page.type == "category":
             stats.views = sat(stats.views + 1)
     if page.type == "product" and page.product:
-        product_key = key16(page.product)
+        product_id = page.product[:MAX_TEXT]  # as the session keeps it, so dwell finds it again
+        product_key = key16(product_id)
         if page.category:
             stats = session.categories[page.category]
             if product_key in stats.products:
                 stats.products.remove(product_key)
             stats.products.append(product_key)
             del stats.products[:-MAX_PRODUCTS_PER_CATEGORY]
-        product = session.product(page.product[:MAX_TEXT])
+        product = session.product(product_id)
         product.views = sat(product.views + 1)
     if page.type == "search":
         term = search_term(query)
@@ -89,10 +90,21 @@ def record_source(session: Session, query: str, referrer: str | None, own_host: 
     session.source.utm_source = utm("utm_source")
     session.source.utm_medium = utm("utm_medium")
     session.source.utm_campaign = utm("utm_campaign")
-    host = (urlsplit(referrer).hostname or "") if referrer and len(referrer) < 2048 else ""
+    host = referrer_host(referrer)
     host = host.lower().removeprefix("www.")[:MAX_TEXT]
     own = (own_host or "").lower().removeprefix("www.")
     session.source.referrer = host if host and host != own else None
+
+
+def referrer_host(referrer: str | None) -> str:
+    """The host of a Referer header; "" when there is none or the header is not a URL (a browser
+    sends what it likes: `http://[` makes urlsplit raise)."""
+    if not referrer or len(referrer) >= 2048:
+        return ""
+    try:
+        return urlsplit(referrer).hostname or ""
+    except ValueError:
+        return ""
 
 
 def credit_dwell(session: Session, pv: int, seconds: int, now: int) -> bool:

@@ -60,3 +60,12 @@ def test_transport_level_rejections() -> None:
         parse_beacon(b"{" + b" " * 9000 + b"}", "application/json")
     with pytest.raises(BeaconError, match="not JSON"):
         parse_beacon(b"\xff\xfe", "application/json")
+
+
+@pytest.mark.parametrize("body", [
+    b'{"pv": ' + b"1" * 5000 + b"}",  # past CPython's 4,300-digit int limit: json raises a plain ValueError
+    b'{"events": [{"type": "purchase", "value": ' + b"9" * 4301 + b"}]}",
+])
+def test_numbers_too_long_to_convert_are_rejected_with_a_reason(body: bytes) -> None:
+    with pytest.raises(BeaconError, match="not JSON: too large or deep"):
+        parse_beacon(body, "application/json")

@@ -32,12 +32,27 @@ def test_growthbook_hash(case: list) -> None:
         {"a": {"$gt": object()}},  # not JSON at all
         {"a": {"$regex": "("}},  # invalid regex
         {"$or": 5},  # wrong shape
+        {"$or": None},  # wrong shape, falsy: was true for the evaluator
+        {"$or": ""},
+        {"$nor": {}},
+        {"$and": "ab"},
+        {"a": {"$elemMatch": {"$or": 0}}},
+        {"a": {"$regex": "a{4294967296}"}},  # a repeat count re.compile raises OverflowError for
         {"a": {"$unknown": 1}},  # unknown operator
     ],
 )
 def test_bad_conditions_are_false_not_errors(condition: dict) -> None:
-    assert evaluate(condition, {"a": 1}) is False
-    assert compile_condition(condition)({"a": 1}) is False
+    for attributes in ({"a": 1}, {"a": "aaa"}, {"a": [1]}):
+        assert evaluate(condition, attributes) is False
+        assert compile_condition(condition)(attributes) is False
+
+
+def test_a_malformed_part_counts_where_evaluation_reaches_it_in_both_forms() -> None:
+    skipped = {"$not": {"$not": {"a": 1}, "$and": None}}  # the inner $not is false first: $and is never read
+    reached = {"$not": {"a": 1, "$and": None}}
+    for condition, expected in ((skipped, True), (reached, False)):
+        assert evaluate(condition, {"a": 1}) is expected
+        assert compile_condition(condition)({"a": 1}) is expected
 
 
 def test_dotted_paths_reach_nested_attributes() -> None:

@@ -49,3 +49,18 @@ def test_amount_offers_travel_in_the_header_and_cookie() -> None:
     r = Redeemed("rule", "FIVE", 0, "boots", NOW + 100, 5.0)
     assert r.header_value() == f"code=FIVE; amount=5.00; category=boots; expires={NOW + 100}"
     assert TOKENS.from_cookie(TOKENS.cookie(r), NOW) == r and r.describe == "5.00 off"
+
+
+@pytest.mark.parametrize("fields", [
+    [None, None, None, None, True],  # found by fuzzing: percent None reached the price arithmetic
+    ["r", "C", 10, "c", NOW + 100, "five"],  # an amount header_value could not format
+    ["r", "C", 10, "c", NOW + 100, float("nan")],
+    ["r", "C", True, "c", NOW + 100],
+    ["r", "C", 10, "c", True],
+    ["r", "C", 10, "c"],
+    {"rule": "r"},
+])
+def test_a_signed_cookie_of_another_shape_is_no_offer(fields: object) -> None:
+    import msgpack
+
+    assert TOKENS.from_cookie(Signer([b"k"], "offer-cookie").sign(msgpack.packb(fields)), 0) is None

@@ -48,3 +48,28 @@ def test_regex_characters_in_patterns_are_literal() -> None:
     assert c.classify("/search.php").type == "search"
     assert c.classify("/searchXphp").type == "other"
     assert c.classify("/aab").type == "other"
+
+
+@pytest.mark.parametrize(("location", "expected"), [
+    ("http://origin:8788/page?from=redirect", "/page?from=redirect"),
+    ("http://origin:8788", "/"),
+    ("http://origin:8788?x=1", "/?x=1"),  # the origin's own address still, not a way out through it
+    ("http://origin:8788#top", "/#top"),
+    # a relative Location a browser would read as another host: absolute on our host instead
+    ("http://origin:8788//evil.example/x", "https://shop.example//evil.example/x"),
+    ("http://origin:8788/\\evil.example/x", "https://shop.example/\\evil.example/x"),
+    ("http://origin:8788/\t/evil.example/x", "https://shop.example/\t/evil.example/x"),
+    ("http://origin:87889/x", None),  # another port
+    ("http://origin:8788.evil.example/x", None),  # another host
+    ("https://elsewhere.example/x", None),
+])
+def test_origin_redirects_to_its_own_address_come_back_to_our_host(location: str, expected: str | None) -> None:
+    from urllib.parse import urljoin, urlsplit
+
+    from nudge.pages import own_location
+
+    moved = own_location(location, "http://origin:8788", "https://shop.example")
+    assert moved == expected
+    if moved is not None:  # where a browser goes: tabs dropped, backslashes read as slashes
+        cleaned = "".join(c for c in moved if c not in "\t\r\n").replace("\\", "/")
+        assert urlsplit(urljoin("https://shop.example/a", cleaned)).netloc == "shop.example"

@@ -38,7 +38,16 @@ def test_repo_rules_load() -> None:
         (RULE + '[offer]\ncode = "X1"\npercent = 95\ncategory = "s"\nredirect = "/"\n', "offer.percent", "1..90"),
         (RULE + '[offer]\ncode = "X1"\npercent = 10\ncategory = "s"\nredirect = "//evil.com"\n', "offer.redirect", "same-site"),
         (RULE + '[offer]\ncode = "X1"\npercent = 10\ncategory = "s"\nredirect = "https://evil.com/"\n', "offer.redirect", "same-site"),
+        # the category travels in the X-Nudge-Offer header: no header injection, no extra fields
+        (RULE + '[offer]\ncode = "X1"\npercent = 10\ncategory = "s\\r\\nX-Evil: 1"\nredirect = "/"\n', "offer.category", "printable"),
+        (RULE + '[offer]\ncode = "X1"\npercent = 10\ncategory = "s; percent=90"\nredirect = "/"\n', "offer.category", "';'"),
+        (RULE + '[offer]\ncode = "X1"\npercent = 10\ncategory = "Sneakers"\nredirect = "/"\n', "offer.category", "lower case"),
         (RULE + "[caps]\nper_session = 0\n", "caps.per_session", "1..100"),
+        # conditions the evaluator would treat as false on every page: refused, not silently dead
+        (RULE.replace('"cart.items" = 0', '"$or" = 0'), "when.$or", "list of conditions"),
+        (RULE.replace('"cart.items" = 0', '"utm.source" = { "$regex" = "a{4294967296}" }'), "when.utm.source.$regex", "not a regular expression"),
+        (RULE.replace('"cart.items" = 0', '"utm.source" = { "$regexi" = "(" }'), "when.utm.source.$regexi", "not a regular expression"),
+        (RULE.replace('"cart.items" = 0', '"cart.value" = { "$ne" = nan }'), "when.cart.value.$ne", "nan"),
         ("id = [", "-", "not valid TOML"),
     ],
 )

@@ -15,6 +15,14 @@ def test_round_trip_and_rotation() -> None:
         Signer([b"new"], "session").unsign(token)
 
 
+def test_the_empty_payload_round_trips_and_is_still_signed() -> None:
+    signer = Signer([b"s"], "session")
+    token = signer.sign(b"")
+    assert token.startswith(".") and signer.unsign(token) == b""
+    with pytest.raises(BadSignature):
+        Signer([b"other"], "session").unsign(token)
+
+
 def test_purposes_do_not_accept_each_others_tokens() -> None:
     token = Signer([b"s"], "session").sign(b"x")
     with pytest.raises(BadSignature):

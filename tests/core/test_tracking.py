@@ -81,6 +81,13 @@ def test_visit_source_comes_from_the_first_page_only() -> None:
     assert s2.source.referrer is None  # our own site is not a referrer
 
 
+@pytest.mark.parametrize("referrer", ["http://[", "https://[::1", "A://[", "http://x]/"])
+def test_a_referrer_that_is_not_a_url_is_no_referrer(referrer: str) -> None:
+    s = session()
+    record_page_view(s, Page("home"), NOW, "utm_source=x", referrer, "shop.example")
+    assert s.source.referrer is None and s.source.utm_source == "x" and s.pages == 1
+
+
 def test_cart_events_value_age_and_purchase() -> None:
     s = session()
     add = Event("add_to_cart", (Item("a", 2), Item("b", 1)), 30.0)
@@ -97,3 +104,11 @@ def test_nudge_events() -> None:
     s = session()
     apply_beacon(s, Beacon(None, None, (Event("nudge_shown", rule="r"), Event("nudge_dismissed", rule="r"))), NOW)
     assert times_shown(s, "r") == 1 and is_closed(s, "r") and not is_closed(s, "other")
+
+
+def test_dwell_reaches_a_product_whose_id_is_longer_than_the_session_keeps() -> None:
+    s = session()
+    long_id = "a-very-long-product-slug-of-forty-chars-x"
+    pv = record_page_view(s, Page("product", "sneakers", long_id), NOW)
+    assert credit_dwell(s, pv, 30, NOW + 30)
+    assert [(p.id, p.dwell) for p in s.products] == [(long_id[:32], 30)] and s.categories["sneakers"].dwell == 30
