@@ -451,7 +451,7 @@ def test_queue_contents_and_the_clock_persist_across_a_restart(worker_dir: Path,
 
     with start_edge(worker_dir, tmp_path) as second:
         listed = state(second)
-        assert listed["offsetSeconds"] >= 100
+        assert listed["offsetSeconds"] > 99  # 100 s ahead of the real time when it advanced (a few ms ago)
         due = sorted(m["dueInSeconds"] for m in listed["queues"][JOBS]["pending"])
         assert 0 < due[0] <= 60 and 440 < due[1] <= 500
         advance(second, 500)
