@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from nudge.pages import Page, PageClassifier, PatternError
+from nudge.pages import Page, PageClassifier, PatternError, same_site_path
 
 from .factories import repo_ruleset
 
@@ -73,3 +73,15 @@ def test_origin_redirects_to_its_own_address_come_back_to_our_host(location: str
     if moved is not None:  # where a browser goes: tabs dropped, backslashes read as slashes
         cleaned = "".join(c for c in moved if c not in "\t\r\n").replace("\\", "/")
         assert urlsplit(urljoin("https://shop.example/a", cleaned)).netloc == "shop.example"
+
+
+def test_same_site_path_refuses_every_whitespace_and_unprintable_character() -> None:
+    # The fast form (isprintable and no ' ') equals "no whitespace, nothing unprintable" for every
+    # code point: whitespace other than ' ' is unprintable.
+    import sys
+
+    assert all((c.isspace() or not c.isprintable()) == (not c.isprintable() or c == " ")
+               for c in map(chr, range(sys.maxunicode + 1)))
+    for c in ("\t", "\n", "\x0b", "\xa0", "\u2028", "\u3000", " ", "\x00", "\x7f"):
+        assert not same_site_path(f"/a{c}b")
+    assert same_site_path("/caf\u00e9/\u65e5\u672c")
