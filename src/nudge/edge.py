@@ -144,8 +144,7 @@ async def _maybe_refresh_rules(app: EdgeApp, env: Any, ctx: Any) -> None:
     the background; such a request keeps the rule set it has. An isolate's first request waits up
     to FIRST_RULES_BUDGET for them: a cold isolate would otherwise decide (and count exposures) with
     the bundled rules, which are older than what was published since the deploy."""
-    raw = str(getattr(env, "NUDGE_RULES_REFRESH_SECONDS", "") or "")
-    every = int(raw) if raw.isdigit() and 1 <= int(raw) <= 3600 else RULES_REFRESH
+    every = _env_int(env, "NUDGE_RULES_REFRESH_SECONDS", 1, 3600, RULES_REFRESH)
     now = time.monotonic()
     if now - app.rules_checked >= every or app.rules_checked == 0.0:
         first = app.rules_checked == 0.0
@@ -191,6 +190,12 @@ def _headers(js_req: Any, names: tuple[str, ...]) -> dict[str, str]:
         if isinstance(value, str):
             out[name] = value
     return out
+
+
+def _env_int(env: Any, name: str, low: int, high: int, default: int) -> int:
+    """A whole-number setting from the Worker's vars; the default when unset or out of range."""
+    raw = str(getattr(env, name, "") or "")
+    return int(raw) if raw.isdigit() and low <= int(raw) <= high else default
 
 
 def _opts(**kwargs: Any) -> Any:
@@ -477,8 +482,7 @@ def _origin_timeout(env: Any) -> int:
     """Seconds the edge waits for the origin's response headers before answering 504 itself:
     NUDGE_ORIGIN_TIMEOUT_SECONDS, default 100 (Cloudflare's own wait for an origin, after which it
     answers 524). The body is not timed: it streams to the shopper as the origin sends it."""
-    raw = str(getattr(env, "NUDGE_ORIGIN_TIMEOUT_SECONDS", "") or "")
-    return int(raw) if raw.isdigit() and 1 <= int(raw) <= 600 else ORIGIN_TIMEOUT
+    return _env_int(env, "NUDGE_ORIGIN_TIMEOUT_SECONDS", 1, 600, ORIGIN_TIMEOUT)
 
 
 def _edge_error(status: int, text: str) -> Any:
@@ -1083,8 +1087,7 @@ async def _kv_get(env: Any, key: str) -> bytes | None:
 
 def _profile_ttl(env: Any) -> int:
     """Seconds a profile (and identity link) lives in KV: NUDGE_PROFILE_TTL_DAYS, default 400."""
-    days = str(getattr(env, "NUDGE_PROFILE_TTL_DAYS", "") or "")
-    return int(days) * 86_400 if days.isdigit() and 1 <= int(days) <= 3650 else PROFILE_TTL
+    return _env_int(env, "NUDGE_PROFILE_TTL_DAYS", 1, 3650, PROFILE_TTL // 86_400) * 86_400
 
 
 async def _kv_put(env: Any, key: str, value: bytes, ttl: int | None = None) -> None:
@@ -1250,8 +1253,7 @@ async def _deliver(app: EdgeApp, env: Any, ctx: Any, queued: Any, attempts: int)
         return
     code = await _issued_code(env, app, rule, message, now)
     data = json.dumps(app.followup_body(message, contact, code, now), separators=(",", ":")).encode()
-    raw = str(getattr(env, "NUDGE_WEBHOOK_TIMEOUT", "") or "")
-    timeout = int(raw) if raw.isdigit() and 1 <= int(raw) <= 30 else WEBHOOK_TIMEOUT
+    timeout = _env_int(env, "NUDGE_WEBHOOK_TIMEOUT", 1, 30, WEBHOOK_TIMEOUT)
     status = await _post_webhook(url, data, sign(secret.encode(), data, now), message.event, timeout)
     result = outcome(status)
     _followup_log(message, attempts, result, status=status)
