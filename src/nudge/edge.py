@@ -46,7 +46,7 @@ from .app import (
 from .attributes import RequestContext
 from .cookies import is_local_http, parse_cookies, without_our_cookies
 from .csp import plan_injection
-from .bucketing import in_holdout, in_rollout
+from .bucketing import in_holdout
 from .events import Event
 from .offers import OFFER_APPLIED_HEADER, Redeemed, budget_key
 from .pages import own_location
@@ -1233,8 +1233,6 @@ async def _deliver(app: EdgeApp, env: Any, ctx: Any, queued: Any, attempts: int)
     pending, profile = Pending.decode(pending_raw), decode_profile(profile_raw)
     contact = contact_raw.decode("utf-8", "replace") if contact_raw else None
     reason = skip_reason(message, rule, pending, profile.last_order if profile else 0, contact, now)
-    if reason is None and rule is not None and not in_rollout(rule.id, message.visitor, rule.rollout):
-        reason = "outside the rule's rollout"
     if reason is not None or rule is None or pending is None or contact is None:
         _followup_log(message, attempts, "skipped", reason=reason)
         queued.ack()

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from .bucketing import in_rollout
 from .rules import Rule
 from .schedule import is_active
 from .session import Session
@@ -273,6 +274,8 @@ def skip_reason(message: FollowUp, rule: Rule | None, pending: Pending | None, l
         return "anonymous visitor (no logged-in customer id)"
     if not is_active(rule.schedule, now):
         return "outside the rule's schedule"
+    if not in_rollout(rule.id, message.visitor, rule.rollout):
+        return "outside the rule's rollout"
     caps = rule.caps
     if caps.per_lifetime is not None and len(pending.sent) >= caps.per_lifetime:
         return "cap: per_lifetime"

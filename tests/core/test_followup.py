@@ -330,3 +330,11 @@ def test_a_follow_up_code_is_redeemed_once_in_any_browser() -> None:
     assert any(v.startswith("nudge_msg=offer-expired") for k, v in expired.headers if k == "Set-Cookie")
     missing, _ = app.redeem_code(None, session(), NOW, True)
     assert dict(missing.headers)["Location"] == "/"
+
+
+def test_a_follow_up_outside_the_rules_rollout_is_not_sent() -> None:
+    m, pending = due_message()
+    assert CART is not None
+    nobody = dataclasses.replace(CART, rollout=0.0)
+    assert skip_reason(m, nobody, pending, 0, "c", m.due) == "outside the rule's rollout"
+    assert skip_reason(m, dataclasses.replace(CART, rollout=100.0), pending, 0, "c", m.due) is None
