@@ -144,11 +144,9 @@ async def _maybe_refresh_rules(app: EdgeApp, env: Any, ctx: Any) -> None:
     the background; such a request keeps the rule set it has. An isolate's first request waits up
     to FIRST_RULES_BUDGET for them: a cold isolate would otherwise decide (and count exposures) with
     the bundled rules, which are older than what was published since the deploy."""
-    every = _env_int(env, "NUDGE_RULES_REFRESH_SECONDS", 1, 3600, RULES_REFRESH)
-    now = time.monotonic()
-    if now - app.rules_checked >= every or app.rules_checked == 0.0:
+    if _rules_due(app, env):
         first = app.rules_checked == 0.0
-        app.rules_checked = now
+        app.rules_checked = time.monotonic()
         refresh = _started(_refresh_rules(env, app))
         if first:
             try:
@@ -160,6 +158,13 @@ async def _maybe_refresh_rules(app: EdgeApp, env: Any, ctx: Any) -> None:
                 log.exception("nudge: loading the published rules failed")
         ctx.waitUntil(refresh)
         ctx.waitUntil(_refresh_budgets(env, app))
+
+
+def _rules_due(app: EdgeApp, env: Any) -> bool:
+    """Time to look for newly published rules: the isolate never has, or not for
+    NUDGE_RULES_REFRESH_SECONDS (default 30)."""
+    every = _env_int(env, "NUDGE_RULES_REFRESH_SECONDS", 1, 3600, RULES_REFRESH)
+    return app.rules_checked == 0.0 or time.monotonic() - app.rules_checked >= every
 
 
 async def _refresh_rules(env: Any, app: EdgeApp) -> None:
@@ -388,7 +393,7 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeAp
             app.catalog.remember(slug, facts)
     try:
         csp = origin_resp.headers.get("content-security-policy")
-        injection = plan_injection(str(csp) if isinstance(csp, str) else None, f"{parts.scheme}://{parts.netloc}")
+        injection = plan_injection(str(csp) if isinstance(csp, str) else None, _site(parts))
         plan = app.plan_page(_page_request(js_req, parts), session, visit.offer, profile, now,
                              tracked=visit.tracked, cookies=visit.cookies, facts=facts, injection=injection,
                              preview=visit.preview)
@@ -414,6 +419,11 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeAp
         return origin_resp
 
 
+def _site(parts: Any) -> str:
+    """scheme://host[:port] the shopper used (our own address: links in follow-ups, redirects)."""
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def _page_request(js_req: Any, parts: Any) -> PageRequest:
     """The plain values nudge reads from a page request (request.cf is absent outside Cloudflare)."""
     cf = getattr(js_req, "cf", None)
@@ -432,7 +442,7 @@ def _page_request(js_req: Any, parts: Any) -> PageRequest:
         host=parts.hostname or "",
         referrer=str(referrer) if isinstance(referrer, str) else None,
         secure=not is_local_http(parts.scheme, parts.netloc),
-        site=f"{parts.scheme}://{parts.netloc}",
+        site=_site(parts),
     )
 
 
@@ -517,7 +527,7 @@ def _relocated(resp: Any, origin: str, parts: Any) -> Any:
     """Rewrites an origin redirect that points at the origin's own address to our host (never to
     a Location a browser would read as another host: pages.own_location)."""
     location = resp.headers.get("location")
-    moved = own_location(str(location), origin, f"{parts.scheme}://{parts.netloc}") if location else None
+    moved = own_location(str(location), origin, _site(parts)) if location else None
     if moved is None:
         return resp
     headers = js.Headers.new(resp.headers)
@@ -536,7 +546,7 @@ async def _cart_seen(app: EdgeApp, env: Any, ctx: Any, js_req: Any, parts: Any, 
             return origin_resp
         before = Before.of(session)
         apply_cart_change(session, change, now, app.catalog.price_of(change.item))
-        _follow_up(env, ctx, app.off_page_followups(before, session, now, f"{parts.scheme}://{parts.netloc}"), now)
+        _follow_up(env, ctx, app.off_page_followups(before, session, now, _site(parts)), now)
         headers = js.Headers.new(origin_resp.headers)
         headers.append("set-cookie", app.session_cookie(session, not is_local_http(parts.scheme, parts.netloc)))
         return js.Response.new(origin_resp.body, _opts(status=origin_resp.status, statusText=origin_resp.statusText,
@@ -565,8 +575,8 @@ async def _link_identity(env: Any, ctx: Any, app: EdgeApp, session: Session, use
     if hashed is None:
         return None, None
     if session.identity == short(hashed):  # already linked: no KV traffic, but on a visit's first page
-        if session.is_new and app.followups_enabled:  # the customer is still known for follow-ups
-            ctx.waitUntil(_kv_put(env, contact_key(session.visitor_id), user.strip().encode(), CONTACT_TTL))
+        if session.is_new:  # the customer is still known for follow-ups
+            _remember_contact(env, ctx, app, session, user)
         return None, None
     lookup = _started(_kv_get(env, identity_key(hashed)))
     try:
@@ -584,12 +594,18 @@ async def _link_identity(env: Any, ctx: Any, app: EdgeApp, session: Session, use
             session.visitor = bytes.fromhex(owner_id)
         except ValueError:
             session.identity = None
-    if app.followups_enabled and session.identity is not None:  # the raw id, only for follow-ups
-        ctx.waitUntil(_kv_put(env, contact_key(session.visitor_id), user.strip().encode(), CONTACT_TTL))
+    if session.identity is not None:
+        _remember_contact(env, ctx, app, session, user)
     if owner_id:
         return None, None
     ctx.waitUntil(_kv_put(env, identity_key(hashed), session.visitor_id.encode("ascii")))
     return hashed, None
+
+
+def _remember_contact(env: Any, ctx: Any, app: EdgeApp, session: Session, user: str) -> None:
+    """The customer's own id, kept only when follow-ups are configured (their webhook names it)."""
+    if app.followups_enabled:
+        ctx.waitUntil(_kv_put(env, contact_key(session.visitor_id), user.strip().encode(), CONTACT_TTL))
 
 
 async def _no_link() -> tuple[str | None, Any]:
@@ -890,7 +906,6 @@ def _rewrite(origin_resp: Any, plan: PagePlan, clock: OwnTime, report: Callable[
 
 
 # -- nudge's own endpoints ------------------------------------------------------------------------
-# -- nudge's own endpoints ------------------------------------------------------------------------
 
 
 async def _endpoint(js_req: Any, env: Any, ctx: Any, parts: Any, app: EdgeApp | None) -> Any:
@@ -921,8 +936,8 @@ async def _endpoint(js_req: Any, env: Any, ctx: Any, parts: Any, app: EdgeApp | 
     session = app.load_session(cookies, now)
     linked: str | None = None
     used = 0
-    if path == REDEEM_PATH and "code" in parse_qs(parts.query):
-        code = (parse_qs(parts.query).get("code") or [""])[0]
+    code = (parse_qs(parts.query).get("code") or [None])[0] if path == REDEEM_PATH else None
+    if code is not None:  # a follow-up's single-use code
         issued = IssuedCode.decode(await _kv_get(env, code_key(code))) if _CODE.fullmatch(code) else None
         reply, event = app.redeem_code(issued, session, now, secure, app.active_offer(cookies, now))
         if event.code is not None:  # used up (KV is eventually consistent: see README, follow-ups)
@@ -943,7 +958,7 @@ async def _endpoint(js_req: Any, env: Any, ctx: Any, parts: Any, app: EdgeApp | 
         for item in beacon.events:
             if item.type == "identify" and item.user:
                 linked = (await _link_identity(env, ctx, app, session, item.user, now))[0] or linked
-        reply, event = app.apply_beacon(beacon, session, now, secure, f"{parts.scheme}://{parts.netloc}")
+        reply, event = app.apply_beacon(beacon, session, now, secure, _site(parts))
         _follow_up(env, ctx, event.followups, now)
     if event or linked:  # one read-merge-write of the profile per request
         ctx.waitUntil(_record_key_event(env, session.visitor_id, event, now, identity=linked))
@@ -1150,16 +1165,18 @@ async def _apply_followups(env: Any, plan: FollowUpPlan, now: int) -> None:
     """Each cancellation and schedule is a read-merge-write of the rule's pending state (keeping
     its send history for caps); a message is enqueued only once its state is stored."""
     for rule_id, reason in plan.cancel:
+        key = pending_key(plan.visitor, rule_id)
         try:
-            pending = Pending.decode(await _kv_get(env, pending_key(plan.visitor, rule_id)))
+            pending = Pending.decode(await _kv_get(env, key))
             if pending is not None and pending.event and not pending.cancelled:
-                await _kv_put(env, pending_key(plan.visitor, rule_id), pending.cancel(reason).encode())
+                await _kv_put(env, key, pending.cancel(reason).encode())
         except JsException as exc:
             log.error("nudge: cancelling follow-up %s failed: %s", rule_id, exc)
     for message in plan.schedule:
+        key = pending_key(message.visitor, message.rule)
         try:
-            pending = Pending.decode(await _kv_get(env, pending_key(message.visitor, message.rule))) or Pending()
-            await _kv_put(env, pending_key(message.visitor, message.rule), pending.scheduled(message).encode())
+            pending = Pending.decode(await _kv_get(env, key)) or Pending()
+            await _kv_put(env, key, pending.scheduled(message).encode())
             await env.NUDGE_FOLLOWUPS.send(message.to_json(), _opts(delaySeconds=message.delay(now)))
         except JsException as exc:
             log.error("nudge: scheduling follow-up %s failed: %s", message.rule, exc)
@@ -1197,7 +1214,7 @@ async def handle_queue(batch: Any, env: Any, ctx: Any) -> None:
         log.error("nudge: follow-ups wait: %s", exc)
         batch.retryAll(_opts(delaySeconds=backoff(1)))
         return
-    if time.monotonic() - app.rules_checked >= RULES_REFRESH or app.rules_checked == 0.0:
+    if _rules_due(app, env):  # awaited: a batch is not in a hurry
         app.rules_checked = time.monotonic()
         await _refresh_rules(env, app)
     for message in batch.messages:
@@ -1290,10 +1307,11 @@ async def _post_webhook(url: str, body: bytes, signature: str, event: str, timeo
         resp = await js.fetch(url, _opts(method="POST", headers=headers, body=body.decode("utf-8"), redirect="manual",
                                          signal=js.AbortSignal.timeout(timeout * 1000)))
         status = int(resp.status)
-        try:
-            await resp.body.cancel() if not _absent(resp.body) else None
-        except JsException:
-            pass
+        if not _absent(resp.body):  # the answer's body is of no interest
+            try:
+                await resp.body.cancel()
+            except JsException:
+                pass
         return status
     except JsException as exc:
         log.warning("nudge: webhook attempt failed: %s", exc)
