@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+from tests.support.processes import serving as serving_in_thread
 
 TILE = (
     '<li class="tile"><a href="/collections/sneakers/products/runner-{i:04d}">'
@@ -129,14 +130,8 @@ class _Server(ThreadingHTTPServer):
 @contextmanager
 def serving() -> Iterator[str]:
     """The origin in a thread of this process (for tests); its base URL."""
-    server = _Server(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving_in_thread(_Server(("127.0.0.1", 0), _Handler)) as url:
+        yield url
 
 
 def main() -> None:

@@ -6,13 +6,14 @@ from __future__ import annotations
 import statistics
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager as ContextManager, contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
-from tests.support.processes import REPO_ROOT, Process, free_port, running  # noqa: E402
+from tests.support import processes  # noqa: E402
+from tests.support.processes import Process, free_port, running  # noqa: E402
 
 SECRET = "bench-secret-0123456789"
 
@@ -31,14 +32,9 @@ def demo_shop() -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
 
 
-@contextmanager
-def local_edge(origin: str, state: Path, *flags: str) -> Iterator[tuple[str, Process]]:
+def local_edge(origin: str, state: Path, *flags: str) -> ContextManager[tuple[str, Process]]:
     """(base URL, process) of the local edge in front of `origin`, its KV etc. in `state`."""
-    port = free_port()
-    cmd = ["node", str(REPO_ROOT / "local-edge" / "server.mjs"), "--port", str(port),
-           "--var", f"ORIGIN_URL:{origin}", "--var", f"NUDGE_SECRET:{SECRET}", "--persist-to", str(state), *flags]
-    with running(cmd, "ready on", timeout=120) as process:
-        yield f"http://127.0.0.1:{port}", process
+    return processes.local_edge(origin, state, SECRET, *flags)
 
 
 def pct(values: list[float], q: int) -> float:

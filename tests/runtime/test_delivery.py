@@ -18,7 +18,8 @@ from nudge.offers import OfferTokens, Redeemed
 from nudge.preview import PreviewTokens
 from nudge.rules import load_ruleset
 from nudge.signing import Signer
-from tests.runtime.test_worker import CODEC, SECRET, Edge, edge_in_front_of_origin, publish, wait_for_kv
+from tests.runtime.test_worker import CODEC, SECRET, Edge, edge_in_front_of_origin, wait_for_kv
+from tests.support.traffic import publish
 from tests.support.processes import REPO_ROOT
 
 pytestmark = pytest.mark.runtime

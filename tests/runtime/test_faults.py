@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager as ContextManager
 from pathlib import Path
 
 import httpx
@@ -27,12 +27,13 @@ import pytest
 from nudge.keys import key16
 from nudge.profile import Profile, decode_profile, encode_profile
 from nudge.session import Session
-from tests.runtime.test_worker import CODEC, SECRET, Edge, nudge_cookies, publish
+from tests.runtime.test_worker import CODEC, Edge, edge_in_front_of_origin, nudge_cookies
+from tests.support.traffic import publish
 from tests.support.fault_origin import (
     GZIP_PAGE, OWN_COOKIES, PAGES, UNKNOWN_ENCODED, big_page, serving_fault_origin, unbrotli,
 )
 from tests.support.origin import PAGE
-from tests.support.processes import REPO_ROOT, free_port, running
+from tests.support.processes import REPO_ROOT
 
 pytestmark = pytest.mark.runtime
 
@@ -41,15 +42,8 @@ ESCAPED = ("Traceback", "Worker threw", "unhandled rejection", "waitUntil promis
 CUT_BODY = "local-edge: response body for GET"  # the runtime's note that the origin's body broke off
 
 
-@contextmanager
-def edge_before_fault_origin(kv_dir: Path, *flags: str) -> Iterator[Edge]:
-    with serving_fault_origin() as (origin, seen):
-        port = free_port()
-        cmd = ["node", str(REPO_ROOT / "local-edge" / "server.mjs"), "--port", str(port),
-               "--var", f"ORIGIN_URL:{origin}", "--var", f"NUDGE_SECRET:{SECRET}",
-               "--persist-to", str(kv_dir), *flags]
-        with running(cmd, "ready on", timeout=120) as process:
-            yield Edge(f"http://127.0.0.1:{port}", origin, seen, process, kv_dir)
+def edge_before_fault_origin(kv_dir: Path, *flags: str) -> ContextManager[Edge]:
+    return edge_in_front_of_origin(kv_dir, *flags, origin=serving_fault_origin)
 
 
 @pytest.fixture(scope="module")

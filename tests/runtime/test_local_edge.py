@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from tests.support.processes import REPO_ROOT, Process, free_port, running
+from tests.support.processes import REPO_ROOT, Process, free_port, running, serving
 
 pytestmark = pytest.mark.runtime
 
@@ -95,14 +95,8 @@ class UpstreamHandler(BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[Upstream]:
     server = Upstream()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 # ------------------------------------------------------------------ the runtime

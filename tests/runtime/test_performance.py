@@ -18,7 +18,7 @@ from bench.origin import page, serving
 from nudge.catalog import decode_facts
 from tests.runtime.test_delivery import offer_cookie
 from tests.runtime.test_worker import SECRET, wait_for_kv
-from tests.support.processes import REPO_ROOT, Process, free_port, running
+from tests.support.processes import Process, local_edge
 
 pytestmark = pytest.mark.runtime
 
@@ -45,12 +45,8 @@ class BenchEdge:
 @pytest.fixture(scope="module")
 def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BenchEdge]:
     kv_dir = tmp_path_factory.mktemp("kv")
-    with serving() as origin:
-        port = free_port()
-        cmd = ["node", str(REPO_ROOT / "local-edge" / "server.mjs"), "--port", str(port),
-               "--var", f"ORIGIN_URL:{origin}", "--var", f"NUDGE_SECRET:{SECRET}", "--persist-to", str(kv_dir)]
-        with running(cmd, "ready on", timeout=120) as process:
-            yield BenchEdge(f"http://127.0.0.1:{port}", process, kv_dir)
+    with serving() as origin, local_edge(origin, kv_dir, SECRET) as (url, process):
+        yield BenchEdge(url, process, kv_dir)
 
 
 def unique(path: str) -> str:

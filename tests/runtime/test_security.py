@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import http.client
 import secrets
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import ThreadingHTTPServer
@@ -18,7 +17,7 @@ import pytest
 
 from tests.runtime.test_worker import edge_in_front_of_origin
 from tests.support.origin import _Handler
-from tests.support.processes import REPO_ROOT, free_port, running
+from tests.support.processes import local_edge, serving
 
 pytestmark = pytest.mark.runtime
 
@@ -121,18 +120,9 @@ class _RedirectingOrigin(_Handler):
 
 @contextmanager
 def edge_before(handler: type[_Handler], kv_dir: Path) -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    origin = f"http://127.0.0.1:{server.server_address[1]}"
-    port = free_port()
-    try:
-        cmd = ["node", str(REPO_ROOT / "local-edge" / "server.mjs"), "--port", str(port), "--var", f"ORIGIN_URL:{origin}",
-               "--var", "NUDGE_SECRET:redirect-test-secret", "--persist-to", str(kv_dir)]
-        with running(cmd, "ready on", timeout=120):
-            yield f"http://127.0.0.1:{port}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), handler)) as origin, \
+            local_edge(origin, kv_dir, "redirect-test-secret") as (url, _):
+        yield url
 
 
 def browser_resolves(base: str, location: str) -> tuple[str, str]:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager as ContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +19,8 @@ from nudge.profile import decode_profile
 from nudge.session import SessionCodec
 from nudge.signing import Signer
 from tests.support.origin import ASSET, PAGE, serving_origin
-from tests.support.processes import REPO_ROOT, Process, free_port, running
+from tests.support.processes import REPO_ROOT, Process, local_edge
+from tests.support.traffic import publish
 
 pytestmark = pytest.mark.runtime
 SECRET = "runtime-test-secret"
@@ -40,14 +40,12 @@ class Edge:
 
 
 @contextmanager
-def edge_in_front_of_origin(kv_dir: Path, *flags: str) -> Iterator[Edge]:
-    with serving_origin() as (origin, seen):
-        port = free_port()
-        cmd = ["node", str(REPO_ROOT / "local-edge" / "server.mjs"), "--port", str(port),
-               "--var", f"ORIGIN_URL:{origin}", "--var", f"NUDGE_SECRET:{SECRET}",
-               "--persist-to", str(kv_dir), *flags]
-        with running(cmd, "ready on", timeout=120) as process:
-            yield Edge(f"http://127.0.0.1:{port}", origin, seen, process, kv_dir)
+def edge_in_front_of_origin(kv_dir: Path, *flags: str,
+                            origin: Callable[[], ContextManager[tuple[str, list[dict[str, str]]]]] = serving_origin,
+                            ) -> Iterator[Edge]:
+    """The local edge in front of a scriptable origin (tests/support/origin.py unless told)."""
+    with origin() as (origin_url, seen), local_edge(origin_url, kv_dir, SECRET, *flags) as (url, process):
+        yield Edge(url, origin_url, seen, process, kv_dir)
 
 
 @pytest.fixture(scope="module")
@@ -363,15 +361,6 @@ kind = "banner"
 title = "Welcome!"
 body = "Free shipping this week"
 """
-
-
-def publish(rules_dir: Path, kv_dir: Path) -> str:
-    """Publishes with this checkout's CLI (PYTHONPATH: not whatever `nudge` the venv has installed)."""
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src")}
-    done = subprocess.run([sys.executable, "-m", "nudge", "rules", "publish", "--dir", str(rules_dir),
-                           "--persist-to", str(kv_dir)], cwd=REPO_ROOT, capture_output=True, text=True, env=env)
-    assert done.returncode == 0, done.stderr
-    return done.stdout.split()[2]  # "published rules <version> to ..."
 
 
 def test_published_rules_go_live_without_a_restart(tmp_path: Path) -> None:

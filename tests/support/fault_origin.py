@@ -7,7 +7,6 @@ from __future__ import annotations
 import gzip
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +14,7 @@ from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from tests.support.origin import PAGE, _Handler
+from tests.support.processes import serving
 
 HTML = "text/html; charset=utf-8"
 
@@ -180,11 +180,5 @@ def serving_fault_origin() -> Iterator[tuple[str, list[dict[str, str]]]]:
     """(base URL, request headers seen) of a running fault origin; stopped when the block ends."""
     seen: list[dict[str, str]] = []
     handler = type("Handler", (_FaultHandler,), {"seen": seen, "brotli_page": brotli(PAGE.encode())})
-    server = _Server(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(_Server(("127.0.0.1", 0), handler)) as url:
+        yield url, seen

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import gzip
 import json
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+from tests.support.processes import serving
 
 PAGE = (
     "<!doctype html><html><head><title>t</title></head>"
@@ -121,11 +122,5 @@ def serving_origin() -> Iterator[tuple[str, list[dict[str, str]]]]:
     """(base URL, request headers seen) of a running origin; stopped when the block ends."""
     seen: list[dict[str, str]] = []
     handler = type("Handler", (_Handler,), {"seen": seen})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), handler)) as url:
+        yield url, seen

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import socketserver
 import subprocess
 import threading
 import time
@@ -118,3 +119,28 @@ def running(
         yield process
     finally:
         process.stop()
+
+
+@contextmanager
+def local_edge(origin: str, state: Path, secret: str, *flags: str) -> Iterator[tuple[str, Process]]:
+    """(base URL, process) of the local edge runtime in front of `origin`, signing with `secret`,
+    its KV, cache, analytics and queues in `state`; `flags` are more server.mjs options."""
+    port = free_port()
+    cmd = ["node", str(REPO_ROOT / "local-edge" / "server.mjs"), "--port", str(port),
+           "--var", f"ORIGIN_URL:{origin}", "--var", f"NUDGE_SECRET:{secret}", "--persist-to", str(state), *flags]
+    with running(cmd, "ready on", timeout=120) as process:
+        yield f"http://127.0.0.1:{port}", process
+
+
+@contextmanager
+def serving(server: socketserver.BaseServer) -> Iterator[str]:
+    """Serves `server` (an HTTP server bound to 127.0.0.1) from a daemon thread until the block
+    ends; its base URL."""
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

@@ -39,7 +39,7 @@ from nudge.ruleset_blob import rules_version
 from nudge.session import COOKIE_NAME, SessionCodec
 from nudge.signing import Signer
 from tests.support.origin import serving_origin
-from tests.support.processes import REPO_ROOT, Process, free_port, running
+from tests.support.processes import REPO_ROOT, Process, local_edge
 
 SECRET = "traffic-simulation-secret"
 CODEC = SessionCodec(Signer([SECRET.encode()], "session"))
@@ -264,15 +264,11 @@ def simulation(scenarios: Sequence[Scenario], workdir: Path) -> Iterator[Simulat
         (rules_dir / f"{s.rule_id}.toml").write_text(s.rule_toml(), encoding="utf-8")
     version = publish(rules_dir, persist)
     with serving_origin() as (origin, _):
-        port = free_port()
-        cmd = ["node", str(REPO_ROOT / "local-edge" / "server.mjs"), "--port", str(port),
-               "--var", f"ORIGIN_URL:{origin}", "--var", f"NUDGE_SECRET:{SECRET}",
-               "--var", "NUDGE_RULES_REFRESH_SECONDS:1", "--persist-to", str(persist)]
-        with running(cmd, "ready on", timeout=120) as process, \
-                httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
+        with local_edge(origin, persist, SECRET, "--var", "NUDGE_RULES_REFRESH_SECONDS:1") as (url, process), \
+                httpx.Client(base_url=url, timeout=30) as c:
             deadline = time.monotonic() + 30
             while c.get("/_nudge/health").json()["rules_version"] != version:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"the edge never served the published rules {version}")
                 time.sleep(0.2)
-            yield Simulation(f"http://127.0.0.1:{port}", persist, rules_dir, process)
+            yield Simulation(url, persist, rules_dir, process)

@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from tests.support.processes import serving
+
 
 @dataclass
 class Received:
@@ -61,12 +63,6 @@ def serving_hook(*script: int | tuple[int, float]) -> Iterator[Hook]:
                 pass  # the sender gave up waiting
             hook.received.append(Received({k.lower(): v for k, v in self.headers.items()}, body, status))
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    hook.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), Handler)) as url:
+        hook.url = f"{url}/hook"
         yield hook
-    finally:
-        server.shutdown()
-        server.server_close()
