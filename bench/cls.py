@@ -25,7 +25,8 @@ from playwright.sync_api import BrowserContext, Page, expect, sync_playwright  #
 
 from e2e.conftest import CHROMIUM, CHROMIUM_ARGS, shop_behind_edge  # noqa: E402
 from e2e.test_accessibility import CLS_OBSERVER, layout_shift  # noqa: E402
-from e2e.test_delivery import AERO, HERO, LACES, RECS, SHIPPING_BADGE, add_to_cart, returning_sneaker_fan  # noqa: E402
+from e2e.test_delivery import (AERO, HERO, LACES, RECS, SHIPPING_BADGE, add_to_cart,  # noqa: E402
+                               returning_sneaker_fan, settled_shift)
 from e2e.test_sneakers_story import MODAL, browse_pairs, move_to_leave  # noqa: E402
 
 
@@ -36,14 +37,6 @@ def reveal_shift(page: Page, reveal: Callable[[], None], selector: str) -> float
     expect(page.locator(selector)).to_be_visible()
     page.wait_for_timeout(200)
     return layout_shift(page) - before
-
-
-def settled_shift(page: Page, path: str, selector: str) -> float:
-    page.goto(path)
-    page.locator(selector).scroll_into_view_if_needed()
-    page.wait_for_function("(sel) => [...document.querySelectorAll(sel + ' img')].every(i => i.complete)", arg=selector)
-    page.wait_for_timeout(200)
-    return layout_shift(page)
 
 
 def main() -> int:
