@@ -18,7 +18,7 @@ from nudge.offers import OfferTokens, Redeemed
 from nudge.preview import PreviewTokens
 from nudge.rules import load_ruleset
 from nudge.signing import Signer
-from tests.runtime.test_worker import CODEC, SECRET, Edge, edge_in_front_of_origin, wait_for_kv
+from tests.runtime.test_worker import CODEC, SECRET, Edge, edge_in_front_of_origin, wait_for_kv, wait_for_rules
 from tests.support.traffic import publish
 from tests.support.processes import REPO_ROOT
 
@@ -122,10 +122,8 @@ def test_the_daily_discount_budget_is_enforced_at_redemption(tmp_path: Path) -> 
     rule = load_ruleset({p.name: p.read_text() for p in rules_dir.glob("*.toml")}).rule("sneakers-exit-intent")
     assert rule is not None
     with edge_in_front_of_origin(kv_dir, "--var", "NUDGE_RULES_REFRESH_SECONDS:1") as e:
-        deadline = time.monotonic() + 10
         with e.client() as c:
-            while c.get("/_nudge/health").json()["rules_version"] != version and time.monotonic() < deadline:
-                time.sleep(0.3)
+            wait_for_rules(e, c, version)
 
         def redeem() -> httpx.Response:
             with httpx.Client(base_url=e.url, timeout=30) as shopper:
@@ -284,9 +282,7 @@ def test_holdout_visitors_never_see_the_nudge_but_are_counted(tmp_path: Path) ->
     seen: dict[str, list[tuple[str, bool]]] = {"holdout": [], "treatment": []}
     with edge_in_front_of_origin(kv_dir) as e:
         with e.client() as c:
-            deadline = time.monotonic() + 10
-            while c.get("/_nudge/health").json()["rules_version"] != version and time.monotonic() < deadline:
-                time.sleep(0.1)  # the isolate loads the published rules in the background
+            wait_for_rules(e, c, version)
         # 24 fresh visitors: both groups are reached unless the 50/50 hash is broken (p = 2 * 0.5**24).
         for _ in range(24):
             with e.client() as c:

@@ -27,7 +27,7 @@ import pytest
 from nudge.keys import key16
 from nudge.profile import Profile, decode_profile, encode_profile
 from nudge.session import Session
-from tests.runtime.test_worker import CODEC, Edge, edge_in_front_of_origin, nudge_cookies
+from tests.runtime.test_worker import CODEC, Edge, edge_in_front_of_origin, nudge_cookies, wait_for_rules
 from tests.support.traffic import publish
 from tests.support.fault_origin import (
     GZIP_PAGE, OWN_COOKIES, PAGES, UNKNOWN_ENCODED, big_page, serving_fault_origin, unbrotli,
@@ -502,10 +502,7 @@ def test_nudge_text_reads_right_in_the_pages_own_charset(tmp_path: Path) -> None
     (rules_dir / "charset-banner.toml").write_text(NON_ASCII_BANNER)
     version = publish(rules_dir, kv_dir)
     with edge_before_fault_origin(kv_dir, "--var", "NUDGE_RULES_REFRESH_SECONDS:1") as e, e.client() as c:
-        deadline = time.monotonic() + 15
-        while c.get("/_nudge/health").json()["rules_version"] != version:
-            assert time.monotonic() < deadline, e.process.output()
-            time.sleep(0.2)
+        wait_for_rules(e, c, version)
         for name, charset in (("windows-1252", "cp1252"), ("shift_jis", "shift_jis"), ("/page", "utf-8")):
             with e.client() as visitor:  # a new visitor each time: the banner shows once a visit
                 r = visitor.get(name if name.startswith("/") else f"/fault/page/{name}")

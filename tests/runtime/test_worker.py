@@ -363,6 +363,14 @@ body = "Free shipping this week"
 """
 
 
+def wait_for_rules(edge: Edge, client: httpx.Client, version: str, seconds: float = 15) -> None:
+    """Until the edge serves the published rule set `version` (isolates look in the background)."""
+    deadline = time.monotonic() + seconds
+    while client.get("/_nudge/health").json()["rules_version"] != version:
+        assert time.monotonic() < deadline, f"never served rules {version}:\n{edge.process.output()[-2000:]}"
+        time.sleep(0.1)
+
+
 def test_published_rules_go_live_without_a_restart(tmp_path: Path) -> None:
     kv_dir, rules_dir = tmp_path / "kv", tmp_path / "rules"
     shutil.copytree(REPO_ROOT / "rules", rules_dir)
@@ -372,9 +380,7 @@ def test_published_rules_go_live_without_a_restart(tmp_path: Path) -> None:
         assert health["rules_version"].startswith("bundled:")
         (rules_dir / "welcome-banner.toml").write_text(HOME_BANNER)
         version = publish(rules_dir, kv_dir)
-        deadline = time.monotonic() + 10
-        while c.get("/_nudge/health").json()["rules_version"] != version and time.monotonic() < deadline:
-            time.sleep(0.3)  # the refresh runs in the background at most every second
+        wait_for_rules(e, c, version)  # the refresh runs in the background at most every second
         page = c.get("/").text
         assert 'data-nudge-rule="welcome-banner"' in page and "Free shipping this week" in page
         assert c.get("/_nudge/health").json()["rules"] == health["rules"] + 1
