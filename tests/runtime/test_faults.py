@@ -157,14 +157,14 @@ def assert_personalized_from_the_cookie(edge: Edge, watch: Watch, limit: float) 
 
 @pytest.fixture(scope="module")
 def failing_kv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
-    with edge_before_fault_origin(tmp_path_factory.mktemp("kv"), "--kv-fail", "all",
+    with edge_before_fault_origin(tmp_path_factory.mktemp("kv"), "--var", "NUDGE_LOCAL_KV_FAIL:all",
                                   "--var", "NUDGE_RULES_REFRESH_SECONDS:1") as e:
         yield e
 
 
 @pytest.fixture(scope="module")
 def slow_kv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
-    with edge_before_fault_origin(tmp_path_factory.mktemp("kv"), "--kv-delay-ms", "2000") as e:
+    with edge_before_fault_origin(tmp_path_factory.mktemp("kv"), "--var", "NUDGE_LOCAL_KV_DELAY_MS:2000") as e:
         yield e
 
 
@@ -194,7 +194,7 @@ def test_kv_that_throws_never_replaces_the_stored_profile(tmp_path: Path) -> Non
     key = f"profile:{visitor.hex()}"
     kv_put(tmp_path, {key: encode_profile(STORED)})
     stored = kv_file(tmp_path, key).read_bytes()
-    with edge_before_fault_origin(tmp_path, "--kv-fail", "get,getWithMetadata") as e:  # writes still work
+    with edge_before_fault_origin(tmp_path, "--var", "NUDGE_LOCAL_KV_FAIL:get,getWithMetadata") as e:  # writes still work
         watch = Watch(e)
         with e.client() as c:
             r = c.get("/", headers={"cookie": cookie})

@@ -196,7 +196,7 @@ def test_profile_written_in_the_background_counts_the_visit(tmp_path: Path) -> N
 
 def timed_page(kv_dir: Path, kv_delay_ms: int, origin_delay_ms: int) -> tuple[float, str]:
     """(seconds for one page after warm-up, runtime log of that request) with a slow KV/origin."""
-    with edge_in_front_of_origin(kv_dir, "--kv-delay-ms", str(kv_delay_ms)) as e, e.client() as c:
+    with edge_in_front_of_origin(kv_dir, "--var", f"NUDGE_LOCAL_KV_DELAY_MS:{kv_delay_ms}") as e, e.client() as c:
         c.get("/page")  # warm the isolate; the visit's profile is written now
         time.sleep(kv_delay_ms / 1000 + 0.2)
         before = len(e.process.output())

@@ -1,14 +1,18 @@
-"""Start and stop the long-running processes (local edge, demo shop) that tests drive."""
+"""Start and stop the long-running processes (nudge on workerd, demo shop) that tests drive."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import socket
 import socketserver
 import subprocess
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -121,15 +125,84 @@ def running(
         process.stop()
 
 
+# Each line that carries a measurement event when the Worker runs with NUDGE_LOCAL_EVENTS=log.
+EVENT_PREFIX = '{"nudge":"event",'
+# Only wrangler's debug log names the Worker's own port (behind wrangler's proxy, which re-chunks
+# responses): {"type":"reloadComplete","proxyData":{"userWorkerUrl":{...,"port":"43121"}...
+_WORKER_PORT = re.compile(r'"reloadComplete".*?"userWorkerUrl":\{[^}]*"port":"(\d+)"')
+
+
+def edge_command(port: int, state: Path, variables: Mapping[str, str], config: Path | None = None) -> list[str]:
+    """`wrangler dev` as `make dev` runs it: workerd offline (scripts/workerd passes the locally built
+    Pyodide bundle), Pyodide's development build selected on the command line only."""
+    cmd = [str(REPO_ROOT / "node_modules" / ".bin" / "wrangler"), "dev", "--ip", "127.0.0.1",
+           "--port", str(port), "--inspector-port", str(free_port()), "--persist-to", str(state),
+           "--show-interactive-dev-session=false", "--log-level", "debug",
+           "--compatibility-flags", "python_workers", "--compatibility-flags", "python_workers_development"]
+    if config is not None:
+        cmd += ["--config", str(config)]
+    for name, value in variables.items():
+        cmd += ["--var", f"{name}:{value}"]
+    return cmd
+
+
+def edge_environment() -> dict[str, str]:
+    """Node 22 from node_modules first on PATH (wrangler needs it), workerd through our wrapper,
+    and nothing that reaches for the network."""
+    bin_dir = str(REPO_ROOT / "node_modules" / ".bin")
+    return {"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+            "MINIFLARE_WORKERD_PATH": str(REPO_ROOT / "scripts" / "workerd"),
+            "WRANGLER_SEND_METRICS": "false", "CLOUDFLARE_CF_FETCH_ENABLED": "false",
+            "WRANGLER_LOG_PATH": str(Path(os.environ.get("TMPDIR", "/tmp")) / "nudge-wrangler-logs")}
+
+
 @contextmanager
 def local_edge(origin: str, state: Path, secret: str, *flags: str) -> Iterator[tuple[str, Process]]:
-    """(base URL, process) of the local edge runtime in front of `origin`, signing with `secret`,
-    its KV, cache, analytics and queues in `state`; `flags` are more server.mjs options."""
-    port = free_port()
-    cmd = ["node", str(REPO_ROOT / "local-edge" / "server.mjs"), "--port", str(port),
-           "--var", f"ORIGIN_URL:{origin}", "--var", f"NUDGE_SECRET:{secret}", "--persist-to", str(state), *flags]
-    with running(cmd, "ready on", timeout=120) as process:
-        yield f"http://127.0.0.1:{port}", process
+    """(base URL, process) of nudge on workerd (`wrangler dev`) in front of `origin`, signing with
+    `secret`, its KV, cache and queues persisted in `state`. `flags` are `--var NAME:VALUE` pairs.
+    The URL is the Worker's own port, not wrangler's proxy: bytes and chunks as the Worker sends them.
+    Events written to Analytics Engine are echoed to the output (see `events`)."""
+    variables = {"ORIGIN_URL": origin, "NUDGE_SECRET": secret, "NUDGE_LOCAL_EVENTS": "log"}
+    pairs = list(flags)
+    while pairs:
+        flag, value, *pairs = pairs
+        if flag != "--var":
+            raise ValueError(f"local_edge takes --var NAME:VALUE pairs, not {flag!r}")
+        name, _, setting = value.partition(":")
+        variables[name] = setting
+    cmd = edge_command(free_port(), state, variables)
+    with running(cmd, '"reloadComplete"', timeout=180, env=edge_environment()) as process:
+        match = _WORKER_PORT.search(process.output())
+        if match is None:
+            raise RuntimeError(f"the Worker's port is not in wrangler's output:\n{process.output()}")
+        url = f"http://127.0.0.1:{match.group(1)}"
+        _wait_until_serving(url, process)
+        yield url, process
+
+
+def _wait_until_serving(url: str, process: Process, timeout: float = 120) -> None:
+    """Blocks until the Worker answers at all (Python is loaded on the first request)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_nudge/health", timeout=timeout):
+                return
+        except urllib.error.HTTPError:
+            return  # an answer (a missing secret, say), which is what we wait for
+        except OSError as exc:
+            if time.monotonic() > deadline or process.proc.poll() is not None:
+                raise RuntimeError(f"nudge on workerd did not answer: {exc}\n{process.output()}") from exc
+        time.sleep(0.2)  # the port refused: the runtime is still starting
+
+
+def events(process: Process) -> list[dict[str, object]]:
+    """The Analytics Engine data points the Worker wrote so far (echoed with NUDGE_LOCAL_EVENTS=log)."""
+    found = []
+    for line in process.output().splitlines():
+        at = line.find(EVENT_PREFIX)
+        if at != -1:
+            found.append(json.loads(line[at:])["point"])
+    return found
 
 
 @contextmanager
