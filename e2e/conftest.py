@@ -1,4 +1,4 @@
-"""Starts the demo shop and the local edge once per test session, and a headless Chromium."""
+"""Starts the demo shop and nudge on workerd (`wrangler dev`) in front of it, and a headless Chromium."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
-from tests.support.processes import REPO_ROOT, free_port, running
+from tests.support.processes import Process, free_port, local_edge, running
 
 CHROMIUM = "/usr/bin/chromium"
 SECRET = "e2e-secret-0123456789abcdef"  # the edge's NUDGE_SECRET here, so tests can read the cookie
@@ -30,31 +30,27 @@ CHROMIUM_ARGS = [
 class Stack:
     edge: str  # the shop as shoppers see it, through nudge
     shop: str  # the origin, direct
-    state: Path  # the edge's --persist-to folder: KV, cache, analytics/nudge_events.jsonl
+    state: Path  # the edge's --persist-to folder: Miniflare's KV, cache and queues
+    process: Process  # the edge (`wrangler dev`): its output has nudge's log lines and, for
+    # tests.support.processes.events(), the Analytics Engine points the Worker wrote
 
 
 @contextmanager
 def shop_behind_edge(kv_dir: Path, *edge_flags: str, shop_env: Mapping[str, str] | None = None,
                      followups: bool = False) -> Iterator[Stack]:
-    """The demo shop (its process environment extended by `shop_env`) behind a local edge; with
-    `followups`, the edge sends follow-up webhooks to the shop's receiver (/webhooks)."""
-    shop_port, edge_port = free_port(), free_port()
+    """The demo shop (its process environment extended by `shop_env`) behind nudge on workerd, its
+    state in `kv_dir`; `edge_flags` are `--var NAME:VALUE` pairs. With `followups`, the edge sends
+    follow-up webhooks to the shop's receiver (/webhooks)."""
+    shop_port = free_port()
+    shop = f"http://127.0.0.1:{shop_port}"
     if followups:
-        edge_flags = (*edge_flags, "--var", f"NUDGE_WEBHOOK_URL:http://127.0.0.1:{shop_port}/webhooks/nudge",
+        edge_flags = (*edge_flags, "--var", f"NUDGE_WEBHOOK_URL:{shop}/webhooks/nudge",
                       "--var", f"NUDGE_WEBHOOK_SECRET:{WEBHOOK_SECRET}")
         shop_env = {**(shop_env or {}), "NUDGE_WEBHOOK_SECRET": WEBHOOK_SECRET}
     shop_cmd = [sys.executable, "-m", "demo_shop", "--port", str(shop_port)]
-    edge_cmd = [
-        "node", str(REPO_ROOT / "local-edge" / "server.mjs"),
-        "--port", str(edge_port),
-        "--var", f"ORIGIN_URL:http://127.0.0.1:{shop_port}",
-        "--var", f"NUDGE_SECRET:{SECRET}",
-        "--persist-to", str(kv_dir),
-        *edge_flags,
-    ]
     with running(shop_cmd, "Uvicorn running", timeout=30, env=shop_env):
-        with running(edge_cmd, "ready on", timeout=120):
-            yield Stack(edge=f"http://127.0.0.1:{edge_port}", shop=f"http://127.0.0.1:{shop_port}", state=kv_dir)
+        with local_edge(shop, kv_dir, SECRET, *edge_flags) as (edge, process):
+            yield Stack(edge=edge, shop=shop, state=kv_dir, process=process)
 
 
 @pytest.fixture(scope="session")
