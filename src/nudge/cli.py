@@ -193,15 +193,24 @@ def rules_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+WRANGLER_BIN = REPO_ROOT / "node_modules" / ".bin"  # wrangler and the Node 22 it needs (`make setup`)
+
+
 def _kv_put_commands(args: argparse.Namespace, pairs: list[tuple[str, Path]]) -> list[list[str]]:
-    """The commands that write (key, file) pairs in order: to the local runtime's KV store, or with
-    `--remote` to Cloudflare's through wrangler."""
-    if args.remote:
-        return [["npx", "wrangler", "kv", "key", "put", "--binding", args.binding, "--remote", key,
-                 "--path", str(path)] for key, path in pairs]
-    script = REPO_ROOT / "local-edge" / "kv-put.mjs"
-    return [["node", str(script), "--persist-to", str(args.persist_to), "--binding", args.binding,
-             *(f"{key}={path}" for key, path in pairs)]]
+    """The commands that write (key, file) pairs in order, one `wrangler kv key put` per key: to the
+    local runtime's KV in --persist-to (what `wrangler dev --persist-to` reads), or with `--remote`
+    to Cloudflare's."""
+    wrangler = str(WRANGLER_BIN / "wrangler")
+    where = ["--remote"] if args.remote else ["--local", "--persist-to", str(Path(args.persist_to).resolve())]
+    return [[wrangler, "kv", "key", "put", *where, "--binding", args.binding, key, "--path", str(path)]
+            for key, path in pairs]
+
+
+def _wrangler_environment() -> dict[str, str]:
+    """This environment with node_modules/.bin first on PATH (wrangler refuses the Node < 22 a
+    system may have) and wrangler's usage metrics off."""
+    return {**os.environ, "PATH": f"{WRANGLER_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            "WRANGLER_SEND_METRICS": "false"}
 
 
 def rules_publish(args: argparse.Namespace) -> int:
@@ -217,9 +226,9 @@ def rules_publish(args: argparse.Namespace) -> int:
         pointer_path.write_text(version)
         # The blob first, then the pointer: a Worker never follows a pointer to a missing blob.
         for cmd in _kv_put_commands(args, [(blob_key(version), blob_path), (POINTER_KEY, pointer_path)]):
-            done = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
+            done = subprocess.run(cmd, cwd=REPO_ROOT, env=_wrangler_environment(), capture_output=True, text=True)
             if done.returncode != 0:
-                print(f"nudge: publishing failed: {' '.join(cmd[:3])}...\n{done.stderr}", file=sys.stderr)
+                print(f"nudge: publishing failed: {' '.join(cmd)}\n{done.stdout}{done.stderr}", file=sys.stderr)
                 return EXIT_INVALID
     where = "Cloudflare KV (--remote)" if args.remote else f"local KV in {args.persist_to}"
     print(f"published rules {version} to {where}")
@@ -320,8 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "`rules:current` pointer to it. Workers pick it up within NUDGE_RULES_REFRESH_SECONDS. "
                     "Nothing is published when a rule is invalid.")
     _rules_dir_option(publish, "--dir")
-    publish.add_argument("--persist-to", type=Path, default=Path(".nudge-local"), metavar="DIR",
-                         help="the local edge runtime's state folder (default: .nudge-local)")
+    publish.add_argument("--persist-to", type=Path, default=LOCAL_STATE, metavar="DIR",
+                         help="the local runtime's state folder, as `wrangler dev --persist-to` "
+                              "(default: the repo's .nudge-local)")
     publish.add_argument("--binding", default="NUDGE_KV", help="the KV binding name (default: NUDGE_KV)")
     publish.add_argument("--remote", action="store_true", help="write to Cloudflare through `wrangler kv key put`")
     publish.set_defaults(run=rules_publish)

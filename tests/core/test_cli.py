@@ -2,13 +2,17 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from nudge.cli import main
+from nudge import cli
+from nudge.cli import main, read_rule_files
 from nudge.pages import Page
+from nudge.ruleset_blob import POINTER_KEY, blob_key, compile_blob
 from nudge.session import SessionCodec
 from nudge.signing import Signer
 from nudge.tracking import credit_dwell, record_page_view
@@ -173,3 +177,50 @@ def test_help_explains_each_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert "inspect a shopper's session cookie" in out
     assert "verify a nudge cookie" in out
     assert "validate every rule file" in out
+
+
+class _Run:
+    """Stands in for subprocess.run in nudge.cli: records each command, answers `returncode`."""
+
+    def __init__(self, returncode: int = 0) -> None:
+        self.calls: list[tuple[list[str], dict[str, str]]] = []
+        self.returncode = returncode
+
+    def __call__(self, cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        blob = Path(cmd[cmd.index("--path") + 1]).read_bytes()  # the file exists while the command runs
+        assert blob
+        self.calls.append((cmd, kwargs["env"]))
+        return subprocess.CompletedProcess(cmd, self.returncode, "", "boom" if self.returncode else "")
+
+
+def test_rules_publish_puts_the_blob_then_the_pointer_with_wrangler(capsys: pytest.CaptureFixture[str],
+                                                                     monkeypatch: pytest.MonkeyPatch,
+                                                                     tmp_path: Path) -> None:
+    run = _Run()
+    monkeypatch.setattr(cli.subprocess, "run", run)
+    version, _ = compile_blob(read_rule_files(ROOT / "rules"), 0)
+    assert main(["rules", "publish", "--dir", str(ROOT / "rules"), "--persist-to", "state"]) == 0
+    wrangler = str(ROOT / "node_modules" / ".bin" / "wrangler")
+    local = ["--local", "--persist-to", str(tmp_path / "state")]  # relative to where nudge runs
+    assert [cmd[:-2] for cmd, _ in run.calls] == [
+        [wrangler, "kv", "key", "put", *local, "--binding", "NUDGE_KV", blob_key(version)],
+        [wrangler, "kv", "key", "put", *local, "--binding", "NUDGE_KV", POINTER_KEY],
+    ]
+    env = run.calls[0][1]
+    assert env["PATH"].split(os.pathsep)[0] == str(ROOT / "node_modules" / ".bin")  # its Node 22, not the system's
+    assert env["WRANGLER_SEND_METRICS"] == "false"
+    assert f"published rules {version} to local KV in state" in capsys.readouterr().out
+
+    run.calls.clear()
+    assert main(["rules", "publish", "--dir", str(ROOT / "rules"), "--remote"]) == 0
+    assert [cmd[4:-2] for cmd, _ in run.calls] == [["--remote", "--binding", "NUDGE_KV", blob_key(version)],
+                                                  ["--remote", "--binding", "NUDGE_KV", POINTER_KEY]]
+
+
+def test_rules_publish_stops_at_the_first_failed_put(capsys: pytest.CaptureFixture[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    run = _Run(returncode=1)
+    monkeypatch.setattr(cli.subprocess, "run", run)
+    assert main(["rules", "publish", "--dir", str(ROOT / "rules")]) == 1
+    assert len(run.calls) == 1  # never the pointer to a blob that is not there
+    assert "publishing failed" in capsys.readouterr().err
