@@ -59,8 +59,8 @@ bench: setup chromium
 	$(PY) bench/cookie_size.py
 	$(PY) bench/decide.py
 	node bench/pyodide_decide.mjs
-	node bench/worker_time.mjs
-	node bench/cold_start.mjs
+	$(PY) bench/worker_time.py
+	$(PY) bench/cold_start.py
 	$(PY) bench/ttfb.py
 	$(PY) bench/lift.py
 	$(PY) bench/cls.py

@@ -1,5 +1,5 @@
 """Cumulative Layout Shift from nudges in Chromium (Playwright, /usr/bin/chromium): the demo shop
-behind the local edge, layout shifts summed from a PerformanceObserver (entries after user input
+behind nudge on workerd, layout shifts summed from a PerformanceObserver (entries after user input
 excluded, as CLS does), for each way a nudge appears:
 
 - a banner revealed 20 s into a page and the exit-intent modal: shift added by the reveal;

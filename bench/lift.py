@@ -1,14 +1,14 @@
 """Lift simulation: does `nudge report` find a known lift, and claim none when there is none?
 
-Synthetic visitors (tests/support/traffic.py) go through the local edge in front of a small
+Synthetic visitors (tests/support/traffic.py) go through nudge on workerd in front of a small
 origin; the Worker buckets them (50% holdout), shows the banner or not, and writes exposures,
 impressions and conversions; each visitor converts independently with a known probability.
 
 - scenario A: 4% base, +1 point when the banner was shown (power printed below);
 - scenario B: 4% base, no lift, as many visitors (so "no lift" rules out effects of that size).
 
-Both are reported with the functions `nudge report` uses, on the runtime's jsonl. Running the
-runtime dozens of times would take too long, so the repeated-run figures come from disjoint
+Both are reported with the functions `nudge report` uses, on the events the Worker wrote. Running
+the runtime dozens of times would take too long, so the repeated-run figures come from disjoint
 replicates: each scenario's visitors are split by a hash of their visitor id into `--runs`
 groups, each reported on its own as an experiment of that size (independent: no visitor is in
 two, and bucketing and conversions are per visitor). B's replicates give the false-positive rate

@@ -1,18 +1,22 @@
-"""Load: mixed shopper journeys through the local edge in front of the demo shop, at a fixed
-concurrency, counting errors and sampling the runtime's memory (RSS of its node process).
+"""Load: mixed shopper journeys through nudge on workerd in front of the demo shop, at a fixed
+concurrency, counting errors and sampling the memory of the workerd process that runs the Worker.
 
 Each virtual shopper keeps its cookies and walks: home, a category, three products, a beacon
 (dwell and a product view), add to cart (the shop's form POST, watched by the edge), the cart,
 checkout, the order (POST, then the thank-you page) and a purchase beacon: 13 requests.
-Anything but the status the journey expects (200 pages, 204 beacons, 303 form posts) is an error.
+Anything but the status the journey expects (200 pages, 204 beacons, 303 form posts) is an error,
+and so is a Python traceback or an uncaught exception in the runtime's output.
 
-Memory: the runtime logs its RSS, V8 heap and Pyodide's wasm memory every 0.25 s
-(`--memory-log-ms`); each sample is placed at the number of requests logged before it. After the
-warm-up (the first 20% of requests, at least every shopper's first whole journey: Pyodide's heap
-and V8's grow to their working size) the
-least-squares slope of RSS against requests says whether the runtime leaks. RSS swings by tens of
-MB with V8's garbage collection; Pyodide's wasm memory does not (it never shrinks, and every
-Python object a leaked proxy keeps alive is in it), so it is the sharp test for leaked proxies.
+Memory, measured from outside: workerd (run by `wrangler dev`; the bench finds the workerd process
+listening on the Worker's port among wrangler's descendants, wrangler's own proxy runs another) has
+no memory log, and Pyodide's wasm memory, which the old Node stand-in (local-edge
+`--memory-log-ms`) reported, cannot be read from outside the isolate. So this samples the workerd
+process's resident set size (VmRSS of /proc/<pid>/status) every 0.25 s, each sample placed at the
+number of requests answered so far. That RSS holds V8's heap, Pyodide's wasm memory (which never
+shrinks) and workerd's own buffers, for this one Worker. After the warm-up (the first 20% of
+requests, at least every shopper's first whole journey: the heaps grow to their working size) the
+least-squares slope of RSS against requests, and the lowest RSS per tenth of the run (the level
+garbage collection comes back to), say whether the runtime leaks.
 
     .venv/bin/python bench/load.py [--requests 10000] [--concurrency 32]
 """
@@ -25,6 +29,7 @@ import json
 import re
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +38,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.stack import demo_shop, local_edge  # noqa: E402
+from bench.stack import demo_shop, loadavg, local_edge, rss_bytes, worker_pid  # noqa: E402
 
 CONFIG = re.compile(r'<script type="application/json" id="nudge-config"[^>]*>(.*?)</script>')
 PRODUCTS = [("sneakers", "aero-runner", "SNK-001"), ("sneakers", "court-classic", "SNK-002"),
@@ -43,17 +48,13 @@ JOURNEY = 13  # requests per shopper
 UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0 Safari/537.36"
 
 
-MEMORY = re.compile(r"^memory rss=(\d+) heap_used=(\d+) external=(\d+) wasm=(\d+)$")
-ACCESS = re.compile(r"^(GET|POST) \S+ \d{3} \d+ms")
+SAMPLE_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
 class Sample:
-    done: int  # requests the runtime had logged before this sample
-    rss: int
-    heap: int  # V8 heap used
-    external: int  # memory outside V8's heap held by JS objects: wasm memories, buffers
-    wasm: int  # Pyodide's wasm memory
+    done: int  # requests answered before this sample
+    rss: int  # the Worker's workerd process, bytes
 
 
 @dataclass
@@ -63,6 +64,7 @@ class LoadResult:
     seconds: float
     samples: list[Sample]
     warm_up: int  # requests before memory counts
+    peak_rss: int = 0  # VmHWM of the workerd process at the end
 
     @property
     def throughput(self) -> float:
@@ -81,7 +83,7 @@ class LoadResult:
         var = sum((x - mx) ** 2 for x, _ in pts)
         return sum((x - mx) * (y - my) for x, y in pts) / var if var else 0.0
 
-    def growth(self, what: str = "wasm") -> float:
+    def growth(self, what: str = "rss") -> float:
         """`what` at the end minus at the end of the warm-up (MB)."""
         after = self.after_warm_up()
         return (getattr(after[-1], what) - getattr(after[0], what)) / 2**20 if after else 0.0
@@ -94,15 +96,26 @@ class LoadResult:
         return [min(mb[i:i + size]) for i in range(0, size * parts, size) if mb[i:i + size]]
 
 
-def memory_samples(output: str) -> list[Sample]:
-    """The runtime's memory lines, each placed after the requests logged before it."""
-    samples, done = [], 0
-    for line in output.splitlines():
-        if ACCESS.match(line):
-            done += 1
-        elif m := MEMORY.match(line):
-            samples.append(Sample(done, int(m[1]), int(m[2]), int(m[3]), int(m[4])))
-    return samples
+class _Sampler(threading.Thread):
+    """Samples the RSS of `pid` every SAMPLE_SECONDS until stopped."""
+
+    def __init__(self, pid: int, counter: _Counter) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.counter = pid, counter
+        self.samples: list[Sample] = []
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while True:
+            self.samples.append(Sample(self.counter.done, rss_bytes(self.pid)))
+            if self.stopping.wait(SAMPLE_SECONDS):
+                self.samples.append(Sample(self.counter.done, rss_bytes(self.pid)))
+                return
+
+
+def _peak_rss(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
 
 
 @dataclass
@@ -177,17 +190,24 @@ async def _drive(base: str, counter: _Counter, concurrency: int) -> None:
 
 
 def run_load(requests: int, concurrency: int, state: Path) -> LoadResult:
-    """`requests` requests at `concurrency` through a fresh local edge and demo shop."""
-    with demo_shop() as shop, local_edge(shop, state, "--memory-log-ms", "250") as (edge, process):
+    """`requests` requests at `concurrency` through a fresh nudge on workerd and demo shop."""
+    with demo_shop() as shop, local_edge(shop, state) as (edge, process):
+        pid = worker_pid(edge, process)
         counter = _Counter(requests)
+        sampler = _Sampler(pid, counter)
+        sampler.start()
         start = time.perf_counter()
-        asyncio.run(_drive(edge, counter, concurrency))
-        seconds = time.perf_counter() - start
-        time.sleep(0.6)  # one more memory line after the last request
+        try:
+            asyncio.run(_drive(edge, counter, concurrency))
+        finally:
+            seconds = time.perf_counter() - start
+            sampler.stopping.set()
+            sampler.join()
+        peak = _peak_rss(pid)
         output = process.output()
-    worker_errors = [line for line in output.splitlines() if "Worker threw" in line or "Traceback" in line]
+    worker_errors = [line for line in output.splitlines() if "Traceback" in line or "Uncaught" in line]
     warm_up = max(requests // 5, concurrency * JOURNEY)
-    return LoadResult(counter.done, counter.errors + worker_errors, seconds, memory_samples(output), warm_up)
+    return LoadResult(counter.done, counter.errors + worker_errors, seconds, sampler.samples, warm_up, peak)
 
 
 def main() -> int:
@@ -198,20 +218,21 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as state:
         result = run_load(args.requests, args.concurrency, Path(state))
     print(f"{result.requests:,} requests at concurrency {args.concurrency} (13-request shopper journeys through "
-          f"the local edge in front of the demo shop): {len(result.errors)} errors")
+          f"nudge on workerd in front of the demo shop): {len(result.errors)} errors; {loadavg()}")
     for error in result.errors[:5]:
         print(f"  {error}")
     print(f"throughput: {result.throughput:.0f} requests/s ({result.seconds:.1f} s)")
-    after = result.after_warm_up()
-    print(f"runtime memory, {len(result.samples)} samples; warm-up: the first {result.warm_up:,} requests")
-    for what, label in (("rss", "RSS"), ("heap", "V8 heap used"), ("external", "external (buffers)"),
-                        ("wasm", "Pyodide wasm memory")):
-        mb = [getattr(s, what) / 2**20 for s in after]
-        tenths = [mb[int(i * (len(mb) - 1) / 9)] for i in range(10)] if mb else []
-        print(f"  {label:20} start {getattr(result.samples[0], what) / 2**20:4.0f} MB; after warm-up "
-              f"min {min(mb):.0f} max {max(mb):.0f}, in tenths {' '.join(f'{x:.0f}' for x in tenths)}, "
-              f"lowest per tenth {' '.join(f'{x:.0f}' for x in result.floors(what))}; "
-              f"slope {result.slope(what):+.2f} MB per 1,000 requests")
+    mb = [s.rss / 2**20 for s in result.after_warm_up()]
+    tenths = [mb[int(i * (len(mb) - 1) / 9)] for i in range(10)] if mb else []
+    print(f"RSS of the Worker's workerd process, {len(result.samples)} samples every {SAMPLE_SECONDS} s; "
+          f"warm-up: the first {result.warm_up:,} requests")
+    print(f"  start {result.samples[0].rss / 2**20:.0f} MB, peak (VmHWM) {result.peak_rss / 2**20:.0f} MB")
+    if mb:
+        print(f"  after warm-up min {min(mb):.0f} max {max(mb):.0f} MB, in tenths {' '.join(f'{x:.0f}' for x in tenths)}, "
+              f"lowest per tenth {' '.join(f'{x:.0f}' for x in result.floors())}; "
+              f"slope {result.slope():+.2f} MB per 1,000 requests; end minus end of warm-up {result.growth():+.1f} MB")
+    else:
+        print("  no samples after the warm-up (too few requests)")
     return 0 if not result.errors else 1
 
 

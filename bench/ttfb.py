@@ -1,9 +1,10 @@
-"""Time to first byte and total time: origin direct vs through the local edge, same run, for a
+"""Time to first byte and total time: origin direct vs through nudge on workerd, same run, for a
 20 KB and a 1 MB page; and whether the rewritten page streams when the origin is slow.
 
-Starts the bench origin (bench/origin.py) and the local edge in front of it, warms both, then
-alternates requests to the two (so both see the same machine load), a new connection each, one
-visitor's cookie kept as a browser would. Prints p50/p99 in milliseconds.
+Starts the bench origin (bench/origin.py) and nudge on workerd in front of it (`wrangler dev`,
+requests go to the Worker's own port, not wrangler's proxy), warms both, then alternates requests
+to the two (so both see the same machine load), a new connection each, one visitor's cookie kept
+as a browser would. Prints p50/p99 in milliseconds and the machine's load average.
 
     .venv/bin/python bench/ttfb.py [--requests 1000] [--pause 1.0]
 """
@@ -20,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.stack import bench_origin, local_edge, pct  # noqa: E402
+from bench.stack import bench_origin, loadavg, local_edge, pct  # noqa: E402
 
 PAGES = (("20 KB", "/collections/sneakers?kb=20"), ("1 MB", "/collections/sneakers?kb=1024"))
 
@@ -66,8 +67,8 @@ def main() -> int:
     ap.add_argument("--pause", type=float, default=1.0, help="the slow origin's pause after </head>, seconds")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as state, bench_origin() as origin, local_edge(origin, Path(state)) as (edge, _):
-        print(f"{args.requests} requests per page and path, alternating origin direct / through the local edge, "
-              "a new connection each")
+        print(f"{args.requests} requests per page and path, alternating origin direct / through nudge on workerd, "
+              f"a new connection each; {loadavg()}")
         print(f"{'':44}{'ttfb p50':>10}{'p99':>8}{'total p50':>11}{'p99':>8}  (ms)")
         for label, path in PAGES:
             cookie = None
@@ -82,12 +83,12 @@ def main() -> int:
                 t, total, sizes["edge"], set_cookie = timed_get(edge, path, cookie)
                 cookie = set_cookie.split(";")[0] if set_cookie else cookie
                 runs["edge"]["ttfb"].append(t), runs["edge"]["total"].append(total)
-            for who, name in (("direct", "origin direct"), ("edge", "through the local edge")):
+            for who, name in (("direct", "origin direct"), ("edge", "through nudge on workerd")):
                 r = runs[who]
                 print(f"{label + ' ' + name + f' ({sizes[who]:,} B)':44}{pct(r['ttfb'], 50):10.2f}{pct(r['ttfb'], 99):8.2f}"
                       f"{pct(r['total'], 50):11.2f}{pct(r['total'], 99):8.2f}")
             added = [e - d for e, d in zip(runs["edge"]["total"], runs["direct"]["total"])]
-            print(f"{label + ' added by the edge (median of pairs)':44}"
+            print(f"{label + ' added by nudge (median of pairs)':44}"
                   f"{statistics.median(e - d for e, d in zip(runs['edge']['ttfb'], runs['direct']['ttfb'])):10.2f}"
                   f"{'':8}{statistics.median(added):11.2f}")
         slow = f"/collections/sneakers?kb=20&pause={args.pause}"
@@ -96,11 +97,12 @@ def main() -> int:
     styled = all(s for _, _, s in through)
     head_ms = statistics.median(h for h, _, _ in through)
     print(f"streaming, origin sends its head, pauses {args.pause:.1f} s, sends the rest (median of 3):")
-    print(f"  head with nudge's style through the edge after {head_ms:.1f} ms "
+    print(f"  head with nudge's style through nudge after {head_ms:.1f} ms "
           f"(origin direct {statistics.median(h for h, _, _ in direct):.1f} ms); whole page after "
           f"{statistics.median(w for _, w, _ in through):.1f} ms (direct {statistics.median(w for _, w, _ in direct):.1f} ms)")
     streamed = styled and head_ms < args.pause * 1000
     print(f"  the first rewritten bytes left before the origin had finished: {'yes' if streamed else 'NO'}")
+    print(f"at the end: {loadavg()}")
     return 0 if streamed else 1
 
 
