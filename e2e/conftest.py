@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,34 @@ class Stack:
     state: Path  # the edge's --persist-to folder: Miniflare's KV, cache and queues
     process: Process  # the edge (`wrangler dev`): its output has nudge's log lines and, for
     # tests.support.processes.events(), the Analytics Engine points the Worker wrote
+
+
+def kv_value(stack: Stack, key: str) -> bytes | None:
+    """The value of `key` in the edge's KV as Miniflare keeps it under --persist-to (read-only, while
+    the edge runs): v3/kv/miniflare-KVNamespaceObject/<hash>.sqlite maps keys to blob ids, the bytes
+    are in v3/kv/<namespace id>/blobs/<blob id>. None when the key is not there (yet)."""
+    root = stack.state / "v3" / "kv"
+    for _ in range(5):  # an overwrite replaces the blob: read the row again if it went in between
+        blob_id = None
+        for db in (root / "miniflare-KVNamespaceObject").glob("*.sqlite"):
+            if db.name == "metadata.sqlite":
+                continue
+            with closing(sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)) as conn:
+                try:
+                    row = conn.execute("SELECT blob_id FROM _mf_entries WHERE key = ?", (key,)).fetchone()
+                except sqlite3.OperationalError:  # the namespace's table is not created yet
+                    row = None
+            if row is not None:
+                blob_id = row[0]
+        if blob_id is None:
+            return None
+        blobs = list(root.glob(f"*/blobs/{blob_id}"))
+        if blobs:
+            try:
+                return blobs[0].read_bytes()
+            except FileNotFoundError:
+                pass
+    return None
 
 
 @contextmanager

@@ -28,8 +28,9 @@ from nudge.rules import load_ruleset
 from nudge.signing import Signer
 
 from tests.support.processes import REPO_ROOT
+from tests.support.processes import events as edge_events
 
-from .conftest import SECRET, Stack, clocked_page, shop_behind_edge
+from .conftest import SECRET, Stack, clocked_page, kv_value, shop_behind_edge
 from .test_sneakers_story import MODAL, SNEAKERS, move_to_leave
 from .test_visitor_model import session_of
 
@@ -63,11 +64,8 @@ def preview_link(stack: Stack, rule: str, *options: str) -> str:
 
 def events(stack: Stack) -> list[dict[str, Any]]:
     """The Analytics Engine data points the edge wrote so far (blobs: event, rule, variant, group,
-    visitor, page type, rules version)."""
-    path = stack.state / "analytics" / "nudge_events.jsonl"
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    visitor, page type, rules version), in the order it wrote them."""
+    return edge_events(stack.process)
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = 10) -> None:
@@ -91,7 +89,7 @@ def events_of(stack: Stack, visitor: str) -> list[dict[str, Any]]:
 
 def marker_visit(browser: Browser, stack: Stack) -> str:
     """A shopper who is not previewing opens a product page (its recommendations are recorded).
-    Once their events are on disk, anything the requests before them wrote is on disk too."""
+    Once their events are written, anything the requests before them wrote is written too."""
     context = browser.new_context(base_url=stack.edge)
     try:
         page = context.new_page()
@@ -104,7 +102,7 @@ def marker_visit(browser: Browser, stack: Stack) -> str:
 
 
 def settled(browser: Browser, stack: Stack) -> int:
-    """The number of events on disk once the background writes of every earlier request have landed."""
+    """The number of events written once the background writes of every earlier request have landed."""
     marker_visit(browser, stack)
     return len(events(stack))
 
@@ -122,9 +120,22 @@ def preview_cookie(link: str) -> str:
     return parse_qs(urlsplit(link).query)["t"][0]
 
 
-def kv_file(stack: Stack, key: str) -> Path:
-    """Where the local runtime keeps a KV key (@miniflare/storage-file: `profile:abc` is profile/abc)."""
-    return stack.state.joinpath("kv", "NUDGE_KV", *key.split(":"))
+def landed_dwell(context: BrowserContext, pv: int) -> int:
+    """Seconds of dwell the session cookie has credited to page view `pv` (0: none yet)."""
+    session = session_of(context)
+    return next((view.credited for view in session.recent if view.pv == pv), 0) if session else 0
+
+
+def leave_after(page: Page, seconds: int, to: str) -> None:
+    """Stays `seconds` on the page (its clock), then goes to `to`, and waits for the answer to the
+    page's pagehide beacon: the session cookie credits its dwell. Only that beacon can: the client
+    writes nudge_dw every 5 s of dwell and on pagehide, after the next page has been asked for.
+    (Playwright reports no beacon sent from an unloading page, so the cookie is what is watched.)"""
+    assert seconds < 5
+    pv = int(page.evaluate("window.__nudge.pv"))
+    page.clock.fast_forward(seconds * 1000)
+    page.goto(to)
+    wait_until(lambda: landed_dwell(page.context, pv) >= seconds, f"the pagehide beacon of page view {pv}")
 
 
 def explain_url(path: str, token: str = TOKEN, fmt: str = "") -> str:
@@ -209,14 +220,14 @@ def test_preview_leaves_the_visitors_own_session_and_profile_alone_until_it_ends
     link = preview_link(qa_stack, STORY)
     with clocked_page(browser, qa_stack) as page:
         context = page.context
-        for path in ("/", SNEAKERS, AERO):  # a shopper of their own first
-            page.goto(path)
-        page.goto("about:blank")  # leaving the page saves its dwell in the nudge_dw cookie
+        page.goto("/")  # a shopper of their own first
+        leave_after(page, 2, SNEAKERS)  # each beacon's answer in before the next page: the
+        leave_after(page, 2, AERO)  # cookie then only changes when the test says so
+        leave_after(page, 2, "about:blank")  # leaving the page saves its dwell in the nudge_dw cookie
         visitor = visitor_of(context)
-        profile = kv_file(qa_stack, profile_key(visitor))
-        wait_until(lambda: profile.is_file() and decode_profile(profile.read_bytes()) is not None,
-                   "the visitor's KV profile")
-        stored = profile.read_bytes()
+        key = profile_key(visitor)
+        wait_until(lambda: decode_profile(kv_value(qa_stack, key)) is not None, "the visitor's KV profile")
+        stored = kv_value(qa_stack, key)
         own = nudge_cookies(context)
         assert sorted(own) == ["nudge", "nudge_dw"]
         before = settled(browser, qa_stack)  # the shopper's own events are in
@@ -234,7 +245,7 @@ def test_preview_leaves_the_visitors_own_session_and_profile_alone_until_it_ends
         assert nudge_cookies(context) == {**own, "nudge_preview": preview_cookie(link)}
         marker = marker_visit(browser, qa_stack)
         assert {e["blobs"][4] for e in events(qa_stack)[before:]} == {marker}
-        assert profile.read_bytes() == stored
+        assert kv_value(qa_stack, key) == stored
 
         # ?end=1 stops the preview: the popup is gone and the shopper's own visit goes on from
         # where it was (three pages), as if the preview had never happened.
@@ -396,6 +407,19 @@ def buy(page: Page, stack: Stack, product: str) -> None:
     wait_until(lambda: any(e["blobs"][0] == "conversion" for e in events_of(stack, visitor)), "the conversion")
 
 
+def keep_local_events(stack: Stack) -> None:
+    """The edge's output through scripts/local_events.py, as `make dev` pipes it: the points the
+    Worker echoed land in <persist-to>/analytics/nudge_events.jsonl, where `nudge report` reads."""
+    target = stack.state / "analytics" / "nudge_events.jsonl"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.unlink(missing_ok=True)
+    done = subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "local_events.py"), str(target)],
+                          input=stack.process.output(), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    kept = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
+    assert kept == events(stack)
+
+
 def png_size(path: Path) -> tuple[int, int]:
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
@@ -447,6 +471,7 @@ def test_html_report_opens_in_chromium_and_charts_every_rule_with_data(browser: 
     RESULTS.mkdir(exist_ok=True)
     html_file = RESULTS / "qa-report.html"
     html_file.unlink(missing_ok=True)
+    keep_local_events(report_stack)
     done = nudge_cli("report", "--persist-to", str(report_stack.state), "--rules", str(holdout_rules),
                      "--html", str(html_file))
     assert done.returncode == 0, done.stderr
