@@ -107,15 +107,21 @@ class _Sampler(threading.Thread):
 
     def run(self) -> None:
         while True:
-            self.samples.append(Sample(self.counter.done, rss_bytes(self.pid)))
-            if self.stopping.wait(SAMPLE_SECONDS):
+            try:
                 self.samples.append(Sample(self.counter.done, rss_bytes(self.pid)))
+            except (OSError, RuntimeError):  # the process ended: wrangler reloaded, or it crashed
+                self.counter.errors.append(f"the Worker's workerd process {self.pid} ended during the run")
+                return
+            if self.stopping.wait(SAMPLE_SECONDS):
                 return
 
 
 def _peak_rss(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return 0
 
 
 @dataclass
@@ -205,6 +211,8 @@ def run_load(requests: int, concurrency: int, state: Path) -> LoadResult:
             sampler.join()
         peak = _peak_rss(pid)
         output = process.output()
+    if output.count('"reloadComplete"') > 1:
+        counter.errors.append("wrangler reloaded the Worker during the run (a file under src/ changed?)")
     worker_errors = [line for line in output.splitlines() if "Traceback" in line or "Uncaught" in line]
     warm_up = max(requests // 5, concurrency * JOURNEY)
     return LoadResult(counter.done, counter.errors + worker_errors, seconds, sampler.samples, warm_up, peak)
