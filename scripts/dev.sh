@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PORT=${PORT:-8787}
 SHOP_PORT=${SHOP_PORT:-8788}
 export PATH="$PWD/node_modules/.bin:$PATH" MINIFLARE_WORKERD_PATH="$PWD/scripts/workerd" \
-  WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false
+  WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false X_LOCAL_OBSERVABILITY=false
 # Local only: echo Analytics Engine points (workerd's local dataset keeps nothing) for `nudge report`,
 # and let a follow-up's queue delay be at most a minute (Queues wait in real time).
 export NUDGE_LOCAL_EVENTS=${NUDGE_LOCAL_EVENTS:-log} NUDGE_LOCAL_QUEUE_DELAY_CAP=${NUDGE_LOCAL_QUEUE_DELAY_CAP:-60}

@@ -153,6 +153,9 @@ def edge_environment() -> dict[str, str]:
     return {"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
             "MINIFLARE_WORKERD_PATH": str(REPO_ROOT / "scripts" / "workerd"),
             "WRANGLER_SEND_METRICS": "false", "CLOUDFLARE_CF_FETCH_ENABLED": "false",
+            # wrangler's local trace collector runs inside the Worker's workerd and fails under
+            # concurrency ("Cannot perform I/O on behalf of a different request"); Cloudflare has none.
+            "X_LOCAL_OBSERVABILITY": "false",
             "WRANGLER_LOG_PATH": str(Path(os.environ.get("TMPDIR", "/tmp")) / "nudge-wrangler-logs")}
 
 
