@@ -482,10 +482,35 @@ async def _fetch_origin(request: Any, cache_key: str | None, ctx: Any) -> Any:
     resp = await js.fetch(request)
     if _shareable(resp):
         try:
-            ctx.waitUntil(cache.put(cache_key, resp.clone()))
+            ctx.waitUntil(_keep_whole(cache, cache_key, resp.clone()))
         except JsException as exc:
             log.warning("nudge: edge cache write failed: %s", exc)
     return resp
+
+
+MAX_CACHED_BODY = 8 * 1024 * 1024  # a shareable page this big (as declared) is not kept at the edge
+
+
+async def _keep_whole(cache: Any, key: str, copy: Any) -> None:
+    """The origin's page into the edge cache only once all of it has arrived: a body the origin
+    broke off makes the read fail, and nothing is kept (Miniflare's cache keeps whatever a put
+    received before its body errored, and would serve that later as a complete page). A body the
+    runtime decoded (gzip, br) is kept decoded, without the Content-Encoding it no longer has: a
+    cached copy still labelled gzip came back as gzip bytes under text/html."""
+    try:
+        declared = copy.headers.get("content-length")
+        if isinstance(declared, str) and declared.isdigit() and int(declared) > MAX_CACHED_BODY:
+            await copy.body.cancel()  # not kept: the shopper's copy streams on without it
+            return
+        body = await copy.arrayBuffer()  # rejects when the origin breaks off mid-body
+        headers = js.Headers.new(copy.headers)
+        if str(headers.get("content-encoding") or "").strip().lower() in _DECODED_ENCODINGS:
+            headers.delete("content-encoding")
+        headers.delete("content-length")
+        kept = _opts(status=int(copy.status), statusText=str(copy.statusText), headers=headers)
+        await cache.put(key, js.Response.new(body, kept))
+    except JsException as exc:
+        log.warning("nudge: edge cache write skipped: %s", exc)
 
 
 def _origin_timeout(env: Any) -> int:

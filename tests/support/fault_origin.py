@@ -111,24 +111,32 @@ class _FaultHandler(_Handler):
         elif path == "/hang":  # nothing at all for a while: no status line, no headers
             time.sleep(float(arg("seconds", "5")))
             self._send(200, PAGE.encode())
-        elif path == "/cut":  # promises the whole page, sends part of it and hangs up
+        elif path == "/cut":  # promises the whole page, sends part of it (?at=) and hangs up (?pause= s later)
             body = PAGE.encode()
             self.send_response(200)
             self.send_header("Content-Type", arg("type", HTML))
             self.send_header("Content-Length", str(len(body)))
+            if "cache" in query:  # ?cache=public,max-age=60: a page the edge may keep
+                self.send_header("Cache-Control", arg("cache", ""))
             self.end_headers()
             self.wfile.write(body[: int(arg("at", "60"))])
             self.wfile.flush()
+            time.sleep(float(arg("pause", "0")))
             self.close_connection = True
         elif path == "/cut-chunked":  # the same with chunked encoding: no last chunk
             self.send_response(200)
-            self.send_header("Content-Type", HTML)
+            self.send_header("Content-Type", arg("type", HTML))
             self.send_header("Transfer-Encoding", "chunked")
+            if "cache" in query:
+                self.send_header("Cache-Control", arg("cache", ""))
             self.end_headers()
-            self._chunk(PAGE.encode()[:60])
+            self._chunk(PAGE.encode()[: int(arg("at", "60"))])
+            time.sleep(float(arg("pause", "0")))
             self.close_connection = True
-        elif path == "/gzip":
-            self._send(200, GZIP_PAGE, arg("type", HTML), [("Content-Encoding", "gzip"), ("Vary", "Accept-Encoding")])
+        elif path == "/gzip":  # ?cache=VALUE: a Cache-Control too
+            extra = [("Cache-Control", arg("cache", ""))] if "cache" in query else []
+            self._send(200, GZIP_PAGE, arg("type", HTML),
+                       [("Content-Encoding", "gzip"), ("Vary", "Accept-Encoding"), *extra])
         elif path == "/br":
             self._send(200, type(self).brotli_page, arg("type", HTML), [("Content-Encoding", "br")])
         elif path == "/unknown-encoding":
@@ -141,9 +149,13 @@ class _FaultHandler(_Handler):
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
             step = 64 * 1024
+            cut = int(float(arg("cut", "0")) * 1024 * 1024)  # ?cut=MB: hang up there, no last chunk
             for offset in range(0, len(body), step):
                 if offset == 1024 * 1024 and pause:
                     time.sleep(pause)
+                if cut and offset >= cut:
+                    self.close_connection = True
+                    return
                 self._chunk(body[offset:offset + step])
             self.wfile.write(b"0\r\n\r\n")
         elif path.startswith("/page/"):
