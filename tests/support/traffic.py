@@ -1,5 +1,5 @@
-"""Synthetic shoppers with a known conversion probability, driven through the local edge, so that
-`nudge report` can be checked against the truth (issue 6, "simulation of lift").
+"""Synthetic shoppers with a known conversion probability, driven through nudge on workerd, so
+that `nudge report` can be checked against the truth (issue 6, "simulation of lift").
 
 One `Scenario` is one rule: a banner shown as the page loads on its own category page
 (`/collections/<rule id>`), with `HOLDOUT_PERCENT` of visitors held out. Each synthetic visitor
@@ -7,8 +7,10 @@ One `Scenario` is one rule: a banner shown as the page loads on its own category
 there (holdout visitors get none), and converts with probability `base`, plus `lift` when it was
 shown, through the real conversion path: the shop's order confirmation page, then the `purchase`
 beacon the client script sends for it, with a revenue value. The Worker writes exposures,
-impressions and conversions to the Analytics Engine binding; `Simulation.report` reads them back
-with the functions `nudge report` uses.
+impressions and conversions to the Analytics Engine binding and, locally, echoes each point to its
+output (NUDGE_LOCAL_EVENTS=log, workerd's binding keeps nothing); `Simulation.events` copies them to
+`<persist-to>/analytics/nudge_events.jsonl` as `make dev` does, and `Simulation.report` reads them
+back with the functions `nudge report` uses.
 
 It lives under tests/support because both the runtime test and bench/lift.py drive it.
 """
@@ -39,7 +41,7 @@ from nudge.ruleset_blob import rules_version
 from nudge.session import COOKIE_NAME, SessionCodec
 from nudge.signing import Signer
 from tests.support.origin import serving_origin
-from tests.support.processes import REPO_ROOT, Process, local_edge
+from tests.support.processes import REPO_ROOT, Process, events, local_edge
 
 SECRET = "traffic-simulation-secret"
 CODEC = SessionCodec(Signer([SECRET.encode()], "session"))
@@ -133,7 +135,8 @@ def _config(html: str) -> dict[str, object]:
 
 
 class Simulation:
-    """An origin, the local edge (own KV and Analytics Engine file) and a published rule per scenario."""
+    """An origin, nudge on workerd (own KV; its Analytics Engine points in its output) and a
+    published rule per scenario."""
 
     def __init__(self, url: str, persist: Path, rules_dir: Path, process: Process) -> None:
         self.url, self.persist, self.rules_dir, self.process = url, persist, rules_dir, process
@@ -205,28 +208,28 @@ class Simulation:
         return Run(scenario, tuple(visits), requests, seconds)
 
     def wait_for_events(self, runs: Sequence[Run], seconds: float = 60) -> None:
-        """Polls until the Analytics Engine file holds every visitor's exposure and every conversion
-        (the Worker writes them in waitUntil, after the response)."""
+        """Polls until the Worker has written every visitor's exposure and every conversion (in
+        waitUntil, after the response); raises with the runtime's output when `seconds` pass."""
         rules = {r.scenario.rule_id for r in runs}
         want = (sum(len(r.visits) for r in runs), sum(v.converted for r in runs for v in r.visits))
         deadline = time.monotonic() + seconds
-        got = (0, 0)
-        while time.monotonic() < deadline:
-            if self.events_path.exists():
-                exposures = conversions = 0
-                with self.events_path.open(encoding="utf-8") as lines:
-                    for line in lines:
-                        blobs = json.loads(line)["blobs"]
-                        exposures += blobs[0] == "exposure" and blobs[1] in rules
-                        conversions += blobs[0] == "conversion"
-                got = (exposures, conversions)
-                if got >= want:
-                    return
+        while True:
+            points = events(self.process)
+            got = (sum(p["blobs"][0] == "exposure" and p["blobs"][1] in rules for p in points),  # type: ignore[index]
+                   sum(p["blobs"][0] == "conversion" for p in points))  # type: ignore[index]
+            if got >= want:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"events written: {got} (exposures, conversions), expected {want}\n"
+                                   f"--- the runtime's output:\n{self.process.output()}")
             time.sleep(0.2)
-        raise RuntimeError(f"events written: {got} (exposures, conversions), expected {want}")
 
     def events(self) -> Events:
-        """The runtime's events, read as `nudge report` reads them."""
+        """The runtime's events, read as `nudge report` reads them: the points the Worker echoed,
+        copied to the local events file (as `make dev` does), then load_local."""
+        self.events_path.parent.mkdir(parents=True, exist_ok=True)
+        self.events_path.write_text("".join(json.dumps(p, separators=(",", ":")) + "\n" for p in events(self.process)),
+                                    encoding="utf-8")
         return load_local(self.events_path, time.time(), SINCE_DAYS)
 
     def report(self, events: Events | None = None, keep: Callable[[str], bool] | None = None) -> LiftReport:
@@ -256,7 +259,7 @@ def publish(rules_dir: Path, persist: Path) -> str:
 
 @contextmanager
 def simulation(scenarios: Sequence[Scenario], workdir: Path) -> Iterator[Simulation]:
-    """An origin and the local edge serving one published rule per scenario (and nothing else)."""
+    """An origin and nudge on workerd serving one published rule per scenario (and nothing else)."""
     rules_dir, persist = workdir / "rules", workdir / "state"
     rules_dir.mkdir(parents=True)
     (rules_dir / "pages.toml").write_text(PAGES_TOML, encoding="utf-8")
@@ -269,6 +272,7 @@ def simulation(scenarios: Sequence[Scenario], workdir: Path) -> Iterator[Simulat
             deadline = time.monotonic() + 30
             while c.get("/_nudge/health").json()["rules_version"] != version:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"the edge never served the published rules {version}")
+                    raise RuntimeError(f"the edge never served the published rules {version}\n"
+                                       f"--- the runtime's output:\n{process.output()}")
                 time.sleep(0.2)
             yield Simulation(url, persist, rules_dir, process)
