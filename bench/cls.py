@@ -60,7 +60,7 @@ def main() -> int:
             ctx.close()
 
             ctx, page = fresh_page()
-            returning_sneaker_fan(page, ctx)
+            returning_sneaker_fan(page, ctx, stack)
             figures.append(("hero slot on the home page, whole load", settled_shift(page, "/", HERO)))
             figures.append(("recommendations on a product page, whole load", settled_shift(page, AERO, RECS)))
             add_to_cart(page, LACES)

@@ -6,14 +6,17 @@ the tab."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Response, expect
 
-from .conftest import Stack, clocked_page
+from nudge.profile import Profile, decode_profile, profile_key
+
+from .conftest import Stack, clocked_page, kv_value
 from .test_accessibility import CLS_OBSERVER, axe_violations, layout_shift
-from .test_sneakers_story import MODAL, SNEAKERS, browse_pairs, move_to_leave, phone  # noqa: F401
+from .test_sneakers_story import MODAL, SNEAKERS, browse_pairs, move_to_leave, phone, scroll_to  # noqa: F401
 from .test_visitor_model import CODEC, session_of
 
 AERO = "/collections/sneakers/products/aero-runner"  # $129.00; goes with socks and the cleaning kit
@@ -65,19 +68,43 @@ def remove_from_cart(page: Page, name: str) -> None:
     assert removed.value.status == 200
 
 
-def place_order(page: Page, context: BrowserContext, product: str) -> None:
+def stored_profile(stack: Stack, context: BrowserContext) -> Profile | None:
+    """The browser's visitor's profile as the edge's KV holds it now."""
+    session = session_of(context)
+    return decode_profile(kv_value(stack, profile_key(session.visitor_id))) if session else None
+
+
+def wait_for(condition: Callable[[], bool], what: str, stack: Stack, timeout: float = 15) -> None:
+    """Polls `condition` (the edge writes KV and answers beacons in the background: never a fixed
+    sleep); fails with the end of the edge's output when `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}:\n{stack.process.output()[-3000:]}")
+        time.sleep(0.05)
+
+
+def profile_visits(stack: Stack, context: BrowserContext, visits: int) -> None:
+    """Until the profile counts `visits` visits (a visit's first page writes it, in the background)."""
+    wait_for(lambda: getattr(stored_profile(stack, context), "visits", 0) == visits,
+             f"the profile to count {visits} visit(s)", stack)
+
+
+def place_order(page: Page, context: BrowserContext, stack: Stack, product: str) -> None:
     """Buys `product` through the shop's checkout; the thank-you page's GA4 purchase is relayed."""
     orders = orders_of(context)
     add_to_cart(page, product)
+    in_profile = getattr(stored_profile(stack, context), "orders", 0)
     page.goto("/checkout")
     page.locator("[data-testid=place-order]").click()
     expect(page.locator("[data-testid=order-id]")).to_be_visible()
-    for _ in range(40):  # the purchase beacon's answer carries the updated session cookie
-        if orders_of(context) > orders:
-            break
-        page.wait_for_timeout(50)
+    # The purchase beacon's answer carries the updated session cookie; the profile merge it
+    # started runs in the background.
+    wait_for(lambda: orders_of(context) > orders, "the purchase beacon's session cookie", stack)
     assert orders_of(context) == orders + 1
-    page.wait_for_timeout(200)  # and the profile write it started, in the background
+    wait_for(lambda: getattr(stored_profile(stack, context), "orders", 0) > in_profile,
+             "the order in the KV profile", stack)
+    assert getattr(stored_profile(stack, context), "orders", 0) == in_profile + 1
 
 
 def orders_of(context: BrowserContext) -> int:
@@ -105,17 +132,17 @@ def come_back_later(context: BrowserContext, minutes: int = 31) -> None:
     context.add_cookies([{**cookie, "value": CODEC.encode(session)}])  # type: ignore[typeddict-item]
 
 
-def returning_sneaker_fan(page: Page, context: BrowserContext) -> None:
+def returning_sneaker_fan(page: Page, context: BrowserContext, stack: Stack) -> None:
     """A first visit spent on sneakers, then a second visit. Its first page is the boots collection:
     the return visit is counted in the profile on that page."""
     page.goto("/")
     page.goto(SNEAKERS)
     page.goto(AERO)
     page.goto(COURT)
-    page.wait_for_timeout(200)  # the first visit's profile write (in the background) has landed
+    profile_visits(stack, context, 1)  # the first visit's profile write (in the background) has landed
     come_back_later(context)
     page.goto("/collections/boots")  # the second visit's first page counts it in the profile
-    page.wait_for_timeout(200)
+    profile_visits(stack, context, 2)
 
 
 def set_tab_hidden(page: Page, hidden: bool) -> None:
@@ -131,13 +158,14 @@ def set_tab_hidden(page: Page, hidden: bool) -> None:
 # -- slot, badge, recommendations -----------------------------------------------------------------
 
 
-def test_welcome_back_hero_fills_the_home_slot_for_a_returning_sneaker_fan(page: Page, context: BrowserContext) -> None:
+def test_welcome_back_hero_fills_the_home_slot_for_a_returning_sneaker_fan(page: Page, context: BrowserContext,
+                                                                          stack: Stack) -> None:
     _, html = served(page, "/")
     hero = page.locator('[data-nudge-slot="hero"]')
     expect(hero).to_contain_text("Shoes for every mile")  # a first visit: the shop's own hero
     assert not in_initial_html(html, "welcome-back-hero")
 
-    returning_sneaker_fan(page, context)
+    returning_sneaker_fan(page, context, stack)
     _, html = served(page, "/")
     assert in_initial_html(html, "welcome-back-hero")  # in the page as served: no flicker
     expect(hero.locator(HERO)).to_be_visible()  # no trigger, no wait
@@ -147,23 +175,25 @@ def test_welcome_back_hero_fills_the_home_slot_for_a_returning_sneaker_fan(page:
     assert "welcome-back-hero" not in client_nudges(page)
 
 
-def test_welcome_back_hero_on_the_landing_page_of_the_return_visit(page: Page, context: BrowserContext) -> None:
+def test_welcome_back_hero_on_the_landing_page_of_the_return_visit(page: Page, context: BrowserContext,
+                                                                   stack: Stack) -> None:
     page.goto("/")
     page.goto(SNEAKERS)
     page.goto(AERO)
-    page.wait_for_timeout(200)
+    profile_visits(stack, context, 1)
     come_back_later(context)
     _, html = served(page, "/")  # the return visit lands on the home page
     assert in_initial_html(html, "welcome-back-hero")
 
 
-def test_returning_visitor_without_sneaker_interest_keeps_the_shops_hero(page: Page, context: BrowserContext) -> None:
+def test_returning_visitor_without_sneaker_interest_keeps_the_shops_hero(page: Page, context: BrowserContext,
+                                                                        stack: Stack) -> None:
     page.goto("/collections/boots")
     page.goto("/collections/boots/products/ridge-hiker")
-    page.wait_for_timeout(200)
+    profile_visits(stack, context, 1)
     come_back_later(context)
     page.goto("/collections/accessories")
-    page.wait_for_timeout(200)
+    profile_visits(stack, context, 2)
     _, html = served(page, "/")
     assert not in_initial_html(html, "welcome-back-hero")
     expect(page.locator('[data-nudge-slot="hero"] h1')).to_have_text("Shoes for every mile")
@@ -262,13 +292,13 @@ def test_inline_kinds_show_without_javascript(browser: Browser, stack: Stack) ->
         context.close()
 
 
-def test_top_buyer_badge_after_two_orders(page: Page, context: BrowserContext) -> None:
+def test_top_buyer_badge_after_two_orders(page: Page, context: BrowserContext, stack: Stack) -> None:
     _, html = served(page, AERO)
     assert not in_initial_html(html, "top-buyer-badge")
     expect(page.locator('[data-nudge-slot="product-badges"]')).to_be_empty()  # the site's (empty) slot
 
-    place_order(page, context, LACES)
-    place_order(page, context, KIT)
+    place_order(page, context, stack, LACES)
+    place_order(page, context, stack, KIT)
     _, html = served(page, AERO)
     assert in_initial_html(html, "top-buyer-badge")
     badge = page.locator(f'[data-nudge-slot="product-badges"] > {BUYER_BADGE}')
@@ -277,8 +307,8 @@ def test_top_buyer_badge_after_two_orders(page: Page, context: BrowserContext) -
     assert "top-buyer-badge" not in client_nudges(page)
 
 
-def test_one_order_is_not_a_repeat_buyer(page: Page, context: BrowserContext) -> None:
-    place_order(page, context, LACES)
+def test_one_order_is_not_a_repeat_buyer(page: Page, context: BrowserContext, stack: Stack) -> None:
+    place_order(page, context, stack, LACES)
     _, html = served(page, AERO)
     assert not in_initial_html(html, "top-buyer-badge")
 
@@ -402,8 +432,7 @@ def test_strict_csp_page_gets_nudges_and_no_violation(browser: Browser, strict_c
 
 
 def scroll_to_percent(page: Page, percent: int) -> None:
-    page.evaluate("(p) => scrollTo(0, (document.documentElement.scrollHeight - innerHeight) * p / 100)", percent)
-    page.wait_for_timeout(150)  # scroll events are dispatched with the next frame
+    scroll_to(page, page.evaluate("(p) => (document.documentElement.scrollHeight - innerHeight) * p / 100", percent))
 
 
 def test_scroll_rule_reveals_halfway_down_the_accessories(page: Page) -> None:
@@ -480,8 +509,8 @@ def test_a_short_tab_switch_on_mobile_is_not_exit_intent(phone: Page) -> None:  
 # -- accessibility and layout stability -----------------------------------------------------------
 
 
-def test_inline_kinds_have_no_axe_violations(page: Page, context: BrowserContext) -> None:
-    returning_sneaker_fan(page, context)
+def test_inline_kinds_have_no_axe_violations(page: Page, context: BrowserContext, stack: Stack) -> None:
+    returning_sneaker_fan(page, context, stack)
     page.goto("/")
     expect(page.locator(HERO)).to_be_visible()
     assert axe_violations(page, HERO) == []
@@ -515,9 +544,9 @@ def settled_shift(page: Page, path: str, selector: str) -> float:
     return layout_shift(page)
 
 
-def test_inline_kinds_shift_nothing(page: Page, context: BrowserContext) -> None:
+def test_inline_kinds_shift_nothing(page: Page, context: BrowserContext, stack: Stack) -> None:
     page.add_init_script(CLS_OBSERVER)
-    returning_sneaker_fan(page, context)
+    returning_sneaker_fan(page, context, stack)
     assert settled_shift(page, "/", HERO) == 0
     assert settled_shift(page, AERO, RECS) == 0
     add_to_cart(page, LACES)

@@ -38,6 +38,20 @@ def move_to_leave(page: Page) -> None:
     page.clock.run_for(300)  # out for longer than the client's short cancellable delay
 
 
+SCROLL_TO = """(y) => new Promise((done) => {
+    const target = Math.max(0, Math.min(y, document.documentElement.scrollHeight - innerHeight));
+    if (Math.abs(scrollY - target) < 1) return done();  // already there: no scroll event comes
+    addEventListener("scroll", () => done(), {once: true});  // after the page's own listeners
+    scrollTo(0, y);
+})"""
+
+
+def scroll_to(page: Page, y: float) -> None:
+    """Scrolls the page to `y` and returns once the scroll event has been handled by the page's
+    scripts (the browser dispatches it with the next frame)."""
+    page.evaluate(SCROLL_TO, y)
+
+
 def test_nothing_before_thresholds_then_the_popup_on_exit(page: Page) -> None:
     products = product_urls(page)
     for href in products[:2]:
@@ -217,21 +231,17 @@ def phone(browser: Browser, stack: Stack) -> Iterator[Page]:
 
 def test_mobile_exit_intent_is_a_fast_upward_scroll(phone: Page) -> None:
     browse_pairs(phone, 3, "05:01")
-    phone.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
-    phone.wait_for_timeout(150)  # scroll events are dispatched with the next frame
-    phone.evaluate("window.scrollTo(0, 0)")  # a flick back up: ~1,000 px in a moment
-    phone.wait_for_timeout(150)
+    scroll_to(phone, phone.evaluate("document.documentElement.scrollHeight"))
+    scroll_to(phone, 0)  # a flick back up: ~1,000 px in a moment
     expect(phone.locator(MODAL)).to_be_visible()
 
 
 def test_a_slow_scroll_up_on_mobile_is_not_exit_intent(phone: Page) -> None:
     browse_pairs(phone, 3, "05:01")
     height = phone.evaluate("document.documentElement.scrollHeight")
-    phone.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
-    phone.wait_for_timeout(150)
+    scroll_to(phone, height)
     for y in [*range(int(height), 0, -100), 0]:  # 100 px every second: reading, not leaving
         phone.clock.run_for(1000)
-        phone.evaluate(f"window.scrollTo(0, {y})")
-        phone.wait_for_timeout(30)
+        scroll_to(phone, y)
     assert phone.evaluate("window.scrollY") == 0 and height > 1000
     expect(phone.locator(MODAL)).to_be_hidden()
