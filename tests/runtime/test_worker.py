@@ -243,7 +243,8 @@ def _nudges_errors(output: str, problem: str) -> list[str]:
     for i, line in enumerate(lines):
         if problem not in line:
             continue
-        stack = [s for s in lines[i + 1:i + 12] if s.lstrip().startswith("at ")]
+        # the stack's frames that name a file (not V8's "<anonymous>" ones)
+        stack = [s for s in lines[i + 1:i + 12] if s.lstrip().startswith("at ") and "<anonymous>)" not in s]
         if stack and all("node_modules/miniflare/dist/src/workers/" in s for s in stack):
             continue
         found.append(line)
