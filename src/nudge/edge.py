@@ -471,7 +471,7 @@ async def _fetch_origin(request: Any, cache_key: str | None, ctx: Any) -> Any:
     """The origin's response, from the edge cache when the origin allowed it to be shared.
     Personalization is applied per request on top, so a cached page is never anyone's page."""
     cache = getattr(getattr(js, "caches", None), "default", None) if cache_key else None
-    if cache is None or _absent(cache):
+    if cache_key is None or cache is None or _absent(cache):
         return await js.fetch(request)
     try:
         hit = await cache.match(cache_key)
