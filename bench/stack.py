@@ -24,12 +24,6 @@ from tests.support.processes import Process, edge_command, edge_environment, fre
 __all__ = ["Process", "edge_command", "edge_environment", "free_port", "running"]
 
 SECRET = "bench-secret-0123456789"
-# wrangler's local observability (on by default) has Miniflare attach a trace collector to the
-# Worker, in the same workerd process, keeping every request's spans and logs: dev tooling that is
-# not there on Cloudflare, costs CPU and memory per request, and under concurrent load its own
-# collector worker throws "Cannot perform I/O on behalf of a different request" (Miniflare's
-# collector.worker.js, not nudge). The benchmarks measure nudge, so they run without it.
-os.environ.setdefault("X_LOCAL_OBSERVABILITY", "false")
 PAGE_LINE = '{"nudge":"page",'
 
 
