@@ -1282,6 +1282,8 @@ async def _apply_followups(env: Any, plan: FollowUpPlan, now: int) -> None:
         key = pending_key(message.visitor, message.rule)
         try:
             pending = Pending.decode(await _kv_get(env, key)) or Pending()
+            if pending.in_flight(message):  # one message per event id
+                continue
             await _kv_put(env, key, pending.scheduled(message).encode())
             await env.NUDGE_FOLLOWUPS.send(message.to_json(), _opts(delaySeconds=_delay(env, message.delay(now))))
         except JsException as exc:

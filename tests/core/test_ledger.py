@@ -10,7 +10,7 @@ from urllib.parse import quote
 import pytest
 
 from nudge.app import EdgeApp
-from nudge.followup import IssuedCode
+from nudge.followup import FollowUp, IssuedCode, Pending
 from nudge.ledger import (ENDED, KEEP_VISITOR, REDEEMED, UNAVAILABLE, USED, Ledger, LedgerError, code_ledger_key,
                           ledger_name, verdict, visitor_key)
 from nudge.rules import load_ruleset
@@ -182,3 +182,13 @@ def test_a_follow_up_code_is_claimed_once_outside_the_budget_and_refused_when_th
         assert [c.split(";")[0] for c in set_cookies(reply)] == [f"nudge_msg={message}"] and not event
     granted, event = app.redeem_code(issued(), Session.fresh(NOW, b"x"), NOW, True, verdict=REDEEMED)
     assert event.redeemed == 1 and any(c.startswith("nudge_offer=") for c in set_cookies(granted))
+
+
+def test_a_follow_up_event_already_pending_is_not_enqueued_again() -> None:
+    message = FollowUp("e" * 24, "cart-abandoned-email", "v" * 16, "abandoned_cart", NOW + 900, NOW, "https://s")
+    later = FollowUp("f" * 24, "cart-abandoned-email", "v" * 16, "abandoned_cart", NOW + 901, NOW + 1, "https://s")
+    assert not Pending().in_flight(message)
+    pending = Pending().scheduled(message)
+    assert pending.in_flight(message) and not pending.in_flight(later)
+    assert not pending.cancel("checkout").in_flight(message)  # cancelled, then the same second again: enqueue
+    assert pending.delivered(message, NOW + 900).in_flight(message)  # sent: never again
