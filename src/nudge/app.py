@@ -94,7 +94,7 @@ class KeyEvent:
     stopped: tuple[int, ...] = ()  # key32 of rules to stop for good (clicked, or converted)
     events: list[Event] = field(default_factory=list)  # measurement events (not profile changes)
     followups: FollowUpPlan = field(default_factory=FollowUpPlan)
-    code: IssuedCode | None = None  # a single-use code this request redeemed (the edge marks it used)
+    code: IssuedCode | None = None  # a single-use code this request redeemed (the ledger recorded it)
 
     def __bool__(self) -> bool:
         return bool(self.orders or self.redeemed or self.stopped)

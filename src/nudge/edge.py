@@ -1393,7 +1393,8 @@ async def _deliver(app: EdgeApp, env: Any, ctx: Any, queued: Any, attempts: int)
 
 
 async def _issued_code(env: Any, app: EdgeApp, rule: Any, message: FollowUp, now: int) -> IssuedCode | None:
-    """The follow-up's single-use code, stored once: a retry finds it (maybe already used) as is."""
+    """The follow-up's code, its details stored in KV once (a retry finds it as is); whether it
+    was used is the redemption ledger's to say, not KV's."""
     code = issue_code(app.code_secret, rule, message, now)
     if code is None:
         return None
