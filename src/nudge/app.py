@@ -36,6 +36,7 @@ from .recommend import recommend
 from .rules import Rule, RuleSet
 from .templates import MissingValue
 from .keys import key32
+from .ledger import ENDED, KEEP_VISITOR, REDEEMED, UNAVAILABLE, USED, LedgerClaim, code_ledger_key, visitor_key
 from .session import COOKIE_NAME, Session, SessionCodec
 from .signing import BadData, Signer
 from .tracking import apply_beacon, close_rule, credit_dwell, is_closed, parse_dwell_cookie, record_page_view
@@ -55,8 +56,10 @@ MESSAGES = {
     "offer-expired": "Sorry, that offer link has expired or was meant for another browser.",
     "offer-used": "You have already used this offer.",
     "offer-ended": "Sorry, that offer has been fully claimed for today.",
+    "offer-unavailable": "Sorry, we could not apply that offer just now. Please try the link again in a minute.",
 }
 SESSION_MAX_AGE = 400 * 24 * 3600
+_REFUSED = {USED: "offer-used", ENDED: "offer-ended", UNAVAILABLE: "offer-unavailable"}  # ledger verdict -> message
 
 
 @dataclass
@@ -89,10 +92,9 @@ class KeyEvent:
     revenue: int = 0  # cents
     redeemed: int = 0
     stopped: tuple[int, ...] = ()  # key32 of rules to stop for good (clicked, or converted)
-    budget: str | None = None  # a redeemed rule whose daily discount budget counts this redemption
     events: list[Event] = field(default_factory=list)  # measurement events (not profile changes)
     followups: FollowUpPlan = field(default_factory=FollowUpPlan)
-    code: IssuedCode | None = None  # a single-use code this request redeemed (the edge marks it used)
+    code: IssuedCode | None = None  # a single-use code this request redeemed (the ledger recorded it)
 
     def __bool__(self) -> bool:
         return bool(self.orders or self.redeemed or self.stopped)
@@ -181,6 +183,7 @@ class EdgeApp:
         self._explain_token = explain_token  # NUDGE_EXPLAIN_TOKEN; empty: /_nudge/explain is off
         self.followups_enabled = False  # the edge turns follow-ups on when a webhook is configured
         self.code_secret = hmac.new(secrets[0], b"nudge/followup-codes", hashlib.sha256).digest()
+        self.ledger_secret = hmac.new(secrets[0], b"nudge/ledger-keys", hashlib.sha256).digest()
 
     def spent_today(self, now: int) -> frozenset[str]:
         day = now // 86_400
@@ -502,11 +505,24 @@ class EdgeApp:
             return None
         return rule if rule is not None and rule.offer is not None else None
 
+    def redeem_claim(self, query: str, session: Session, now: int,
+                     active: Redeemed | None = None) -> LedgerClaim | None:
+        """What the edge asks the redemption ledger before `redeem` (None: the answer needs no
+        ledger - a bad link, a second click, a rule this session already closed)."""
+        rule = self.offer_rule(query, session, now)
+        if rule is None or rule.offer is None or (active is not None and active.rule_id == rule.id):
+            return None
+        if is_closed(session, rule.id):
+            return None
+        return LedgerClaim(rule.id, visitor_key(self.ledger_secret, session.visitor_id), rule.offer.max_per_day or 0,
+                           now + KEEP_VISITOR)
+
     def redeem(self, query: str, session: Session, now: int, secure: bool,
-               active: Redeemed | None = None, used_today: int = 0) -> tuple[Reply, KeyEvent]:
+               active: Redeemed | None = None, verdict: str = REDEEMED) -> tuple[Reply, KeyEvent]:
         """GET /_nudge/redeem?t=TOKEN: applies the offer once, then redirects to its same-site page.
-        A bad, expired or already used link, or one whose daily budget is spent (`used_today`
-        redemptions so far), lands on the shop with a polite message instead."""
+        `verdict` is the redemption ledger's answer to `redeem_claim` (ledger.py). A bad, expired or
+        already used link, one whose daily budget is spent, or one the ledger could not record
+        lands on the shop with a polite message instead, and no offer."""
         rule = self.offer_rule(query, session, now)
         if rule is None or rule.offer is None:
             return self._polite("/", "offer-expired", secure), KeyEvent()
@@ -515,8 +531,10 @@ class EdgeApp:
             return Reply(303, "", "text/plain", [("Location", offer.redirect), ("Cache-Control", "no-store")]), KeyEvent()
         if is_closed(session, rule.id):  # redeemed earlier and since expired or removed: single use
             return self._polite(offer.redirect, "offer-used", secure), KeyEvent()
-        if self.budget_spent(rule.id, used_today, now):
-            return self._polite(offer.redirect, "offer-ended", secure), KeyEvent()
+        if verdict == ENDED:
+            self.spent[rule.id] = now // 86_400  # stop showing it today
+        if verdict != REDEEMED:
+            return self._polite(offer.redirect, _REFUSED.get(verdict, "offer-unavailable"), secure), KeyEvent()
         redeemed = Redeemed(rule.id, offer.code, offer.percent, offer.category, offer_expiry(offer, now), offer.amount)
         close_rule(session, rule.id)
         session.last_seen = now
@@ -533,19 +551,29 @@ class EdgeApp:
             ],
         )
         stop = (key32(rule.id),) if rule.caps.stop_after == "click" else ()
-        return reply, KeyEvent(redeemed=1, stopped=stop, budget=rule.id if offer.max_per_day else None,
+        return reply, KeyEvent(redeemed=1, stopped=stop,
                                events=[rule_event("click", rule, session.visitor_id)])
 
+    def code_claim(self, issued: IssuedCode | None, now: int, active: Redeemed | None = None) -> LedgerClaim | None:
+        """What the edge asks the redemption ledger before `redeem_code` (None: no need). Codes
+        are single use but outside the rule's daily budget: the shop promised them off-site."""
+        if issued is None or issued.expires <= now or issued.used or (active is not None and active.code == issued.code):
+            return None
+        return LedgerClaim(issued.rule, code_ledger_key(issued.code), 0, issued.expires)
+
     def redeem_code(self, issued: IssuedCode | None, session: Session, now: int, secure: bool,
-                    active: Redeemed | None = None) -> tuple[Reply, KeyEvent]:
-        """GET /_nudge/redeem?code=CODE: a follow-up's single-use code (looked up in KV by the
-        edge), good in any browser once; then as a button's offer. The edge marks it used."""
+                    active: Redeemed | None = None, verdict: str = REDEEMED) -> tuple[Reply, KeyEvent]:
+        """GET /_nudge/redeem?code=CODE: a follow-up's single-use code (its details looked up in KV
+        by the edge), good in any browser once - `verdict` is the redemption ledger's answer to
+        `code_claim`; then as a button's offer."""
         if issued is None or issued.expires <= now:
             return self._polite("/", "offer-expired", secure), KeyEvent()
         if active is not None and active.code == issued.code:  # the same browser clicking again
             return Reply(303, "", "text/plain", [("Location", issued.redirect), ("Cache-Control", "no-store")]), KeyEvent()
-        if issued.used:
+        if issued.used:  # marked in KV by an older version
             return self._polite(issued.redirect, "offer-used", secure), KeyEvent()
+        if verdict != REDEEMED:
+            return self._polite(issued.redirect, _REFUSED.get(verdict, "offer-unavailable"), secure), KeyEvent()
         redeemed = Redeemed(issued.rule, issued.code, issued.percent, issued.category, issued.expires, issued.amount)
         session.last_seen = now
         reply = Reply(303, "", "text/plain", [

@@ -48,7 +48,8 @@ from .cookies import is_local_http, parse_cookies, without_our_cookies
 from .csp import plan_injection
 from .bucketing import in_holdout
 from .events import Event
-from .offers import OFFER_APPLIED_HEADER, Redeemed, budget_key
+from .ledger import LEDGER_BINDING, UNAVAILABLE, Ledger, LedgerClaim, ledger_name, verdict
+from .offers import OFFER_APPLIED_HEADER, Redeemed
 from .pages import own_location
 from .preview import Preview
 from . import render
@@ -70,7 +71,7 @@ from .timing import OwnTime
 
 log = logging.getLogger("nudge")
 
-BUDGET_TTL = 2 * 86_400  # a day's redemption counter outlives its day, then goes
+LEDGER_TIMEOUT = 5  # seconds a redemption waits for the ledger before refusing (fail closed)
 KV_BUDGET = 0.05  # seconds we wait for the profile once the origin has answered
 ORIGIN_TIMEOUT = 100  # seconds to wait for the origin's response headers (NUDGE_ORIGIN_TIMEOUT_SECONDS)
 RULES_REFRESH = 30  # seconds between looks for newly published rules (NUDGE_RULES_REFRESH_SECONDS)
@@ -960,19 +961,16 @@ async def _endpoint(js_req: Any, env: Any, ctx: Any, parts: Any, app: EdgeApp | 
         return _reply(app.redeem("", Session.fresh(now), now, secure)[0])
     session = app.load_session(cookies, now)
     linked: str | None = None
-    used = 0
     code = (parse_qs(parts.query).get("code") or [None])[0] if path == REDEEM_PATH else None
-    if code is not None:  # a follow-up's single-use code
+    if code is not None:  # a follow-up's single-use code: its details in KV, its use in the ledger
         issued = IssuedCode.decode(await _kv_get(env, code_key(code))) if _CODE.fullmatch(code) else None
-        reply, event = app.redeem_code(issued, session, now, secure, app.active_offer(cookies, now))
-        if event.code is not None:  # used up (KV is eventually consistent: see README, follow-ups)
-            ctx.waitUntil(_kv_put(env, code_key(event.code.code), event.code.encode(),
-                                  max(60, event.code.expires - now)))
+        active = app.active_offer(cookies, now)
+        answer = await _ledger_redeem(env, app.code_claim(issued, now, active))
+        reply, event = app.redeem_code(issued, session, now, secure, active, answer)
     elif path == REDEEM_PATH:
-        rule = app.offer_rule(parts.query, session, now)
-        if rule is not None and rule.offer is not None and rule.offer.max_per_day:
-            used = await _budget_used(env, rule.id, now)
-        reply, event = app.redeem(parts.query, session, now, secure, app.active_offer(cookies, now), used)
+        active = app.active_offer(cookies, now)
+        answer = await _ledger_redeem(env, app.redeem_claim(parts.query, session, now, active))
+        reply, event = app.redeem(parts.query, session, now, secure, active, answer)
     else:
         body = await _read_body(js_req, MAX_BEACON_BODY)
         if body is None:
@@ -988,28 +986,63 @@ async def _endpoint(js_req: Any, env: Any, ctx: Any, parts: Any, app: EdgeApp | 
     if event or linked:  # one read-merge-write of the profile per request
         ctx.waitUntil(_record_key_event(env, session.visitor_id, event, now, identity=linked))
     _record(env, ctx, app, event.events, now)
-    if event.budget:
-        ctx.waitUntil(_kv_put(env, budget_key(event.budget, now), str(used + 1).encode("ascii"), BUDGET_TTL))
     return _reply(reply)
 
 
-async def _budget_used(env: Any, rule_id: str, now: int) -> int:
-    """Redemptions of a rule's offer today, as KV counts them (0 when unreadable: fail open)."""
+# -- the redemption ledger (Durable Object) -------------------------------------------------------
+
+
+def open_ledger(ctx: Any) -> Ledger:
+    """The ledger over a Durable Object's SQLite storage (called in NudgeLedger's constructor)."""
+    sql = ctx.storage.sql
+
+    def run(query: str, *params: Any) -> list[list[Any]]:
+        rows: list[list[Any]] = getattr(js.Array, "from")(sql.exec(query, *params).raw()).to_py()
+        return rows
+
+    return Ledger(run)
+
+
+def _ledger(env: Any, rule_id: str) -> Any:
+    """The stub of a rule's ledger object; raises LookupError without the binding (or when
+    NUDGE_LOCAL_LEDGER_FAIL plays an outage)."""
+    namespace: Any = getattr(env, LEDGER_BINDING, None)
+    if _absent(namespace):
+        raise LookupError(f"no {LEDGER_BINDING} Durable Object binding (see wrangler.toml)")
+    if _local(env, "NUDGE_LOCAL_LEDGER_FAIL"):
+        raise LookupError("the ledger is unreachable: NUDGE_LOCAL_LEDGER_FAIL")
+    return namespace.get(namespace.idFromName(ledger_name(rule_id)))
+
+
+async def _ledger_redeem(env: Any, claim: LedgerClaim | None) -> str:
+    """The ledger's verdict on a claim ("redeemed", "used", "ended"); "unavailable" when it could
+    not be asked in LEDGER_TIMEOUT seconds: no offer is granted then (fail closed for money)."""
+    if claim is None:
+        return UNAVAILABLE  # not consulted: the app answers without the ledger
     try:
-        raw = await _kv_get(env, budget_key(rule_id, now))
-    except JsException as exc:
-        log.error("nudge: budget read failed: %s", exc)
-        return 0
-    text = raw.decode("ascii", "replace") if raw else "0"
-    return int(text) if text.isdigit() else 0
+        call = _ledger(env, claim.rule).redeem(claim.key, claim.limit, claim.keep_until)
+        return verdict(await asyncio.wait_for(_awaited(call), LEDGER_TIMEOUT))
+    except Exception as exc:  # an outage, an exception inside the object, a timeout: no offer
+        log.error("nudge: redemption ledger unavailable, offer refused: %s", exc)
+        return UNAVAILABLE
+
+
+async def _awaited(promise: Any) -> Any:
+    return await promise
 
 
 async def _refresh_budgets(env: Any, app: EdgeApp) -> None:
-    """Marks the offers whose daily budget ran out (seen by other isolates), so they stop showing."""
+    """Marks the offers whose daily budget ran out (perhaps in another isolate), so they stop
+    showing; an unreachable ledger changes nothing (redemptions still ask it)."""
     now = int(time.time())
     for rule in app.ruleset.rules:
         if rule.offer is not None and rule.offer.max_per_day and rule.id not in app.spent_today(now):
-            app.budget_spent(rule.id, await _budget_used(env, rule.id, now), now)
+            try:
+                used = await asyncio.wait_for(_awaited(_ledger(env, rule.id).used()), LEDGER_TIMEOUT)
+            except Exception as exc:
+                log.warning("nudge: budget of %s not refreshed: %s", rule.id, exc)
+                continue
+            app.budget_spent(rule.id, int(used), now)
 
 
 async def _explain(js_req: Any, env: Any, app: EdgeApp, parts: Any, cookies: dict[str, str], now: int) -> Reply:
@@ -1249,6 +1282,8 @@ async def _apply_followups(env: Any, plan: FollowUpPlan, now: int) -> None:
         key = pending_key(message.visitor, message.rule)
         try:
             pending = Pending.decode(await _kv_get(env, key)) or Pending()
+            if pending.in_flight(message):  # one message per event id
+                continue
             await _kv_put(env, key, pending.scheduled(message).encode())
             await env.NUDGE_FOLLOWUPS.send(message.to_json(), _opts(delaySeconds=_delay(env, message.delay(now))))
         except JsException as exc:
@@ -1358,7 +1393,8 @@ async def _deliver(app: EdgeApp, env: Any, ctx: Any, queued: Any, attempts: int)
 
 
 async def _issued_code(env: Any, app: EdgeApp, rule: Any, message: FollowUp, now: int) -> IssuedCode | None:
-    """The follow-up's single-use code, stored once: a retry finds it (maybe already used) as is."""
+    """The follow-up's code, its details stored in KV once (a retry finds it as is); whether it
+    was used is the redemption ledger's to say, not KV's."""
     code = issue_code(app.code_secret, rule, message, now)
     if code is None:
         return None

@@ -132,6 +132,12 @@ class Pending:
         except (KeyError, TypeError, ValueError):
             return None
 
+    def in_flight(self, message: FollowUp) -> bool:
+        """Whether this very event (same rule, visitor and due time) is already queued or sent: a
+        cart change and the page view after it in the same second make the same event, which is
+        enqueued once, not twice (two messages would each POST on every attempt)."""
+        return self.event == message.event and self.cancelled is None
+
     def scheduled(self, message: FollowUp) -> Pending:
         return Pending(message.event, message.due, None, list(self.sent), list(self.sent_events))
 

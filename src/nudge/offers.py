@@ -55,12 +55,6 @@ class Redeemed:
         return was, round(max(0.0, was - off), 2)
 
 
-def budget_key(rule_id: str, now: int) -> str:
-    """The KV counter of a rule's redemptions on this UTC day (approximate: KV is eventually
-    consistent, so redemptions at the same moment in different places can overshoot a little)."""
-    return f"budget:{rule_id}:{now // 86_400}"
-
-
 @dataclass(frozen=True)
 class Claim:
     """What a verified button token entitles the visitor to."""
