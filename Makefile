@@ -11,10 +11,10 @@ PY := $(VENV)/bin/python
 PORT ?= 8787
 SHOP_PORT ?= 8788
 
-.PHONY: dev test unit e2e deploy-check bench fuzz setup chromium clean
+.PHONY: dev test unit e2e deploy-check bench fuzz setup snapshot chromium clean
 
 setup: $(VENV)/.installed node_modules/.installed .dev.vars src/nudge/_bundle.py build/pyodide/pyodide_dev.capnp.bin \
-	python_modules/msgpack/__init__.py build/pyodide/snapshot/snapshot.bin
+	python_modules/msgpack/__init__.py snapshot
 
 $(VENV)/.installed: requirements-dev.txt pyproject.toml
 	@test -n "$(PYTHON)" || { echo "nudge needs Python 3.13 (pyenv install 3.13, or python3.13 on PATH)"; exit 1; }
@@ -37,9 +37,9 @@ src/nudge/_bundle.py: $(wildcard rules/*.toml) client/nudge.js scripts/build_bun
 build/pyodide/pyodide_dev.capnp.bin: node_modules/.installed $(VENV)/.installed scripts/pyodide/build.py scripts/pyodide/bundle.capnp
 	$(PY) scripts/pyodide/build.py
 
-# Pyodide's baseline memory snapshot, which scripts/workerd gives every local start (~3x faster).
-build/pyodide/snapshot/snapshot.bin: build/pyodide/pyodide_dev.capnp.bin python_modules/msgpack/__init__.py \
-		src/nudge/_bundle.py .dev.vars scripts/pyodide/snapshot.py
+# A memory snapshot for this code, which scripts/workerd gives every local start (~3x faster);
+# taken only when none matches the code (the script checks).
+snapshot: build/pyodide/pyodide_dev.capnp.bin python_modules/msgpack/__init__.py src/nudge/_bundle.py .dev.vars
 	$(PY) scripts/pyodide/snapshot.py
 
 # The Worker's one run-time dependency, vendored as pywrangler does: msgpack's pure-Python modules.
