@@ -28,7 +28,7 @@ from .pages import Page, same_site_path
 from .product_facts import ProductFacts
 from .privacy import ConsentPolicy, is_automated, may_track
 from .profile import Profile, merged_profile
-from .purchases import ShopOrder
+from .purchases import ShopOrder, order_key
 from .csp import UNRESTRICTED, Injection
 from .events import Event, rule_event
 from .followup import Before, FollowUp, FollowUpPlan, IssuedCode, cart_items, payload, plan, suggestions
@@ -513,6 +513,10 @@ class EdgeApp:
         """The customer id a shop-signed identity token vouches for (None without NUDGE_SHOP_SECRET,
         or for a forged or expired token)."""
         return verify_shop_token(self.shop_secret, token, now)
+
+    def order_key(self, order_id: str) -> str:
+        """The KV key marking an order id as counted (purchases.order_key under the first secret)."""
+        return order_key(self._identity_secret, order_id)
 
     def identity_of(self, user_id: str) -> str | None:
         """The keyed hash a customer id is known by (see identity.py); None for unusable ids."""

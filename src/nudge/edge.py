@@ -62,7 +62,7 @@ from .followup import (
     backoff, code_key, contact_key, issue_code, outcome, pending_key, pending_prefix, sign, skip_reason, webhook_url_problem,
 )
 from .identity import IDENTITY_HEADER, identity_key, short
-from .purchases import ORDER_HEADER, ShopOrder, order_key, parse_order_header
+from .purchases import ORDER_HEADER, ShopOrder, parse_order_header
 from .product_facts import META_KEYS, ProductFactsCollector
 from .privacy import ConsentPolicy
 from .session import COOKIE_NAME, Session
@@ -607,7 +607,7 @@ async def _order_unseen(env: Any, app: EdgeApp, order: ShopOrder | None) -> bool
     if order is None:
         return False
     try:
-        seen = await asyncio.wait_for(_kv_get(env, order_key(app.code_secret, order.id)), ORDER_GUARD_BUDGET)
+        seen = await asyncio.wait_for(_kv_get(env, app.order_key(order.id)), ORDER_GUARD_BUDGET)
     except (asyncio.TimeoutError, JsException) as exc:
         log.warning("nudge: order guard read skipped: %r", exc)
         return True
@@ -622,7 +622,7 @@ async def _profile_writes(env: Any, app: EdgeApp, visitor: str, write: Any, boug
     if bought is not None and order is not None:
         await _record_key_event(env, visitor, bought, now)
         try:  # no expiry: an order id counts once, ever
-            await _kv(env).put(order_key(app.code_secret, order.id), to_js(b"1"))
+            await _kv(env).put(app.order_key(order.id), to_js(b"1"))
         except JsException as exc:
             log.error("nudge: order guard write failed: %s", exc)
 
