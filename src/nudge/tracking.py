@@ -186,7 +186,7 @@ def first_time(session: Session, token: str) -> bool:
 def _admitted(session: Session, event: BeaconEvent) -> bool:
     """Whether a client-reported event counts: within the visit's cap, not a replayed id, and for a
     nudge event only about a nudge the edge served this visitor (a reveal per page it was rendered
-    on, one click or dismiss once it was seen)."""
+    on, one click or dismiss per visit, of a nudge seen or still owed a reveal)."""
     if session.reported >= MAX_VISIT_EVENTS:
         return False
     if event.type in ("nudge_shown", "nudge_clicked", "nudge_dismissed"):
@@ -195,7 +195,8 @@ def _admitted(session: Session, event: BeaconEvent) -> bool:
             return False
         if event.type == "nudge_shown" and served.owed <= 0:
             return False
-        if event.type != "nudge_shown" and (not served.revealed or is_closed(session, event.rule or "")):
+        if event.type != "nudge_shown" and (not served.revealed and served.owed <= 0
+                                             or is_closed(session, event.rule or "")):
             return False
     if event.id is not None and not first_time(session, "event:" + event.id):
         return False
@@ -239,6 +240,9 @@ def apply_beacon(session: Session, beacon: Beacon, now: int, edge_cart: bool = F
         elif event.type == "nudge_shown" and event.rule:
             _revealed(session, event.rule)
         elif event.type in ("nudge_dismissed", "nudge_clicked") and event.rule:
+            if not session.served[key32(event.rule)].revealed:  # its reveal beacon is late or lost:
+                _revealed(session, event.rule)  # the click says it was seen (an impression with it)
+                counted.insert(len(counted) - 1, BeaconEvent("nudge_shown", rule=event.rule))
             close_rule(session, event.rule)
     return counted
 

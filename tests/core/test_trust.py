@@ -118,7 +118,6 @@ def test_reports_about_a_nudge_never_served_are_dropped() -> None:
 def test_one_reveal_per_page_served_and_one_click_once_seen() -> None:
     s = session()
     record_served(s, "r", revealed=False)
-    assert apply_beacon(s, beacon(Event("nudge_clicked", rule="r")), NOW) == []  # not seen yet
     assert len(apply_beacon(s, beacon(Event("nudge_shown", rule="r"), Event("nudge_shown", rule="r")), NOW)) == 1
     assert times_shown(s, "r") == 1
     assert len(apply_beacon(s, beacon(Event("nudge_clicked", rule="r"), Event("nudge_clicked", rule="r")), NOW)) == 1
@@ -135,6 +134,14 @@ def test_the_page_plan_records_what_it_rendered() -> None:
     _, key = app.apply_beacon(beacon(Event("nudge_shown", rule=RULE), Event("nudge_shown", rule="cart-reminder"),
                                      Event("nudge_clicked", rule=RULE)), s, NOW, secure=True)
     assert [(e.kind, e.rule) for e in key.events] == [("impression", RULE), ("click", RULE)]
+
+
+def test_a_click_whose_reveal_beacon_is_late_brings_its_impression_once() -> None:
+    s = session()
+    record_served(s, "r", revealed=False)
+    counted = apply_beacon(s, beacon(Event("nudge_clicked", rule="r")), NOW)
+    assert [e.type for e in counted] == ["nudge_shown", "nudge_clicked"] and times_shown(s, "r") == 1
+    assert apply_beacon(s, beacon(Event("nudge_shown", rule="r"), Event("nudge_clicked", rule="r")), NOW) == []
 
 
 def test_event_ids_are_counted_once_per_visit_across_beacons() -> None:
