@@ -374,9 +374,7 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeAp
         _cancel(profile_task, facts_task, cart_body)
         return _edge_error(502, "Bad Gateway: the shop could not be reached\n")
     origin_resp = _relocated(origin_resp, origin, parts)
-    user, order_header = origin_resp.headers.get(IDENTITY_HEADER), origin_resp.headers.get(ORDER_HEADER)
-    if isinstance(user, str) or isinstance(order_header, str):  # the shop's word never reaches the browser
-        origin_resp = _without_headers(origin_resp, (IDENTITY_HEADER, ORDER_HEADER))
+    origin_resp, user, order_header = _shops_word(origin_resp)
     if app is None or session is None or not _is_page(js_req, origin_resp):
         _cancel(profile_task, facts_task)
         if action and cart_body is not None and app is not None and session is not None:
@@ -384,8 +382,8 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeAp
         return origin_resp
     # The identity lookup (the origin named its customer) and the profile read share one budget.
     link = _link_identity(env, ctx, app, session, user, now, KV_BUDGET) \
-        if isinstance(user, str) and visit.tracked else _no_link()
-    order = parse_order_header(order_header) if isinstance(order_header, str) and visit.tracked else None
+        if user is not None and visit.tracked else _no_link()
+    order = parse_order_header(order_header) if visit.tracked else None
     (linked, late_link), (stored, landed), order_new = await clock.waiting(
         asyncio.gather(link, _within_budget(profile_task, "profile"), _order_unseen(env, app, order)))
     key = profile_key(session.visitor_id)
@@ -397,10 +395,7 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeAp
         if facts is not None:
             app.catalog.remember(slug, facts)
     try:
-        bought = app.order_seen(order, session, now, _site(parts)) if order is not None and order_new else None
-        if bought is not None and order is not None:
-            _record(env, ctx, app, bought.events, now)
-            _follow_up(env, ctx, bought.followups, now)
+        bought = _order_counted(env, ctx, app, session, order if order_new else None, now, _site(parts))
         csp = origin_resp.headers.get("content-security-policy")
         injection = plan_injection(str(csp) if isinstance(csp, str) else None, _site(parts))
         plan = app.plan_page(_page_request(js_req, parts), session, visit.offer, profile, now,
@@ -591,6 +586,27 @@ async def _cart_seen(app: EdgeApp, env: Any, ctx: Any, js_req: Any, parts: Any, 
     except (JsException, ValueError, TypeError):
         log.exception("nudge: reading a cart change failed; response passed through")
         return origin_resp
+
+
+def _shops_word(resp: Any) -> tuple[Any, str | None, str | None]:
+    """(response, X-Nudge-User, X-Nudge-Order): what the shop's origin says about the visitor,
+    taken off the response so it never reaches the browser."""
+    user, order = resp.headers.get(IDENTITY_HEADER), resp.headers.get(ORDER_HEADER)
+    user, order = (user if isinstance(user, str) else None), (order if isinstance(order, str) else None)
+    if user is not None or order is not None:
+        resp = _without_headers(resp, (IDENTITY_HEADER, ORDER_HEADER))
+    return resp, user, order
+
+
+def _order_counted(env: Any, ctx: Any, app: EdgeApp, session: Session, order: ShopOrder | None, now: int,
+                   site: str) -> KeyEvent | None:
+    """A confirmed order KV has not counted yet: into the session, its conversion measured and its
+    follow-ups cancelled now; the returned KeyEvent is merged into the profile after the response."""
+    bought = app.order_seen(order, session, now, site) if order is not None else None
+    if bought is not None:
+        _record(env, ctx, app, bought.events, now)
+        _follow_up(env, ctx, bought.followups, now)
+    return bought
 
 
 def _without_headers(resp: Any, names: tuple[str, ...]) -> Any:
