@@ -418,7 +418,7 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeAp
             write = _write_profile(env, app, session, now, plan.profile_write if landed else None, new_visit,
                                    profile_task if key == read_for else None, linked, late_link)
         if write is not None or bought is not None:  # one after the other: each merges into what KV holds
-            ctx.waitUntil(_profile_writes(env, app, session.visitor_id, write, bought, order, now))
+            ctx.waitUntil(_profile_writes(env, session.visitor_id, write, bought, now))
         clock.pause()  # until HTMLRewriter calls the handlers
         return rewritten
     except Exception:  # fail open
@@ -603,10 +603,18 @@ def _order_counted(env: Any, ctx: Any, app: EdgeApp, session: Session, order: Sh
     """A confirmed order KV has not counted yet: into the session, its conversion measured and its
     follow-ups cancelled now; the returned KeyEvent is merged into the profile after the response."""
     bought = app.order_seen(order, session, now, site) if order is not None else None
-    if bought is not None:
+    if bought is not None and order is not None:
+        ctx.waitUntil(_mark_order(env, app, order))  # first: the sooner it is in KV, the smaller the window
         _record(env, ctx, app, bought.events, now)
         _follow_up(env, ctx, bought.followups, now)
     return bought
+
+
+async def _mark_order(env: Any, app: EdgeApp, order: ShopOrder) -> None:
+    try:  # no expiry: an order id counts once, ever
+        await _kv(env).put(app.order_key(order.id), to_js(b"1"))
+    except JsException as exc:
+        log.error("nudge: order guard write failed: %s", exc)
 
 
 def _without_headers(resp: Any, names: tuple[str, ...]) -> Any:
@@ -630,17 +638,12 @@ async def _order_unseen(env: Any, app: EdgeApp, order: ShopOrder | None) -> bool
     return seen is None
 
 
-async def _profile_writes(env: Any, app: EdgeApp, visitor: str, write: Any, bought: KeyEvent | None, order: ShopOrder | None,
-                          now: int) -> None:
-    """The page's profile write, then the confirmed order's merge and its once-ever KV mark."""
+async def _profile_writes(env: Any, visitor: str, write: Any, bought: KeyEvent | None, now: int) -> None:
+    """The page's profile write, then the confirmed order's merge (each merges into what KV holds)."""
     if write is not None:
         await write
-    if bought is not None and order is not None:
+    if bought is not None:
         await _record_key_event(env, visitor, bought, now)
-        try:  # no expiry: an order id counts once, ever
-            await _kv(env).put(app.order_key(order.id), to_js(b"1"))
-        except JsException as exc:
-            log.error("nudge: order guard write failed: %s", exc)
 
 
 async def _link_identity(env: Any, ctx: Any, app: EdgeApp, session: Session, user: str, now: int,
