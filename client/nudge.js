@@ -13,7 +13,7 @@
   var SAVE_EVERY = 5; // the dwell cookie is rewritten every 5 visible seconds
   var CART = { add_to_cart: 1, remove_from_cart: 1, begin_checkout: 1, purchase: 1 };
   var loadedAt = Date.now(), visibleMs = 0, visibleSince = document.hidden ? 0 : loadedAt;
-  var queue = [], open = null, lastFocus = null;
+  var queue = [], open = null, lastFocus = null, sent = 0;
 
   function dwell() {
     return Math.floor((visibleMs + (visibleSince ? Date.now() - visibleSince : 0)) / 1000);
@@ -30,7 +30,9 @@
   function send(withDwell) {
     if (!cfg.track) { queue.length = 0; return; }
     if (!queue.length && !withDwell) return;
-    var body = { pv: cfg.pv, dwell: dwell(), events: queue.splice(0, 20) };
+    var events = queue.splice(0, 20);
+    events.forEach(function (ev) { if (!ev.id) ev.id = cfg.pv + "." + (++sent); }); // replays are dropped
+    var body = { pv: cfg.pv, dwell: dwell(), events: events };
     var data = JSON.stringify(body);
     var ok = false;
     try { ok = navigator.sendBeacon(cfg.beacon, new Blob([data], { type: "application/json" })); } catch (e) {}
@@ -62,11 +64,12 @@
     return h <= 0 ? 100 : Math.round(100 * scrollY / h);
   }
 
-  // GA4-style dataLayer: relay cart events (entries pushed before we loaded count too).
+  // GA4-style dataLayer: relay cart events (entries pushed before we loaded count too). Identity
+  // only as the shop's server signed it (`nudge_identity`): a bare user_id is never sent.
   var identified = false;
   function relay(entry) {
-    if (entry && entry.user_id != null && !identified) { // hashed by the Worker on arrival
-      identified = true; queue.push({ type: "identify", user: String(entry.user_id).slice(0, 128) }); send(false);
+    if (entry && typeof entry.nudge_identity === "string" && !identified) {
+      identified = true; queue.push({ type: "identify", token: entry.nudge_identity.slice(0, 512) }); send(false);
     }
     if (!entry || !CART[entry.event]) return;
     if (cfg.cartEvents === false && /_cart$/.test(entry.event)) return; // the edge saw the cart POST

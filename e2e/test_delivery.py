@@ -91,16 +91,17 @@ def profile_visits(stack: Stack, context: BrowserContext, visits: int) -> None:
 
 
 def place_order(page: Page, context: BrowserContext, stack: Stack, product: str) -> None:
-    """Buys `product` through the shop's checkout; the thank-you page's GA4 purchase is relayed."""
+    """Buys `product` through the shop's checkout; the thank-you page's origin response names the
+    order (X-Nudge-Order), which is what nudge counts."""
     orders = orders_of(context)
     add_to_cart(page, product)
     in_profile = getattr(stored_profile(stack, context), "orders", 0)
     page.goto("/checkout")
     page.locator("[data-testid=place-order]").click()
     expect(page.locator("[data-testid=order-id]")).to_be_visible()
-    # The purchase beacon's answer carries the updated session cookie; the profile merge it
+    # The thank-you page's answer carries the updated session cookie; the profile merge it
     # started runs in the background.
-    wait_for(lambda: orders_of(context) > orders, "the purchase beacon's session cookie", stack)
+    wait_for(lambda: orders_of(context) > orders, "the thank-you page's session cookie", stack)
     assert orders_of(context) == orders + 1
     wait_for(lambda: getattr(stored_profile(stack, context), "orders", 0) > in_profile,
              "the order in the KV profile", stack)

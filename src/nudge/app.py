@@ -12,13 +12,14 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 from urllib.parse import parse_qs, quote
 
 from . import render
 from .attributes import RequestContext, visitor_attributes
 from .beacon import Beacon, BeaconError, parse_beacon
-from .identity import identity_hash
+from .beacon import Event as BeaconEvent
+from .identity import identity_hash, verify_shop_token
 from .cookies import OUR_COOKIES, set_cookie
 from .decide import Nudge, decide
 from .offers import OFFER_COOKIE, OFFER_HEADER, OfferTokens, Redeemed, offer_expiry
@@ -27,6 +28,7 @@ from .pages import Page, same_site_path
 from .product_facts import ProductFacts
 from .privacy import ConsentPolicy, is_automated, may_track
 from .profile import Profile, merged_profile
+from .purchases import ShopOrder, order_key
 from .csp import UNRESTRICTED, Injection
 from .events import Event, rule_event
 from .followup import Before, FollowUp, FollowUpPlan, IssuedCode, cart_items, payload, plan, suggestions
@@ -39,7 +41,8 @@ from .keys import key32
 from .ledger import ENDED, KEEP_VISITOR, REDEEMED, UNAVAILABLE, USED, LedgerClaim, code_ledger_key, visitor_key
 from .session import COOKIE_NAME, Session, SessionCodec
 from .signing import BadData, Signer
-from .tracking import apply_beacon, close_rule, credit_dwell, is_closed, parse_dwell_cookie, record_page_view
+from .tracking import (apply_beacon, close_rule, credit_dwell, first_time, is_closed, parse_dwell_cookie,
+                       record_order, record_page_view, record_served)
 
 PREFIX = "/_nudge/"
 BEACON_PATH = PREFIX + "beacon"
@@ -170,6 +173,7 @@ class EdgeApp:
         self.rules_checked = 0.0  # when the edge last looked for published rules
         self.consent = consent or ConsentPolicy("none")
         self._identity_secret = secrets[0]
+        self.shop_secret: bytes | None = None  # NUDGE_SHOP_SECRET: verifies the shop's identity tokens
         self.catalog = LearnedCatalog()
         self.codec = SessionCodec(Signer(secrets, "session"))
         self.offers = OfferTokens(Signer(secrets, "offer-token"), Signer(secrets, "offer-cookie"))
@@ -282,6 +286,8 @@ class EdgeApp:
             if html is None:
                 continue  # a placeholder without a value, or nothing to recommend: not shown
             shown.append(nudge)
+            if tracked:  # the edge's record of what this visitor was served: beacons may report only on it
+                record_served(session, nudge.rule.id, _on_load(nudge))
             kind, action = nudge.rule.action.kind, nudge.action
             if kind == "modal":
                 body_end.append(html)
@@ -448,34 +454,48 @@ class EdgeApp:
 
     def apply_beacon(self, beacon: Beacon, session: Session, now: int, secure: bool,
                      site: str = "") -> tuple[Reply, KeyEvent]:
-        """Second half: applies it and answers 204 with the session cookie, plus the orders it
-        reported (the caller merges them into the KV profile) and the follow-ups it changes."""
-        orders, revenue, before = session.orders, session.revenue, Before.of(session)
-        apply_beacon(session, beacon, now, edge_cart=self.cart is not None)
+        """Second half: applies it and answers 204 with the session cookie, plus what the beacon
+        changes (the caller merges it into the KV profile) and the follow-ups it changes. Only the
+        events `tracking.apply_beacon` admits count; a browser's purchase never moves orders or
+        revenue (it is measured as an unverified conversion)."""
+        before = Before.of(session)
+        counted = apply_beacon(session, beacon, now, edge_cart=self.cart is not None)
         cookie = self.session_cookie(session, secure)
-        stopped = self._stopped_by(beacon, session, session.orders > orders)
-        event = KeyEvent(session.orders - orders, session.revenue - revenue, stopped=stopped,
-                         events=self._beacon_events(beacon, session.visitor_id),
-                         followups=self.off_page_followups(before, session, now, site, session.orders > orders))
+        event = KeyEvent(stopped=self._stopped_by(counted, session, False),
+                         events=self._beacon_events(counted, session.visitor_id),
+                         followups=self.off_page_followups(before, session, now, site))
         return Reply(204, "", headers=[("Set-Cookie", cookie)]), event
 
-    def _beacon_events(self, beacon: Beacon, visitor: str) -> list[Event]:
-        """Measurement events a client report carries: reveals, clicks, dismisses, purchases."""
+    def order_seen(self, order: ShopOrder, session: Session, now: int, site: str = "") -> KeyEvent | None:
+        """An order the shop's origin confirmed (X-Nudge-Order): counted into the session, the
+        profile (the returned KeyEvent) and the measurement as a conversion, once per order id in
+        this visit (the edge also guards across visits in KV); None for a repeat."""
+        if not first_time(session, "order:" + order.id):
+            return None
+        before, revenue = Before.of(session), session.revenue
+        record_order(session, order.value, now)
+        return KeyEvent(1, session.revenue - revenue, stopped=self._stopped_by((), session, True),
+                        events=[Event("conversion", session.visitor_id, revenue=order.value)],
+                        followups=self.off_page_followups(before, session, now, site, purchased=True))
+
+    def _beacon_events(self, counted: list[BeaconEvent], visitor: str) -> list[Event]:
+        """Measurement events of a client report's admitted events: reveals, clicks, dismisses, and
+        purchases the browser claims (kind "conversion_unverified": the report leaves them out)."""
         kinds = {"nudge_shown": "impression", "nudge_clicked": "click", "nudge_dismissed": "dismiss"}
         out = []
-        for item in beacon.events:
+        for item in counted:
             rule = self.ruleset.rule(item.rule) if item.rule else None
             if item.type in kinds and rule is not None:
                 out.append(rule_event(kinds[item.type], rule, visitor))
             elif item.type == "purchase":
-                out.append(Event("conversion", visitor, revenue=item.value))
+                out.append(Event("conversion_unverified", visitor, revenue=item.value))
         return out
 
-    def _stopped_by(self, beacon: Beacon, session: Session, converted: bool) -> tuple[int, ...]:
-        """Rules to stop for good: clicked ones with stop_after "click", and on a purchase the ones
-        shown this visit with stop_after "conversion"."""
+    def _stopped_by(self, counted: Iterable[BeaconEvent], session: Session, converted: bool) -> tuple[int, ...]:
+        """Rules to stop for good: clicked ones with stop_after "click", and on a confirmed order
+        the ones shown this visit with stop_after "conversion"."""
         stopped = []
-        for event in beacon.events:
+        for event in counted:
             rule = self.ruleset.rule(event.rule) if event.type == "nudge_clicked" and event.rule else None
             if rule is not None and rule.caps.stop_after == "click":
                 stopped.append(key32(rule.id))
@@ -491,6 +511,15 @@ class EdgeApp:
         if isinstance(beacon, Reply):
             return beacon, KeyEvent()
         return self.apply_beacon(beacon, session, now, secure, site)
+
+    def identity_from_token(self, token: str, now: int) -> str | None:
+        """The customer id a shop-signed identity token vouches for (None without NUDGE_SHOP_SECRET,
+        or for a forged or expired token)."""
+        return verify_shop_token(self.shop_secret, token, now)
+
+    def order_key(self, order_id: str) -> str:
+        """The KV key marking an order id as counted (purchases.order_key under the first secret)."""
+        return order_key(self._identity_secret, order_id)
 
     def identity_of(self, user_id: str) -> str | None:
         """The keyed hash a customer id is known by (see identity.py); None for unusable ids."""

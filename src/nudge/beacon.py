@@ -18,6 +18,7 @@ MAX_ITEMS = 20
 CART_EVENTS = ("add_to_cart", "remove_from_cart", "begin_checkout", "purchase", "view_item")
 NUDGE_EVENTS = ("nudge_shown", "nudge_dismissed", "nudge_clicked")
 MAX_USER_ID = 128
+MAX_TOKEN = 512
 
 
 class BeaconError(ValueError):
@@ -36,7 +37,9 @@ class Event:
     items: tuple[Item, ...] = ()
     value: float = 0.0
     rule: str | None = None
-    user: str | None = None  # identify: the site's customer id, hashed on arrival, never stored
+    user: str | None = None  # a bare identify's customer id: a browser's claim, never used as identity
+    token: str | None = None  # identify: the shop's signed identity token (identity.verify_shop_token)
+    id: str | None = None  # the client's event id: a replay of it in this visit is dropped
 
 
 @dataclass(frozen=True)
@@ -89,8 +92,14 @@ def parse_beacon(body: bytes, content_type: str | None) -> Beacon:
             raise BeaconError(f"events[{i}].id: duplicate event id {event_id!r}")
         seen.add(event_id)
     return Beacon(pv, None if dwell is None else int(dwell),
-                  tuple(_event({k: v for k, v in e.items() if k != "id"} if isinstance(e, dict) else e,
-                               f"events[{i}]") for i, e in enumerate(events)))
+                  tuple(_with_id(e, f"events[{i}]") for i, e in enumerate(events)))
+
+
+def _with_id(data: Any, where: str) -> Event:
+    if not isinstance(data, dict) or "id" not in data:
+        return _event(data, where)
+    event = _event({k: v for k, v in data.items() if k != "id"}, where)
+    return Event(event.type, event.items, event.value, event.rule, event.user, event.token, data["id"])
 
 
 def _number(value: Any, where: str, limit: float) -> float:
@@ -112,7 +121,13 @@ def _event(data: Any, where: str) -> Event:
         if rule is None:
             raise BeaconError(f"{where}.rule: expected a rule id")
         return Event(kind, rule=rule)
-    if kind == "identify":
+    if kind == "identify" and "token" in data:
+        token = data["token"]
+        if set(data) != {"type", "token"} or not isinstance(token, str) or not 0 < len(token) <= MAX_TOKEN \
+                or not token.isascii() or not token.isprintable():
+            raise BeaconError(f"{where}: an identify event has exactly `type` and `token` (the shop's signed token)")
+        return Event(kind, token=token)
+    if kind == "identify":  # the old form: parsed so the rest of the beacon counts, never identity
         user = data.get("user")
         if set(data) != {"type", "user"} or not isinstance(user, (str, int)) or isinstance(user, bool):
             raise BeaconError(f"{where}: an identify event has exactly `type` and `user` (string)")

@@ -63,6 +63,7 @@ from .followup import (
     backoff, code_key, contact_key, issue_code, outcome, pending_key, pending_prefix, sign, skip_reason, webhook_url_problem,
 )
 from .identity import IDENTITY_HEADER, identity_key, short
+from .purchases import ORDER_HEADER, ShopOrder, parse_order_header
 from .product_facts import META_KEYS, ProductFactsCollector
 from .privacy import ConsentPolicy
 from .session import COOKIE_NAME, Session
@@ -73,6 +74,7 @@ log = logging.getLogger("nudge")
 
 LEDGER_TIMEOUT = 5  # seconds a redemption waits for the ledger before refusing (fail closed)
 KV_BUDGET = 0.05  # seconds we wait for the profile once the origin has answered
+ORDER_GUARD_BUDGET = 0.5  # seconds a confirmation page waits for its order id's once-ever KV mark
 ORIGIN_TIMEOUT = 100  # seconds to wait for the origin's response headers (NUDGE_ORIGIN_TIMEOUT_SECONDS)
 RULES_REFRESH = 30  # seconds between looks for newly published rules (NUDGE_RULES_REFRESH_SECONDS)
 FIRST_RULES_BUDGET = 0.2  # seconds an isolate's first request waits for the published rules
@@ -102,10 +104,11 @@ def _app_for(env: Any) -> EdgeApp:
     """The per-isolate EdgeApp (rule set parsed once; rebuilt only if the secret changes)."""
     global _app
     names = ("NUDGE_SECRET", "NUDGE_CONSENT", "NUDGE_CONSENT_COOKIE", "NUDGE_EDGE_CART", "NUDGE_SHADOW",
-             "NUDGE_EXPLAIN_TOKEN", "NUDGE_WEBHOOK_URL", "NUDGE_WEBHOOK_SECRET")
+             "NUDGE_EXPLAIN_TOKEN", "NUDGE_WEBHOOK_URL", "NUDGE_WEBHOOK_SECRET", "NUDGE_SHOP_SECRET")
     config = tuple(str(getattr(env, name, "") or "") for name in names)
     if _app is None or _app[0] != config:
-        secret, consent_mode, consent_cookie, edge_cart, shadow, explain_token, webhook_url, webhook_secret = config
+        secret, consent_mode, consent_cookie, edge_cart, shadow, explain_token, webhook_url, webhook_secret, \
+            shop_secret = config
         secrets = parse_secrets(secret)
         if not secrets:
             raise ConfigError("NUDGE_SECRET is not set (`wrangler secret put NUDGE_SECRET`; locally .dev.vars)")
@@ -123,6 +126,7 @@ def _app_for(env: Any) -> EdgeApp:
         app = EdgeApp(ruleset, secrets, _bundle.CLIENT_JS, consent, edge_cart != "off", bundled, shadow == "on",
                       explain_token)
         app.followups_enabled = _followups_configured(env, webhook_url, webhook_secret)
+        app.shop_secret = shop_secret.encode("utf-8") or None
         _app = (config, app)
     return _app[1]
 
@@ -371,9 +375,7 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeAp
         _cancel(profile_task, facts_task, cart_body)
         return _edge_error(502, "Bad Gateway: the shop could not be reached\n")
     origin_resp = _relocated(origin_resp, origin, parts)
-    user = origin_resp.headers.get(IDENTITY_HEADER)
-    if isinstance(user, str):  # the customer id never reaches the browser
-        origin_resp = _without_header(origin_resp, IDENTITY_HEADER)
+    origin_resp, user, order_header = _shops_word(origin_resp)
     if app is None or session is None or not _is_page(js_req, origin_resp):
         _cancel(profile_task, facts_task)
         if action and cart_body is not None and app is not None and session is not None:
@@ -381,9 +383,10 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeAp
         return origin_resp
     # The identity lookup (the origin named its customer) and the profile read share one budget.
     link = _link_identity(env, ctx, app, session, user, now, KV_BUDGET) \
-        if isinstance(user, str) and visit.tracked else _no_link()
-    (linked, late_link), (stored, landed) = await clock.waiting(
-        asyncio.gather(link, _within_budget(profile_task, "profile")))
+        if user is not None and visit.tracked else _no_link()
+    order = parse_order_header(order_header) if visit.tracked else None
+    (linked, late_link), (stored, landed), order_new = await clock.waiting(
+        asyncio.gather(link, _within_budget(profile_task, "profile"), _order_unseen(env, app, order)))
     key = profile_key(session.visitor_id)
     if key != read_for:  # an identity link adopted another visitor id: its profile was not read
         stored, landed = None, False
@@ -393,6 +396,7 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeAp
         if facts is not None:
             app.catalog.remember(slug, facts)
     try:
+        bought = _order_counted(env, ctx, app, session, order if order_new else None, now, _site(parts))
         csp = origin_resp.headers.get("content-security-policy")
         injection = plan_injection(str(csp) if isinstance(csp, str) else None, _site(parts))
         plan = app.plan_page(_page_request(js_req, parts), session, visit.offer, profile, now,
@@ -410,9 +414,12 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeAp
 
         rewritten = _rewrite(origin_resp, plan, clock, log_line, learn)
         new_visit = plan.profile_write is not None
+        write = None
         if new_visit or linked or late_link is not None:
-            ctx.waitUntil(_write_profile(env, app, session, now, plan.profile_write if landed else None, new_visit,
-                                         profile_task if key == read_for else None, linked, late_link))
+            write = _write_profile(env, app, session, now, plan.profile_write if landed else None, new_visit,
+                                   profile_task if key == read_for else None, linked, late_link)
+        if write is not None or bought is not None:  # one after the other: each merges into what KV holds
+            ctx.waitUntil(_profile_writes(env, session.visitor_id, write, bought, now))
         clock.pause()  # until HTMLRewriter calls the handlers
         return rewritten
     except Exception:  # fail open
@@ -582,10 +589,62 @@ async def _cart_seen(app: EdgeApp, env: Any, ctx: Any, js_req: Any, parts: Any, 
         return origin_resp
 
 
-def _without_header(resp: Any, name: str) -> Any:
+def _shops_word(resp: Any) -> tuple[Any, str | None, str | None]:
+    """(response, X-Nudge-User, X-Nudge-Order): what the shop's origin says about the visitor,
+    taken off the response so it never reaches the browser."""
+    user, order = resp.headers.get(IDENTITY_HEADER), resp.headers.get(ORDER_HEADER)
+    user, order = (user if isinstance(user, str) else None), (order if isinstance(order, str) else None)
+    if user is not None or order is not None:
+        resp = _without_headers(resp, (IDENTITY_HEADER, ORDER_HEADER))
+    return resp, user, order
+
+
+def _order_counted(env: Any, ctx: Any, app: EdgeApp, session: Session, order: ShopOrder | None, now: int,
+                   site: str) -> KeyEvent | None:
+    """A confirmed order KV has not counted yet: into the session, its conversion measured and its
+    follow-ups cancelled now; the returned KeyEvent is merged into the profile after the response."""
+    bought = app.order_seen(order, session, now, site) if order is not None else None
+    if bought is not None and order is not None:
+        ctx.waitUntil(_mark_order(env, app, order))  # first: the sooner it is in KV, the smaller the window
+        _record(env, ctx, app, bought.events, now)
+        _follow_up(env, ctx, bought.followups, now)
+    return bought
+
+
+async def _mark_order(env: Any, app: EdgeApp, order: ShopOrder) -> None:
+    try:  # no expiry: an order id counts once, ever
+        await _kv(env).put(app.order_key(order.id), to_js(b"1"))
+    except JsException as exc:
+        log.error("nudge: order guard write failed: %s", exc)
+
+
+def _without_headers(resp: Any, names: tuple[str, ...]) -> Any:
     headers = js.Headers.new(resp.headers)
-    headers.delete(name)
+    for name in names:
+        headers.delete(name)
     return js.Response.new(resp.body, _opts(status=resp.status, statusText=resp.statusText, headers=headers))
+
+
+async def _order_unseen(env: Any, app: EdgeApp, order: ShopOrder | None) -> bool:
+    """Whether KV has not yet counted this order id (a best-effort guard: KV is eventually
+    consistent, see the README's threat model). An unreadable guard counts the order: the session
+    still counts each order id once per visit."""
+    if order is None:
+        return False
+    try:
+        seen = await asyncio.wait_for(_kv_get(env, app.order_key(order.id)), ORDER_GUARD_BUDGET)
+    except (asyncio.TimeoutError, JsException) as exc:
+        log.warning("nudge: order guard read skipped: %r", exc)
+        return True
+    return seen is None
+
+
+async def _profile_writes(env: Any, visitor: str, write: Any, bought: KeyEvent | None, now: int) -> None:
+    """The page's profile write, then the confirmed order's merge (each merges into what KV holds)."""
+    if write is not None:
+        await write
+    if bought is not None:
+        await _record_key_event(env, visitor, bought, now)
 
 
 async def _link_identity(env: Any, ctx: Any, app: EdgeApp, session: Session, user: str, now: int,
@@ -978,9 +1037,10 @@ async def _endpoint(js_req: Any, env: Any, ctx: Any, parts: Any, app: EdgeApp | 
         beacon = app.read_beacon(str(js_req.method), body, js_req.headers.get("content-type"))
         if isinstance(beacon, Reply):
             return _reply(beacon)
-        for item in beacon.events:
-            if item.type == "identify" and item.user:
-                linked = (await _link_identity(env, ctx, app, session, item.user, now))[0] or linked
+        for item in beacon.events:  # identity only from the shop: a token its server signed (a bare
+            user = app.identity_from_token(item.token, now) if item.type == "identify" and item.token else None
+            if user is not None:  # `user` the browser states is ignored)
+                linked = (await _link_identity(env, ctx, app, session, user, now))[0] or linked
         reply, event = app.apply_beacon(beacon, session, now, secure, _site(parts))
         _follow_up(env, ctx, event.followups, now)
     if event or linked:  # one read-merge-write of the profile per request
@@ -1073,9 +1133,11 @@ async def _forget(js_req: Any, env: Any, app: EdgeApp, cookies: dict[str, str], 
         try:
             profile = decode_profile(await _kv_get(env, key))
             erased = profile is not None
-            if profile is not None and profile.identity:
-                await _kv(env).delete(identity_key(profile.identity))
-                identity = True
+            if profile is not None and profile.identity:  # the link, only while it is this visitor's
+                owner = await _kv_get(env, identity_key(profile.identity))
+                if owner is not None and owner.decode("ascii", "replace") == visitor:
+                    await _kv(env).delete(identity_key(profile.identity))
+                    identity = True
             await _kv(env).delete(key)
         except JsException as exc:  # say so, and keep the cookies: a retry needs the visitor id
             log.error("nudge: forget failed: %s", exc)

@@ -36,6 +36,8 @@ MAX_DWELL_PER_PAGE = 30 * 60  # seconds one page view can contribute
 MAX_ID_LENGTH = 48
 MAX_TEXT = 32  # category names, product ids, search terms, UTM values, referrer hosts
 MAX_COOKIE_VALUE = 4096  # never even try to verify a larger cookie
+MAX_SEEN_EVENTS = 16  # event and order ids remembered per visit (beacon replays are dropped)
+MAX_VISIT_EVENTS = 200  # client-reported events counted per visit; the rest are dropped
 
 
 def sat(n: float) -> int:
@@ -69,6 +71,17 @@ class PageView:
 
 
 @dataclass
+class Served:
+    """A nudge the edge rendered for this visitor in this visit: the only rules its beacons may
+    report on. `owed`: reveals the client may still report (one per page the nudge was rendered on
+    and not already counted by the edge); `revealed`: seen by the shopper (counted at the edge, or
+    a reveal beacon was accepted), so a click or dismiss can count."""
+
+    owed: int = 0
+    revealed: bool = False
+
+
+@dataclass
 class Source:
     """Where the visit came from (first page of the visit)."""
 
@@ -98,6 +111,9 @@ class Session:
     searches: list[str] = field(default_factory=list)  # normalized terms, most recent last
     source: Source = field(default_factory=Source)
     identity: int | None = None  # first 32 bits of the linked identity's keyed hash, to notice a change
+    served: dict[int, Served] = field(default_factory=dict)  # key32(rule id) -> what the edge rendered
+    seen: list[int] = field(default_factory=list)  # key32 of event ids and order ids counted this visit
+    reported: int = 0  # client-reported events counted this visit (capped at MAX_VISIT_EVENTS)
     is_new: bool = True  # not on the wire: this request started the visit
     ended: Session | None = None  # not on the wire: the visit this one replaced (30 min idle)
 
@@ -175,6 +191,9 @@ def _to_wire(s: Session) -> list[Any]:
         s.searches,
         [s.source.utm_source, s.source.utm_medium, s.source.utm_campaign, s.source.referrer],
         s.identity,
+        [[k, e.owed, int(e.revealed)] for k, e in s.served.items()],
+        s.seen,
+        s.reported,
     ]
 
 
@@ -201,7 +220,8 @@ def _rows(value: Any, width: int, limit: int) -> list[list[Any]]:
 
 
 def _from_wire(w: Any) -> Session:
-    if not isinstance(w, list) or len(w) != 19 or w[0] != WIRE_VERSION:
+    # 19 fields: a cookie from before exposures were recorded (read as "nothing served yet")
+    if not isinstance(w, list) or len(w) not in (19, 22) or w[0] != WIRE_VERSION:
         raise BadData("unknown session layout")
     t0 = _check(w[2], int)
     visitor = _check(w[1], bytes)
@@ -235,6 +255,11 @@ def _from_wire(w: Any) -> Session:
         raise BadData("malformed source")
     s.source = Source(*(_check(v, str, True) for v in src))
     s.identity = _check(w[18], int, True)
+    if len(w) == 22:
+        for k, owed, revealed in _rows(w[19], 3, MAX_RULE_MARKS):
+            s.served[_check(k, int)] = Served(_check(owed, int), bool(_check(revealed, int)))
+        s.seen = [_check(k, int) for k in _check(w[20], list)][-MAX_SEEN_EVENTS:]
+        s.reported = _check(w[21], int)
     s.is_new = False
     return s
 
@@ -243,6 +268,8 @@ def _shed(s: Session) -> bool:
     """Drops the least valuable piece of a session that is over budget; False when nothing is left."""
     if s.searches:
         del s.searches[0]
+    elif len(s.seen) > 4:
+        del s.seen[0]
     elif len(s.recent) > 1:
         del s.recent[0]
     elif len(s.products) > 1:
@@ -254,8 +281,9 @@ def _shed(s: Session) -> bool:
         del s.categories[min(s.categories, key=lambda k: s.categories[k].last_seen)]
     elif len(s.cart) > 1:
         del s.cart[next(iter(s.cart))]
-    elif s.shown or s.closed:
+    elif s.shown or s.closed or s.served:
         s.shown.clear()
+        s.served.clear()
         del s.closed[:-1]
     else:
         return False

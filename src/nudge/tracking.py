@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, urlsplit
 
-from .beacon import Beacon
+from .beacon import Beacon, Event as BeaconEvent
 from .keys import key16, key32
 from .pages import Page
 from .session import (
@@ -17,8 +17,11 @@ from .session import (
     MAX_RECENT_PAGES,
     MAX_RULE_MARKS,
     MAX_SEARCHES,
+    MAX_SEEN_EVENTS,
     MAX_TEXT,
+    MAX_VISIT_EVENTS,
     PageView,
+    Served,
     Session,
     sat,
 )
@@ -142,15 +145,81 @@ def _cents(value: float) -> int:
     return max(0, min(int(round(value * 100)), MAX_MONEY))
 
 
-def apply_beacon(session: Session, beacon: Beacon, now: int, edge_cart: bool = False) -> None:
-    """Applies a validated beacon to the session. With `edge_cart` (the shop's cart endpoints are
-    watched at the edge) add/remove events are ignored: the edge counted the items and their value."""
+def record_served(session: Session, rule_id: str, revealed: bool) -> None:
+    """Notes a nudge the edge rendered on this page: its beacons may now report on it. `revealed`:
+    visible as the page loads (the edge counted the impression); otherwise the client owes one
+    reveal for this page."""
+    key = key32(rule_id)
+    served = session.served.get(key)
+    if served is None:
+        if len(session.served) >= MAX_RULE_MARKS:
+            return  # bounded: a 17th nudge in one visit cannot be reported on
+        served = session.served[key] = Served()
+    if revealed:
+        served.revealed = True
+    else:
+        served.owed = min(served.owed + 1, 255)
+
+
+def record_order(session: Session, value: float, now: int) -> None:
+    """An order the shop confirmed (never one the browser claims): one more order this visit, its
+    revenue, and the cart is done."""
+    session.orders = sat(session.orders + 1)
+    session.revenue = min(session.revenue + _cents(value), MAX_MONEY)
+    session.cart.clear()
+    session.cart_value = 0
+    session.cart_changed = now
+    session.checkout_started = False
+
+
+def first_time(session: Session, token: str) -> bool:
+    """True the first time this visit sees an event or order id (remembered as its 32-bit key, at
+    most MAX_SEEN_EVENTS of them); False for a replay."""
+    key = key32(token)
+    if key in session.seen:
+        return False
+    session.seen.append(key)
+    del session.seen[:-MAX_SEEN_EVENTS]
+    return True
+
+
+def _admitted(session: Session, event: BeaconEvent) -> bool:
+    """Whether a client-reported event counts: within the visit's cap, not a replayed id, and for a
+    nudge event only about a nudge the edge served this visitor (a reveal per page it was rendered
+    on, one click or dismiss per visit, of a nudge seen or still owed a reveal)."""
+    if session.reported >= MAX_VISIT_EVENTS:
+        return False
+    if event.type in ("nudge_shown", "nudge_clicked", "nudge_dismissed"):
+        served = session.served.get(key32(event.rule or ""))
+        if served is None:
+            return False
+        if event.type == "nudge_shown" and served.owed <= 0:
+            return False
+        if event.type != "nudge_shown" and (not served.revealed and served.owed <= 0
+                                             or is_closed(session, event.rule or "")):
+            return False
+    if event.id is not None and not first_time(session, "event:" + event.id):
+        return False
+    session.reported += 1
+    return True
+
+
+def apply_beacon(session: Session, beacon: Beacon, now: int, edge_cart: bool = False) -> list[BeaconEvent]:
+    """Applies a validated beacon to the session and returns the events that counted (see
+    `_admitted`). With `edge_cart` (the shop's cart endpoints are watched at the edge) add/remove
+    events are ignored: the edge counted the items and their value. A `purchase` is the browser's
+    claim: returned (measured as unverified) but it moves no order, revenue or cart; orders come
+    from the shop (`record_order`)."""
     session.last_seen = now
     if beacon.pv is not None and beacon.dwell is not None:
         credit_dwell(session, beacon.pv, beacon.dwell, now)
+    counted = []
     for event in beacon.events:
-        if event.type in ("add_to_cart", "remove_from_cart") and edge_cart:
+        if event.type in ("add_to_cart", "remove_from_cart") and edge_cart or event.type == "identify":
             continue
+        if not _admitted(session, event):
+            continue
+        counted.append(event)
         if event.type == "add_to_cart":
             for item in event.items:
                 if item.id in session.cart or len(session.cart) < MAX_CART_LINES:
@@ -168,19 +237,23 @@ def apply_beacon(session: Session, beacon: Beacon, now: int, edge_cart: bool = F
             session.cart_changed = now
         elif event.type == "begin_checkout":
             session.checkout_started = True
-        elif event.type == "purchase":
-            session.orders = sat(session.orders + 1)
-            session.revenue = min(session.revenue + _cents(event.value), MAX_MONEY)
-            session.cart.clear()
-            session.cart_value = 0
-            session.cart_changed = now
-            session.checkout_started = False
         elif event.type == "nudge_shown" and event.rule:
-            key = key32(event.rule)
-            if key in session.shown or len(session.shown) < MAX_RULE_MARKS:
-                session.shown[key] = sat(session.shown.get(key, 0) + 1)
+            _revealed(session, event.rule)
         elif event.type in ("nudge_dismissed", "nudge_clicked") and event.rule:
+            if not session.served[key32(event.rule)].revealed:  # its reveal beacon is late or lost:
+                _revealed(session, event.rule)  # the click says it was seen (an impression with it)
+                counted.insert(len(counted) - 1, BeaconEvent("nudge_shown", rule=event.rule))
             close_rule(session, event.rule)
+    return counted
+
+
+def _revealed(session: Session, rule_id: str) -> None:
+    key = key32(rule_id)
+    served = session.served[key]
+    served.owed -= 1
+    served.revealed = True
+    if key in session.shown or len(session.shown) < MAX_RULE_MARKS:
+        session.shown[key] = sat(session.shown.get(key, 0) + 1)
 
 
 def close_rule(session: Session, rule_id: str) -> None:

@@ -10,7 +10,7 @@ from nudge.rules import RuleSet, load_ruleset
 from nudge.beacon import Beacon, Event, Item
 from nudge.pages import Page
 from nudge.session import Session
-from nudge.tracking import apply_beacon, credit_dwell, record_page_view
+from nudge.tracking import apply_beacon, credit_dwell, record_page_view, record_served
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = 1_790_000_000  # a fixed clock; everything time-based takes `now` as an argument
@@ -47,6 +47,7 @@ def typical_visit() -> Session:
                               "https://www.google.com/search", "shop.example")
         credit_dwell(s, pv, 25, NOW + 30 * i + 25)
     apply_beacon(s, Beacon(None, None, (Event("add_to_cart", (Item("SNK-001", 1),), 129.0),)), NOW + 600)
+    record_served(s, "sneakers-exit-intent", revealed=False)
     apply_beacon(s, Beacon(None, None, (Event("nudge_shown", rule="sneakers-exit-intent"),)), NOW + 610)
     return s
 
@@ -69,5 +70,7 @@ def heavy_history(rng: random.Random, views: int = 10_000) -> Session:
             kind = rng.choice(["add_to_cart", "add_to_cart", "remove_from_cart"])
             apply_beacon(s, Beacon(None, None, (Event(kind, (item,), 49.5),)), now)
         if i % 11 == 0:
-            apply_beacon(s, Beacon(None, None, (Event("nudge_shown", rule=f"rule-{rng.randrange(40)}"),)), now)
+            rule = f"rule-{rng.randrange(40)}"
+            record_served(s, rule, revealed=False)
+            apply_beacon(s, Beacon(None, None, (Event("nudge_shown", rule=rule),)), now)
     return s

@@ -9,6 +9,7 @@ from urllib.parse import unquote
 from nudge.app import EdgeApp, PageRequest
 from nudge.attributes import RequestContext
 from nudge.cookies import parse_cookies
+from nudge.purchases import ShopOrder
 from nudge.session import Session
 from nudge.tracking import is_closed
 
@@ -99,7 +100,14 @@ def test_beacon_ok_and_bad() -> None:
     assert APP.codec.encode(s) == before  # untouched by the rejected beacons
     purchase = json.dumps({"events": [{"type": "purchase", "value": 99.5}]}).encode()
     event = APP.beacon("POST", purchase, "application/json", s, NOW, True)[1]
-    assert event.orders == 1 and event.revenue == 9950
+    # issue 15: a browser's purchase is measured as unverified and moves no order or revenue
+    assert event.orders == 0 and event.revenue == 0 and s.orders == 0 and s.revenue == 0
+    assert [(e.kind, e.revenue) for e in event.events] == [("conversion_unverified", 99.5)]
+    # the shop's confirmed order (X-Nudge-Order) counts, once per order id
+    bought = APP.order_seen(ShopOrder("NDG-1", 99.5), s, NOW, "https://shop.example")
+    assert bought is not None and bought.orders == 1 and bought.revenue == 9950 and s.orders == 1
+    assert [(e.kind, e.revenue) for e in bought.events] == [("conversion", 99.5)]
+    assert APP.order_seen(ShopOrder("NDG-1", 99.5), s, NOW + 5) is None and s.orders == 1
 
 
 def test_redeem_sets_offer_closes_rule_and_redirects_same_site() -> None:

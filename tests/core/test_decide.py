@@ -7,7 +7,7 @@ from nudge.decide import decide
 from nudge.pages import Page
 from nudge.session import Session
 from nudge.beacon import Beacon, Event
-from nudge.tracking import apply_beacon, close_rule, credit_dwell, record_page_view
+from nudge.tracking import apply_beacon, close_rule, credit_dwell, record_page_view, record_served
 
 from .factories import NOW, repo_ruleset, session
 
@@ -64,6 +64,7 @@ def test_other_pages_and_categories_do_not_get_it() -> None:
 
 def test_caps_shown_or_closed_stop_it() -> None:
     s, page = browse(3, 300)
+    record_served(s, RULE_ID, revealed=False)  # beacons count only for a nudge the edge served
     apply_beacon(s, Beacon(None, None, (Event("nudge_shown", rule=RULE_ID),)), NOW)
     assert nudges(s, page) == {}
     s, page = browse(3, 300)

@@ -11,6 +11,7 @@ from nudge.beacon import Beacon, Event as BeaconEvent
 from nudge.events import Event
 from nudge.rules import load_ruleset
 from nudge.session import Session
+from nudge.tracking import record_served
 
 from .factories import NOW, SECRET, repo_rule_files
 
@@ -52,12 +53,19 @@ def test_untracked_visitors_leave_no_events() -> None:
 def test_beacons_report_reveals_clicks_dismisses_and_purchases() -> None:
     a = app()
     s = Session.fresh(NOW, b"visitor1")
+    record_served(s, "hello", revealed=False)  # the edge rendered it; the client reports its reveal
     beacon = Beacon(None, None, (BeaconEvent("nudge_shown", rule="hello"), BeaconEvent("nudge_clicked", rule="hello"),
                                  BeaconEvent("nudge_dismissed", rule="hello"), BeaconEvent("purchase", value=59.5)))
     _, key = a.apply_beacon(beacon, s, NOW, secure=True)
     v = s.visitor_id
+    # issue 15: once clicked the nudge is closed, so the dismiss after it does not count; the
+    # browser's purchase is an unverified conversion (orders come from the shop)
     assert key.events == [Event("impression", v, "hello", 0, "treatment"), Event("click", v, "hello", 0, "treatment"),
-                          Event("dismiss", v, "hello", 0, "treatment"), Event("conversion", v, revenue=59.5)]
+                          Event("conversion_unverified", v, revenue=59.5)]
+    s2 = Session.fresh(NOW, b"visitor2")
+    record_served(s2, "hello", revealed=True)
+    _, key = a.apply_beacon(Beacon(None, None, (BeaconEvent("nudge_dismissed", rule="hello"),)), s2, NOW, secure=True)
+    assert key.events == [Event("dismiss", s2.visitor_id, "hello", 0, "treatment")]
 
 
 def test_redeeming_an_offer_is_a_click() -> None:

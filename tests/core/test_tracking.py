@@ -9,7 +9,9 @@ from nudge.tracking import (
     credit_dwell,
     is_closed,
     parse_dwell_cookie,
+    record_order,
     record_page_view,
+    record_served,
     search_term,
     times_shown,
 )
@@ -96,12 +98,16 @@ def test_cart_events_value_age_and_purchase() -> None:
     apply_beacon(s, Beacon(None, None, (Event("remove_from_cart", (Item("a", 5),), 20.0),)), NOW + 60)
     assert s.cart == {"b": 1} and s.cart_value == 1000 and s.cart_changed == NOW + 60
     apply_beacon(s, Beacon(None, None, (Event("begin_checkout"), Event("purchase", value=10.0))), NOW + 120)
+    # issue 15: the browser's purchase moves nothing; the shop's confirmed order does
+    assert s.checkout_started and s.cart == {"b": 1} and s.orders == 0 and s.revenue == 0
+    record_order(s, 10.0, NOW + 120)
     assert s.cart == {} and s.cart_value == 0 and s.orders == 1 and s.revenue == 1000
     assert not s.checkout_started
 
 
 def test_nudge_events() -> None:
     s = session()
+    record_served(s, "r", revealed=False)
     apply_beacon(s, Beacon(None, None, (Event("nudge_shown", rule="r"), Event("nudge_dismissed", rule="r"))), NOW)
     assert times_shown(s, "r") == 1 and is_closed(s, "r") and not is_closed(s, "other")
 

@@ -409,7 +409,9 @@ async def test_checkout_flow(client: httpx.AsyncClient) -> None:
     order_id = match.group(1)
     assert COOKIE not in client.cookies
 
-    html = (await client.get(placed.headers["location"])).text
+    thanks = await client.get(placed.headers["location"])
+    assert thanks.headers["x-nudge-order"] == f"id={order_id}; value=196.50"  # the order nudge counts
+    html = thanks.text
     assert f'<strong data-testid="order-id">{order_id}</strong>' in html
     assert cart_count(html) == 0 and prices(html, "cart-total") == ["196.50"]
     [purchase] = datalayer(html)

@@ -4,6 +4,7 @@ well-formed beacon parses to exactly what was sent."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -98,6 +99,8 @@ def test_well_formed_beacons_round_trip(pv: int | None, dwell: float, events: li
     if pv is not None:
         body |= {"pv": pv, "dwell": dwell}
     beacon = check(json.dumps(body).encode(), "text/plain;charset=UTF-8")
+    if with_ids:  # the event ids are kept: the edge drops a replayed id (issue 15)
+        expected = tuple(dataclasses.replace(e, id=f"e{i}") for i, e in enumerate(expected))
     assert beacon == Beacon(pv, None if pv is None else int(dwell), tuple(expected))
 
 

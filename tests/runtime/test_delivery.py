@@ -246,17 +246,28 @@ def read_events(edge: Edge, visitor: str, kinds: int, seconds: float = 10) -> li
 
 
 def test_every_event_kind_is_written_server_side(edge: Edge) -> None:
+    """Issue 15: a click closes the nudge for the visit (a dismiss after it does not count: another
+    visitor dismisses); the conversion is the order the shop's origin confirms (X-Nudge-Order), the
+    browser's purchase beacon only an unverified one."""
     with edge.client() as c:
         c.get(PRODUCT)
         visitor = CODEC.decode(c.cookies["nudge"]).visitor_id
-        events = [{"type": "nudge_clicked", "rule": "recommendations"}, {"type": "nudge_dismissed", "rule": "recommendations"},
+        events = [{"type": "nudge_clicked", "rule": "recommendations"},
                   {"type": "purchase", "items": [{"id": "SNK-001", "quantity": 1}], "value": 129.0}]
         assert c.post("/_nudge/beacon", json={"events": events}).status_code == 204
+        assert "x-nudge-order" not in c.get("/checkout/thank-you?order=EVT-1&value=129.00").headers
+    with edge.client() as other:
+        other.get(PRODUCT)
+        dismisser = CODEC.decode(other.cookies["nudge"]).visitor_id
+        assert other.post("/_nudge/beacon", json={"events": [
+            {"type": "nudge_dismissed", "rule": "recommendations"}]}).status_code == 204
     rows = read_events(edge, visitor, 5)
     kinds = {r["blobs"][0]: r for r in rows}  # type: ignore[index]
-    assert set(kinds) == {"exposure", "impression", "click", "dismiss", "conversion"}
+    assert set(kinds) == {"exposure", "impression", "click", "conversion_unverified", "conversion"}
     assert kinds["exposure"]["blobs"][1:4] == ["recommendations", "0", "treatment"]  # type: ignore[index]
     assert kinds["impression"]["indexes"] == ["recommendations"] and kinds["conversion"]["doubles"][0] == 129.0  # type: ignore[index]
+    assert kinds["conversion_unverified"]["doubles"][0] == 129.0  # type: ignore[index]
+    assert {r["blobs"][0] for r in read_events(edge, dismisser, 3)} == {"exposure", "impression", "dismiss"}  # type: ignore[index]
 
 
 HOLDOUT_RULE = """

@@ -107,10 +107,12 @@ def next_second() -> None:
 
 
 def abandon_cart(client: httpx.Client, user: str | None = "cust-42", consent: dict[str, str] | None = None) -> str:
-    """A shopper (logged in unless `user` is None) views a product, adds two to the cart, leaves."""
+    """A shopper (logged in unless `user` is None: the shop's origin names them in X-Nudge-User)
+    views a product, adds two to the cart, leaves."""
+    if user:
+        client.get(f"/login?user={user}", headers=consent or {})
     client.get(PRODUCT, headers=consent or {})
-    beacon: list[dict[str, Any]] = [{"type": "identify", "user": user}] if user else []
-    assert client.post("/_nudge/beacon", json={"events": [*beacon, ADD]}, headers=consent or {}).status_code == 204
+    assert client.post("/_nudge/beacon", json={"events": [ADD]}, headers=consent or {}).status_code == 204
     return CODEC.decode(client.cookies["nudge"]).visitor_id
 
 
@@ -303,8 +305,7 @@ def test_later_activity_postpones_the_follow_up(tmp_path: Path) -> None:
 
 def test_a_browser_who_viewed_three_sneakers_and_left_is_followed_up_with_the_category(tmp_path: Path) -> None:
     with edge_with_hook(tmp_path) as (edge, hook), edge.client() as shopper:
-        shopper.get("/")
-        assert shopper.post("/_nudge/beacon", json={"events": [{"type": "identify", "user": "cust-9"}]}).status_code == 204
+        shopper.get("/login?user=cust-9")  # the shop's origin names its logged-in customer
         for slug in ("aero-runner", "court-classic", "trail-sprint"):
             next_second()  # KV: one write per second per key
             shopper.get(f"/collections/sneakers/products/{slug}")  # the third one qualifies

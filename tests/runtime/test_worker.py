@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from nudge.identity import shop_token
 from nudge.profile import decode_profile
 from nudge.session import SessionCodec
 from nudge.signing import Signer
@@ -26,6 +27,7 @@ from tests.support.traffic import publish
 
 pytestmark = pytest.mark.runtime
 SECRET = "runtime-test-secret"
+SHOP_SECRET = "runtime-shop-secret"  # NUDGE_SHOP_SECRET: signs the shop's identity tokens
 CODEC = SessionCodec(Signer([SECRET.encode()], "session"))
 
 
@@ -52,7 +54,7 @@ def edge_in_front_of_origin(kv_dir: Path, *flags: str,
 
 @pytest.fixture(scope="module")
 def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
-    with edge_in_front_of_origin(tmp_path_factory.mktemp("kv")) as e:
+    with edge_in_front_of_origin(tmp_path_factory.mktemp("kv"), "--var", f"NUDGE_SHOP_SECRET:{SHOP_SECRET}") as e:
         yield e
 
 
@@ -405,11 +407,15 @@ def test_identity_links_devices_to_one_profile_and_forget_unlinks(edge: Edge) ->
         assert not any(key.startswith("identity:") for key in kv_keys(edge.kv_dir))
 
 
-def test_identify_beacon_links_too(edge: Edge) -> None:
+def test_a_shop_signed_identify_beacon_links_too(edge: Edge) -> None:
+    """Issue 15: through the page only with a token the shop's server signed (NUDGE_SHOP_SECRET);
+    the attacks (a bare claim, a forged or expired token) are in test_attacks_identity.py."""
+    token = shop_token(SHOP_SECRET.encode(), "cust-7", int(time.time()) + 300)
     with edge.client() as c:
         c.get("/page")
-        assert c.post("/_nudge/beacon", json={"events": [{"type": "identify", "user": "cust-7"}]}).status_code == 204
+        assert c.post("/_nudge/beacon", json={"events": [{"type": "identify", "token": token}]}).status_code == 204
         assert c.post("/_nudge/beacon", json={"events": [{"type": "identify", "user": ""}]}).status_code == 400
+        assert c.post("/_nudge/beacon", json={"events": [{"type": "identify", "token": ""}]}).status_code == 400
         visitor = CODEC.decode(c.cookies["nudge"]).visitor_id
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:  # the profile records the link in the background

@@ -90,6 +90,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/login":  # the shop names the logged-in customer for the edge
             user = (query.get("user") or [""])[0]
             self._send(200, PAGE.encode(), headers=[("X-Nudge-User", user)])
+        elif path == "/checkout/thank-you":  # the shop confirms an order for the edge (?order=ID&value=V)
+            order, value = (query.get("order") or [""])[0], (query.get("value") or ["0"])[0]
+            self._send(200, PAGE.encode(), headers=[("X-Nudge-Order", f"id={order}; value={value}")] if order else [])
         elif path.startswith("/products/"):
             self._send(200, PRODUCT_PAGE.encode())
         elif path == "/no-transform":

@@ -5,8 +5,9 @@ One `Scenario` is one rule: a banner shown as the page loads on its own category
 (`/collections/<rule id>`), with `HOLDOUT_PERCENT` of visitors held out. Each synthetic visitor
 (its own cookie jar) requests that page once, reads from the HTML whether the banner was actually
 there (holdout visitors get none), and converts with probability `base`, plus `lift` when it was
-shown, through the real conversion path: the shop's order confirmation page, then the `purchase`
-beacon the client script sends for it, with a revenue value. The Worker writes exposures,
+shown, through the real conversion path: the shop's order confirmation page, whose origin response
+names the order and its revenue in `X-Nudge-Order` (the only purchases nudge counts; a browser's
+`purchase` beacon is measured as unverified). The Worker writes exposures,
 impressions and conversions to the Analytics Engine binding and, locally, echoes each point to its
 output (NUDGE_LOCAL_EVENTS=log, workerd's binding keeps nothing); `Simulation.events` copies them to
 `<persist-to>/analytics/nudge_events.jsonl` as `make dev` does, and `Simulation.report` reads them
@@ -161,7 +162,7 @@ class Simulation:
         return client
 
     def _visit(self, scenario: Scenario, index: int, seed: int, quota: _Quota) -> tuple[Visit, int]:
-        """One visitor: the rule's page, then maybe the order confirmation and its purchase beacon."""
+        """One visitor: the rule's page, then maybe the order confirmation (X-Nudge-Order from the origin)."""
         rng = random.Random(f"{seed}:{scenario.name}:{index}")
         client = self._client()
         client.cookies.clear()
@@ -176,13 +177,11 @@ class Simulation:
         converted = quota.converts(shown, p) if scenario.systematic else draw < p
         if not converted:
             return Visit(session.visitor_id, shown, False, 0.0), 1
-        thanks = client.get(f"{CONFIRMATION}?order=sim-{scenario.name}-{index}")
-        pv = _config(thanks.text)["pv"]
-        purchase = {"type": "purchase", "items": [{"id": "SIM-1", "quantity": 1}], "value": revenue}
-        beacon = client.post("/_nudge/beacon", json={"pv": pv, "dwell": 3, "events": [purchase]})
-        if beacon.status_code != 204:
-            raise RuntimeError(f"purchase beacon answered {beacon.status_code}: {beacon.text}")
-        return Visit(session.visitor_id, shown, True, revenue), 3
+        thanks = client.get(CONFIRMATION, params={"order": f"sim-{seed}-{scenario.name}-{index}", "value": f"{revenue:.2f}"})
+        if thanks.status_code != 200 or "x-nudge-order" in thanks.headers:
+            raise RuntimeError(f"the confirmation page answered {thanks.status_code} {dict(thanks.headers)}")
+        _config(thanks.text)  # the Worker handled the page, and with it the order
+        return Visit(session.visitor_id, shown, True, revenue), 2
 
     def run(self, scenario: Scenario, seed: int = 0, concurrency: int = 8,
             progress: Callable[[int], None] | None = None) -> Run:
