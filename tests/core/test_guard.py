@@ -11,6 +11,7 @@ from nudge.guard import (
     beacon_media_refusal, cross_origin_refusal, is_nudge_header, location_value, origin_of, shareable_page,
     shareable_vary,
 )
+from nudge.cookies import without_our_cookies
 from nudge.session import Session
 from .factories import NOW, make_app
 
@@ -143,3 +144,9 @@ def test_shareable_pages() -> None:
     assert not shareable_page(200, {**PUBLIC, "content-type": "application/json"})
     for directive in ("private", "no-store", "no-cache", "max-age=60"):
         assert not shareable_page(200, {**PUBLIC, "cache-control": directive})
+
+
+def test_every_nudge_cookie_stays_at_the_edge() -> None:
+    header = "shop=1; nudge=a.b; nudge_offer=x; nudge_dw=1.2; nudge_future=z; nudgey=keep; nudge_msg=m"
+    assert without_our_cookies(header) == "shop=1; nudgey=keep"
+    assert without_our_cookies("nudge=1; nudge_preview=2") is None
