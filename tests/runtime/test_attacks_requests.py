@@ -28,6 +28,7 @@ from nudge.signing import Signer
 from tests.runtime.test_worker import (
     CODEC, SECRET, Edge, cached_urls, edge_in_front_of_origin, nudge_cookies, wait_for_profile, kv_keys,
 )
+from tests.runtime.test_faults import Watch
 from tests.support.fault_origin import serving_fault_origin
 
 pytestmark = pytest.mark.runtime
@@ -198,12 +199,14 @@ def test_html_varying_on_other_headers_is_never_shared(edge: Edge, vary: str) ->
                                   "/fault/bad-gzip?cache=public,max-age=600"])
 @pytest.mark.parametrize("encoding", ["identity", "gzip"])
 def test_a_corrupt_gzip_body_gets_a_502_at_once(edge: Edge, path: str, encoding: str) -> None:
+    watch = Watch(edge)
     for _ in range(2):  # and is never kept in the edge cache
         started = time.monotonic()
         with httpx.Client(base_url=edge.url, timeout=10) as c:
             r = c.get(path, headers={"accept-encoding": encoding})
         assert r.status_code == 502 and r.text.startswith("Bad Gateway"), (r.status_code, r.text)
         assert "set-cookie" not in r.headers and time.monotonic() - started < 3
+    assert "Gzip decompression failed" in watch.assert_clean(f"GET {path}")  # said once, nothing escaped
 
 
 # -- the same in a real browser -------------------------------------------------------------------
