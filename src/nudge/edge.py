@@ -236,7 +236,9 @@ async def handle(request: Any, env: Any, ctx: Any) -> Any:
         if app is not None:
             await clock.waiting(_maybe_refresh_rules(app, env, ctx))  # waits only on an isolate's first request
         if parts.path.startswith(PREFIX):
-            return await _endpoint(js_req, env, ctx, parts, app)
+            answer = await _endpoint(js_req, env, ctx, parts, app)
+            await _drain(js_req)
+            return answer
         if _local(env, "NUDGE_LOCAL_CRASH") == "pages":  # local-only: the fail-open path, for the tests
             raise RuntimeError("NUDGE_LOCAL_CRASH: nudge fails on this page")
         return await _proxy(js_req, env, ctx, parts, app, clock)
@@ -1115,6 +1117,21 @@ def _reply(reply: Reply) -> Any:
         headers.append(name, location_value(value) if name.lower() == "location" else value)
     body = reply.body if reply.status not in (204, 304) else None
     return js.Response.new(body, _opts(status=reply.status, headers=headers))
+
+
+MAX_DRAIN = 64 * 1024
+
+
+async def _drain(js_req: Any) -> None:
+    """Reads and drops what is left of a request body an endpoint answered without reading (a 403,
+    a 413 by its declared length), up to 64 KiB: the runtime then keeps the connection open for the
+    client's next request, as it did while passThroughOnException buffered every body. A larger
+    one is left: its connection closes."""
+    try:
+        if not _absent(js_req.body) and not bool(js_req.bodyUsed):
+            await _read_body(js_req, MAX_DRAIN)
+    except JsException as exc:
+        log.warning("nudge: request body not drained: %s", exc)
 
 
 async def _read_body(js_req: Any, limit: int) -> bytes | None:

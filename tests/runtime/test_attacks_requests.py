@@ -15,6 +15,8 @@ requests a browser of this site sends are checked alongside, so the guards refus
 
 from __future__ import annotations
 
+import re
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -128,6 +130,39 @@ def test_the_beacon_from_the_shops_own_pages_is_accepted(edge: Edge, headers: di
         sent = {k: v.format(url=edge.url) for k, v in headers.items()}
         r = c.post("/_nudge/beacon", json={"pv": 1, "dwell": 3}, headers=sent)
         assert r.status_code == 204 and nudge_cookies(r)
+
+
+def answers_on_one_connection(edge: Edge, first: bytes) -> list[bytes]:
+    """The status lines the Worker sends for `first` and a GET /_nudge/health pipelined behind it
+    on one connection (both sent before any answer is read), until it closes or 5 s pass."""
+    host, port = edge.url.removeprefix("http://").split(":")
+    health = f"GET /_nudge/health HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
+    received = b""
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(first + health)
+        deadline = time.monotonic() + 5
+        while received.count(b"HTTP/1.1 ") < 2 and time.monotonic() < deadline:
+            try:
+                chunk = sock.recv(65536)
+            except (TimeoutError, ConnectionResetError):
+                break
+            if not chunk:
+                break  # the Worker closed the connection
+            received += chunk
+    return re.findall(rb"HTTP/1\.1 \d{3}", received)
+
+
+@pytest.mark.parametrize("origin, status", [(EVIL, b"403"), (None, b"413")])
+def test_refusals_keep_the_connection_usable(edge: Edge, origin: str | None, status: bytes) -> None:
+    """A request answered without reading its body (403, or 413 by its declared length) leaves the
+    connection fit for the next request: the body is drained (passThroughOnException used to buffer
+    it; without that the runtime closed the connection with the next request unanswered)."""
+    body = b"{" + b" " * 9000 + b"}"
+    host = edge.url.removeprefix("http://")
+    head = f"POST /_nudge/beacon HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+    head += f"Origin: {origin}\r\n" if origin else ""
+    head += f"Content-Length: {len(body)}\r\n\r\n"
+    assert answers_on_one_connection(edge, head.encode() + body) == [b"HTTP/1.1 " + status, b"HTTP/1.1 200"]
 
 
 # -- X-Nudge-* in any spelling (item 9) -----------------------------------------------------------
