@@ -33,6 +33,7 @@ from .csp import UNRESTRICTED, Injection
 from .events import Event, rule_event
 from .followup import Before, FollowUp, FollowUpPlan, IssuedCode, cart_items, payload, plan, suggestions
 from .explain import explain_html, explain_json, verdicts
+from .guard import BEACON_MEDIA_TYPE, beacon_media_refusal
 from .preview import PREVIEW_COOKIE, Preview, PreviewTokens
 from .recommend import recommend
 from .rules import Rule, RuleSet
@@ -439,10 +440,13 @@ class EdgeApp:
     # -- endpoints ----------------------------------------------------------------------------
 
     def read_beacon(self, method: str, body: bytes, content_type: str | None) -> Beacon | Reply:
-        """POST /_nudge/beacon, first half: the validated beacon, or the error reply (405/400 with
+        """POST /_nudge/beacon, first half: the validated beacon, or the error reply (405/415/400 with
         a reason; the session is then left untouched)."""
         if method != "POST":
             return _json(405, {"error": "use POST"}, [("Allow", "POST")])
+        refusal = beacon_media_refusal(content_type)  # never an HTML form's encodings (CSRF)
+        if refusal is not None:
+            return Reply(415, refusal + "\n", "text/plain; charset=utf-8", [("Accept-Post", BEACON_MEDIA_TYPE)])
         try:
             beacon = parse_beacon(body, content_type)
         except BeaconError as exc:

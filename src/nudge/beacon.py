@@ -54,7 +54,7 @@ def parse_beacon(body: bytes, content_type: str | None) -> Beacon:
     if len(body) > MAX_BODY:
         raise BeaconError(f"body larger than {MAX_BODY} bytes")
     media = (content_type or "").split(";")[0].strip().lower()
-    if media not in ("application/json", "text/plain"):
+    if media != "application/json":  # never text/plain: an HTML form on another site can send that
         raise BeaconError("content-type must be application/json")
     try:
         data = json.loads(body.decode("utf-8"))

@@ -25,11 +25,17 @@ def parse_cookies(header: str | None) -> dict[str, str]:
     return out
 
 
+def is_our_cookie(name: str) -> bool:
+    """nudge's cookies: `nudge` and any `nudge_*` (those of today and of any later version)."""
+    name = name.strip()
+    return name in OUR_COOKIES or name.startswith("nudge_")
+
+
 def without_our_cookies(header: str | None) -> str | None:
     """The Cookie header to forward to the origin: the shop's own cookies, not nudge's."""
     if not header:
         return header
-    kept = [c.strip() for c in header.split(";") if c.partition("=")[0].strip() not in OUR_COOKIES]
+    kept = [c.strip() for c in header.split(";") if not is_our_cookie(c.partition("=")[0])]
     kept = [c for c in kept if c]
     return "; ".join(kept) if kept else None
 

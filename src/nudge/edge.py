@@ -3,7 +3,9 @@
 
 It converts JS values to plain Python at the border, does the I/O (origin fetch, KV, HTMLRewriter)
 and asks `nudge.app` what to do. It fails open: if nudge's own logic fails, the shopper gets the
-origin's response unchanged and the error is logged; origin errors pass through as they are.
+origin's response unchanged and the error is logged; origin errors pass through as they are. An
+exception that escapes nudge gets the origin's page through `_fallback` (the request stripped of
+nudge's cookies and headers), never through the runtime's passThroughOnException.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from .app import (
 from .attributes import RequestContext
 from .cookies import is_local_http, parse_cookies, without_our_cookies
 from .csp import plan_injection
+from .guard import cross_origin_refusal, is_nudge_header, location_value, shareable_page
 from .bucketing import in_holdout
 from .events import Event
 from .ledger import LEDGER_BINDING, UNAVAILABLE, Ledger, LedgerClaim, ledger_name, verdict
@@ -193,7 +196,7 @@ async def _refresh_rules(env: Any, app: EdgeApp) -> None:
 
 
 def _headers(js_req: Any, names: tuple[str, ...]) -> dict[str, str]:
-    """The named request headers (lower-case names) that are present."""
+    """The named headers (lower-case names) of a request or response that are present."""
     out = {}
     for name in names:
         value = js_req.headers.get(name)
@@ -226,20 +229,44 @@ def _html() -> Any:
 
 async def handle(request: Any, env: Any, ctx: Any) -> Any:
     """The Worker's fetch handler. Returns a JS Response (the runtime passes it through as is;
-    wrapping constructed responses in `workers.Response` trips a Pyodide 0.29 bug)."""
+    wrapping constructed responses in `workers.Response` trips a Pyodide 0.29 bug). Fails open
+    without leaking: an exception that escapes nudge gets the origin's page through `_fallback`,
+    never the runtime's passThroughOnException (it forwards the original request: nudge's cookies
+    and any X-Nudge-* header the browser sent would reach the origin)."""
     clock = OwnTime()  # nudge's own time on this request
     js_req = getattr(request, "js_object", request)  # workers.Request or a JS Request
-    try:
-        ctx.passThroughOnException()
-    except (JsException, AttributeError):
-        pass
     parts = urlsplit(str(js_req.url))
-    app = _app_or_none(env)
-    if app is not None:
-        await clock.waiting(_maybe_refresh_rules(app, env, ctx))  # waits only on an isolate's first request
+    try:
+        app = _app_or_none(env)
+        if app is not None:
+            await clock.waiting(_maybe_refresh_rules(app, env, ctx))  # waits only on an isolate's first request
+        if parts.path.startswith(PREFIX):
+            answer = await _endpoint(js_req, env, ctx, parts, app)
+            await _drain(js_req)
+            return answer
+        if _local(env, "NUDGE_LOCAL_CRASH") == "pages":  # local-only: the fail-open path, for the tests
+            raise RuntimeError("NUDGE_LOCAL_CRASH: nudge fails on this page")
+        return await _proxy(js_req, env, ctx, parts, app, clock)
+    except Exception:
+        log.exception("nudge: failed on %s %s; answering through the fallback", js_req.method, parts.path)
+        return await _fallback(js_req, env, parts)
+
+
+async def _fallback(js_req: Any, env: Any, parts: Any) -> Any:
+    """What the shopper gets when nudge itself failed: the origin's answer to the request stripped
+    of nudge's cookies and X-Nudge-* headers (as every forwarded request is). nudge's own endpoints
+    are not the origin's: they answer 500. A request whose body nudge already sent on (or read)
+    cannot be sent again: 502, rather than a POST the origin might apply twice."""
     if parts.path.startswith(PREFIX):
-        return await _endpoint(js_req, env, ctx, parts, app)
-    return await _proxy(js_req, env, ctx, parts, app, clock)
+        return _edge_error(500, "Internal Server Error: nudge could not answer\n")
+    try:
+        if bool(js_req.bodyUsed):
+            return _edge_error(502, "Bad Gateway: the request could not be passed on\n")
+        target = str(env.ORIGIN_URL).rstrip("/") + parts.path + (f"?{parts.query}" if parts.query else "")
+        return await js.fetch(_origin_request(js_req, target, parts, {}))
+    except Exception:
+        log.exception("nudge: the fallback could not reach the origin")
+        return _edge_error(502, "Bad Gateway: the shop could not be reached\n")
 
 
 _refused: set[str] = set()  # why nudge could not start, each said once per isolate
@@ -370,7 +397,7 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeAp
         log.error("nudge: origin did not answer within %s s: %s %s", timeout, js_req.method, parts.path)
         _cancel(profile_task, facts_task, cart_body)
         return _edge_error(504, "Gateway Timeout: the shop did not answer in time\n")
-    except JsException as exc:
+    except JsException as exc:  # unreachable, or a body the runtime cannot decode (_decodable)
         log.error("nudge: origin fetch failed: %s", exc)
         _cancel(profile_task, facts_task, cart_body)
         return _edge_error(502, "Bad Gateway: the shop could not be reached\n")
@@ -464,15 +491,10 @@ def _edge_cacheable(js_req: Any, env: Any, extra: dict[str, str]) -> bool:
 
 
 def _shareable(resp: Any) -> bool:
-    """The origin says anyone may be served this HTML: 200, `public` or `s-maxage`, no cookie of
-    its own, not varying on cookies. Only then is it kept in the edge cache."""
-    cache_control = str(resp.headers.get("cache-control") or "").lower()
-    vary = str(resp.headers.get("vary") or "").lower()
-    content_type = str(resp.headers.get("content-type") or "").lower()
-    return (int(resp.status) == 200 and content_type.startswith("text/html")
-            and ("public" in cache_control or "s-maxage" in cache_control)
-            and not any(d in cache_control for d in ("private", "no-store", "no-cache"))
-            and _absent(resp.headers.get("set-cookie")) and "cookie" not in vary and "*" not in vary)
+    """The origin says anyone may be served this HTML (guard.shareable_page: no Vary but
+    Accept-Encoding, no cookie of its own). Only then is it kept in the edge cache."""
+    names = ("cache-control", "content-type", "set-cookie", "vary")
+    return shareable_page(int(resp.status), _headers(resp, names))
 
 
 async def _fetch_origin(request: Any, cache_key: str | None, ctx: Any) -> Any:
@@ -480,7 +502,7 @@ async def _fetch_origin(request: Any, cache_key: str | None, ctx: Any) -> Any:
     Personalization is applied per request on top, so a cached page is never anyone's page."""
     cache = getattr(getattr(js, "caches", None), "default", None) if cache_key else None
     if cache_key is None or cache is None or _absent(cache):
-        return await js.fetch(request)
+        return await _decodable(await js.fetch(request))
     try:
         hit = await cache.match(cache_key)
         if not _absent(hit):
@@ -493,7 +515,7 @@ async def _fetch_origin(request: Any, cache_key: str | None, ctx: Any) -> Any:
             ctx.waitUntil(_keep_whole(cache, cache_key, resp.clone()))
         except JsException as exc:
             log.warning("nudge: edge cache write failed: %s", exc)
-    return resp
+    return await _decodable(resp)
 
 
 MAX_CACHED_BODY = 8 * 1024 * 1024  # a shareable page this big (as declared) is not kept at the edge
@@ -537,7 +559,7 @@ def _edge_error(status: int, text: str) -> Any:
 def _origin_request(js_req: Any, target: str, parts: Any, extra: dict[str, str], signal: Any = None) -> Any:
     headers = js.Headers.new(js_req.headers)
     for name in list(headers.keys()):
-        if name.lower().startswith("x-nudge-") or name.lower() in _HOP_HEADERS:
+        if is_nudge_header(str(name)) or name.lower() in _HOP_HEADERS:  # any spelling of X-Nudge-*
             headers.delete(name)
     cookie = without_our_cookies(js_req.headers.get("cookie"))
     if cookie:
@@ -554,6 +576,27 @@ def _origin_request(js_req: Any, target: str, parts: Any, extra: dict[str, str],
     return js.Request.new(
         target, _opts(method=method, headers=headers, redirect="manual", signal=signal, body=js_req.body, duplex="half")
     )
+
+
+async def _decodable(resp: Any) -> Any:
+    """The origin's response, once the runtime could decode the start of its body (gzip, br): the
+    first chunk is read from one branch of a tee before anything is answered, so a corrupt body
+    raises here (the caller answers 502, with a status line) instead of becoming a 200 whose body
+    breaks off at once. Other responses are returned as they are, unread. A body that goes bad
+    later still breaks off mid-way, as one the origin cut does."""
+    encoding = str(resp.headers.get("content-encoding") or "").strip().lower()
+    if encoding not in ("gzip", "br") or _absent(resp.body):
+        return resp
+    branches = resp.body.tee()
+    probe, kept = branches[0], branches[1]
+    reader = probe.getReader()
+    try:
+        await reader.read()
+    except JsException:
+        kept.cancel()  # not awaited: a tee's branch settles its cancel only when both are cancelled
+        raise
+    reader.cancel()  # the probe stops taking chunks; the kept branch streams on
+    return js.Response.new(kept, resp)
 
 
 def _relocated(resp: Any, origin: str, parts: Any) -> Any:
@@ -739,6 +782,11 @@ def _charset(content_type: str) -> str:
         if name.strip() == "charset":
             return value.strip().strip('"\'')
     return ""
+
+
+def _str_or_none(value: Any) -> str | None:
+    """A header's value as Python has it: None when the header is absent."""
+    return value if isinstance(value, str) else None
 
 
 def _absent(value: Any) -> bool:
@@ -999,14 +1047,13 @@ async def _endpoint(js_req: Any, env: Any, ctx: Any, parts: Any, app: EdgeApp | 
         return _reply(Reply(503, '{"error": "nudge is not configured"}'))
     secure = not is_local_http(parts.scheme, parts.netloc)
     path = parts.path
-    if path == CLIENT_PATH:
-        return _reply(app.client())
-    if path == STYLE_PATH:
-        return _reply(app.stylesheet())
-    if path == HEALTH_PATH:
-        return _reply(app.health())
+    static = {CLIENT_PATH: app.client, STYLE_PATH: app.stylesheet, HEALTH_PATH: app.health}.get(path)
+    if static is not None:
+        return _reply(static())
     if path not in (BEACON_PATH, REDEEM_PATH, FORGET_PATH, EXPLAIN_PATH, PREVIEW_PATH):
         return _reply(Reply(404, '{"error": "not found"}'))
+    if (refused := _cross_origin(js_req, parts)) is not None:  # nothing read, stored, set or erased
+        return refused
     cookies = parse_cookies(js_req.headers.get("cookie"))
     if path == EXPLAIN_PATH:
         return _reply(await _explain(js_req, env, app, parts, cookies, now))
@@ -1047,6 +1094,17 @@ async def _endpoint(js_req: Any, env: Any, ctx: Any, parts: Any, app: EdgeApp | 
         ctx.waitUntil(_record_key_event(env, session.visitor_id, event, now, identity=linked))
     _record(env, ctx, app, event.events, now)
     return _reply(reply)
+
+
+def _cross_origin(js_req: Any, parts: Any) -> Any | None:
+    """403 for a state-changing request another origin may have sent (guard.cross_origin_refusal:
+    CSRF, or a page on another subdomain or port); None when it may go on."""
+    refusal = cross_origin_refusal(str(js_req.method), _str_or_none(js_req.headers.get("sec-fetch-site")),
+                                   _str_or_none(js_req.headers.get("origin")), _site(parts))
+    if refusal is None:
+        return None
+    log.warning("nudge: refused %s %s: %s", js_req.method, parts.path, refusal)
+    return _reply(Reply(403, f"Forbidden: {refusal}\n", "text/plain; charset=utf-8", [("Cache-Control", "no-store")]))
 
 
 # -- the redemption ledger (Durable Object) -------------------------------------------------------
@@ -1150,10 +1208,25 @@ async def _forget(js_req: Any, env: Any, app: EdgeApp, cookies: dict[str, str], 
 def _reply(reply: Reply) -> Any:
     headers = js.Headers.new()
     headers.set("content-type", reply.content_type)
-    for name, value in reply.headers:
-        headers.append(name, value)
+    for name, value in reply.headers:  # a Location percent-encoded: any Unicode path round-trips
+        headers.append(name, location_value(value) if name.lower() == "location" else value)
     body = reply.body if reply.status not in (204, 304) else None
     return js.Response.new(body, _opts(status=reply.status, headers=headers))
+
+
+MAX_DRAIN = 64 * 1024
+
+
+async def _drain(js_req: Any) -> None:
+    """Reads and drops what is left of a request body an endpoint answered without reading (a 403,
+    a 413 by its declared length), up to 64 KiB: the runtime then keeps the connection open for the
+    client's next request, as it did while passThroughOnException buffered every body. A larger
+    one is left: its connection closes."""
+    try:
+        if not _absent(js_req.body) and not bool(js_req.bodyUsed):
+            await _read_body(js_req, MAX_DRAIN)
+    except JsException as exc:
+        log.warning("nudge: request body not drained: %s", exc)
 
 
 async def _read_body(js_req: Any, limit: int) -> bytes | None:

@@ -86,6 +86,8 @@ def unbrotli(data: bytes) -> bytes:
 
 
 GZIP_PAGE = gzip.compress(PAGE.encode())
+# gzip's header, then bytes no inflater accepts: a body labelled gzip that nobody can decode
+CORRUPT_GZIP = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03" + b"\xff\xfe not deflate data \x00" * 40
 UNKNOWN_ENCODED = b"\x1f\x9d\x90<html> not really compressed, but labelled so \x00\xff"
 
 
@@ -137,6 +139,9 @@ class _FaultHandler(_Handler):
             extra = [("Cache-Control", arg("cache", ""))] if "cache" in query else []
             self._send(200, GZIP_PAGE, arg("type", HTML),
                        [("Content-Encoding", "gzip"), ("Vary", "Accept-Encoding"), *extra])
+        elif path == "/bad-gzip":  # labelled gzip, not decodable (?type=, ?cache=)
+            extra = [("Cache-Control", arg("cache", ""))] if "cache" in query else []
+            self._send(200, CORRUPT_GZIP, arg("type", HTML), [("Content-Encoding", "gzip"), *extra])
         elif path == "/br":
             self._send(200, type(self).brotli_page, arg("type", HTML), [("Content-Encoding", "br")])
         elif path == "/unknown-encoding":

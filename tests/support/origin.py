@@ -68,11 +68,12 @@ class _Handler(BaseHTTPRequestHandler):
         path = parts.path
         if path.startswith("/collections/"):
             # ?csp=POLICY sends it; ?applied=1: offer already priced in; ?cache=VALUE: Cache-Control;
-            # ?cookie=1: a Set-Cookie of its own
+            # ?cookie=1: a Set-Cookie of its own; ?vary=VALUE: a Vary
             extra = [("Content-Security-Policy", v) for v in query.get("csp", [])]
             extra += [("X-Nudge-Offer-Applied", "1")] if query.get("applied") else []
             extra += [("Cache-Control", v) for v in query.get("cache", [])]
             extra += [("Set-Cookie", "shop_session=abc; Path=/")] if query.get("cookie") else []
+            extra += [("Vary", v) for v in query.get("vary", [])]  # ?vary=User-Agent
             self._send(200, SHOP_PAGE.encode(), headers=extra)
         elif path == "/asset.bin":
             self._send(200, ASSET, "application/octet-stream", [("ETag", '"abc"')])
