@@ -47,6 +47,18 @@ def wait_for_delivery(stack: Stack, seconds: float = 60) -> list[dict[str, Any]]
         time.sleep(0.1)
 
 
+def wait_for_logged_delivery(stack: Stack, seconds: float = 30) -> list[dict[str, Any]]:
+    """nudge's follow-up log lines, once one says "delivered"; fails with the edge's output."""
+    deadline = time.monotonic() + seconds
+    while True:
+        handled = followup_attempts(stack)
+        if any(a["result"] == "delivered" for a in handled):
+            return handled
+        if time.monotonic() > deadline:
+            pytest.fail(f"no delivered follow-up logged in {seconds} s; the edge's output:\n{stack.process.output()}")
+        time.sleep(0.1)
+
+
 def test_an_abandoned_cart_reaches_the_shops_receiver_and_its_code_applies_the_discount(
         browser: Browser, followup_stack: Stack) -> None:
     stack = followup_stack
@@ -62,7 +74,8 @@ def test_an_abandoned_cart_reaches_the_shops_receiver_and_its_code_applies_the_d
         page.goto("about:blank")  # and leaves
 
         assert len(wait_for_delivery(stack)) == 1  # through Queues and the Worker's consumer
-        handled = followup_attempts(stack)  # the first attempt; any earlier message of the visit superseded
+        # the consumer logs the attempt after the receiver answered: wait for that line too
+        handled = wait_for_logged_delivery(stack)  # the first attempt; any earlier message superseded
         assert [(a["rule"], a["attempt"]) for a in handled if a["result"] == "delivered"] == [("cart-abandoned-email", 1)]
         assert {a["result"] for a in handled} <= {"delivered", "skipped"}
         assert "TypeError" not in stack.process.output()
