@@ -42,6 +42,7 @@ def test_without_a_secret_every_response_is_the_origins_and_one_line_says_why(tm
             assert (via.status_code, via.content) == (origin.status_code, origin.content), path
             assert _headers(via) == _headers(origin), path  # no cookie, no Vary, no Server-Timing, no cache change
         assert c.post("/_nudge/beacon", json={}).status_code == 503
+        e.process.wait_for_output("NUDGE_SECRET is not set", timeout=30)  # the log line is relayed later
     # read once the runtime has stopped: all its output is in
     lines = [line for line in e.process.output().splitlines() if "NUDGE_SECRET is not set" in line]
     assert len(lines) == 1, lines  # said once for the isolate, not once per request
