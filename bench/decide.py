@@ -17,7 +17,7 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 import rule_engine  # noqa: E402
 
 from bench.decision_cases import table_row, time_decisions  # noqa: E402
-from nudge.conditions import evaluate  # noqa: E402
+from nudge.rules.conditions import evaluate  # noqa: E402
 
 def main() -> int:
     rng = random.Random(3)

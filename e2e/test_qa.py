@@ -19,12 +19,12 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from nudge.bucketing import in_holdout
-from nudge.cli import read_rule_files
+from nudge.rules.bucketing import in_holdout
+from nudge_tools.cli import read_rule_files
 from nudge.keys import key32
-from nudge.preview import PreviewTokens
-from nudge.profile import decode_profile, profile_key
-from nudge.rules import load_ruleset
+from nudge.rules.preview import PreviewTokens
+from nudge.visitor.profile import decode_profile, profile_key
+from nudge.rules.model import load_ruleset
 from nudge.signing import Signer
 
 from tests.support.processes import REPO_ROOT
@@ -50,9 +50,9 @@ RULE_IDS = [r.id for r in load_ruleset(read_rule_files(REPO_ROOT / "rules")).rul
 
 def nudge_cli(*args: str) -> subprocess.CompletedProcess[str]:
     """`nudge ...` as a developer runs it, on this checkout's code."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "src"), str(REPO_ROOT)])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "src"), str(REPO_ROOT / "tools"), str(REPO_ROOT)])}
     env.pop("NUDGE_SECRET", None)
-    return subprocess.run([sys.executable, "-m", "nudge", *args], cwd=REPO_ROOT, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "nudge_tools", *args], cwd=REPO_ROOT, env=env, capture_output=True,
                           text=True, timeout=120)
 
 

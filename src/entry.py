@@ -5,7 +5,7 @@ import time
 
 from workers import DurableObject, WorkerEntrypoint
 
-from nudge.edge import handle, handle_queue, open_ledger
+from nudge.runtime.edge import handle, handle_queue, open_ledger
 
 
 class Default(WorkerEntrypoint):

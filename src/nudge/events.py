@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .bucketing import choose_variant
-from .rules import Rule
+from nudge.rules.bucketing import choose_variant
+from nudge.rules.model import Rule
 
 EVENT_KINDS = ("exposure", "impression", "click", "dismiss", "conversion")
 GROUPS = ("treatment", "holdout", "shadow")

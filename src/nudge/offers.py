@@ -13,10 +13,10 @@ from datetime import timedelta
 
 import msgpack
 
-from .product_facts import parse_price
-from .rules import Offer, Rule
-from .schedule import local_time
-from .signing import BadData, Signer
+from nudge.visitor.product_facts import parse_price
+from nudge.rules.model import Offer, Rule
+from nudge.rules.schedule import local_time
+from nudge.signing import BadData, Signer
 
 OFFER_COOKIE = "nudge_offer"
 OFFER_HEADER = "X-Nudge-Offer"

@@ -5,12 +5,12 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from nudge.app import EdgeApp
-from nudge.rules import RuleSet, load_ruleset
-from nudge.beacon import Beacon, Event, Item
-from nudge.pages import Page
-from nudge.session import Session
-from nudge.tracking import apply_beacon, credit_dwell, record_page_view, record_served
+from nudge.engine import EdgeApp
+from nudge.rules.model import RuleSet, load_ruleset
+from nudge.visitor.beacon import Beacon, Event, Item
+from nudge.visitor.pages import Page
+from nudge.visitor.session import Session
+from nudge.visitor.tracking import apply_beacon, credit_dwell, record_page_view, record_served
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = 1_790_000_000  # a fixed clock; everything time-based takes `now` as an argument

@@ -1,4 +1,4 @@
-"""The core must import and run in CPython with no Workers runtime: only nudge.edge may touch JS."""
+"""The core must import and run in CPython with no Workers runtime: only nudge.runtime may touch JS."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from pathlib import Path
 
 import nudge
 
-BOUNDARY = "nudge.edge"
+BOUNDARY = "nudge.runtime"
 RUNTIME_MODULES = {"js", "pyodide", "workers"}
-CORE = [m.name for m in pkgutil.iter_modules(nudge.__path__, "nudge.") if m.name != BOUNDARY]
+CORE = [m.name for m in pkgutil.walk_packages(nudge.__path__, "nudge.")
+        if m.name != BOUNDARY and not m.name.startswith(BOUNDARY + ".")]
 
 
 def test_core_modules_import_without_the_runtime() -> None:
@@ -22,7 +23,10 @@ def test_core_modules_import_without_the_runtime() -> None:
 
 
 def test_only_the_boundary_imports_runtime_modules() -> None:
-    for path in Path(nudge.__path__[0]).glob("*.py"):
+    package = Path(nudge.__path__[0])
+    boundary = sorted((package / "runtime").glob("*.py"))
+    assert boundary, "the runtime package holds the boundary"
+    for path in package.rglob("*.py"):
         tree = ast.parse(path.read_text())
         imported = {
             (n.module or "").split(".")[0] if isinstance(n, ast.ImportFrom) else a.name.split(".")[0]
@@ -30,10 +34,8 @@ def test_only_the_boundary_imports_runtime_modules() -> None:
             if isinstance(n, (ast.Import, ast.ImportFrom))
             for a in (n.names if isinstance(n, ast.Import) else [n])  # type: ignore[list-item]
         }
-        if path.stem == "edge":
-            assert RUNTIME_MODULES & imported
-        else:
-            assert not RUNTIME_MODULES & imported, path.name
+        if path.parent.name != "runtime":
+            assert not RUNTIME_MODULES & imported, str(path.relative_to(package))
 
 
 def test_the_build_step_needs_no_third_party_packages() -> None:

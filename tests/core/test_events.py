@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 
-from nudge.app import EdgeApp, PageRequest
-from nudge.attributes import RequestContext
-from nudge.beacon import Beacon, Event as BeaconEvent
+from nudge.engine import EdgeApp, PageRequest
+from nudge.visitor.attributes import RequestContext
+from nudge.visitor.beacon import Beacon, Event as BeaconEvent
 from nudge.events import Event
-from nudge.rules import load_ruleset
-from nudge.session import Session
-from nudge.tracking import record_served
+from nudge.rules.model import load_ruleset
+from nudge.visitor.session import Session
+from nudge.visitor.tracking import record_served
 
 from .factories import NOW, SECRET, repo_rule_files
 

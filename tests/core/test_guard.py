@@ -11,8 +11,8 @@ from nudge.guard import (
     beacon_media_refusal, cross_origin_refusal, is_nudge_header, location_value, origin_of, shareable_page,
     shareable_vary,
 )
-from nudge.cookies import without_our_cookies
-from nudge.session import Session
+from nudge.visitor.cookies import without_our_cookies
+from nudge.visitor.session import Session
 from .factories import NOW, make_app
 
 APP = make_app()

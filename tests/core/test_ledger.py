@@ -9,12 +9,12 @@ from urllib.parse import quote
 
 import pytest
 
-from nudge.app import EdgeApp
-from nudge.followup import FollowUp, IssuedCode, Pending
+from nudge.engine import EdgeApp
+from nudge.followups.planning import FollowUp, IssuedCode, Pending
 from nudge.ledger import (ENDED, KEEP_VISITOR, REDEEMED, UNAVAILABLE, USED, Ledger, LedgerError, code_ledger_key,
                           ledger_name, verdict, visitor_key)
-from nudge.rules import load_ruleset
-from nudge.session import Session
+from nudge.rules.model import load_ruleset
+from nudge.visitor.session import Session
 
 from .factories import NOW, SECRET, repo_rule_files
 

@@ -20,18 +20,18 @@ import msgpack
 import pytest
 
 from nudge import signing
-from nudge.app import EdgeApp, PageRequest, Reply
-from nudge.attributes import RequestContext
-from nudge.cookies import MAX_HEADER, parse_cookies, without_our_cookies
+from nudge.engine import EdgeApp, PageRequest, Reply
+from nudge.visitor.attributes import RequestContext
+from nudge.visitor.cookies import MAX_HEADER, parse_cookies, without_our_cookies
 from nudge.offers import TOKEN_TTL, OfferTokens, Redeemed
-from nudge.product_facts import ProductFactsCollector
-from nudge.rules import RuleError, load_ruleset
-from nudge.session import MAX_COOKIE_VALUE, VISIT_TIMEOUT, Session
+from nudge.visitor.product_facts import ProductFactsCollector
+from nudge.rules.model import RuleError, load_ruleset
+from nudge.visitor.session import MAX_COOKIE_VALUE, VISIT_TIMEOUT, Session
 from nudge.signing import BadData, Signer, parse_secrets
-from nudge.tracking import is_closed, record_page_view
+from nudge.visitor.tracking import is_closed, record_page_view
 
 from .factories import NOW, ROOT, SECRET, make_app, repo_rule_files
-from .test_app import PRODUCTS, cookie_value, visit
+from .test_engine import PRODUCTS, cookie_value, visit
 
 APP = make_app()
 RULE = "sneakers-exit-intent"
@@ -82,7 +82,7 @@ def test_cookies_signed_with_a_guessable_secret_are_refused(guess: bytes) -> Non
 
 
 def _wire(s: Session) -> list[Any]:
-    from nudge.session import _to_wire
+    from nudge.visitor.session import _to_wire
 
     return _to_wire(s)
 
@@ -392,11 +392,11 @@ def test_no_tag_or_token_is_compared_with_equality() -> None:
 def test_the_explain_token_is_compared_with_hmac_compare_digest(monkeypatch: pytest.MonkeyPatch) -> None:
     import hmac
 
-    import nudge.app
+    import nudge.engine
 
     calls: list[tuple[bytes, bytes]] = []
     real = hmac.compare_digest
-    monkeypatch.setattr(nudge.app.hmac, "compare_digest", lambda a, b: calls.append((a, b)) or real(a, b))
+    monkeypatch.setattr(nudge.engine.hmac, "compare_digest", lambda a, b: calls.append((a, b)) or real(a, b))
     app = EdgeApp(APP.ruleset, SECRET, "", explain_token="right")
     assert app.explain("token=wrong&path=/", Session.fresh(NOW), None, NOW, "tracked", RequestContext()).status == 403
     assert app.explain("token=right&path=/", Session.fresh(NOW), None, NOW, "tracked", RequestContext()).status == 200

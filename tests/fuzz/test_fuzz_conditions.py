@@ -8,7 +8,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from nudge.conditions import OPERATORS, compile_condition, evaluate
+from nudge.rules.conditions import OPERATORS, compile_condition, evaluate
 
 from .profile import fuzz
 from .strategies import JSON_SCALARS

@@ -10,11 +10,11 @@ import re
 
 from hypothesis import strategies as st
 
-from nudge.app import EdgeApp, PageRequest
-from nudge.attributes import RequestContext
-from nudge.product_facts import ProductFacts
-from nudge.rules import load_ruleset
-from nudge.session import Session
+from nudge.engine import EdgeApp, PageRequest
+from nudge.visitor.attributes import RequestContext
+from nudge.visitor.product_facts import ProductFacts
+from nudge.rules.model import load_ruleset
+from nudge.visitor.session import Session
 
 from ..core.factories import NOW, repo_rule_files
 from .profile import fuzz

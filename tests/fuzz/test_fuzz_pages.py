@@ -8,8 +8,8 @@ from urllib.parse import quote, urljoin, urlsplit
 
 from hypothesis import strategies as st
 
-from nudge.pages import PAGE_TYPES, PageClassifier, PatternError, same_site_path
-from nudge.rules import load_ruleset
+from nudge.visitor.pages import PAGE_TYPES, PageClassifier, PatternError, same_site_path
+from nudge.rules.model import load_ruleset
 
 from ..core.factories import repo_rule_files
 from .profile import fuzz

@@ -9,8 +9,8 @@ from typing import Any
 from hypothesis import strategies as st
 
 from nudge.offers import Redeemed
-from nudge.pages import same_site_path
-from nudge.rules import RuleError, load_ruleset
+from nudge.visitor.pages import same_site_path
+from nudge.rules.model import RuleError, load_ruleset
 
 from ..core.factories import NOW, repo_rule_files
 from .profile import fuzz

@@ -25,7 +25,7 @@ from urllib.parse import quote, unquote
 import httpx
 import pytest
 
-from nudge.preview import PreviewTokens
+from nudge.rules.preview import PreviewTokens
 from nudge.signing import Signer
 from tests.runtime.test_worker import (
     CODEC, SECRET, Edge, cached_urls, edge_in_front_of_origin, nudge_cookies, wait_for_profile, kv_keys,

@@ -13,10 +13,10 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from nudge.bucketing import in_holdout
+from nudge.rules.bucketing import in_holdout
 from nudge.offers import OfferTokens, Redeemed
-from nudge.preview import PreviewTokens
-from nudge.rules import load_ruleset
+from nudge.rules.preview import PreviewTokens
+from nudge.rules.model import load_ruleset
 from nudge.signing import Signer
 from tests.runtime.test_worker import (CODEC, SECRET, Edge, cached_urls, edge_in_front_of_origin,
                                        wait_for_rules)

@@ -29,8 +29,8 @@ import msgpack
 import pytest
 
 from nudge.keys import key16
-from nudge.profile import Profile, decode_profile, encode_profile
-from nudge.session import Session
+from nudge.visitor.profile import Profile, decode_profile, encode_profile
+from nudge.visitor.session import Session
 from tests.runtime.test_worker import CODEC, Edge, edge_in_front_of_origin, nudge_cookies, wait_for_rules
 from tests.support.traffic import publish
 from tests.support.fault_origin import (

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from bench.origin import page, serving
-from nudge.catalog import decode_facts
+from nudge.visitor.learned_catalog import decode_facts
 from tests.runtime.test_delivery import offer_cookie
 from tests.runtime.test_worker import SECRET, wait_for_kv
 from tests.support.processes import Process, local_edge

@@ -17,9 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from nudge.identity import shop_token
-from nudge.profile import decode_profile
-from nudge.session import SessionCodec
+from nudge.visitor.identity import shop_token
+from nudge.visitor.profile import decode_profile
+from nudge.visitor.session import SessionCodec
 from nudge.signing import Signer
 from tests.support.origin import ASSET, PAGE, serving_origin
 from tests.support.processes import REPO_ROOT, Process, edge_environment, local_edge
@@ -495,8 +495,9 @@ def test_invalid_rules_are_never_published_and_corrupt_blobs_are_ignored(tmp_pat
     kv_dir, rules_dir = tmp_path / "kv", tmp_path / "rules"
     shutil.copytree(REPO_ROOT / "rules", rules_dir)
     (rules_dir / "broken.toml").write_text('id = "x"\ntrigger = "sometimes"\n[action]\nkind = "modal"\ntitle = "t"\n')
-    done = subprocess.run([sys.executable, "-m", "nudge", "rules", "publish", "--dir", str(rules_dir),
-                           "--persist-to", str(kv_dir)], cwd=REPO_ROOT, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "nudge_tools", "rules", "publish", "--dir", str(rules_dir),
+                           "--persist-to", str(kv_dir)], cwd=REPO_ROOT, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": f"{REPO_ROOT / 'src'}:{REPO_ROOT / 'tools'}"})
     assert done.returncode == 1 and "broken.toml:2: trigger: unknown trigger" in done.stderr
     assert "nothing published" in done.stderr
     assert "rules:current" not in kv_keys(kv_dir)

@@ -35,11 +35,11 @@ from pathlib import Path
 import httpx
 
 import nudge
-from nudge.cli import read_rule_files
-from nudge.report import EVENTS_FILE, Events, LiftReport, analyze, load_local
-from nudge.rules import RuleSet, load_ruleset
-from nudge.ruleset_blob import rules_version
-from nudge.session import COOKIE_NAME, SessionCodec
+from nudge_tools.cli import read_rule_files
+from nudge_tools.report import EVENTS_FILE, Events, LiftReport, analyze, load_local
+from nudge.rules.model import RuleSet, load_ruleset
+from nudge.rules.blob import rules_version
+from nudge.visitor.session import COOKIE_NAME, SessionCodec
 from nudge.signing import Signer
 from tests.support.origin import serving_origin
 from tests.support.processes import REPO_ROOT, Process, events, local_edge
@@ -248,8 +248,9 @@ def exposure_groups(events: Events, rule_id: str) -> dict[str, str]:
 
 def publish(rules_dir: Path, persist: Path) -> str:
     """`nudge rules publish` of `rules_dir` into the local KV (with this checkout's nudge)."""
-    env = {**os.environ, "PYTHONPATH": str(Path(nudge.__file__).resolve().parents[1])}
-    done = subprocess.run([sys.executable, "-m", "nudge", "rules", "publish", "--dir", str(rules_dir),
+    checkout = Path(nudge.__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": f"{checkout / 'src'}:{checkout / 'tools'}"}
+    done = subprocess.run([sys.executable, "-m", "nudge_tools", "rules", "publish", "--dir", str(rules_dir),
                            "--persist-to", str(persist)], cwd=REPO_ROOT, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"nudge rules publish failed:\n{done.stderr}")

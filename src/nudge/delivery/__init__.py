@@ -1,0 +1,1 @@
+"""How a decision reaches the page: HTML snippets, CSP, and what may be cached or rewritten."""

@@ -1,0 +1,1 @@
+"""Follow-ups after a visit: planning, queue messages and the signed webhook."""

@@ -1,0 +1,1 @@
+"""The one boundary with the Workers runtime (js, pyodide, workers): glue, no decisions."""

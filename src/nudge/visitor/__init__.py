@@ -1,0 +1,1 @@
+"""What the shopper did: the visit cookie, the long-term profile, signals -> visitor attributes."""

@@ -1,0 +1,1 @@
+"""nudge's offline tooling (the `nudge` CLI, reports, simulation): never uploaded to Cloudflare."""
