@@ -161,7 +161,7 @@ def _json(status: int, data: object, headers: list[tuple[str, str]] | None = Non
     return Reply(status, json.dumps(data), headers=headers or [])
 
 
-class EdgeApp:
+class Engine:
     """Everything nudge decides, for one rule set and one set of secrets (one per isolate)."""
 
     def __init__(self, ruleset: RuleSet, secrets: list[bytes], client_js: str,

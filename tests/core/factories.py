@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from nudge.engine import EdgeApp
+from nudge.engine import Engine
 from nudge.rules.model import RuleSet, load_ruleset
 from nudge.visitor.beacon import Beacon, Event, Item
 from nudge.visitor.pages import Page
@@ -25,8 +25,8 @@ def repo_ruleset() -> RuleSet:
     return load_ruleset(repo_rule_files())
 
 
-def make_app(files: dict[str, str] | None = None) -> EdgeApp:
-    return EdgeApp(load_ruleset(files or repo_rule_files()), SECRET, "/* client */")
+def make_app(files: dict[str, str] | None = None) -> Engine:
+    return Engine(load_ruleset(files or repo_rule_files()), SECRET, "/* client */")
 
 
 def session(now: int = NOW) -> Session:

@@ -6,7 +6,7 @@ import json
 import re
 from urllib.parse import unquote
 
-from nudge.engine import EdgeApp, PageRequest
+from nudge.engine import Engine, PageRequest
 from nudge.visitor.attributes import RequestContext
 from nudge.visitor.cookies import parse_cookies
 from nudge.visitor.purchases import ShopOrder
@@ -29,7 +29,7 @@ def cookie_value(set_cookie: str) -> tuple[str, str]:
     return name, rest.split(";")[0]
 
 
-def visit(app: EdgeApp, paths: list[str], dwell: int = 0) -> tuple[Session, str]:
+def visit(app: Engine, paths: list[str], dwell: int = 0) -> tuple[Session, str]:
     """Serves pages in order, as a browser would, carrying cookies; dwell is reported for the first."""
     jar: dict[str, str] = {}
     body = ""
@@ -154,7 +154,7 @@ def test_untracked_visitors_get_nudges_but_nothing_is_stored() -> None:
 def test_visitor_status_and_forget() -> None:
     from nudge.visitor.privacy import ConsentPolicy
 
-    app = EdgeApp(APP.ruleset, [b"k"], "", ConsentPolicy.from_config("opt-in", "consent"))
+    app = Engine(APP.ruleset, [b"k"], "", ConsentPolicy.from_config("opt-in", "consent"))
     assert app.visitor_status({"user-agent": "Googlebot/2.1"}, {}) == "automated"
     assert app.visitor_status({}, {}) == "untracked"
     assert app.visitor_status({}, {"consent": "granted"}) == "tracked"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from nudge.engine import EdgeApp, PageRequest
+from nudge.engine import Engine, PageRequest
 from nudge.visitor.attributes import RequestContext
 from nudge.visitor.beacon import Beacon, Event as BeaconEvent
 from nudge.events import Event
@@ -19,12 +19,12 @@ PAGES = repo_rule_files()["pages.toml"]
 BANNER = 'id = "hello"\n{extra}\n[action]\nkind = "banner"\ntitle = "Hello"\nbutton = "Go"\nurl = "/x"\n'
 
 
-def app(extra: str = "") -> EdgeApp:
+def app(extra: str = "") -> Engine:
     files = {"pages.toml": PAGES, "hello.toml": BANNER.format(extra=extra)}
-    return EdgeApp(load_ruleset(files), SECRET, "/* client */")
+    return Engine(load_ruleset(files), SECRET, "/* client */")
 
 
-def page(a: EdgeApp, visitor: bytes, tracked: bool = True) -> tuple[list[Event], str]:
+def page(a: Engine, visitor: bytes, tracked: bool = True) -> tuple[list[Event], str]:
     plan = a.plan_page(PageRequest(RequestContext(path="/")), Session.fresh(NOW, visitor), None, None, NOW,
                        tracked=tracked)
     return plan.events, plan.body_end
@@ -70,7 +70,7 @@ def test_beacons_report_reveals_clicks_dismisses_and_purchases() -> None:
 
 def test_redeeming_an_offer_is_a_click() -> None:
     files = repo_rule_files()
-    a = EdgeApp(load_ruleset(files), SECRET, "/* client */")
+    a = Engine(load_ruleset(files), SECRET, "/* client */")
     rule = a.ruleset.rule("sneakers-exit-intent")
     assert rule is not None
     s = Session.fresh(NOW, b"visitor1")
@@ -95,7 +95,7 @@ def test_a_shadow_rule_is_measured_as_if_live_and_never_shown() -> None:
 
 
 def test_global_shadow_mode_shows_nothing_and_measures_everything() -> None:
-    a = EdgeApp(load_ruleset({"pages.toml": PAGES, "hello.toml": BANNER.format(extra="")}), SECRET, "/* c */",
+    a = Engine(load_ruleset({"pages.toml": PAGES, "hello.toml": BANNER.format(extra="")}), SECRET, "/* c */",
                 shadow=True)
     events, body = page(a, b"visitor1")
     assert [(e.kind, e.group) for e in events] == [("exposure", "shadow")] and "nudge-banner" not in body

@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import pytest
 
-from nudge.engine import EdgeApp
+from nudge.engine import Engine
 from nudge.followups.planning import FollowUp, IssuedCode, Pending
 from nudge.ledger import (ENDED, KEEP_VISITOR, REDEEMED, UNAVAILABLE, USED, Ledger, LedgerError, code_ledger_key,
                           ledger_name, verdict, visitor_key)
@@ -110,15 +110,15 @@ def test_anything_but_a_known_answer_means_no_offer(answer: object, meaning: str
 # -- the app -------------------------------------------------------------------------------------
 
 
-def budget_app(limit: int | None = None) -> EdgeApp:
+def budget_app(limit: int | None = None) -> Engine:
     files = repo_rule_files()
     if limit is not None:
         name = "sneakers-exit-intent.toml"
         files[name] = files[name].replace("percent = 10\n", f"percent = 10\nmax_per_day = {limit}\n")
-    return EdgeApp(load_ruleset(files), SECRET, "/* client */")
+    return Engine(load_ruleset(files), SECRET, "/* client */")
 
 
-def token_query(app: EdgeApp, session: Session) -> str:
+def token_query(app: Engine, session: Session) -> str:
     rule = app.ruleset.rule("sneakers-exit-intent")
     assert rule is not None
     return "t=" + quote(app.offers.mint(rule, session.visitor_id, NOW), safe="")

@@ -20,7 +20,7 @@ import msgpack
 import pytest
 
 from nudge import signing
-from nudge.engine import EdgeApp, PageRequest, Reply
+from nudge.engine import Engine, PageRequest, Reply
 from nudge.visitor.attributes import RequestContext
 from nudge.visitor.cookies import MAX_HEADER, parse_cookies, without_our_cookies
 from nudge.offers import TOKEN_TTL, OfferTokens, Redeemed
@@ -212,7 +212,7 @@ def test_line_breaks_in_rule_urls_and_offer_fields_are_refused(where: str, break
         load_ruleset({"pages.toml": repo_rule_files()["pages.toml"], "r.toml": text})
 
 
-def all_replies(app: EdgeApp, query: str) -> list[Reply]:
+def all_replies(app: Engine, query: str) -> list[Reply]:
     session, token = redeem_link()
     return [
         app.redeem(query, session, NOW, True)[0],
@@ -231,7 +231,7 @@ def all_replies(app: EdgeApp, query: str) -> list[Reply]:
     "token=x%0d%0a&path=/", "path=/%E2%80%A8x", "redirect=//evil.example%0d%0a",
 ])
 def test_no_reply_header_carries_a_line_break_whatever_the_query(query: str) -> None:
-    app = EdgeApp(APP.ruleset, SECRET, "", explain_token="qa")
+    app = Engine(APP.ruleset, SECRET, "", explain_token="qa")
     for reply in all_replies(app, query):
         for name, value in reply.headers:
             assert not any(c in name + value for c in "\r\n\x00\u2028"), (name, value)
@@ -256,7 +256,7 @@ HOSTILE_RULES = {
                      f'body = "{{{{ utm.source }}}} {{{{ referrer.host }}}} {{{{ page.path }}}}"\n',
     "x-badge.toml": 'id = "x-badge"\n[action]\nkind = "badge"\nslot = "b"\ntitle = "{{ page.product }}"\n',
 }
-HOSTILE_APP = EdgeApp(load_ruleset({**repo_rule_files(), **HOSTILE_RULES}), SECRET, "")
+HOSTILE_APP = Engine(load_ruleset({**repo_rule_files(), **HOSTILE_RULES}), SECRET, "")
 
 
 def injected(plan: Any) -> str:
@@ -297,7 +297,7 @@ def test_url_derived_values_are_escaped_in_pages_and_in_explain() -> None:
     html = injected(plan)
     assert plan.page.category and "<script>" in plan.page.category and "&lt;script&gt;" in html
     assert_no_markup_from(html)
-    app = EdgeApp(HOSTILE_APP.ruleset, SECRET, "", explain_token="qa")
+    app = Engine(HOSTILE_APP.ruleset, SECRET, "", explain_token="qa")
     explained = app.explain(f"token=qa&path={quote(path)}", plan.session, None, NOW, "tracked", RequestContext())
     assert explained.status == 200 and "&lt;script&gt;" in explained.body
     assert_no_markup_from(explained.body)
@@ -349,7 +349,7 @@ def test_a_percent_encoded_path_is_a_path_on_the_shop() -> None:
 
 
 def test_explain_only_explains_paths_on_this_site() -> None:
-    app = EdgeApp(APP.ruleset, SECRET, "", explain_token="qa")
+    app = Engine(APP.ruleset, SECRET, "", explain_token="qa")
     for target in EVIL:  # as written in the link: parse_qs decodes it once, as for any query
         reply = app.explain(f"token=qa&path={target}", Session.fresh(NOW), None, NOW, "tracked", RequestContext())
         assert reply.status == 400, target
@@ -380,7 +380,7 @@ def test_signatures_are_compared_with_hmac_compare_digest(monkeypatch: pytest.Mo
 
 def test_no_tag_or_token_is_compared_with_equality() -> None:
     """Read the code paths: no `==`/`!=`/`in` on anything named like a MAC, tag, digest or token."""
-    for function in (Signer.unsign, EdgeApp.explain):
+    for function in (Signer.unsign, Engine.explain):
         tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
         for node in ast.walk(tree):
             if isinstance(node, ast.Compare) and any(isinstance(op, (ast.Eq, ast.NotEq, ast.In, ast.NotIn))
@@ -397,7 +397,7 @@ def test_the_explain_token_is_compared_with_hmac_compare_digest(monkeypatch: pyt
     calls: list[tuple[bytes, bytes]] = []
     real = hmac.compare_digest
     monkeypatch.setattr(nudge.engine.hmac, "compare_digest", lambda a, b: calls.append((a, b)) or real(a, b))
-    app = EdgeApp(APP.ruleset, SECRET, "", explain_token="right")
+    app = Engine(APP.ruleset, SECRET, "", explain_token="right")
     assert app.explain("token=wrong&path=/", Session.fresh(NOW), None, NOW, "tracked", RequestContext()).status == 403
     assert app.explain("token=right&path=/", Session.fresh(NOW), None, NOW, "tracked", RequestContext()).status == 200
     assert calls == [(b"wrong", b"right"), (b"right", b"right")]
@@ -408,7 +408,7 @@ def test_the_explain_token_is_compared_with_hmac_compare_digest(monkeypatch: pyt
 
 def test_secrets_never_reach_the_log_or_stdout(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> None:
     secret, qa = "s3cret-core-0123456789", "qa-core-0123456789"
-    app = EdgeApp(load_ruleset(repo_rule_files()), parse_secrets(secret), "", explain_token=qa)
+    app = Engine(load_ruleset(repo_rule_files()), parse_secrets(secret), "", explain_token=qa)
     caplog.set_level(logging.DEBUG)
     jar: dict[str, str] = {}
     for i, path in enumerate(["/", "/collections/sneakers", *PRODUCTS, "/checkout"]):
@@ -430,7 +430,7 @@ def test_secrets_never_reach_the_log_or_stdout(caplog: pytest.LogCaptureFixture,
 def test_no_secret_means_no_signer_not_a_default_one(configured: str | None) -> None:
     assert parse_secrets(configured) == []
     with pytest.raises(ValueError, match="at least one secret"):
-        EdgeApp(APP.ruleset, parse_secrets(configured), "")
+        Engine(APP.ruleset, parse_secrets(configured), "")
 
 
 def test_the_example_secret_is_only_an_example() -> None:

@@ -10,7 +10,7 @@ import re
 
 from hypothesis import strategies as st
 
-from nudge.engine import EdgeApp, PageRequest
+from nudge.engine import Engine, PageRequest
 from nudge.visitor.attributes import RequestContext
 from nudge.visitor.product_facts import ProductFacts
 from nudge.rules.model import load_ruleset
@@ -24,7 +24,7 @@ MARK = "<x-evil a=\"b\" c='d'>"
 ECHOED = ("page.category", "page.product", "page.path", "utm.source", "utm.campaign", "referrer.host", "session.searches")
 ECHO = {f"echo-{i}.toml": f'id = "echo-{i}"\n[action]\nkind = "badge"\nslot = "echo-{i}"\ntitle = "{{{{ {path} }}}}"\n'
         for i, path in enumerate(ECHOED)}
-APP = EdgeApp(load_ruleset({**repo_rule_files(), **ECHO}), [b"fuzz-secret"], "/* client */")
+APP = Engine(load_ruleset({**repo_rule_files(), **ECHO}), [b"fuzz-secret"], "/* client */")
 
 
 def marked(strategy: st.SearchStrategy[str]) -> st.SearchStrategy[str]:

@@ -39,7 +39,7 @@ from nudge.engine import (
     STYLE_PATH,
     EXPLAIN_PATH,
     PREVIEW_PATH,
-    EdgeApp,
+    Engine,
     KeyEvent,
     PagePlan,
     PageRequest,
@@ -96,15 +96,15 @@ _NOT_ASCII_COMPATIBLE = frozenset((
 ))
 _PRIVACY_HEADERS = ("user-agent", "sec-purpose", "purpose", "x-purpose", "x-moz", "sec-gpc", "dnt")
 
-_app: tuple[tuple[str, ...], EdgeApp] | None = None
+_app: tuple[tuple[str, ...], Engine] | None = None
 
 
 class ConfigError(RuntimeError):
     """The Worker is deployed without what it needs (e.g. no NUDGE_SECRET)."""
 
 
-def _app_for(env: Any) -> EdgeApp:
-    """The per-isolate EdgeApp (rule set parsed once; rebuilt only if the secret changes)."""
+def _app_for(env: Any) -> Engine:
+    """The per-isolate Engine (rule set parsed once; rebuilt only if the secret changes)."""
     global _app
     names = ("NUDGE_SECRET", "NUDGE_CONSENT", "NUDGE_CONSENT_COOKIE", "NUDGE_EDGE_CART", "NUDGE_SHADOW",
              "NUDGE_EXPLAIN_TOKEN", "NUDGE_WEBHOOK_URL", "NUDGE_WEBHOOK_SECRET", "NUDGE_SHOP_SECRET")
@@ -126,7 +126,7 @@ def _app_for(env: Any) -> EdgeApp:
                 raise ConfigError(f"{name} must be 'on' or 'off', not {value!r}")
         ruleset = load_ruleset(_bundle.RULE_FILES)
         bundled = "bundled:" + rules_version(_bundle.RULE_FILES)
-        app = EdgeApp(ruleset, secrets, _bundle.CLIENT_JS, consent, edge_cart != "off", bundled, shadow == "on",
+        app = Engine(ruleset, secrets, _bundle.CLIENT_JS, consent, edge_cart != "off", bundled, shadow == "on",
                       explain_token)
         app.followups_enabled = _followups_configured(env, webhook_url, webhook_secret)
         app.shop_secret = shop_secret.encode("utf-8") or None
@@ -147,7 +147,7 @@ def _followups_configured(env: Any, url: str, secret: str) -> bool:
     return not problem
 
 
-async def _maybe_refresh_rules(app: EdgeApp, env: Any, ctx: Any) -> None:
+async def _maybe_refresh_rules(app: Engine, env: Any, ctx: Any) -> None:
     """At most every NUDGE_RULES_REFRESH_SECONDS (default 30), look for newly published rules in
     the background; such a request keeps the rule set it has. An isolate's first request waits up
     to FIRST_RULES_BUDGET for them: a cold isolate would otherwise decide (and count exposures) with
@@ -168,14 +168,14 @@ async def _maybe_refresh_rules(app: EdgeApp, env: Any, ctx: Any) -> None:
         ctx.waitUntil(_refresh_budgets(env, app))
 
 
-def _rules_due(app: EdgeApp, env: Any) -> bool:
+def _rules_due(app: Engine, env: Any) -> bool:
     """Time to look for newly published rules: the isolate never has, or not for
     NUDGE_RULES_REFRESH_SECONDS (default 30)."""
     every = _env_int(env, "NUDGE_RULES_REFRESH_SECONDS", 1, 3600, RULES_REFRESH)
     return app.rules_checked == 0.0 or time.monotonic() - app.rules_checked >= every
 
 
-async def _refresh_rules(env: Any, app: EdgeApp) -> None:
+async def _refresh_rules(env: Any, app: Engine) -> None:
     """Loads the published rule set the pointer names, if it is new; keeps the current one (the
     bundled set to start with) when KV is empty, unreachable or holds something unusable."""
     try:
@@ -272,8 +272,8 @@ async def _fallback(js_req: Any, env: Any, parts: Any) -> Any:
 _refused: set[str] = set()  # why nudge could not start, each said once per isolate
 
 
-def _app_or_none(env: Any) -> EdgeApp | None:
-    """The isolate's EdgeApp, or None when nudge cannot run: then every response is the origin's,
+def _app_or_none(env: Any) -> Engine | None:
+    """The isolate's Engine, or None when nudge cannot run: then every response is the origin's,
     untouched, and one log line says why (never a default secret: no secret, no personalization)."""
     try:
         return _app_for(env)
@@ -295,8 +295,8 @@ def _app_or_none(env: Any) -> EdgeApp | None:
 class _Visit:
     """What nudge knows about the request before the origin answers."""
 
-    app: EdgeApp | None = None  # None: pass the origin's response through untouched
-    status: str = "untracked"  # "tracked", "untracked" or "automated" (EdgeApp.visitor_status)
+    app: Engine | None = None  # None: pass the origin's response through untouched
+    status: str = "untracked"  # "tracked", "untracked" or "automated" (Engine.visitor_status)
     session: Session | None = None
     offer: Redeemed | None = None
     cookies: dict[str, str] = field(default_factory=dict)
@@ -307,7 +307,7 @@ class _Visit:
         return self.app is not None and self.session is not None and self.status == "tracked"
 
 
-def _read_visitor(js_req: Any, app: EdgeApp | None, now: int) -> _Visit:
+def _read_visitor(js_req: Any, app: Engine | None, now: int) -> _Visit:
     if app is None:
         return _Visit()
     try:
@@ -362,7 +362,7 @@ def _cancel(*tasks: Any) -> None:
             task.cancel()
 
 
-async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: EdgeApp | None,
+async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: Engine | None,
                  clock: OwnTime) -> Any:
     now = int(time.time())
     origin = str(env.ORIGIN_URL).rstrip("/")
@@ -611,7 +611,7 @@ def _relocated(resp: Any, origin: str, parts: Any) -> Any:
     return js.Response.new(resp.body, _opts(status=resp.status, statusText=resp.statusText, headers=headers))
 
 
-async def _cart_seen(app: EdgeApp, env: Any, ctx: Any, js_req: Any, parts: Any, session: Session, action: str,
+async def _cart_seen(app: Engine, env: Any, ctx: Any, js_req: Any, parts: Any, session: Session, action: str,
                      cart_body: Any, origin_resp: Any, now: int) -> Any:
     """A POST to the shop's cart endpoint the origin accepted: the session's cart follows it."""
     try:
@@ -642,7 +642,7 @@ def _shops_word(resp: Any) -> tuple[Any, str | None, str | None]:
     return resp, user, order
 
 
-def _order_counted(env: Any, ctx: Any, app: EdgeApp, session: Session, order: ShopOrder | None, now: int,
+def _order_counted(env: Any, ctx: Any, app: Engine, session: Session, order: ShopOrder | None, now: int,
                    site: str) -> KeyEvent | None:
     """A confirmed order KV has not counted yet: into the session, its conversion measured and its
     follow-ups cancelled now; the returned KeyEvent is merged into the profile after the response."""
@@ -654,7 +654,7 @@ def _order_counted(env: Any, ctx: Any, app: EdgeApp, session: Session, order: Sh
     return bought
 
 
-async def _mark_order(env: Any, app: EdgeApp, order: ShopOrder) -> None:
+async def _mark_order(env: Any, app: Engine, order: ShopOrder) -> None:
     try:  # no expiry: an order id counts once, ever
         await _kv(env).put(app.order_key(order.id), to_js(b"1"))
     except JsException as exc:
@@ -668,7 +668,7 @@ def _without_headers(resp: Any, names: tuple[str, ...]) -> Any:
     return js.Response.new(resp.body, _opts(status=resp.status, statusText=resp.statusText, headers=headers))
 
 
-async def _order_unseen(env: Any, app: EdgeApp, order: ShopOrder | None) -> bool:
+async def _order_unseen(env: Any, app: Engine, order: ShopOrder | None) -> bool:
     """Whether KV has not yet counted this order id (a best-effort guard: KV is eventually
     consistent, see the README's threat model). An unreadable guard counts the order: the session
     still counts each order id once per visit."""
@@ -690,7 +690,7 @@ async def _profile_writes(env: Any, visitor: str, write: Any, bought: KeyEvent |
         await _record_key_event(env, visitor, bought, now)
 
 
-async def _link_identity(env: Any, ctx: Any, app: EdgeApp, session: Session, user: str, now: int,
+async def _link_identity(env: Any, ctx: Any, app: Engine, session: Session, user: str, now: int,
                          budget: float | None = None) -> tuple[str | None, Any]:
     """Links this browser to the customer's profile: the first device seen for a customer owns the
     link; later devices adopt its visitor id, so every device shares one KV profile. Returns (hash,
@@ -730,7 +730,7 @@ async def _link_identity(env: Any, ctx: Any, app: EdgeApp, session: Session, use
     return hashed, None
 
 
-def _remember_contact(env: Any, ctx: Any, app: EdgeApp, session: Session, user: str) -> None:
+def _remember_contact(env: Any, ctx: Any, app: Engine, session: Session, user: str) -> None:
     """The customer's own id, kept only when follow-ups are configured (their webhook names it)."""
     if app.followups_enabled:
         ctx.waitUntil(_kv_put(env, contact_key(session.visitor_id), user.strip().encode(), CONTACT_TTL))
@@ -943,7 +943,7 @@ class _Learner:
     document the facts go to the isolate's catalog and, when new, to KV. Its own proxy: it takes
     text chunks, which the page's other elements must not be sent."""
 
-    def __init__(self, app: EdgeApp, env: Any, ctx: Any, slug: str, clock: OwnTime) -> None:
+    def __init__(self, app: Engine, env: Any, ctx: Any, slug: str, clock: OwnTime) -> None:
         self.app, self.env, self.ctx, self.slug, self.clock = app, env, ctx, slug, clock
         self.collector = ProductFactsCollector()
 
@@ -1041,7 +1041,7 @@ def _rewrite(origin_resp: Any, plan: PagePlan, clock: OwnTime, report: Callable[
 # -- nudge's own endpoints ------------------------------------------------------------------------
 
 
-async def _endpoint(js_req: Any, env: Any, ctx: Any, parts: Any, app: EdgeApp | None) -> Any:
+async def _endpoint(js_req: Any, env: Any, ctx: Any, parts: Any, app: Engine | None) -> Any:
     now = int(time.time())
     if app is None:
         return _reply(Reply(503, '{"error": "nudge is not configured"}'))
@@ -1149,7 +1149,7 @@ async def _awaited(promise: Any) -> Any:
     return await promise
 
 
-async def _refresh_budgets(env: Any, app: EdgeApp) -> None:
+async def _refresh_budgets(env: Any, app: Engine) -> None:
     """Marks the offers whose daily budget ran out (perhaps in another isolate), so they stop
     showing; an unreachable ledger changes nothing (redemptions still ask it)."""
     now = int(time.time())
@@ -1163,7 +1163,7 @@ async def _refresh_budgets(env: Any, app: EdgeApp) -> None:
             app.budget_spent(rule.id, int(used), now)
 
 
-async def _explain(js_req: Any, env: Any, app: EdgeApp, parts: Any, cookies: dict[str, str], now: int) -> Reply:
+async def _explain(js_req: Any, env: Any, app: Engine, parts: Any, cookies: dict[str, str], now: int) -> Reply:
     """The explain page for this browser: its session and profile as the page would see them."""
     status = app.visitor_status(_headers(js_req, _PRIVACY_HEADERS), cookies)
     session = app.load_session(cookies, now) if status == "tracked" else Session.fresh(now)
@@ -1176,7 +1176,7 @@ async def _explain(js_req: Any, env: Any, app: EdgeApp, parts: Any, cookies: dic
     return app.explain(parts.query, session, profile, now, status, _page_request(js_req, parts).context)
 
 
-async def _forget(js_req: Any, env: Any, app: EdgeApp, cookies: dict[str, str], secure: bool) -> Reply:
+async def _forget(js_req: Any, env: Any, app: Engine, cookies: dict[str, str], secure: bool) -> Reply:
     """Erases the visitor's KV profile (awaited, so the answer is true) and their cookies."""
     visitor = None
     if str(js_req.method) == "POST" and COOKIE_NAME in cookies:
@@ -1255,7 +1255,7 @@ async def _read_body(js_req: Any, limit: int) -> bytes | None:
 # -- measurement ----------------------------------------------------------------------------------
 
 
-def _record(env: Any, ctx: Any, app: EdgeApp, events: list[Event], now: int) -> None:
+def _record(env: Any, ctx: Any, app: Engine, events: list[Event], now: int) -> None:
     """Writes measurement events to Analytics Engine (NUDGE_EVENTS) after the response is sent.
     Without the binding nothing is recorded; a failing write is logged, never raised."""
     if not events:
@@ -1354,7 +1354,7 @@ async def _kv_put(env: Any, key: str, value: bytes, ttl: int | None = None) -> N
         log.error("nudge: profile write failed: %s", exc)
 
 
-async def _write_profile(env: Any, app: EdgeApp, session: Session, now: int, write: Profile | None,
+async def _write_profile(env: Any, app: Engine, session: Session, now: int, write: Profile | None,
                          new_visit: bool, pending: Any, linked: str | None, late_link: Any) -> None:
     """A page's one profile write, after the response (KV: one write per second per key, last one
     wins). `write` is what the page built from the stored profile it read in time. On a visit's
@@ -1425,7 +1425,7 @@ async def _apply_followups(env: Any, plan: FollowUpPlan, now: int) -> None:
             log.error("nudge: scheduling follow-up %s failed: %s", message.rule, exc)
 
 
-def _withdrawn(env: Any, ctx: Any, app: EdgeApp, cookies: dict[str, str]) -> None:
+def _withdrawn(env: Any, ctx: Any, app: Engine, cookies: dict[str, str]) -> None:
     """A visitor who withdrew consent (their old cookie still arrives once, before it is erased):
     nothing pending for them may be sent."""
     try:
@@ -1476,7 +1476,7 @@ def _followup_log(message: FollowUp | None, attempt: int, result: str, **extra: 
                      separators=(",", ":")))
 
 
-async def _deliver(app: EdgeApp, env: Any, ctx: Any, queued: Any, attempts: int) -> None:
+async def _deliver(app: Engine, env: Any, ctx: Any, queued: Any, attempts: int) -> None:
     now = int(time.time())
     body = queued.body
     try:
@@ -1527,7 +1527,7 @@ async def _deliver(app: EdgeApp, env: Any, ctx: Any, queued: Any, attempts: int)
         queued.ack()
 
 
-async def _issued_code(env: Any, app: EdgeApp, rule: Any, message: FollowUp, now: int) -> IssuedCode | None:
+async def _issued_code(env: Any, app: Engine, rule: Any, message: FollowUp, now: int) -> IssuedCode | None:
     """The follow-up's code, its details stored in KV once (a retry finds it as is); whether it
     was used is the redemption ledger's to say, not KV's."""
     code = issue_code(app.code_secret, rule, message, now)

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nudge.delivery import render
-from nudge.engine import EdgeApp, PagePlan, PageRequest
+from nudge.engine import Engine, PagePlan, PageRequest
 from nudge.visitor.attributes import RequestContext, visitor_attributes
 from nudge.delivery.csp import Injection, plan_injection
 from nudge.rules.decide import Nudge, decide
@@ -235,13 +235,13 @@ def test_recommendations_follow_the_sources_and_skip_the_cart_and_the_product_on
 
 # -- rendering ------------------------------------------------------------------------------------------
 
-def app(*bodies: str, site: str = "[shop]\ncurrency = \"EUR\"\nfree_shipping_over = 50") -> EdgeApp:
+def app(*bodies: str, site: str = "[shop]\ncurrency = \"EUR\"\nfree_shipping_over = 50") -> Engine:
     files = {"pages.toml": PAGES, "catalog.toml": CATALOG, "site.toml": site}
     files.update({f"r{i}.toml": body for i, body in enumerate(bodies)})
-    return EdgeApp(load_ruleset(files), SECRET, "/* client */")
+    return Engine(load_ruleset(files), SECRET, "/* client */")
 
 
-def plan(a: EdgeApp, path: str, s: Session | None = None, injection: Injection | None = None,
+def plan(a: Engine, path: str, s: Session | None = None, injection: Injection | None = None,
          offer: Redeemed | None = None) -> PagePlan:
     kw = {"injection": injection} if injection is not None else {}
     return a.plan_page(PageRequest(RequestContext(path=path)), s or Session.fresh(NOW, b"visitor1"), offer, None, NOW, **kw)

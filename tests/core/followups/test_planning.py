@@ -31,7 +31,7 @@ from nudge.followups.planning import (
     skip_reason,
     verify,
 )
-from nudge.engine import EdgeApp, PageRequest
+from nudge.engine import Engine, PageRequest
 from nudge.visitor.attributes import RequestContext, visitor_attributes
 from nudge.visitor.cookies import parse_cookies
 from nudge.visitor.pages import Page
@@ -276,8 +276,8 @@ def test_browse_suggestions_are_the_rest_of_the_category() -> None:
     assert cart_items(RULES.catalog, m) == []
 
 
-def followup_app(edge_cart: bool = True) -> EdgeApp:
-    app = EdgeApp(RULES, [b"test-secret"], "/* client */", edge_cart=edge_cart)
+def followup_app(edge_cart: bool = True) -> Engine:
+    app = Engine(RULES, [b"test-secret"], "/* client */", edge_cart=edge_cart)
     app.followups_enabled = True
     return app
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from nudge.engine import EdgeApp, PageRequest
+from nudge.engine import Engine, PageRequest
 from nudge.visitor.attributes import RequestContext
 from nudge.keys import key32
 from nudge.rules.preview import PREVIEW_COOKIE
@@ -21,11 +21,11 @@ from tests.core.factories import NOW, SECRET, repo_rule_files
 TOKEN = "let-me-see"
 
 
-def app(**kw: object) -> EdgeApp:
-    return EdgeApp(load_ruleset(repo_rule_files()), SECRET, "/* c */", explain_token=TOKEN, **kw)  # type: ignore[arg-type]
+def app(**kw: object) -> Engine:
+    return Engine(load_ruleset(repo_rule_files()), SECRET, "/* c */", explain_token=TOKEN, **kw)  # type: ignore[arg-type]
 
 
-def explain(a: EdgeApp, path: str, s: Session | None = None, profile: Profile | None = None,
+def explain(a: Engine, path: str, s: Session | None = None, profile: Profile | None = None,
             token: str = TOKEN) -> dict[str, object]:
     reply = a.explain(f"token={token}&path={path}&format=json", s or Session.fresh(NOW, b"visitor1"), profile, NOW,
                       "tracked", RequestContext())
@@ -83,7 +83,7 @@ def test_explain_needs_the_configured_token(token: str, status: int) -> None:
 
 
 def test_explain_is_off_without_a_token_and_escapes_its_page() -> None:
-    off = EdgeApp(load_ruleset(repo_rule_files()), SECRET, "/* c */")
+    off = Engine(load_ruleset(repo_rule_files()), SECRET, "/* c */")
     assert off.explain("token=", Session.fresh(NOW), None, NOW, "tracked", RequestContext()).status == 404
     html = app().explain(f"token={TOKEN}&path=/search%3Fq%3D%3Cscript%3E", Session.fresh(NOW), None, NOW,
                          "tracked", RequestContext()).body

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from nudge.engine import EdgeApp, PageRequest
+from nudge.engine import Engine, PageRequest
 from nudge.visitor.attributes import RequestContext, visitor_attributes
 from nudge.rules.decide import Nudge, decide
 from nudge.visitor.pages import Page
@@ -146,7 +146,7 @@ def test_holdout_and_rollout() -> None:
 
 def test_held_out_visitors_are_decided_but_never_shown() -> None:
     rs = rule_set("holdout = 50")
-    app = EdgeApp(rs, [b"k"], "")
+    app = Engine(rs, [b"k"], "")
     held = next(v for v in VISITORS if run(rs, visitor=v)[0].held_out)
     plan = app.plan_page(PageRequest(RequestContext("/")), Session.fresh(NOW, held), None, None, NOW)
     assert plan.nudges[0].held_out and 'data-nudge-rule="r"' not in plan.body_start + plan.body_end
