@@ -5,7 +5,7 @@ import time
 
 from workers import DurableObject, WorkerEntrypoint
 
-from nudge.runtime.edge import handle, handle_queue, open_ledger
+from nudge.runtime.worker import handle, handle_queue, open_ledger
 
 
 class Default(WorkerEntrypoint):

@@ -166,15 +166,15 @@ class Engine:
 
     def __init__(self, ruleset: RuleSet, secrets: list[bytes], client_js: str,
                  consent: ConsentPolicy | None = None, edge_cart: bool = True,
-                 rules_version: str = "bundled", shadow: bool = False, explain_token: str = "") -> None:
+                 rules_version: str = "bundled", shadow: bool = False, explain_token: str = "", *,
+                 followups_enabled: bool = False, shop_secret: bytes | None = None) -> None:
         if not secrets:  # never a default: without a secret there is nothing to sign with
             raise ValueError("at least one secret is required (NUDGE_SECRET)")
         self._edge_cart = edge_cart
         self.use_ruleset(ruleset, rules_version)
-        self.rules_checked = 0.0  # when the edge last looked for published rules
         self.consent = consent or ConsentPolicy("none")
         self._identity_secret = secrets[0]
-        self.shop_secret: bytes | None = None  # NUDGE_SHOP_SECRET: verifies the shop's identity tokens
+        self.shop_secret = shop_secret  # NUDGE_SHOP_SECRET: verifies the shop's identity tokens
         self.catalog = LearnedCatalog()
         self.codec = SessionCodec(Signer(secrets, "session"))
         self.offers = OfferTokens(Signer(secrets, "offer-token"), Signer(secrets, "offer-cookie"))
@@ -186,7 +186,7 @@ class Engine:
         self.spent: dict[str, int] = {}  # rule id -> UTC day its discount budget ran out
         self.shadow = shadow  # every rule in shadow mode (NUDGE_SHADOW=on)
         self._explain_token = explain_token  # NUDGE_EXPLAIN_TOKEN; empty: /_nudge/explain is off
-        self.followups_enabled = False  # the edge turns follow-ups on when a webhook is configured
+        self.followups_enabled = followups_enabled  # a webhook, its secret and the queue are configured
         self.code_secret = hmac.new(secrets[0], b"nudge/followup-codes", hashlib.sha256).digest()
         self.ledger_secret = hmac.new(secrets[0], b"nudge/ledger-keys", hashlib.sha256).digest()
 

@@ -20,6 +20,9 @@ MODES: tuple[ConsentMode, ...] = ("none", "gpc", "opt-in")
 # using one points NUDGE_CONSENT_COOKIE at a simple cookie its banner sets.
 YES = frozenset({"1", "true", "yes", "granted", "allow", "accepted"})
 
+# Every request header these answers read (the runtime passes just these, lower-case).
+PRIVACY_HEADERS = ("user-agent", "sec-purpose", "purpose", "x-purpose", "x-moz", "sec-gpc", "dnt")
+
 # Browser-wide "do not track me" signals, honoured in `gpc` mode.
 _OPT_OUT_HEADERS = ("sec-gpc", "dnt")
 

@@ -1,0 +1,90 @@
+"""The origin's response: fetched (a body the runtime cannot decode fails here, not mid-page),
+or taken from the edge cache when the origin allowed the page to be shared, and kept there only
+once all of it has arrived. Which pages may be shared is guard.shareable_page's decision.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import js
+
+from nudge.delivery.page_policy import decoded_by_runtime, needs_probe, too_big_to_keep
+from nudge.guard import shareable_page
+from nudge.runtime.bindings import WorkersError, absent, cache_match, cache_put, edge_cache, js_errors
+from nudge.runtime.http import headers_of, new_headers, rebuilt, respond
+
+__all__ = ["fetch_origin"]
+
+log = logging.getLogger("nudge")
+
+
+async def fetch_origin(request: Any, cache_key: str | None, ctx: Any) -> Any:
+    """The origin's response, from the edge cache when the origin allowed it to be shared.
+    Personalization is applied per request on top, so a cached page is never anyone's page."""
+    cache = edge_cache() if cache_key else None
+    if cache_key is None or cache is None:
+        return await _decodable(await _fetched(request))
+    try:
+        hit = await cache_match(cache, cache_key)
+        if hit is not None:
+            return hit
+    except WorkersError as exc:
+        log.warning("nudge: edge cache read failed: %s", exc)
+    resp = await _fetched(request)
+    if shareable_page(int(resp.status), headers_of(resp, ("cache-control", "content-type", "set-cookie", "vary"))):
+        try:
+            with js_errors():
+                ctx.waitUntil(_keep_whole(cache, cache_key, resp.clone()))
+        except WorkersError as exc:
+            log.warning("nudge: edge cache write failed: %s", exc)
+    return await _decodable(resp)
+
+
+async def _fetched(request: Any) -> Any:
+    with js_errors():
+        return await js.fetch(request)
+
+
+async def _keep_whole(cache: Any, key: str, copy: Any) -> None:
+    """The origin's page into the edge cache only once all of it has arrived: a body the origin
+    broke off makes the read fail, and nothing is kept (Miniflare's cache keeps whatever a put
+    received before its body errored, and would serve that later as a complete page). A body the
+    runtime decoded (gzip, br) is kept decoded, without the Content-Encoding it no longer has: a
+    cached copy still labelled gzip came back as gzip bytes under text/html."""
+    try:
+        with js_errors():
+            declared = copy.headers.get("content-length")
+            if too_big_to_keep(declared if isinstance(declared, str) else None):
+                await copy.body.cancel()  # not kept: the shopper's copy streams on without it
+                return
+            body = await copy.arrayBuffer()  # rejects when the origin breaks off mid-body
+            headers = new_headers(copy.headers)
+            if decoded_by_runtime(str(headers.get("content-encoding") or "")):
+                headers.delete("content-encoding")
+            headers.delete("content-length")
+            await cache_put(cache, key, respond(body, int(copy.status), headers, str(copy.statusText)))
+    except WorkersError as exc:
+        log.warning("nudge: edge cache write skipped: %s", exc)
+
+
+async def _decodable(resp: Any) -> Any:
+    """The origin's response, once the runtime could decode the start of its body (gzip, br): the
+    first chunk is read from one branch of a tee before anything is answered, so a corrupt body
+    raises here (the caller answers 502, with a status line) instead of becoming a 200 whose body
+    breaks off at once. Other responses are returned as they are, unread. A body that goes bad
+    later still breaks off mid-way, as one the origin cut does."""
+    if not needs_probe(str(resp.headers.get("content-encoding") or "")) or absent(resp.body):
+        return resp
+    branches = resp.body.tee()
+    probe, kept = branches[0], branches[1]
+    reader = probe.getReader()
+    try:
+        with js_errors():
+            await reader.read()
+    except WorkersError:
+        kept.cancel()  # not awaited: a tee's branch settles its cancel only when both are cancelled
+        raise
+    reader.cancel()  # the probe stops taking chunks; the kept branch streams on
+    return rebuilt(resp, kept)
