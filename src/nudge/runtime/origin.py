@@ -22,7 +22,13 @@ log = logging.getLogger("nudge")
 
 async def fetch_origin(request: Any, cache_key: str | None, ctx: Any) -> Any:
     """The origin's response, from the edge cache when the origin allowed it to be shared.
-    Personalization is applied per request on top, so a cached page is never anyone's page."""
+    Personalization is applied per request on top, so a cached page is never anyone's page.
+    Raises WorkersError when the origin cannot be reached or its body cannot be decoded."""
+    with js_errors():
+        return await _from_cache_or_origin(request, cache_key, ctx)
+
+
+async def _from_cache_or_origin(request: Any, cache_key: str | None, ctx: Any) -> Any:
     cache = edge_cache() if cache_key else None
     if cache_key is None or cache is None:
         return await _decodable(await _fetched(request))
@@ -77,14 +83,16 @@ async def _decodable(resp: Any) -> Any:
     later still breaks off mid-way, as one the origin cut does."""
     if not needs_probe(str(resp.headers.get("content-encoding") or "")) or absent(resp.body):
         return resp
-    branches = resp.body.tee()
-    probe, kept = branches[0], branches[1]
-    reader = probe.getReader()
+    with js_errors():
+        branches = resp.body.tee()
+        probe, kept = branches[0], branches[1]
+        reader = probe.getReader()
     try:
         with js_errors():
             await reader.read()
     except WorkersError:
         kept.cancel()  # not awaited: a tee's branch settles its cancel only when both are cancelled
         raise
-    reader.cancel()  # the probe stops taking chunks; the kept branch streams on
-    return rebuilt(resp, kept)
+    with js_errors():
+        reader.cancel()  # the probe stops taking chunks; the kept branch streams on
+        return rebuilt(resp, kept)

@@ -294,21 +294,22 @@ class _PageFlow:
     async def _cart_seen(self, app: Engine, session: Session, action: str, cart_body: Any, resp: Any) -> Any:
         """A POST to the shop's cart endpoint the origin accepted: the session's cart follows it."""
         try:
-            body = await cart_body
-            change = parse_cart_body(app.cart, action, body or b"", self.js_req.headers.get("content-type")) \
-                if int(resp.status) < 400 and app.cart else None
-            if change is None:
-                return resp
-            before = Before.of(session)
-            apply_cart_change(session, change, self.now, app.catalog.price_of(change.item))
-            follow_up(self.env, self.ctx, app.off_page_followups(before, session, self.now, site(self.parts)),
-                      self.now)
             with js_errors():
-                return with_headers(resp, append=[("set-cookie", app.session_cookie(session, secure(self.parts)))])
+                return await self._cart_followed(app, session, action, cart_body, resp)
         except (WorkersError, ValueError, TypeError):
             log.exception("nudge: reading a cart change failed; response passed through")
             return resp
 
+    async def _cart_followed(self, app: Engine, session: Session, action: str, cart_body: Any, resp: Any) -> Any:
+        body = await cart_body
+        change = parse_cart_body(app.cart, action, body or b"", self.js_req.headers.get("content-type")) \
+            if int(resp.status) < 400 and app.cart else None
+        if change is None:
+            return resp
+        before = Before.of(session)
+        apply_cart_change(session, change, self.now, app.catalog.price_of(change.item))
+        follow_up(self.env, self.ctx, app.off_page_followups(before, session, self.now, site(self.parts)), self.now)
+        return with_headers(resp, append=[("set-cookie", app.session_cookie(session, secure(self.parts)))])
 
 def _is_page(js_req: Any, resp: Any) -> bool:
     """Only a whole 200 text/html answer to a GET is rewritten (page_policy.is_page)."""
