@@ -139,3 +139,25 @@ def test_ga4_add_to_cart_changes_the_cart_attributes(browser: Browser, datalayer
         assert cart["items"] == 1 and cart["value"] == price
     finally:
         context.close()
+
+
+def test_gtag_event_form_changes_the_cart_attributes(browser: Browser, datalayer_cart_stack: Stack) -> None:
+    """GA4's other form: gtag('event', name, params) pushes its arguments object, params unwrapped."""
+    context = browser.new_context(base_url=datalayer_cart_stack.edge)
+    try:
+        page = context.new_page()
+        page.goto(PRODUCT)
+        with page.expect_response(lambda r: "/_nudge/beacon" in r.url and r.request.method == "POST") as beacon:
+            page.evaluate("""() => {
+                function gtag() { window.dataLayer.push(arguments); }
+                gtag('config', 'G-TEST', { user_id: 'not-an-identity' });
+                gtag('event', 'add_to_cart', { currency: 'USD', value: 258.0,
+                                               items: [{ item_id: 'aero-runner', quantity: 2 }] });
+            }""")
+        assert beacon.value.status == 204
+        session = session_of(context)
+        assert session is not None and session.identity is None  # a gtag user_id is no identity
+        cart = visitor_attributes(session, PageKind("product", "sneakers"), None, session.last_seen)["cart"]
+        assert cart["items"] == 2 and cart["value"] == 258.0
+    finally:
+        context.close()
