@@ -24,7 +24,7 @@ from nudge_tools.cli import read_rule_files
 from nudge.keys import key32
 from nudge.rules.preview import PreviewTokens
 from nudge.visitor.profile import decode_profile, profile_key
-from nudge.rules.model import load_ruleset
+from nudge.rules.load import load_ruleset
 from nudge.signing import Signer
 
 from tests.support.processes import REPO_ROOT

@@ -22,7 +22,8 @@ from nudge_tools.report import (HOLDOUT, LIFT, Arm, RuleLift, NO_LIFT, NOT_ENOUG
                           load_remote, newcombe, parse_local_line, relative_interval, remote_credentials,
                           sample_ratio, verdict, wilson, z_test)
 from nudge_tools.report_html import chart_svg, html_report
-from nudge.rules.model import RuleSet, load_ruleset
+from nudge.rules.load import load_ruleset
+from nudge.rules.model import RuleSet
 
 from tests.core.factories import ROOT
 

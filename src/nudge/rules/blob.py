@@ -11,8 +11,9 @@ import hashlib
 from collections.abc import Mapping
 
 import msgpack
+from nudge.rules.load import load_ruleset
 
-from nudge.rules.model import RuleSet, load_ruleset
+from nudge.rules.model import RuleSet
 from nudge.signing import BadData
 
 BLOB_FORMAT = 1

@@ -57,7 +57,7 @@ from nudge.visitor.pages import own_location
 from nudge.rules.preview import Preview
 from nudge.delivery import render
 from nudge.visitor.profile import PROFILE_TTL, Profile, decode_profile, encode_profile, merged_profile, profile_key
-from nudge.rules.model import RuleError, load_ruleset
+from nudge.rules.load import RuleError, load_ruleset
 from nudge.rules.blob import POINTER_KEY, blob_key, load_blob, rules_version
 from nudge.visitor.cart import MAX_CART_BODY, apply_cart_change, cart_action, parse_cart_body
 from nudge.visitor.learned_catalog import CATALOG_TTL, decode_facts, encode_facts, product_key

@@ -36,7 +36,7 @@ from nudge.visitor.attributes import RequestContext, visitor_attributes
 from nudge.visitor.cookies import parse_cookies
 from nudge.visitor.pages import Page
 from nudge.visitor.session import Session
-from nudge.rules.model import RuleError, load_ruleset
+from nudge.rules.load import RuleError, load_ruleset
 from nudge.visitor.tracking import apply_beacon, record_page_view
 from tests.core.factories import NOW, make_app, repo_rule_files, repo_ruleset, session
 

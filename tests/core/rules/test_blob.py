@@ -3,7 +3,7 @@ from __future__ import annotations
 import msgpack
 import pytest
 
-from nudge.rules.model import RuleError
+from nudge.rules.load import RuleError
 from nudge.rules.blob import blob_key, compile_blob, load_blob, rules_version
 from nudge.signing import BadData
 
