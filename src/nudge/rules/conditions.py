@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["OPERATORS", "compile_condition", "evaluate", "hash", "is_operator_object"]
+__all__ = ["OPERATORS", "bucket_hash", "compile_condition", "evaluate", "is_operator_object"]
 
 SavedGroups = Mapping[str, list[Any]]
 
@@ -345,7 +345,7 @@ def _fnv1a32(text: str) -> int:
     return h
 
 
-def hash(seed: str, value: str, version: int) -> float | None:  # noqa: A001 - GrowthBook's name
+def bucket_hash(seed: str, value: str, version: int) -> float | None:
     """GrowthBook's deterministic bucketing hash in [0, 1); None for an unknown version."""
     if version == 2:
         return (_fnv1a32(str(_fnv1a32(seed + value))) % 10000) / 10000
