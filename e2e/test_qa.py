@@ -23,7 +23,8 @@ from nudge.rules.bucketing import in_holdout
 from nudge_tools.cli import read_rule_files
 from nudge.keys import key32
 from nudge.rules.preview import PreviewTokens
-from nudge.visitor.profile import decode_profile, profile_key
+from nudge.kv_keys import profile_key
+from nudge.visitor.profile import decode_profile
 from nudge.rules.load import load_ruleset
 from nudge.signing import Signer
 

@@ -20,7 +20,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from nudge.followups.planning import IssuedCode, code_key
+from nudge.followups.messages import IssuedCode
+from nudge.kv_keys import code_key
 from nudge.offers import OFFER_COOKIE
 from nudge.rules.load import load_ruleset
 from nudge.rules.model import Rule

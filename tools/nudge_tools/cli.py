@@ -25,7 +25,8 @@ from nudge.visitor.attributes import RequestContext, visitor_attributes
 from nudge.visitor.pages import same_site_path
 from nudge.rules.load import RuleError, load_ruleset
 from nudge.rules.model import RuleSet
-from nudge.rules.blob import POINTER_KEY, blob_key, compile_blob
+from nudge.kv_keys import POINTER_KEY, blob_key
+from nudge.rules.blob import compile_blob
 from nudge_tools.simulate import Report, RuleReport, generate, replay
 from nudge.visitor.session import COOKIE_NAME, VISIT_TIMEOUT, Session, SessionCodec
 from nudge.signing import BadData, Signer, parse_secrets

@@ -9,28 +9,10 @@ import json
 import pytest
 
 from nudge.visitor.beacon import Beacon, Event, Item
-from nudge.followups.planning import (
-    Before,
-    FollowUp,
-    IssuedCode,
-    MessageError,
-    Pending,
-    backoff,
-    cancelled_by,
-    cart_items,
-    plan,
-    suggestions,
-    event_id,
-    issue_code,
-    offer_code,
-    outcome,
-    payload,
-    qualifies,
-    schedule,
-    sign,
-    skip_reason,
-    verify,
-)
+from nudge.followups.messages import FollowUp, IssuedCode, MessageError, Pending, event_id
+from nudge.followups.planning import Before, cancelled_by, followup_message, plan_followups, qualifies, skip_reason
+from nudge.followups.webhook import (backoff, cart_items, delivery_outcome, issue_code, offer_code, sign, suggestions,
+                                     verify, webhook_body)
 from nudge.engine import Engine, PageRequest
 from nudge.visitor.attributes import RequestContext, visitor_attributes
 from nudge.visitor.cookies import parse_cookies
@@ -94,11 +76,11 @@ def test_a_waiting_cart_schedules_the_cart_follow_up_due_after_its_window() -> N
     assert CART is not None
     s, attributes = cart_session()
     assert qualifies(CART, s, attributes)
-    m = schedule(CART, s, NOW + 5, SITE)
+    m = followup_message(CART, s, NOW + 5, SITE)
     assert m.due == NOW + 5 + 15 * 60 and m.delay(NOW + 5) == 900 and m.action == "abandoned_cart"
     assert m.items == (("SNK-001", 2),) and m.event == event_id(CART.id, m.visitor, m.due)
     assert FollowUp.from_json(m.to_json()) == m
-    later = schedule(CART, s, NOW + 60, SITE)
+    later = followup_message(CART, s, NOW + 60, SITE)
     assert later.event != m.event  # each qualifying request supersedes the last
 
 
@@ -124,7 +106,7 @@ def test_browse_follow_up_carries_the_viewed_products_and_their_category() -> No
     assert not qualifies(BROWSE, s, attrs(s))  # two pairs: not yet
     record_page_view(s, Page("product", "sneakers", "trail-sprint"), NOW + 2)
     assert qualifies(BROWSE, s, attrs(s))
-    m = schedule(BROWSE, s, NOW + 3, SITE)
+    m = followup_message(BROWSE, s, NOW + 3, SITE)
     assert m.action == "abandoned_browse" and m.category == "sneakers" and m.due == NOW + 3 + 30 * 60
     assert [sku for sku, _ in m.items] == ["trail-sprint", "court-classic", "aero-runner"]
 
@@ -152,7 +134,7 @@ def test_messages_nudge_did_not_write_are_refused(text: str | bytes) -> None:
 def due_message() -> tuple[FollowUp, Pending]:
     assert CART is not None
     s, _ = cart_session()
-    m = schedule(CART, s, NOW, SITE)
+    m = followup_message(CART, s, NOW, SITE)
     return m, Pending().scheduled(m)
 
 
@@ -202,7 +184,7 @@ def test_the_payload_has_the_seed_shape_and_a_redeem_link() -> None:
     m, _ = due_message()
     code = issue_code(b"k", CART, m, m.due)
     items = [{"id": "SNK-001", "quantity": 2}]
-    body = payload(m, "cust-42", items, [{"id": "x"}], code, m.due)
+    body = webhook_body(m, "cust-42", items, [{"id": "x"}], code, m.due)
     assert set(body) >= {"eventId", "userId", "action", "cartItems", "recommendations", "offer"}
     assert body["userId"] == "cust-42" and body["action"] == "abandoned_cart" and body["eventId"] == m.event
     assert code is not None
@@ -228,7 +210,7 @@ def test_signatures_verify_only_for_the_same_body_secret_and_a_recent_time() -> 
     (404, "dead_letter"), (410, "dead_letter"), (301, "dead_letter"),
 ])
 def test_delivery_outcomes(status: int | None, expected: str) -> None:
-    assert outcome(status) == expected
+    assert delivery_outcome(status) == expected
 
 
 def test_backoff_doubles_and_is_bounded() -> None:
@@ -238,20 +220,20 @@ def test_backoff_doubles_and_is_bounded() -> None:
 
 def test_a_request_plan_schedules_qualifying_follow_ups_and_cancels_on_changes() -> None:
     s, attributes = cart_session()
-    scheduled = plan(RULES.followups, Before(cart=False, checkout=False), s, attributes, NOW + 5, SITE)
+    scheduled = plan_followups(RULES.followups, Before(cart=False, checkout=False), s, attributes, NOW + 5, SITE)
     assert [m.rule for m in scheduled.schedule] == ["cart-abandoned-email"]
     assert scheduled.cancel == [("browse-abandoned-email", "cart")]  # the cart took over from browsing
-    assert not plan(RULES.followups, Before.of(s), s, attributes, NOW + 5, "")  # no site: nothing to link to
+    assert not plan_followups(RULES.followups, Before.of(s), s, attributes, NOW + 5, "")  # no site: nothing to link to
     s.checkout_started = True
-    checkout = plan(RULES.followups, Before(cart=True, checkout=False), s, attrs(s), NOW + 9, SITE)
+    checkout = plan_followups(RULES.followups, Before(cart=True, checkout=False), s, attrs(s), NOW + 9, SITE)
     assert checkout.schedule == [] and ("cart-abandoned-email", "checkout") in checkout.cancel
-    bought = plan(RULES.followups, Before.of(s), s, attrs(s), NOW + 9, SITE, purchased=True)
+    bought = plan_followups(RULES.followups, Before.of(s), s, attrs(s), NOW + 9, SITE, purchased=True)
     assert sorted(bought.cancel) == [("browse-abandoned-email", "purchase"), ("cart-abandoned-email", "purchase")]
 
 
 def test_cart_items_carry_what_the_catalog_knows_and_suggestions_never_repeat_the_cart() -> None:
     s, _ = cart_session()
-    m = schedule(CART, s, NOW, SITE)  # type: ignore[arg-type]
+    m = followup_message(CART, s, NOW, SITE)  # type: ignore[arg-type]
     items = cart_items(RULES.catalog, m)
     assert items == [{"id": "SNK-001", "name": items[0]["name"], "url": f"{SITE}/collections/sneakers/products/aero-runner",
                       "price": items[0]["price"], "image": items[0]["image"], "quantity": 2}]
@@ -268,7 +250,7 @@ def test_browse_suggestions_are_the_rest_of_the_category() -> None:
     s = session()
     for i, slug in enumerate(("aero-runner", "court-classic", "trail-sprint")):
         record_page_view(s, Page("product", "sneakers", slug), NOW + i)
-    m = schedule(BROWSE, s, NOW + 3, SITE)  # type: ignore[arg-type]
+    m = followup_message(BROWSE, s, NOW + 3, SITE)  # type: ignore[arg-type]
     picks = suggestions(RULES.catalog, m, 4)
     viewed = {"aero-runner", "court-classic", "trail-sprint"}
     assert picks and all(p["url"].rsplit("/", 1)[1] not in viewed for p in picks)
