@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from nudge_tools import cli
-from nudge_tools.cli import main, read_rule_files
+from nudge_tools.cli import main
+from nudge_tools.inputs import read_rule_files
 from nudge.visitor.pages import Page
 from nudge.kv_keys import POINTER_KEY, blob_key
 from nudge.rules.blob import compile_blob

@@ -150,7 +150,7 @@ class RuleSet:
     cart: CartEndpoints | None = None
     settings: Settings = field(default_factory=Settings)
     catalog: ShopCatalog = EMPTY
-    followups: tuple[Rule, ...] = ()  # webhook rules, sent after the visit (followup.py), never on pages
+    followups: tuple[Rule, ...] = ()  # webhook rules, sent after the visit (followups/), never on pages
     _by_id: dict[str, Rule] = field(default_factory=dict, repr=False, compare=False)
     _by_page: dict[str, tuple[Rule, ...]] = field(default_factory=dict, repr=False, compare=False)
     message_keys: set[int] = field(default_factory=set, repr=False, compare=False)  # rules that are messages
