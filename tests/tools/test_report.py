@@ -16,17 +16,26 @@ from scipy.stats.contingency import relative_risk
 
 import nudge
 import nudge_tools.cli
-from nudge_tools.report import sources
-from nudge_tools.cli import main
-from nudge_tools.report.lift import (HOLDOUT, LIFT, NOT_ENOUGH_DATA, NO_LIFT, WORSE, Arm, RuleLift, analyze,
-                                     sample_ratio, verdict)
-from nudge_tools.report.sources import Events, Row, load_local, load_remote, parse_local_line, remote_credentials
-from nudge_tools.report.stats import newcombe, relative_interval, wilson, z_test
-from nudge_tools.report.html import chart_svg, html_report
-from nudge_tools.report.text import text_report
 from nudge.rules.load import load_ruleset
 from nudge.rules.model import RuleSet
-
+from nudge_tools.cli import main
+from nudge_tools.report import sources
+from nudge_tools.report.html import chart_svg, html_report
+from nudge_tools.report.lift import (
+    HOLDOUT,
+    LIFT,
+    NO_LIFT,
+    NOT_ENOUGH_DATA,
+    WORSE,
+    Arm,
+    RuleLift,
+    analyze,
+    sample_ratio,
+    verdict,
+)
+from nudge_tools.report.sources import Events, Row, load_local, load_remote, parse_local_line, remote_credentials
+from nudge_tools.report.stats import newcombe, relative_interval, wilson, z_test
+from nudge_tools.report.text import text_report
 from tests.core.factories import ROOT
 
 DAY = 86_400
@@ -499,6 +508,7 @@ def test_html_lift_chart_shows_the_interval_on_the_first_day() -> None:
     (day,) = lift_of(rows).daily
     svg = chart_svg(lift_of(rows), "c-")
     lift_axes = svg[svg.index('id="c-axes_2"'):]
-    bars = re.findall(r'<g id="c-LineCollection_\d+">\s*<path d="M ([\d.]+) ([\d.]+) \s*L ([\d.]+) ([\d.]+) ', lift_axes)
+    bars = re.findall(r'<g id="c-LineCollection_\d+">\s*<path d="M ([\d.]+) ([\d.]+) \s*L ([\d.]+) ([\d.]+) ',
+                      lift_axes)
     assert any(x1 == x2 and float(y1) - float(y2) > 20 for x1, y1, x2, y2 in bars), bars
     assert day.interval[0] < day.difference < day.interval[1]

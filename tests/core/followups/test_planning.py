@@ -8,17 +8,26 @@ import json
 
 import pytest
 
-from nudge.visitor.beacon import Beacon, Event, Item
+from nudge.engine import Engine, PageRequest
 from nudge.followups.messages import FollowUp, IssuedCode, MessageError, Pending, event_id
 from nudge.followups.planning import Before, cancelled_by, followup_message, plan_followups, qualifies, skip_reason
-from nudge.followups.webhook import (backoff, cart_items, delivery_outcome, issue_code, offer_code, sign, suggestions,
-                                     verify, webhook_body)
-from nudge.engine import Engine, PageRequest
+from nudge.followups.webhook import (
+    backoff,
+    cart_items,
+    delivery_outcome,
+    issue_code,
+    offer_code,
+    sign,
+    suggestions,
+    verify,
+    webhook_body,
+)
+from nudge.rules.load import RuleError, load_ruleset
 from nudge.visitor.attributes import RequestContext, visitor_attributes
+from nudge.visitor.beacon import Beacon, Event, Item
 from nudge.visitor.cookies import parse_cookies
 from nudge.visitor.pages import Page
 from nudge.visitor.session import Session
-from nudge.rules.load import RuleError, load_ruleset
 from nudge.visitor.tracking import apply_beacon, record_page_view
 from tests.core.factories import NOW, make_app, repo_rule_files, repo_ruleset, session
 
@@ -235,7 +244,8 @@ def test_cart_items_carry_what_the_catalog_knows_and_suggestions_never_repeat_th
     s, _ = cart_session()
     m = followup_message(CART, s, NOW, SITE)  # type: ignore[arg-type]
     items = cart_items(RULES.catalog, m)
-    assert items == [{"id": "SNK-001", "name": items[0]["name"], "url": f"{SITE}/collections/sneakers/products/aero-runner",
+    url = f"{SITE}/collections/sneakers/products/aero-runner"
+    assert items == [{"id": "SNK-001", "name": items[0]["name"], "url": url,
                       "price": items[0]["price"], "image": items[0]["image"], "quantity": 2}]
     assert isinstance(items[0]["name"], str) and items[0]["price"] > 0
     picks = suggestions(RULES.catalog, m, 3)
@@ -303,7 +313,8 @@ def test_a_follow_up_code_is_redeemed_once_in_any_browser() -> None:
     assert redeemed is not None and redeemed.code == code.code and redeemed.percent == 10
     assert event.code is not None and event.code.used == m.due + 60 and event.redeemed == 1
     again, _ = app.redeem_code(event.code, session(), m.due + 120, True)  # another browser, same code
-    assert ("Set-Cookie", "nudge_msg=offer-used; Max-Age=120; Path=/; Secure; HttpOnly; SameSite=Lax") in again.headers \
+    used = "nudge_msg=offer-used; Max-Age=120; Path=/; Secure; HttpOnly; SameSite=Lax"
+    assert ("Set-Cookie", used) in again.headers \
         or any(v.startswith("nudge_msg=offer-used") for k, v in again.headers if k == "Set-Cookie")
     assert not any(v.startswith("nudge_offer=") for k, v in again.headers if k == "Set-Cookie")
     same, _ = app.redeem_code(event.code, shopper, m.due + 120, True, active=redeemed)  # clicked twice
