@@ -75,6 +75,7 @@ bench: setup chromium
 	$(PY) bench/lift.py
 	$(PY) bench/cls.py
 	$(PY) bench/load.py
+	$(PY) bench/peers/run.py
 
 # The fuzz targets (tests/fuzz) at >= 100,000 cases each; `make test` runs them briefly.
 fuzz: setup
