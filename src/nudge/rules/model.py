@@ -20,6 +20,7 @@ from nudge.rules.conditions import OPERATORS, Matcher, compile_condition
 from nudge.visitor.pages import PAGE_TYPES, PageClassifier, PatternError, same_site_path
 from nudge.rules.schedule import ALWAYS, WEEKDAYS, Schedule, zone
 from nudge.keys import key32
+from nudge.offer_apply import APPLY_MODES, DEFAULT_MODE, HEADER_TRUST, apply_url_problem
 from nudge.rules.product_feed import CATALOG_FILE, EMPTY, SOURCES, CatalogError, ShopCatalog, load_catalog
 from nudge.rules.templates import Template, TemplateError, compile_template
 
@@ -139,6 +140,7 @@ class Offer:
     amount: float | None = None  # a fixed amount off instead of a percentage
     max_per_day: int | None = None  # discount budget: redemptions per day across all visitors
     not_after_purchase_days: int = 30  # no offer to a shopper who bought within this many days (0: off)
+    apply: str | None = None  # how the cart gets it (offer_apply.py); None: the site's [shop] offer_apply
 
 
 @dataclass(frozen=True)
@@ -179,6 +181,9 @@ class Settings:
     max_per_session: int = 6  # message reveals per visit
     currency: str = "USD"  # how {{ x | money }} and rewritten prices are written
     free_shipping_over: float | None = None  # the shop's threshold, for cart.free_shipping_left
+    offer_apply: str = DEFAULT_MODE  # how offers reach the cart unless an offer says (offer_apply.py)
+    offer_apply_url: str = ""  # the platform's apply-by-URL, "/discount/{code}?redirect={redirect}"
+    offer_header: str = "confirmed"  # "honoured": the cart charges X-Nudge-Offer's price everywhere
 
 
 @dataclass(frozen=True)
@@ -260,6 +265,7 @@ def load_ruleset(files: Mapping[str, str]) -> RuleSet:
     order = {r.id: i for i, r in enumerate(rules)}
     rules.sort(key=lambda r: (-r.priority, order[r.id]))
     cart, settings = _load_site(_parse(SITE_FILE, files[SITE_FILE])) if SITE_FILE in files else (None, Settings())
+    _check_apply_url(rules, settings, files)
     onsite = tuple(r for r in rules if not r.action.followup)
     return RuleSet(classifier, onsite, cart, settings, catalog, tuple(r for r in rules if r.action.followup))
 
@@ -281,6 +287,7 @@ def _load_site(data: dict[str, Any]) -> tuple[CartEndpoints | None, Settings]:
         max_per_session=_int_in(limits, "max_per_session", 6, 1, 100),
         currency=currency,
         free_shipping_over=None if free is None else float(free),
+        **_offer_settings(shop),
     )
     limits.done()
     shop.done()
@@ -699,6 +706,37 @@ def _load_offer(file: str, table: dict[str, Any], followup: bool = False) -> Off
         amount=None if amount is None else float(amount),
         max_per_day=max_per_day,
         not_after_purchase_days=not_after,
+        apply=_one_of(f, "apply", APPLY_MODES, None),
     )
     f.done()
     return offer
+
+
+def _one_of(f: _Fields, key: str, choices: tuple[str, ...], default: str | None) -> Any:
+    value = f.get(key, str, default)
+    if value is not None and value not in choices:
+        raise f.fail(key, f"expected one of {', '.join(repr(c) for c in choices)}")
+    return value
+
+
+def _offer_settings(shop: _Fields) -> dict[str, Any]:
+    """[shop] offer_apply, offer_apply_url and offer_header (offer_apply.py says what they mean)."""
+    url = shop.text("offer_apply_url", "")
+    problem = apply_url_problem(url) if url else None
+    if problem:
+        raise shop.fail("offer_apply_url", problem)
+    return {"offer_apply": _one_of(shop, "offer_apply", APPLY_MODES, DEFAULT_MODE), "offer_apply_url": url,
+            "offer_header": _one_of(shop, "offer_header", HEADER_TRUST, "confirmed")}
+
+
+def _check_apply_url(rules: list[Rule], settings: Settings, files: Mapping[str, str]) -> None:
+    """An offer applied by URL needs the platform's URL: refused here, not discovered at the button."""
+    if settings.offer_apply_url:
+        return
+    if settings.offer_apply == "url":
+        raise RuleError(SITE_FILE, "shop.offer_apply_url", "required when offer_apply = \"url\" "
+                        "(e.g. \"/discount/{code}?redirect={redirect}\")").located(files[SITE_FILE])
+    for rule in rules:
+        if rule.offer is not None and rule.offer.apply == "url":
+            raise RuleError(rule.file, "offer.apply", f"\"url\" needs [shop] offer_apply_url in {SITE_FILE} "
+                            "(e.g. \"/discount/{code}?redirect={redirect}\")").located(files[rule.file])
