@@ -264,7 +264,10 @@ def load_ruleset(files: Mapping[str, str]) -> RuleSet:
         rules.append(rule)
     order = {r.id: i for i, r in enumerate(rules)}
     rules.sort(key=lambda r: (-r.priority, order[r.id]))
-    cart, settings = _load_site(_parse(SITE_FILE, files[SITE_FILE])) if SITE_FILE in files else (None, Settings())
+    try:
+        cart, settings = _load_site(_parse(SITE_FILE, files[SITE_FILE])) if SITE_FILE in files else (None, Settings())
+    except RuleError as exc:
+        raise exc.located(files[SITE_FILE]) from None
     _check_apply_url(rules, settings, files)
     onsite = tuple(r for r in rules if not r.action.followup)
     return RuleSet(classifier, onsite, cart, settings, catalog, tuple(r for r in rules if r.action.followup))
@@ -735,7 +738,7 @@ def _check_apply_url(rules: list[Rule], settings: Settings, files: Mapping[str, 
         return
     if settings.offer_apply == "url":
         raise RuleError(SITE_FILE, "shop.offer_apply_url", "required when offer_apply = \"url\" "
-                        "(e.g. \"/discount/{code}?redirect={redirect}\")").located(files[SITE_FILE])
+                        "(e.g. \"/discount/{code}?redirect={redirect}\")", locate(files[SITE_FILE], "shop.offer_apply"))
     for rule in rules:
         if rule.offer is not None and rule.offer.apply == "url":
             raise RuleError(rule.file, "offer.apply", f"\"url\" needs [shop] offer_apply_url in {SITE_FILE} "
