@@ -20,7 +20,7 @@ from nudge.rules.model import load_ruleset
 from nudge.signing import Signer
 from tests.runtime.test_worker import (CODEC, SECRET, Edge, cached_urls, edge_in_front_of_origin,
                                        wait_for_rules)
-from tests.support.traffic import publish
+from tests.support.traffic import HONOURED, publish, rules_with_shop
 from tests.support.processes import REPO_ROOT, events
 
 pytestmark = pytest.mark.runtime
@@ -30,24 +30,12 @@ PRODUCT = "/collections/sneakers/products/aero-runner"
 QA_TOKEN = "qa-token-123"
 
 
-def rules_with_shop(rules_dir: Path, shop: str, offer: str = "") -> Path:
-    """The repo's rules in `rules_dir`, the demo's offer lines of site.toml's [shop] replaced by
-    `shop`, and `offer` lines added to the story's [offer]."""
-    shutil.copytree(REPO_ROOT / "rules", rules_dir, dirs_exist_ok=True)
-    site = rules_dir / "site.toml"
-    site.write_text((REPO_ROOT / "rules" / "site.toml").read_text().replace('offer_apply = "header"', shop))
-    story = rules_dir / "sneakers-exit-intent.toml"
-    story.write_text((REPO_ROOT / "rules" / story.name).read_text().replace("percent = 10\n", f"percent = 10\n{offer}"))
-    return rules_dir
-
-
 @pytest.fixture(scope="module")
 def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
     """The repo's rules, but for a shop whose cart charges what X-Nudge-Offer says (the scriptable
     origin prices no page itself): nudge shows the discount on the prices the page marks."""
     kv_dir = tmp_path_factory.mktemp("kv")
-    publish(rules_with_shop(tmp_path_factory.mktemp("rules"), 'offer_apply = "header"\noffer_header = "honoured"'),
-            kv_dir)
+    publish(rules_with_shop(tmp_path_factory.mktemp("rules"), HONOURED), kv_dir)
     with edge_in_front_of_origin(kv_dir, "--var", f"NUDGE_EXPLAIN_TOKEN:{QA_TOKEN}") as e:
         yield e
 
