@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from tests.support.processes import Process, free_port, local_edge, running
+from tests.support.traffic import HONOURED, publish, rules_with_shop
 
 CHROMIUM = "/usr/bin/chromium"
 SECRET = "e2e-secret-0123456789abcdef"  # the edge's NUDGE_SECRET here, so tests can read the cookie
@@ -90,8 +91,20 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 def unintegrated_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """A shop that ignores X-Nudge-Offer (no integration): nudge rewrites its marked prices."""
+    """A shop that ignores X-Nudge-Offer (no integration) behind the demo's rules: its cart charges
+    full price, so nudge rewrites no price and tells the shopper the code instead."""
     with shop_behind_edge(tmp_path_factory.mktemp("kv-unintegrated"), shop_env={"DEMO_SHOP_IGNORE_OFFER": "1"}) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def honoured_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A shop whose cart charges what X-Nudge-Offer says but whose pages show list prices
+    (DEMO_SHOP_OFFER=cart), behind rules that say so (`offer_header = "honoured"`, published before
+    the edge starts): nudge shows the discount on the prices the pages mark."""
+    kv_dir = tmp_path_factory.mktemp("kv-honoured")
+    publish(rules_with_shop(tmp_path_factory.mktemp("rules-honoured"), HONOURED), kv_dir)
+    with shop_behind_edge(kv_dir, shop_env={"DEMO_SHOP_OFFER": "cart"}) as s:
         yield s
 
 

@@ -23,6 +23,7 @@ from nudge.visitor.identity import identity_hash, verify_shop_token
 from nudge.visitor.cookies import OUR_COOKIES, set_cookie
 from nudge.rules.decide import Nudge, decide
 from nudge.offers import OFFER_COOKIE, OFFER_HEADER, OfferTokens, Redeemed, offer_expiry
+from nudge.offer_apply import apply_location, offer_shown
 from nudge.visitor.learned_catalog import LearnedCatalog
 from nudge.visitor.pages import Page, same_site_path
 from nudge.visitor.product_facts import ProductFacts
@@ -237,8 +238,21 @@ class Engine:
         return self.offers.from_cookie(cookies.get(OFFER_COOKIE), now)
 
     def origin_headers(self, offer: Redeemed | None) -> dict[str, str]:
-        """Headers nudge adds to the request it forwards to the origin."""
-        return {OFFER_HEADER: offer.header_value()} if offer else {}
+        """Headers nudge adds to the request it forwards to the origin: the offer only to a shop that
+        reads it (`apply = "header"`; offer_apply.py says why not otherwise)."""
+        return {OFFER_HEADER: offer.header_value()} if offer and self.offer_apply(offer.rule_id) == "header" else {}
+
+    def offer_apply(self, rule_id: str) -> str:
+        """How the offer of `rule_id` reaches the cart: its own `apply`, else the site's (also for a
+        rule removed since the visitor redeemed it)."""
+        rule = self.ruleset.rule(rule_id) or self.ruleset.followup(rule_id)
+        own = rule.offer.apply if rule is not None and rule.offer is not None else None
+        return own or self.ruleset.settings.offer_apply
+
+    def offer_landing(self, rule_id: str, code: str, redirect: str) -> str:
+        """Where a redeemed offer sends the shopper: its page, or through the platform's apply-by-URL."""
+        template = self.ruleset.settings.offer_apply_url
+        return apply_location(template, code, redirect) if template and self.offer_apply(rule_id) == "url" else redirect
 
     def session_cookie(self, session: Session, secure: bool) -> str:
         return set_cookie(COOKIE_NAME, self.codec.encode(session), max_age=SESSION_MAX_AGE, secure=secure)
@@ -248,12 +262,14 @@ class Engine:
     def plan_page(self, request: PageRequest, session: Session, offer: Redeemed | None,
                   profile: Profile | None, now: int, tracked: bool = True,
                   cookies: dict[str, str] | None = None, facts: ProductFacts | None = None,
-                  injection: Injection = UNRESTRICTED, preview: Preview | None = None) -> PagePlan:
+                  injection: Injection = UNRESTRICTED, preview: Preview | None = None,
+                  offer_confirmed: bool = False) -> PagePlan:
         """The page's nudges and cookies. An untracked visitor gets a throwaway session: rules on
         page, geo and device still apply, but nothing is stored and any old nudge cookie is erased.
         `injection` is what the page's Content-Security-Policy allows: when it blocks our script, or
         our styles both inline and as a stylesheet, the page is left as it is (the visit still counts).
-        With a `preview`, that rule is shown at once and nothing about the browser is stored."""
+        With a `preview`, that rule is shown at once and nothing about the browser is stored.
+        `offer_confirmed`: the origin answered with X-Nudge-Offer-Applied (it priced the page itself)."""
         page = self.ruleset.classifier.classify(request.context.path)
         if page.type == "product" and page.product and not page.category and facts and facts.category:
             page = Page("product", facts.category, page.product)  # the category the page declared
@@ -277,8 +293,10 @@ class Engine:
         message = MESSAGES.get((cookies or {}).get(MESSAGE_COOKIE, ""))
         if message:
             body_start.append(render.notice(message))
-        if offer and page.category == offer.category:
-            body_start.append(render.offer_applied_banner(offer))
+        shown_offer = offer_shown(self.offer_apply(offer.rule_id), offer_confirmed,
+                                  settings.offer_header == "honoured") if offer else None
+        if offer and shown_offer and page.category == offer.category:
+            body_start.append(render.offer_banner(offer, shown_offer.wording))
         if preview is not None:
             body_start.append(render.notice(f"Preview of {preview.rule} (variant {preview.variant}): "
                                             "shown at once, nothing recorded, no offer applied."))
@@ -331,7 +349,7 @@ class Engine:
             learn=page.product if page.type == "product" and page.product and facts is None
             and self.catalog.get(page.product) is None else None,
             slots=slots,
-            prices=offer if offer and style else None,
+            prices=offer if offer and style and shown_offer and shown_offer.rewrite_prices else None,
             page_category=page.category,
             currency=settings.currency,
             events=events,
@@ -563,8 +581,9 @@ class Engine:
         if rule is None or rule.offer is None:
             return self._polite("/", "offer-expired", secure), KeyEvent()
         offer = rule.offer
+        landing = self.offer_landing(rule.id, offer.code, offer.redirect)
         if active is not None and active.rule_id == rule.id:  # a second click: same offer, once
-            return Reply(303, "", "text/plain", [("Location", offer.redirect), ("Cache-Control", "no-store")]), KeyEvent()
+            return Reply(303, "", "text/plain", [("Location", landing), ("Cache-Control", "no-store")]), KeyEvent()
         if is_closed(session, rule.id):  # redeemed earlier and since expired or removed: single use
             return self._polite(offer.redirect, "offer-used", secure), KeyEvent()
         if verdict == ENDED:
@@ -579,7 +598,7 @@ class Engine:
             "",
             content_type="text/plain",
             headers=[
-                ("Location", offer.redirect),
+                ("Location", landing),
                 ("Cache-Control", "no-store"),
                 ("Set-Cookie", set_cookie(OFFER_COOKIE, self.offers.cookie(redeemed),
                                           max_age=redeemed.expires - now, secure=secure)),
@@ -604,8 +623,9 @@ class Engine:
         `code_claim`; then as a button's offer."""
         if issued is None or issued.expires <= now:
             return self._polite("/", "offer-expired", secure), KeyEvent()
+        landing = self.offer_landing(issued.rule, issued.code, issued.redirect)
         if active is not None and active.code == issued.code:  # the same browser clicking again
-            return Reply(303, "", "text/plain", [("Location", issued.redirect), ("Cache-Control", "no-store")]), KeyEvent()
+            return Reply(303, "", "text/plain", [("Location", landing), ("Cache-Control", "no-store")]), KeyEvent()
         if issued.used:  # marked in KV by an older version
             return self._polite(issued.redirect, "offer-used", secure), KeyEvent()
         if verdict != REDEEMED:
@@ -613,7 +633,7 @@ class Engine:
         redeemed = Redeemed(issued.rule, issued.code, issued.percent, issued.category, issued.expires, issued.amount)
         session.last_seen = now
         reply = Reply(303, "", "text/plain", [
-            ("Location", issued.redirect),
+            ("Location", landing),
             ("Cache-Control", "no-store"),
             ("Set-Cookie", set_cookie(OFFER_COOKIE, self.offers.cookie(redeemed), max_age=issued.expires - now,
                                       secure=secure)),

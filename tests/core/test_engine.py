@@ -7,6 +7,7 @@ import re
 from urllib.parse import unquote
 
 from nudge.engine import Engine, PageRequest
+from nudge.followups.planning import IssuedCode
 from nudge.visitor.attributes import RequestContext
 from nudge.visitor.cookies import parse_cookies
 from nudge.visitor.purchases import ShopOrder
@@ -184,3 +185,91 @@ def test_the_polite_message_shows_once_on_the_next_page() -> None:
     assert any(c.startswith("nudge_msg=;") and "Max-Age=0" in c for c in plan.set_cookies)
     quiet = APP.plan_page(req("/"), s, None, None, NOW, cookies={"nudge_msg": "<script>"})
     assert "nudge-notice" not in quiet.body_start  # only known messages, never cookie text
+
+
+# -- how the cart gets the offer (offer_apply.py) ---------------------------------------------------
+
+SHOPIFY_URL = '\noffer_apply_url = "/discount/{code}?redirect={redirect}"\n'
+
+
+def app_applying(shop: str, offer: str = "") -> Engine:
+    """The repo's rules with `[shop]` lines for offers instead of the demo's, and `offer` lines
+    added to the story's [offer]."""
+    files = repo_rule_files()
+    files["site.toml"] = files["site.toml"].replace('offer_apply = "header"', shop)
+    files["sneakers-exit-intent.toml"] = files["sneakers-exit-intent.toml"].replace(
+        'timezone = "America/New_York"', f'timezone = "America/New_York"\n{offer}')
+    return make_app(files)
+
+
+def redeemed(app: Engine) -> tuple[dict[str, str], str, str]:
+    """(cookies after the button, where it sent the shopper, where a second click sends them)."""
+    session, body = visit(app, ["/collections/sneakers", *PRODUCTS], dwell=300)
+    token = unquote(re.search(r'redeem\?t=([^"]+)"', body).group(1))  # type: ignore[union-attr]
+    first, event = app.redeem(f"t={token}", session, NOW + 10, secure=True)
+    assert first.status == 303 and event.redeemed == 1
+    cookies = dict(cookie_value(v) for k, v in first.headers if k == "Set-Cookie")
+    again, _ = app.redeem(f"t={token}", session, NOW + 11, secure=True, active=app.active_offer(cookies, NOW + 11))
+    return cookies, dict(first.headers)["Location"], dict(again.headers)["Location"]
+
+
+def offer_page(app: Engine, cookies: dict[str, str], confirmed: bool = False) -> tuple[str, bool]:
+    """(the banner area of the sneakers page, whether nudge rewrites its marked prices)."""
+    plan = app.plan_page(req("/collections/sneakers"), app.load_session(cookies, NOW + 20),
+                         app.active_offer(cookies, NOW + 20), None, NOW + 20, cookies=cookies,
+                         offer_confirmed=confirmed)
+    return plan.body_start, plan.prices is not None
+
+
+def test_by_default_the_shopper_is_told_the_code_and_nothing_is_applied() -> None:
+    app = app_applying("")
+    cookies, landing, again = redeemed(app)
+    assert landing == again == "/collections/sneakers"
+    offer = app.active_offer(cookies, NOW + 20)
+    assert offer is not None and app.origin_headers(offer) == {}  # the cart gets the code, not a header
+    for confirmed in (False, True):  # no header went out: a confirmation cannot be about it
+        banner, rewrites = offer_page(app, cookies, confirmed)
+        assert "10% off sneakers: use code <strong>SNEAKERS10</strong> at checkout" in banner
+        assert "applied" not in banner and not rewrites
+
+
+def test_an_offer_by_url_goes_through_the_platforms_own_apply_link() -> None:
+    app = app_applying('offer_apply = "url"' + SHOPIFY_URL)
+    cookies, landing, again = redeemed(app)
+    assert landing == again == "/discount/SNEAKERS10?redirect=%2Fcollections%2Fsneakers"
+    offer = app.active_offer(cookies, NOW + 20)
+    assert offer is not None and app.origin_headers(offer) == {}
+    banner, rewrites = offer_page(app, cookies)
+    assert "code <strong>SNEAKERS10</strong> added to your cart" in banner and not rewrites
+    # a follow-up's single-use code goes the same way, encoded
+    issued = IssuedCode("CART-7K3M", "cart-abandoned-email", "v", 10, None, "sneakers", "/cart", NOW + 99)
+    reply, event = app.redeem_code(issued, Session.fresh(NOW, b"other"), NOW, secure=True)
+    assert event.redeemed == 1 and dict(reply.headers)["Location"] == "/discount/CART-7K3M?redirect=%2Fcart"
+
+
+def test_an_offers_own_apply_wins_over_the_sites() -> None:
+    app = app_applying('offer_apply = "url"' + SHOPIFY_URL, 'apply = "code"')
+    cookies, landing, _ = redeemed(app)
+    banner, _ = offer_page(app, cookies)
+    assert landing == "/collections/sneakers" and "at checkout" in banner
+
+
+def test_a_header_offer_is_applied_only_where_the_shop_confirms_it() -> None:
+    cookies, landing, _ = redeemed(APP)  # the demo's rules: apply = "header", confirmed per page
+    offer = APP.active_offer(cookies, NOW + 20)
+    assert landing == "/collections/sneakers" and offer is not None
+    assert APP.origin_headers(offer)["X-Nudge-Offer"].startswith("code=SNEAKERS10; percent=10")
+    banner, rewrites = offer_page(APP, cookies)  # the shop did not say it priced this page
+    assert "use code <strong>SNEAKERS10</strong> at checkout" in banner and "applied" not in banner
+    assert not rewrites
+    banner, rewrites = offer_page(APP, cookies, confirmed=True)  # it did: its prices are the offer's
+    assert 'id="nudge-offer-applied"' in banner and "10% off sneakers applied" in banner and not rewrites
+
+
+def test_a_cart_that_honours_the_header_gets_its_marked_prices_rewritten() -> None:
+    app = app_applying('offer_apply = "header"\noffer_header = "honoured"')
+    cookies, _, _ = redeemed(app)
+    banner, rewrites = offer_page(app, cookies)
+    assert "10% off sneakers applied" in banner and rewrites
+    banner, rewrites = offer_page(app, cookies, confirmed=True)  # priced by the shop: never twice
+    assert "10% off sneakers applied" in banner and not rewrites

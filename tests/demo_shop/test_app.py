@@ -477,6 +477,21 @@ async def test_offer_applies_through_cart_checkout_and_purchase(client: httpx.As
     ]
 
 
+async def test_a_shop_that_applies_the_offer_in_the_cart_only_lists_list_prices(
+        client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEMO_SHOP_OFFER", "cart")  # DEMO_SHOP_OFFER=cart: the e2e "honoured" shop
+    offer = {"x-nudge-offer": SNEAKERS10}
+    page = await client.get(AERO, headers=offer)
+    assert prices(page.text, "price") == ["129.00"] and "discounted-price" not in page.text
+    assert "x-nudge-offer-applied" not in page.headers  # nudge must show the cart's price itself
+    grid = await client.get("/collections/sneakers", headers=offer)
+    assert "card-discounted-price" not in grid.text and "x-nudge-offer-applied" not in grid.headers
+    body = await add(client, "SNK-001", **offer)
+    assert (body["total"], body["coupon"]) == (116.1, "SNEAKERS10")  # the cart charges the offer
+    cart = await client.get("/cart", headers=offer)
+    assert prices(cart.text, "cart-total") == ["116.10"] and cart.headers["x-nudge-offer-applied"] == "1"
+
+
 @pytest.mark.parametrize(
     "header",
     [

@@ -15,7 +15,8 @@ from typing import Any
 from nudge.rules.load_rule import load_rule
 from nudge.rules.model import CartEndpoints, Rule, RuleSet, Settings
 from nudge.rules.product_feed import CATALOG_FILE, EMPTY, CatalogError, load_catalog
-from nudge.rules.toml_fields import Fields, RuleError, int_in, parse_toml, same_site_path_field
+from nudge.offer_apply import APPLY_MODES, DEFAULT_MODE, HEADER_TRUST, apply_url_problem
+from nudge.rules.toml_fields import Fields, RuleError, int_in, locate, one_of, parse_toml, same_site_path_field
 from nudge.visitor.pages import PageClassifier, PatternError
 
 __all__ = ["PAGES_FILE", "SITE_FILE", "RuleError", "load_ruleset"]  # RuleError: what load_ruleset raises
@@ -51,7 +52,11 @@ def load_ruleset(files: Mapping[str, str]) -> RuleSet:
         rules.append(rule)
     order = {r.id: i for i, r in enumerate(rules)}
     rules.sort(key=lambda r: (-r.priority, order[r.id]))
-    cart, settings = _load_site(parse_toml(SITE_FILE, files[SITE_FILE])) if SITE_FILE in files else (None, Settings())
+    try:
+        cart, settings = _load_site(parse_toml(SITE_FILE, files[SITE_FILE])) if SITE_FILE in files else (None, Settings())
+    except RuleError as exc:
+        raise exc.located(files[SITE_FILE]) from None
+    _check_apply_url(rules, settings, files)
     onsite = tuple(r for r in rules if not r.action.followup)
     return RuleSet(classifier, onsite, cart, settings, catalog, tuple(r for r in rules if r.action.followup))
 
@@ -73,6 +78,7 @@ def _load_site(data: dict[str, Any]) -> tuple[CartEndpoints | None, Settings]:
         max_per_session=int_in(limits, "max_per_session", 6, 1, 100),
         currency=currency,
         free_shipping_over=None if free is None else float(free),
+        **_offer_settings(shop),
     )
     limits.done()
     shop.done()
@@ -104,3 +110,26 @@ def _load_pages(data: dict[str, Any]) -> PageClassifier:
         return PageClassifier(patterns)
     except PatternError as exc:
         raise RuleError(PAGES_FILE, "page", str(exc)) from exc
+
+
+def _offer_settings(shop: Fields) -> dict[str, Any]:
+    """[shop] offer_apply, offer_apply_url and offer_header (offer_apply.py says what they mean)."""
+    url = shop.text("offer_apply_url", "")
+    problem = apply_url_problem(url) if url else None
+    if problem:
+        raise shop.fail("offer_apply_url", problem)
+    return {"offer_apply": one_of(shop, "offer_apply", APPLY_MODES, DEFAULT_MODE), "offer_apply_url": url,
+            "offer_header": one_of(shop, "offer_header", HEADER_TRUST, "confirmed")}
+
+
+def _check_apply_url(rules: list[Rule], settings: Settings, files: Mapping[str, str]) -> None:
+    """An offer applied by URL needs the platform's URL: refused here, not discovered at the button."""
+    if settings.offer_apply_url:
+        return
+    if settings.offer_apply == "url":
+        raise RuleError(SITE_FILE, "shop.offer_apply_url", "required when offer_apply = \"url\" "
+                        "(e.g. \"/discount/{code}?redirect={redirect}\")", locate(files[SITE_FILE], "shop.offer_apply"))
+    for rule in rules:
+        if rule.offer is not None and rule.offer.apply == "url":
+            raise RuleError(rule.file, "offer.apply", f"\"url\" needs [shop] offer_apply_url in {SITE_FILE} "
+                            "(e.g. \"/discount/{code}?redirect={redirect}\")").located(files[rule.file])

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from nudge.keys import key32
+from nudge.offer_apply import APPLY_MODES
 from nudge.rules.conditions import OPERATORS, compile_condition
 from nudge.rules.model import (
     ACTION_KINDS,
@@ -28,7 +29,7 @@ from nudge.rules.model import (
 from nudge.rules.product_feed import SOURCES
 from nudge.rules.schedule import ALWAYS, WEEKDAYS, Schedule, zone
 from nudge.rules.templates import Template, TemplateError, compile_template
-from nudge.rules.toml_fields import Fields, RuleError, int_in, percent, same_site_path_field
+from nudge.rules.toml_fields import Fields, RuleError, int_in, one_of, percent, same_site_path_field
 from nudge.visitor.attributes import closest_attribute, known_attribute
 from nudge.visitor.pages import PAGE_TYPES
 
@@ -359,6 +360,7 @@ def _load_offer(file: str, table: dict[str, Any], followup: bool = False) -> Off
         amount=None if amount is None else float(amount),
         max_per_day=max_per_day,
         not_after_purchase_days=not_after,
+        apply=one_of(f, "apply", APPLY_MODES, None),
     )
     f.done()
     return offer

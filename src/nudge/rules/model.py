@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from nudge.offer_apply import DEFAULT_MODE
 from nudge.rules.conditions import Matcher
 from nudge.rules.product_feed import EMPTY, ShopCatalog
 from nudge.rules.schedule import ALWAYS, Schedule
@@ -91,6 +92,7 @@ class Offer:
     amount: float | None = None  # a fixed amount off instead of a percentage
     max_per_day: int | None = None  # discount budget: redemptions per day across all visitors
     not_after_purchase_days: int = 30  # no offer to a shopper who bought within this many days (0: off)
+    apply: str | None = None  # how the cart gets it (offer_apply.py); None: the site's [shop] offer_apply
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,9 @@ class Settings:
     max_per_session: int = 6  # message reveals per visit
     currency: str = "USD"  # how {{ x | money }} and rewritten prices are written
     free_shipping_over: float | None = None  # the shop's threshold, for cart.free_shipping_left
+    offer_apply: str = DEFAULT_MODE  # how offers reach the cart unless an offer says (offer_apply.py)
+    offer_apply_url: str = ""  # the platform's apply-by-URL, "/discount/{code}?redirect={redirect}"
+    offer_header: str = "confirmed"  # "honoured": the cart charges X-Nudge-Offer's price everywhere
 
 
 @dataclass(frozen=True)

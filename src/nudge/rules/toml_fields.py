@@ -113,3 +113,10 @@ def same_site_path_field(f: Fields, key: str, value: str) -> str:
     if not same_site_path(value):
         raise f.fail(key, "must be a same-site path starting with a single '/'")
     return value
+
+
+def one_of(f: Fields, key: str, choices: tuple[str, ...], default: str | None) -> Any:
+    value = f.get(key, str, default)
+    if value is not None and value not in choices:
+        raise f.fail(key, f"expected one of {', '.join(repr(c) for c in choices)}")
+    return value

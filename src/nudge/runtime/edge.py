@@ -430,9 +430,8 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: Engine
         injection = plan_injection(str(csp) if isinstance(csp, str) else None, _site(parts))
         plan = app.plan_page(_page_request(js_req, parts), session, visit.offer, profile, now,
                              tracked=visit.tracked, cookies=visit.cookies, facts=facts, injection=injection,
-                             preview=visit.preview)
-        if not _absent(origin_resp.headers.get(OFFER_APPLIED_HEADER)):
-            plan.prices = None  # the shop priced the page with the offer itself
+                             preview=visit.preview,  # the shop says it priced the page with the offer:
+                             offer_confirmed=not _absent(origin_resp.headers.get(OFFER_APPLIED_HEADER)))
         _record(env, ctx, app, plan.events, now)
         _follow_up(env, ctx, plan.followups, now)
         learn = _Learner(app, env, ctx, plan.learn, clock) if plan.learn and visit.tracked else None
@@ -485,7 +484,7 @@ def _page_request(js_req: Any, parts: Any) -> PageRequest:
 
 def _edge_cacheable(js_req: Any, env: Any, extra: dict[str, str]) -> bool:
     """Whether the page's base HTML may come from the edge cache, keyed by the origin URL (no
-    cookies in it). Not for other methods, a visitor with an offer (the origin prices for them),
+    cookies in it). Not for other methods, a visitor whose offer the origin is sent (it may price for them),
     credentials or ranges, nor with NUDGE_EDGE_CACHE=off."""
     if str(getattr(env, "NUDGE_EDGE_CACHE", "") or "on") != "on" or str(js_req.method) != "GET" or extra:
         return False
@@ -915,7 +914,8 @@ class _PageRewriter:
 
 
 class _Prices:
-    """Shows marked prices with the visitor's discount, for shops that do not read X-Nudge-Offer:
+    """Shows marked prices with the visitor's discount where the cart charges it but the page does
+    not show it (`apply = "header"` with `[shop] offer_header = "honoured"`, offer_apply.py):
     `data-nudge-price="129.00"` or schema.org microdata `itemprop="price" content="129.00"`. The
     value comes from the attribute and the element's whole content is replaced. A price marked
     `data-nudge-category="..."` is rewritten on any page when that is the offer's category (and

@@ -126,3 +126,41 @@ def test_attribute_paths_match_what_the_worker_builds() -> None:
     built = {".".join("*" if (i == 1 and p.split(".")[0] in ("category", "product")) else seg
                       for i, seg in enumerate(p.split("."))) for p in leaves(attrs, "")}
     assert built == set(ATTRIBUTE_PATHS)
+
+
+OFFER = '[offer]\ncode = "X1"\npercent = 10\ncategory = "sneakers"\nredirect = "/collections/sneakers"\n'
+
+
+def site(shop: str) -> str:
+    return f'[shop]\ncurrency = "USD"\n{shop}\n'
+
+
+def test_offers_are_applied_by_code_unless_the_site_or_the_offer_says() -> None:
+    plain = load_ruleset({"pages.toml": PAGES, "r.toml": RULE + OFFER})
+    assert plain.settings.offer_apply == "code" and plain.settings.offer_header == "confirmed"
+    rule = plain.rule("r1")
+    assert rule is not None and rule.offer is not None and rule.offer.apply is None
+    shopify = load_ruleset({"pages.toml": PAGES, "r.toml": RULE + OFFER + 'apply = "header"\n',
+                            "site.toml": site('offer_apply = "url"\noffer_apply_url = "/discount/{code}?redirect={redirect}"\n'
+                                              'offer_header = "honoured"')})
+    rule = shopify.rule("r1")
+    assert rule is not None and rule.offer is not None and rule.offer.apply == "header"
+    assert (shopify.settings.offer_apply, shopify.settings.offer_header) == ("url", "honoured")
+    assert shopify.settings.offer_apply_url == "/discount/{code}?redirect={redirect}"
+
+
+@pytest.mark.parametrize("files, where, message", [
+    ({"r.toml": RULE + OFFER + 'apply = "voucher"\n'}, "r.toml:14: offer.apply", "'code', 'url', 'header'"),
+    ({"r.toml": RULE + OFFER + 'apply = "url"\n'}, "r.toml:14: offer.apply", "needs [shop] offer_apply_url in site.toml"),
+    ({"site.toml": site('offer_apply = "url"')}, "site.toml:3: shop.offer_apply_url", "required when offer_apply"),
+    ({"site.toml": site('offer_apply = "coupon"')}, "site.toml:3: shop.offer_apply", "'code', 'url', 'header'"),
+    ({"site.toml": site('offer_header = "yes"')}, "site.toml:3: shop.offer_header", "'confirmed', 'honoured'"),
+    ({"site.toml": site('offer_apply_url = "https://evil.example/{code}"')}, "site.toml:3: shop.offer_apply_url",
+     "same-site path"),
+    ({"site.toml": site('offer_apply_url = "/discount/SNEAKERS10"')}, "site.toml:3: shop.offer_apply_url",
+     "must contain {code}"),
+])
+def test_apply_settings_are_checked_with_file_and_field(files: dict[str, str], where: str, message: str) -> None:
+    with pytest.raises(RuleError) as caught:
+        load_ruleset({"pages.toml": PAGES, **files})
+    assert str(caught.value).startswith(f"{where}: ") and message in str(caught.value)
