@@ -7,7 +7,7 @@ import re
 from urllib.parse import unquote
 
 from nudge.engine import Engine, PageRequest
-from nudge.followups.planning import IssuedCode
+from nudge.followups.messages import IssuedCode
 from nudge.visitor.attributes import RequestContext
 from nudge.visitor.cookies import parse_cookies
 from nudge.visitor.purchases import ShopOrder
