@@ -508,14 +508,6 @@ class Engine:
                         if r.caps.stop_after == "conversion" and key32(r.id) in session.shown]
         return tuple(stopped)
 
-    def beacon(self, method: str, body: bytes, content_type: str | None,
-               session: Session, now: int, secure: bool, site: str = "") -> tuple[Reply, KeyEvent]:
-        """Both halves, for callers with nothing to do in between."""
-        beacon = self.read_beacon(method, body, content_type)
-        if isinstance(beacon, Reply):
-            return beacon, KeyEvent()
-        return self.apply_beacon(beacon, session, now, secure, site)
-
     def identity_from_token(self, token: str, now: int) -> str | None:
         """The customer id a shop-signed identity token vouches for (None without NUDGE_SHOP_SECRET,
         or for a forged or expired token)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from nudge.engine import Engine
+from nudge.engine import Engine, KeyEvent, Reply
 from nudge.rules.model import RuleSet, load_ruleset
 from nudge.visitor.beacon import Beacon, Event, Item
 from nudge.visitor.pages import Page
@@ -27,6 +27,13 @@ def repo_ruleset() -> RuleSet:
 
 def make_app(files: dict[str, str] | None = None) -> Engine:
     return Engine(load_ruleset(files or repo_rule_files()), SECRET, "/* client */")
+
+
+def post_beacon(app: Engine, body: bytes, s: Session, now: int, site: str = "") -> tuple[Reply, KeyEvent]:
+    """POST /_nudge/beacon as the edge handles it: the beacon read and validated, then applied."""
+    beacon = app.read_beacon("POST", body, "application/json")
+    assert not isinstance(beacon, Reply), beacon
+    return app.apply_beacon(beacon, s, now, True, site)
 
 
 def session(now: int = NOW) -> Session:

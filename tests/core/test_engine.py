@@ -6,14 +6,14 @@ import json
 import re
 from urllib.parse import unquote
 
-from nudge.engine import Engine, PageRequest
+from nudge.engine import Engine, PageRequest, Reply
 from nudge.visitor.attributes import RequestContext
 from nudge.visitor.cookies import parse_cookies
 from nudge.visitor.purchases import ShopOrder
 from nudge.visitor.session import Session
 from nudge.visitor.tracking import is_closed
 
-from .factories import NOW, make_app, repo_rule_files
+from .factories import NOW, make_app, post_beacon, repo_rule_files
 
 APP = make_app()
 JS_CART_APP = make_app({k: v for k, v in repo_rule_files().items() if k != "site.toml"})  # no cart endpoints
@@ -82,10 +82,10 @@ def test_first_page_of_a_visit_writes_the_profile_once() -> None:
 def test_beacon_ok_and_bad() -> None:
     s = Session.fresh(NOW, b"visitor1")
     body = json.dumps({"events": [{"type": "add_to_cart", "items": [{"id": "a", "quantity": 1}]}]}).encode()
-    reply, orders = JS_CART_APP.beacon("POST", body, "application/json", s, NOW, True)
+    reply, orders = post_beacon(JS_CART_APP, body, s, NOW)
     assert reply.status == 204 and not orders and s.cart == {"a": 1}
     edge_counted = Session.fresh(NOW, b"visitor2")
-    APP.beacon("POST", body, "application/json", edge_counted, NOW, True)  # cart endpoints watched at the edge
+    post_beacon(APP, body, edge_counted, NOW)  # cart endpoints watched at the edge
     assert edge_counted.cart == {} and edge_counted.cart_changed == 0
     assert reply.headers[0][0] == "Set-Cookie"
     before = APP.codec.encode(s)
@@ -94,12 +94,14 @@ def test_beacon_ok_and_bad() -> None:
         ("POST", b"{", "application/json", 400, "not JSON"),
         ("POST", b'{"events": [{"type": "nudge_shown", "rule": "nope"}]}', "application/json", 400, "unknown rule"),
     ]:
-        reply, _ = APP.beacon(method, data, ctype, s, NOW, True)
+        refused = APP.read_beacon(method, data, ctype)
+        assert isinstance(refused, Reply)
+        reply = refused
         assert reply.status == status and reason in json.loads(reply.body)["error"]
         assert not any(h == "Set-Cookie" for h, _ in reply.headers)
     assert APP.codec.encode(s) == before  # untouched by the rejected beacons
     purchase = json.dumps({"events": [{"type": "purchase", "value": 99.5}]}).encode()
-    event = APP.beacon("POST", purchase, "application/json", s, NOW, True)[1]
+    event = post_beacon(APP, purchase, s, NOW)[1]
     # issue 15: a browser's purchase is measured as unverified and moves no order or revenue
     assert event.orders == 0 and event.revenue == 0 and s.orders == 0 and s.revenue == 0
     assert [(e.kind, e.revenue) for e in event.events] == [("conversion_unverified", 99.5)]

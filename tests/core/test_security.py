@@ -222,8 +222,14 @@ def all_replies(app: Engine, query: str) -> list[Reply]:
         app.start_preview(f"end=1&{query}", NOW, True),
         app.explain(query, session, None, NOW, "tracked", RequestContext()),
         app.forget("POST", {"nudge": "x"}, None, False, True),
-        app.beacon("POST", query.encode(), "application/json", session, NOW, True)[0],
+        refused_beacon(app, query.encode()),
     ]
+
+
+def refused_beacon(app: Engine, body: bytes) -> Reply:
+    reply = app.read_beacon("POST", body, "application/json")
+    assert isinstance(reply, Reply), "a beacon that is not a JSON object is refused"
+    return reply
 
 
 @pytest.mark.parametrize("query", [
@@ -417,7 +423,9 @@ def test_secrets_never_reach_the_log_or_stdout(caplog: pytest.LogCaptureFixture,
         print(plan.log_line("tracked", app.rules_version, 0.1, 4, True))
     session = app.load_session(jar, NOW + 20)
     for body in (b'{"events": [{"type": "identify", "user": "c-1"}]}', b"{", b"[" * 3000):
-        app.beacon("POST", body, "application/json", session, NOW + 21, True)
+        beacon = app.read_beacon("POST", body, "application/json")
+        if not isinstance(beacon, Reply):
+            app.apply_beacon(beacon, session, NOW + 21, True)
     app.redeem("t=forged", session, NOW, True)
     app.explain(f"token={qa}&path=/", session, None, NOW, "tracked", RequestContext())
     app.explain("token=nope&path=/", session, None, NOW, "tracked", RequestContext())
