@@ -8,14 +8,13 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
-from nudge.visitor.attributes import with_extra_dwell
 from nudge.rules.bucketing import choose_variant, in_holdout, in_rollout
-from nudge.visitor.pages import Page
-from nudge.visitor.profile import Profile
 from nudge.rules.model import Action, Rule, RuleSet
 from nudge.rules.schedule import is_active
+from nudge.visitor.attributes import with_extra_dwell
+from nudge.visitor.pages import Page
+from nudge.visitor.profile import Profile
 from nudge.visitor.session import MAX_DWELL_PER_PAGE, Session
-
 
 log = logging.getLogger("nudge")
 
