@@ -30,8 +30,7 @@ from nudge.visitor.session import MAX_COOKIE_VALUE, VISIT_TIMEOUT, Session
 from nudge.signing import BadData, Signer, parse_secrets
 from nudge.visitor.tracking import is_closed, record_page_view
 
-from .factories import NOW, ROOT, SECRET, make_app, repo_rule_files
-from .test_engine import PRODUCTS, cookie_value, visit
+from .factories import NOW, PRODUCTS, ROOT, SECRET, cookie_value, make_app, repo_rule_files, visit
 
 APP = make_app()
 RULE = "sneakers-exit-intent"

@@ -20,8 +20,7 @@ from nudge.visitor.session import MAX_SEEN_EVENTS, MAX_VISIT_EVENTS, SessionCode
 from nudge.signing import Signer
 from nudge.visitor.tracking import apply_beacon, is_closed, record_served
 
-from tests.core.factories import NOW, SECRET, make_app, session
-from tests.core.test_engine import PRODUCTS, RULE, visit
+from tests.core.factories import NOW, PRODUCTS, RULE, SECRET, make_app, session, visit
 
 SHOP = b"shop-secret"
 
