@@ -40,7 +40,7 @@ from nudge.reply import (
 )
 from nudge.rules.decide import Nudge
 from nudge.rules.decide import decide as decide_rules
-from nudge.rules.model import Rule, RuleSet
+from nudge.rules.model import RuleSet
 from nudge.rules.preview import PREVIEW_COOKIE, Preview, PreviewTokens
 from nudge.signing import Signer
 from nudge.visit_reports import KeyEvent
@@ -230,9 +230,6 @@ class Engine:
 
     def order_seen(self, order: ShopOrder, session: Session, now: int, site: str = "") -> KeyEvent | None:
         return visit_reports.order_seen(self, order, session, now, site)
-
-    def offer_rule(self, query: str, session: Session, now: int) -> Rule | None:
-        return redemption.offer_rule(self, query, session, now)
 
     def redeem_claim(self, query: str, session: Session, now: int,
                      active: Redeemed | None = None) -> LedgerClaim | None:

@@ -19,7 +19,7 @@ from urllib.parse import quote, unquote, urljoin, urlsplit
 import msgpack
 import pytest
 
-from nudge import endpoint_replies, signing
+from nudge import endpoint_replies, redemption, signing
 from nudge.engine import Engine, PageRequest, Reply
 from nudge.visitor.attributes import RequestContext
 from nudge.visitor.cookies import MAX_HEADER, parse_cookies, without_our_cookies
@@ -99,7 +99,7 @@ def test_a_value_signed_for_another_purpose_is_refused_everywhere() -> None:
     for value in (token, session_cookie, offer_cookie):
         assert APP.preview_of({"nudge_preview": value}, NOW) is None
     for value in (offer_cookie, preview, session_cookie):
-        assert APP.offer_rule(f"t={quote(value)}", session, NOW) is None
+        assert redemption.offer_rule(APP, f"t={quote(value)}", session, NOW) is None
 
 
 def test_an_old_session_cookie_replayed_is_a_new_visit_of_the_same_visitor() -> None:
@@ -183,7 +183,7 @@ def test_oversized_signed_values_are_refused_before_any_hmac(monkeypatch: pytest
     assert APP.load_session({"nudge": "A" * (MAX_COOKIE_VALUE + 1)}, NOW).is_new
     assert APP.active_offer({"nudge_offer": "A" * 513}, NOW) is None
     assert APP.preview_of({"nudge_preview": "A" * 513}, NOW) is None
-    assert APP.offer_rule("t=" + "A" * 513, Session.fresh(NOW), NOW) is None
+    assert redemption.offer_rule(APP, "t=" + "A" * 513, Session.fresh(NOW), NOW) is None
 
 
 # -- header injection ---------------------------------------------------------------------------------
