@@ -1,4 +1,5 @@
-"""The request-level flows, in plain Python: page plans, beacons, redemption."""
+"""The page flow through the engine, in plain Python: what pages show and set across a visit, for
+tracked and untracked visitors (beacons: test_visit_reports.py; redemption: test_redemption.py)."""
 
 from __future__ import annotations
 
@@ -6,46 +7,14 @@ import json
 import re
 from urllib.parse import unquote
 
-from nudge.engine import Engine, PageRequest
+from nudge.engine import Engine
 from nudge.followups.messages import IssuedCode
-from nudge.visitor.attributes import RequestContext
 from nudge.visitor.cookies import parse_cookies
-from nudge.visitor.purchases import ShopOrder
 from nudge.visitor.session import Session
-from nudge.visitor.tracking import is_closed
 
-from .factories import NOW, make_app, repo_rule_files
+from .factories import NOW, PRODUCTS, RULE, cookie_value, make_app, repo_rule_files, req, visit
 
 APP = make_app()
-JS_CART_APP = make_app({k: v for k, v in repo_rule_files().items() if k != "site.toml"})  # no cart endpoints
-RULE = "sneakers-exit-intent"
-
-
-def req(path: str, secure: bool = True) -> PageRequest:
-    return PageRequest(RequestContext(path=path), secure=secure)
-
-
-def cookie_value(set_cookie: str) -> tuple[str, str]:
-    name, _, rest = set_cookie.partition("=")
-    return name, rest.split(";")[0]
-
-
-def visit(app: Engine, paths: list[str], dwell: int = 0) -> tuple[Session, str]:
-    """Serves pages in order, as a browser would, carrying cookies; dwell is reported for the first."""
-    jar: dict[str, str] = {}
-    body = ""
-    for i, path in enumerate(paths):
-        s = app.load_session(jar, NOW + i)
-        plan = app.plan_page(req(path), s, app.active_offer(jar, NOW + i), None, NOW + i)
-        jar.update(cookie_value(c) for c in plan.set_cookies)
-        if i == 0 and dwell:
-            pv = json.loads(re.search(r'id="nudge-config">(.*?)</script>', plan.body_end).group(1))["pv"]  # type: ignore[union-attr]
-            jar["nudge_dw"] = f"{pv}.{dwell}"
-        body = plan.body_end
-    return app.load_session(jar, NOW + len(paths)), body
-
-
-PRODUCTS = [f"/collections/sneakers/products/p{i}" for i in range(3)]
 
 
 def test_story_page_gets_the_hidden_modal_with_a_redeem_link() -> None:
@@ -80,65 +49,6 @@ def test_first_page_of_a_visit_writes_the_profile_once() -> None:
     assert APP.plan_page(req("/"), back, None, None, NOW).profile_write is None
 
 
-def test_beacon_ok_and_bad() -> None:
-    s = Session.fresh(NOW, b"visitor1")
-    body = json.dumps({"events": [{"type": "add_to_cart", "items": [{"id": "a", "quantity": 1}]}]}).encode()
-    reply, orders = JS_CART_APP.beacon("POST", body, "application/json", s, NOW, True)
-    assert reply.status == 204 and not orders and s.cart == {"a": 1}
-    edge_counted = Session.fresh(NOW, b"visitor2")
-    APP.beacon("POST", body, "application/json", edge_counted, NOW, True)  # cart endpoints watched at the edge
-    assert edge_counted.cart == {} and edge_counted.cart_changed == 0
-    assert reply.headers[0][0] == "Set-Cookie"
-    before = APP.codec.encode(s)
-    for method, data, ctype, status, reason in [
-        ("GET", b"{}", "application/json", 405, "POST"),
-        ("POST", b"{", "application/json", 400, "not JSON"),
-        ("POST", b'{"events": [{"type": "nudge_shown", "rule": "nope"}]}', "application/json", 400, "unknown rule"),
-    ]:
-        reply, _ = APP.beacon(method, data, ctype, s, NOW, True)
-        assert reply.status == status and reason in json.loads(reply.body)["error"]
-        assert not any(h == "Set-Cookie" for h, _ in reply.headers)
-    assert APP.codec.encode(s) == before  # untouched by the rejected beacons
-    purchase = json.dumps({"events": [{"type": "purchase", "value": 99.5}]}).encode()
-    event = APP.beacon("POST", purchase, "application/json", s, NOW, True)[1]
-    # issue 15: a browser's purchase is measured as unverified and moves no order or revenue
-    assert event.orders == 0 and event.revenue == 0 and s.orders == 0 and s.revenue == 0
-    assert [(e.kind, e.revenue) for e in event.events] == [("conversion_unverified", 99.5)]
-    # the shop's confirmed order (X-Nudge-Order) counts, once per order id
-    bought = APP.order_seen(ShopOrder("NDG-1", 99.5), s, NOW, "https://shop.example")
-    assert bought is not None and bought.orders == 1 and bought.revenue == 9950 and s.orders == 1
-    assert [(e.kind, e.revenue) for e in bought.events] == [("conversion", 99.5)]
-    assert APP.order_seen(ShopOrder("NDG-1", 99.5), s, NOW + 5) is None and s.orders == 1
-
-
-def test_redeem_sets_offer_closes_rule_and_redirects_same_site() -> None:
-    session, body = visit(APP, ["/collections/sneakers", *PRODUCTS], dwell=300)
-    href = unquote(re.search(r'href="/_nudge/redeem\?t=([^"]+)"', body).group(1))  # type: ignore[union-attr]
-    reply, event = APP.redeem(f"t={href}", session, NOW + 10, secure=True)
-    assert reply.status == 303 and event.redeemed == 1
-    headers = dict((k, v) for k, v in reply.headers if k != "Set-Cookie")
-    assert headers["Location"] == "/collections/sneakers"
-    cookies = dict(cookie_value(v) for k, v in reply.headers if k == "Set-Cookie")
-    offer = APP.active_offer(cookies, NOW + 10)
-    assert offer is not None and offer.percent == 10 and offer.category == "sneakers"
-    assert APP.origin_headers(offer)["X-Nudge-Offer"].startswith("code=SNEAKERS10; percent=10")
-    after = APP.load_session(cookies, NOW + 11)
-    assert is_closed(after, RULE)
-    _, body = visit(APP, ["/collections/sneakers"])
-    assert "nudge-modal" not in body
-
-
-def test_redeem_rejects_foreign_and_forged_tokens() -> None:
-    session, body = visit(APP, ["/collections/sneakers", *PRODUCTS], dwell=300)
-    token = unquote(re.search(r'redeem\?t=([^"]+)"', body).group(1))  # type: ignore[union-attr]
-    other = Session.fresh(NOW, b"someone")
-    for query, who in [(f"t={token}", other), ("t=forged.token", session), ("", session), ("t=" + "A" * 600, session)]:
-        reply, event = APP.redeem(query, who, NOW, secure=True)
-        headers = dict(reply.headers)
-        assert reply.status == 303 and not event and headers["Location"] == "/"
-        assert headers["Set-Cookie"].startswith("nudge_msg=offer-expired;")  # no offer, a polite note
-
-
 def test_our_cookies_are_parsed_leniently() -> None:
     assert parse_cookies('a=1; nudge="x.y"; bad; =v; a=2') == {"a": "1", "nudge": "x.y"}
 
@@ -163,19 +73,6 @@ def test_visitor_status_and_forget() -> None:
     assert json.loads(reply.body) == {"erased": {"cookies": ["nudge"], "visitor": "abcd", "profile": True,
                                                  "identity_link": False}}
     assert app.forget("GET", {}, None, False, secure=True).status == 405
-
-
-def test_an_offer_is_redeemed_once() -> None:
-    session, body = visit(APP, ["/collections/sneakers", *PRODUCTS], dwell=300)
-    token = unquote(re.search(r'redeem\?t=([^"]+)"', body).group(1))  # type: ignore[union-attr]
-    first, event = APP.redeem(f"t={token}", session, NOW + 10, secure=True)
-    assert event.redeemed == 1
-    cookies = dict(cookie_value(v) for k, v in first.headers if k == "Set-Cookie")
-    active = APP.active_offer(cookies, NOW + 11)
-    again, event = APP.redeem(f"t={token}", session, NOW + 12, secure=True, active=active)
-    assert again.status == 303 and not event and not any(k == "Set-Cookie" for k, _ in again.headers)
-    later, event = APP.redeem(f"t={token}", session, NOW + 13, secure=True, active=None)  # offer gone
-    assert not event and dict(later.headers)["Set-Cookie"].startswith("nudge_msg=offer-used;")
 
 
 def test_the_polite_message_shows_once_on_the_next_page() -> None:

@@ -264,9 +264,5 @@ def close_rule(session: Session, rule_id: str) -> None:
         del session.closed[:-MAX_RULE_MARKS]
 
 
-def times_shown(session: Session, rule_id: str) -> int:
-    return session.shown.get(key32(rule_id), 0)
-
-
 def is_closed(session: Session, rule_id: str) -> bool:
     return key32(rule_id) in session.closed

@@ -19,7 +19,7 @@ from nudge.visitor.cookies import parse_cookies
 from nudge.visitor.pages import Page
 from nudge.visitor.session import Session
 from nudge.visitor.tracking import apply_beacon, record_page_view
-from tests.core.factories import NOW, make_app, repo_rule_files, repo_ruleset, session
+from tests.core.factories import NOW, make_app, post_beacon, repo_rule_files, repo_ruleset, session
 
 RULES = repo_ruleset()
 CART = RULES.followup("cart-abandoned-email")
@@ -190,14 +190,14 @@ def test_pages_and_beacons_plan_follow_ups_only_when_a_webhook_is_configured() -
     request = PageRequest(RequestContext(path="/collections/sneakers/products/aero-runner"), site=SITE)
     assert not app.plan_page(request, s, None, None, NOW).followups.schedule  # nothing in the cart yet
     body = json.dumps({"events": [{"type": "add_to_cart", "items": [{"id": "SNK-001", "quantity": 1}], "value": 129}]})
-    _, key_event = app.beacon("POST", body.encode(), "application/json", s, NOW + 20, True, SITE)
+    _, key_event = post_beacon(app, body.encode(), s, NOW + 20, SITE)
     assert [m.rule for m in key_event.followups.schedule] == ["cart-abandoned-email"]
     assert key_event.followups.schedule[0].due == NOW + 20 + 900
     page = app.plan_page(PageRequest(RequestContext(path="/"), site=SITE), s, None, None, NOW + 60)
     assert [m.due for m in page.followups.schedule] == [NOW + 60 + 900]  # still here: later
     off = make_app()  # no webhook configured
     assert not off.plan_page(request, session(), None, None, NOW).followups
-    _, quiet = off.beacon("POST", body.encode(), "application/json", session(), NOW, True, SITE)
+    _, quiet = post_beacon(off, body.encode(), session(), NOW, SITE)
     assert not quiet.followups
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from nudge.keys import key32
 from nudge.visitor.beacon import Beacon, Event, Item
 from nudge.visitor.pages import Page
 from nudge.visitor.tracking import (
@@ -13,7 +14,6 @@ from nudge.visitor.tracking import (
     record_page_view,
     record_served,
     search_term,
-    times_shown,
 )
 
 from tests.core.factories import NOW, session
@@ -109,7 +109,7 @@ def test_nudge_events() -> None:
     s = session()
     record_served(s, "r", revealed=False)
     apply_beacon(s, Beacon(None, None, (Event("nudge_shown", rule="r"), Event("nudge_dismissed", rule="r"))), NOW)
-    assert times_shown(s, "r") == 1 and is_closed(s, "r") and not is_closed(s, "other")
+    assert s.shown.get(key32("r"), 0) == 1 and is_closed(s, "r") and not is_closed(s, "other")
 
 
 def test_dwell_reaches_a_product_whose_id_is_longer_than_the_session_keeps() -> None:
