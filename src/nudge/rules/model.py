@@ -18,6 +18,7 @@ from typing import Any
 from nudge.visitor.attributes import closest_attribute, known_attribute
 from nudge.rules.conditions import OPERATORS, Matcher, compile_condition
 from nudge.visitor.pages import PAGE_TYPES, PageClassifier, PatternError, same_site_path
+from nudge.visitor.cart_routes import CartConfigError, CartEndpoints, parse_cart_config
 from nudge.rules.schedule import ALWAYS, WEEKDAYS, Schedule, zone
 from nudge.keys import key32
 from nudge.rules.product_feed import CATALOG_FILE, EMPTY, SOURCES, CatalogError, ShopCatalog, load_catalog
@@ -182,16 +183,6 @@ class Settings:
 
 
 @dataclass(frozen=True)
-class CartEndpoints:
-    """The shop's cart endpoints, watched at the edge so the cart is right even without JavaScript."""
-
-    add: str
-    remove: str | None
-    item_field: str
-    quantity_field: str
-
-
-@dataclass(frozen=True)
 class RuleSet:
     classifier: PageClassifier
     rules: tuple[Rule, ...]  # by priority (highest first), then file order
@@ -259,7 +250,10 @@ def load_ruleset(files: Mapping[str, str]) -> RuleSet:
         rules.append(rule)
     order = {r.id: i for i, r in enumerate(rules)}
     rules.sort(key=lambda r: (-r.priority, order[r.id]))
-    cart, settings = _load_site(_parse(SITE_FILE, files[SITE_FILE])) if SITE_FILE in files else (None, Settings())
+    try:
+        cart, settings = _load_site(_parse(SITE_FILE, files[SITE_FILE])) if SITE_FILE in files else (None, Settings())
+    except RuleError as exc:
+        raise exc.located(files[SITE_FILE]) from None
     onsite = tuple(r for r in rules if not r.action.followup)
     return RuleSet(classifier, onsite, cart, settings, catalog, tuple(r for r in rules if r.action.followup))
 
@@ -286,15 +280,10 @@ def _load_site(data: dict[str, Any]) -> tuple[CartEndpoints | None, Settings]:
     shop.done()
     if table is None:
         return None, settings
-    f = _Fields(SITE_FILE, table, "cart.")
-    cart = CartEndpoints(
-        add=_same_site_path(f, "add", f.text("add")),
-        remove=_same_site_path(f, "remove", f.text("remove")) if "remove" in table else None,
-        item_field=f.text("item_field", "id", limit=64),
-        quantity_field=f.text("quantity_field", "quantity", limit=64),
-    )
-    f.done()
-    return cart, settings
+    try:  # the [cart] table's model and checks live with the code that matches it (visitor/cart_routes.py)
+        return parse_cart_config(table), settings
+    except CartConfigError as exc:
+        raise RuleError(SITE_FILE, "cart." + exc.field, exc.message) from None
 
 
 def _int_in(f: _Fields, key: str, default: int | None, low: int, high: int) -> Any:
