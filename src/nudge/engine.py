@@ -33,6 +33,7 @@ from nudge.delivery.csp import UNRESTRICTED, Injection
 from nudge.events import Event, rule_event
 from nudge.followups.planning import Before, FollowUp, FollowUpPlan, IssuedCode, cart_items, payload, plan, suggestions
 from nudge.rules.explain import explain_html, explain_json, verdicts
+from nudge.visitor.cart_truth import cart_explained
 from nudge.guard import BEACON_MEDIA_TYPE, beacon_media_refusal
 from nudge.rules.preview import PREVIEW_COOKIE, Preview, PreviewTokens
 from nudge.rules.recommend import recommend
@@ -303,7 +304,7 @@ class Engine:
         config = {
             "v": 1,
             "track": tracked,
-            "cartEvents": self.cart is None,  # the edge watches the cart endpoints itself
+            "cartEvents": True,  # always relayed: they count until the edge sees the cart (tracking.apply_beacon)
             "pv": pv,
             "beacon": BEACON_PATH,
             "page": {"type": page.type, "category": page.category, "product": page.product},
@@ -463,7 +464,7 @@ class Engine:
         events `tracking.apply_beacon` admits count; a browser's purchase never moves orders or
         revenue (it is measured as an unverified conversion)."""
         before = Before.of(session)
-        counted = apply_beacon(session, beacon, now, edge_cart=self.cart is not None)
+        counted = apply_beacon(session, beacon, now)
         cookie = self.session_cookie(session, secure)
         event = KeyEvent(stopped=self._stopped_by(counted, session, False),
                          events=self._beacon_events(counted, session.visitor_id),
@@ -665,9 +666,11 @@ class Engine:
                                            why)
         items = verdicts(self.ruleset, page.type, decided, why, attributes)
         headers = [("Cache-Control", "no-store"), ("X-Robots-Tag", "noindex")]
+        cart = cart_explained(session, len(self.cart.routes) if self.cart else 0,
+                              self.cart.truth.url if self.cart and self.cart.truth else None)
         if (params.get("format") or [""])[0] == "json":
-            return Reply(200, explain_json(status, path, attributes, items), headers=headers)
-        return Reply(200, explain_html(status, path, attributes, items), "text/html; charset=utf-8", headers)
+            return Reply(200, explain_json(status, path, attributes, items, cart), headers=headers)
+        return Reply(200, explain_html(status, path, attributes, items, cart), "text/html; charset=utf-8", headers)
 
     def stylesheet(self) -> Reply:
         return Reply(200, render.CSS, content_type="text/css; charset=utf-8",

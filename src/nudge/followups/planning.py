@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from nudge.rules.bucketing import in_rollout
 from nudge.rules.model import Rule
 from nudge.rules.schedule import is_active
-from nudge.visitor.session import Session
+from nudge.visitor.session import UNNAMED_LINE, Session
 from nudge.rules.product_feed import CatalogProduct, ShopCatalog
 
 ACTIONS = {"cart_abandoned": "abandoned_cart", "browse_abandoned": "abandoned_browse"}
@@ -166,7 +166,7 @@ def schedule(rule: Rule, session: Session, now: int, site: str) -> FollowUp:
     """The message for a qualifying request: due the rule's window from now."""
     due = now + rule.trigger_value * 60
     if rule.trigger == "cart_abandoned":
-        items = tuple(list(session.cart.items())[:MAX_ITEMS])
+        items = tuple(list((k, q) for k, q in session.cart.items() if k != UNNAMED_LINE)[:MAX_ITEMS])  # nameable lines
         category = None
     else:
         items = tuple((p.id, 1) for p in reversed(session.products))

@@ -21,7 +21,6 @@ from nudge.visitor.session import (
     MAX_CART_LINES,
     MAX_MONEY,
     MAX_TEXT,
-    UNNAMED_LINE,
     Session,
     clean_id,
 )
@@ -187,7 +186,3 @@ def apply_cart_change(session: Session, change: CartChange, now: int, price: flo
     session.cart_source = CART_FROM_EDGE
     session.edge_cart_seen = True
 
-
-def named_lines(session: Session) -> dict[str, int]:
-    """The cart lines nudge can name (without the shop-reported rest, `UNNAMED_LINE`)."""
-    return {k: q for k, q in session.cart.items() if k != UNNAMED_LINE}

@@ -117,12 +117,13 @@ def parse_route(action: str, text: str, field: str) -> CartRoute:
     for name in set(names):
         if names.count(name) > 1:
             raise CartConfigError(field, f"{{{name}}} appears twice")
+    pattern, template = _path_pattern(path), _query_template(query, field)
     if method == "GET" and "item" not in names:
         raise CartConfigError(field, "a GET has no body: put {item} in the path or query "
                                      "(\"GET /?add-to-cart={item}\")")
     if method == "GET" and action == "change" and "quantity" not in names:
         raise CartConfigError(field, "a GET change needs {quantity} in the path or query")
-    return CartRoute(action, method, _path_pattern(path), _query_template(query, field), text)
+    return CartRoute(action, method, pattern, template, text)
 
 
 def match_route(cart: CartEndpoints | None, method: str, path: str, query: str) -> RouteMatch | None:
@@ -175,8 +176,8 @@ def _query_captures(template: tuple[tuple[str, str], ...], query: str) -> dict[s
     """What the query's values give the route's placeholders; None when the query does not match."""
     try:
         given: dict[str, str] = {}
-        for name, value in parse_qsl(query, keep_blank_values=True, max_num_fields=50):
-            given.setdefault(name, value)
+        for name, text in parse_qsl(query, keep_blank_values=True, max_num_fields=50):
+            given.setdefault(name, text)
     except ValueError:  # more than max_num_fields
         return None
     captured = {}
@@ -199,7 +200,7 @@ def _no_duplicates(routes: list[CartRoute]) -> None:
     for route in routes:
         key = (route.method, route.path.pattern, route.query)
         if key in seen:
-            raise CartConfigError(route.action, f"{route.written!r} is also a {seen[key]} route: "
+            raise CartConfigError(route.action, f"{route.written!r} is also under {seen[key]}: "
                                                 "the first one would always win")
         seen[key] = route.action
 

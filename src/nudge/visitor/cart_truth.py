@@ -19,9 +19,10 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
-from nudge.visitor.cart_routes import CartTruthSource
+from nudge.visitor.cart import apply_cart_change, cart_changes
+from nudge.visitor.cart_routes import CartEndpoints, CartTruthSource, RouteMatch
 from nudge.visitor.session import (
     CART_FROM_SHOP,
     CART_SOURCES,
@@ -131,6 +132,31 @@ def apply_cart_truth(session: Session, truth: CartTruth, now: int) -> bool:
     session.edge_cart_seen = True
     session.last_seen = now
     return changed
+
+
+@dataclass(frozen=True)
+class CartSeen:
+    touched: bool  # the session changed (its cookie goes with the response)
+    read_truth: CartTruthSource | None  # the edge should now read the shop's cart JSON (then apply_cart_truth)
+
+
+def cart_seen(session: Session, cart: CartEndpoints | None, match: RouteMatch | None, body: bytes | None,
+              content_type: str | None, status: int, header: str | None, now: int,
+              price_of: Callable[[str], float | None]) -> CartSeen:
+    """What a response tells about the cart: a cart route's change once the shop accepted it
+    (status below 400), then the shop's own figures, which win: its `X-Nudge-Cart` header, or else
+    (after an accepted cart request) its cart JSON at `truth_url`, which the edge reads next."""
+    touched = False
+    accepted = cart is not None and match is not None and status < 400
+    if accepted and cart is not None and match is not None:
+        for change in cart_changes(cart, match, body, content_type):
+            apply_cart_change(session, change, now, price_of(change.item))
+            touched = True
+    truth = parse_cart_header(header)
+    if truth is not None:
+        apply_cart_truth(session, truth, now)
+        return CartSeen(True, None)
+    return CartSeen(touched, cart.truth if accepted and cart is not None else None)
 
 
 def cookie_for_truth(cookie: str | None, set_cookies: list[str]) -> str:
