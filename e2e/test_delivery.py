@@ -12,7 +12,8 @@ from collections.abc import Callable, Iterator
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Response, expect
 
-from nudge.visitor.profile import Profile, decode_profile, profile_key
+from nudge.kv_keys import profile_key
+from nudge.visitor.profile import Profile, decode_profile
 
 from .conftest import Stack, clocked_page, kv_value
 from .test_accessibility import CLS_OBSERVER, axe_violations, layout_shift

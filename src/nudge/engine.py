@@ -28,10 +28,13 @@ from nudge.visitor.pages import Page, same_site_path
 from nudge.visitor.product_facts import ProductFacts
 from nudge.visitor.privacy import ConsentPolicy, is_automated, may_track
 from nudge.visitor.profile import Profile, merged_profile
-from nudge.visitor.purchases import ShopOrder, order_key
+from nudge.kv_keys import KEEP_VISITOR, code_ledger_key, order_key, visitor_key
+from nudge.visitor.purchases import ShopOrder
 from nudge.delivery.csp import UNRESTRICTED, Injection
 from nudge.events import Event, rule_event
-from nudge.followups.planning import Before, FollowUp, FollowUpPlan, IssuedCode, cart_items, payload, plan, suggestions
+from nudge.followups.messages import FollowUp, IssuedCode
+from nudge.followups.planning import Before, FollowUpPlan, plan_followups
+from nudge.followups.webhook import cart_items, suggestions, webhook_body
 from nudge.rules.explain import explain_html, explain_json, verdicts
 from nudge.visitor.cart_truth import cart_explained
 from nudge.guard import BEACON_MEDIA_TYPE, beacon_media_refusal
@@ -40,7 +43,7 @@ from nudge.rules.recommend import recommend
 from nudge.rules.model import Rule, RuleSet
 from nudge.rules.templates import MissingValue
 from nudge.keys import key32
-from nudge.ledger import ENDED, KEEP_VISITOR, REDEEMED, UNAVAILABLE, USED, LedgerClaim, code_ledger_key, visitor_key
+from nudge.ledger import ENDED, REDEEMED, UNAVAILABLE, USED, LedgerClaim
 from nudge.visitor.session import COOKIE_NAME, Session, SessionCodec
 from nudge.signing import BadData, Signer
 from nudge.visitor.tracking import (apply_beacon, close_rule, credit_dwell, first_time, is_closed, parse_dwell_cookie,
@@ -341,7 +344,7 @@ class Engine:
         """Follow-ups this request schedules or cancels (none unless a webhook is configured)."""
         if not self.followups_enabled or not self.ruleset.followups:
             return FollowUpPlan()
-        return plan(self.ruleset.followups, before, session, attributes, now, site, purchased)
+        return plan_followups(self.ruleset.followups, before, session, attributes, now, site, purchased)
 
     def off_page_followups(self, before: Before, session: Session, now: int, site: str,
                            purchased: bool = False) -> FollowUpPlan:
@@ -357,7 +360,7 @@ class Engine:
         rule = self.ruleset.followup(message.rule)
         limit = rule.action.limit if rule else 0
         catalog = self.ruleset.catalog
-        body = payload(message, user_id, cart_items(catalog, message), suggestions(catalog, message, limit), code, now)
+        body = webhook_body(message, user_id, cart_items(catalog, message), suggestions(catalog, message, limit), code, now)
         if rule is not None:
             body["message"] = {"title": rule.action.title, "body": rule.action.body}
         return body

@@ -6,7 +6,8 @@ import random
 from pathlib import Path
 
 from nudge.engine import Engine
-from nudge.rules.model import RuleSet, load_ruleset
+from nudge.rules.load import load_ruleset
+from nudge.rules.model import RuleSet
 from nudge.visitor.beacon import Beacon, Event, Item
 from nudge.visitor.pages import Page
 from nudge.visitor.session import Session

@@ -25,7 +25,7 @@ from nudge.visitor.attributes import RequestContext
 from nudge.visitor.cookies import MAX_HEADER, parse_cookies, without_our_cookies
 from nudge.offers import TOKEN_TTL, OfferTokens, Redeemed
 from nudge.visitor.product_facts import ProductFactsCollector
-from nudge.rules.model import RuleError, load_ruleset
+from nudge.rules.load import RuleError, load_ruleset
 from nudge.visitor.session import MAX_COOKIE_VALUE, VISIT_TIMEOUT, Session
 from nudge.signing import BadData, Signer, parse_secrets
 from nudge.visitor.tracking import is_closed, record_page_view

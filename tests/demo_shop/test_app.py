@@ -627,7 +627,7 @@ async def test_a_signed_in_customer_is_named_to_nudge_on_every_page(client: http
 
 async def test_the_webhook_receiver_keeps_verified_deliveries_once_per_event(
         client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    from nudge.followups.planning import SIGNATURE_HEADER, sign
+    from nudge.followups.webhook import SIGNATURE_HEADER, sign
 
     monkeypatch.setenv("NUDGE_WEBHOOK_SECRET", "hook-secret")
     body = json.dumps({"eventId": "e" * 24, "userId": "alice", "action": "abandoned_cart",

@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import parse_qs
 
 import httpx
 import pytest
 
-from nudge.visitor.session import CART_FROM_SHOP, UNNAMED_LINE, Session, SessionCodec
 from nudge.signing import Signer
+from nudge.visitor.session import CART_FROM_SHOP, UNNAMED_LINE, Session, SessionCodec
 from tests.support.processes import REPO_ROOT, local_edge, serving
 from tests.support.traffic import publish
 
@@ -49,7 +47,7 @@ class _Shop(BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
         pass
 
-    def _send(self, status: int, body: bytes, ctype: str, headers: list[tuple[str, str]] = []) -> None:
+    def _send(self, status: int, body: bytes, ctype: str, headers: tuple[tuple[str, str], ...] = ()) -> None:
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
@@ -80,7 +78,7 @@ class _Shop(BaseHTTPRequestHandler):
         basket = self._basket() or f"b{len(self.baskets) + 1}"
         lines = self.baskets.setdefault(basket, {"from-account": 1})
         lines[item] = lines.get(item, 0) + quantity
-        self._send(302, b"", "text/html", [("Location", "/basket/"), ("Set-Cookie", f"basket={basket}; Path=/")])
+        self._send(302, b"", "text/html", (("Location", "/basket/"), ("Set-Cookie", f"basket={basket}; Path=/")))
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
         if self.path == "/cart.js":
@@ -90,9 +88,9 @@ class _Shop(BaseHTTPRequestHandler):
             self._send(200, json.dumps({"item_count": count, "total_price": count * 12900, "items": []}).encode(),
                        "application/json")
         elif self.path == "/header-page":
-            self._send(200, PAGE, "text/html; charset=utf-8", [("X-Nudge-Cart", "items=4; value=50.00")])
+            self._send(200, PAGE, "text/html; charset=utf-8", (("X-Nudge-Cart", "items=4; value=50.00"),))
         elif self.path == "/header-json":
-            self._send(200, b"{}", "application/json", [("X-Nudge-Cart", "items=0")])
+            self._send(200, b"{}", "application/json", (("X-Nudge-Cart", "items=0"),))
         else:
             self._send(200, PAGE, "text/html; charset=utf-8")
 

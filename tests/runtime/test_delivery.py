@@ -16,7 +16,7 @@ import pytest
 from nudge.rules.bucketing import in_holdout
 from nudge.offers import OfferTokens, Redeemed
 from nudge.rules.preview import PreviewTokens
-from nudge.rules.model import load_ruleset
+from nudge.rules.load import load_ruleset
 from nudge.signing import Signer
 from tests.runtime.test_worker import (CODEC, SECRET, Edge, cached_urls, edge_in_front_of_origin,
                                        wait_for_rules)

@@ -35,9 +35,11 @@ from pathlib import Path
 import httpx
 
 import nudge
-from nudge_tools.cli import read_rule_files
-from nudge_tools.report import EVENTS_FILE, Events, LiftReport, analyze, load_local
-from nudge.rules.model import RuleSet, load_ruleset
+from nudge_tools.inputs import read_rule_files
+from nudge_tools.report.lift import LiftReport, analyze
+from nudge_tools.report.sources import EVENTS_FILE, Events, load_local
+from nudge.rules.load import load_ruleset
+from nudge.rules.model import RuleSet
 from nudge.rules.blob import rules_version
 from nudge.visitor.session import COOKIE_NAME, SessionCodec
 from nudge.signing import Signer

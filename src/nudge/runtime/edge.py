@@ -51,24 +51,26 @@ from nudge.delivery.csp import plan_injection
 from nudge.guard import cross_origin_refusal, is_nudge_header, location_value, shareable_page
 from nudge.rules.bucketing import in_holdout
 from nudge.events import Event
-from nudge.ledger import LEDGER_BINDING, UNAVAILABLE, Ledger, LedgerClaim, ledger_name, verdict
+from nudge.kv_keys import (CATALOG_TTL, CONTACT_TTL, POINTER_KEY, PROFILE_TTL, blob_key, code_key, contact_key,
+                           identity_key, ledger_name, pending_key, pending_prefix, product_key, profile_key)
+from nudge.ledger import LEDGER_BINDING, UNAVAILABLE, Ledger, LedgerClaim, verdict
 from nudge.offers import OFFER_APPLIED_HEADER, Redeemed
 from nudge.visitor.pages import own_location
 from nudge.rules.preview import Preview
 from nudge.delivery import render
-from nudge.visitor.profile import PROFILE_TTL, Profile, decode_profile, encode_profile, merged_profile, profile_key
-from nudge.rules.model import RuleError, load_ruleset
-from nudge.rules.blob import POINTER_KEY, blob_key, load_blob, rules_version
+from nudge.visitor.profile import Profile, decode_profile, encode_profile, merged_profile
+from nudge.rules.load import RuleError, load_ruleset
+from nudge.rules.blob import load_blob, rules_version
 from nudge.visitor.cart import MAX_CART_BODY
 from nudge.visitor.cart_routes import RouteMatch, match_route
 from nudge.visitor.cart_truth import CART_HEADER, MAX_TRUTH_BODY, apply_cart_truth, cart_seen, cookie_for_truth, \
     parse_cart_json
-from nudge.visitor.learned_catalog import CATALOG_TTL, decode_facts, encode_facts, product_key
-from nudge.followups.planning import (
-    CONTACT_TTL, SIGNATURE_HEADER, Before, WEBHOOK_TIMEOUT, FollowUp, FollowUpPlan, IssuedCode, MessageError, Pending,
-    backoff, code_key, contact_key, issue_code, outcome, pending_key, pending_prefix, sign, skip_reason, webhook_url_problem,
-)
-from nudge.visitor.identity import IDENTITY_HEADER, identity_key, short
+from nudge.visitor.learned_catalog import decode_facts, encode_facts
+from nudge.followups.messages import FollowUp, IssuedCode, MessageError, Pending
+from nudge.followups.planning import Before, FollowUpPlan, skip_reason
+from nudge.followups.webhook import (SIGNATURE_HEADER, WEBHOOK_TIMEOUT, backoff, delivery_outcome, issue_code, sign,
+                                     webhook_url_problem)
+from nudge.visitor.identity import IDENTITY_HEADER, short
 from nudge.visitor.purchases import ORDER_HEADER, ShopOrder, parse_order_header
 from nudge.visitor.product_facts import META_KEYS, ProductFactsCollector
 from nudge.visitor.privacy import ConsentPolicy
@@ -1561,7 +1563,7 @@ async def _deliver(app: Engine, env: Any, ctx: Any, queued: Any, attempts: int) 
     data = json.dumps(app.followup_body(message, contact, code, now), separators=(",", ":")).encode()
     timeout = _env_int(env, "NUDGE_WEBHOOK_TIMEOUT", 1, 30, WEBHOOK_TIMEOUT)
     status = await _post_webhook(url, data, sign(secret.encode(), data, now), message.event, timeout)
-    result = outcome(status)
+    result = delivery_outcome(status)
     _followup_log(message, attempts, result, status=status)
     if result == "delivered":
         await _kv_put(env, key, pending.delivered(message, now).encode())

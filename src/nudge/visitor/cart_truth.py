@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from nudge.visitor.cart import apply_cart_change, cart_changes
 from nudge.visitor.cart_routes import CartEndpoints, CartTruthSource, RouteMatch

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from nudge.rules.model import RuleError, load_ruleset
+from nudge.rules.load import RuleError, load_ruleset
 
 from tests.core.factories import repo_rule_files
 

@@ -4,12 +4,12 @@ import json
 
 import pytest
 
-from nudge.rules.model import RuleError, load_ruleset
+from nudge.rules.load import load_ruleset
+from nudge.rules.toml_fields import RuleError
 from nudge.visitor.beacon import Beacon, Event, Item
 from nudge.visitor.cart import CartChange, apply_cart_change, cart_changes
 from nudge.visitor.cart_routes import CartConfigError, RouteMatch, match_route, parse_cart_config
 from nudge.visitor.tracking import apply_beacon
-
 from tests.core.factories import NOW, repo_rule_files, repo_ruleset, session
 
 CART = repo_ruleset().cart
@@ -107,7 +107,8 @@ def test_a_route_that_can_never_match_is_an_error(table: dict[str, object], fiel
 
 
 def test_rules_check_names_file_field_and_line() -> None:
-    site = '[shop]\ncurrency = "EUR"\n\n[cart]\nadd = [\n  "POST /basket/add/{item}/",\n]\nremove = "GET /basket/remove"\n'
+    site = ('[shop]\ncurrency = "EUR"\n\n[cart]\nadd = [\n  "POST /basket/add/{item}/",\n]\n'
+            'remove = "GET /basket/remove"\n')
     with pytest.raises(RuleError) as err:
         load_ruleset(repo_rule_files() | {"site.toml": site})
     assert str(err.value).startswith("site.toml:8: cart.remove: a GET has no body")
@@ -130,7 +131,8 @@ def add(body: bytes, ctype: str | None) -> list[CartChange]:
         (b"sku=SNK-001&qty=2", FORM, [CartChange("add", "SNK-001", 2)]),
         (b"sku=SNK-001", FORM, [CartChange("add", "SNK-001", 1)]),
         (b"sku=SNK-001&qty=", FORM, [CartChange("add", "SNK-001", 1)]),
-        (json.dumps({"sku": "SNK-002", "qty": 3}).encode(), "application/json; charset=utf-8", [CartChange("add", "SNK-002", 3)]),
+        (json.dumps({"sku": "SNK-002", "qty": 3}).encode(), "application/json; charset=utf-8",
+         [CartChange("add", "SNK-002", 3)]),
         (json.dumps({"sku": 42, "qty": True}).encode(), "application/json", []),
         (b"sku=SNK-001&qty=0", FORM, []),
         (b"sku=SNK-001&qty=1000", FORM, []),
@@ -139,7 +141,7 @@ def add(body: bytes, ctype: str | None) -> list[CartChange]:
         (b"qty=1", FORM, []),
         (b"[1,2]", "application/json", []),
         (b"{", "application/json", []),
-        (b"--b\r\nContent-Disposition: form-data; name=\"sku\"\r\n\r\nA\r\n--b--\r\n", "multipart/form-data; boundary=b",
+        (b'--b\r\nContent-Disposition: form-data; name="sku"\r\n\r\nA\r\n--b--\r\n', "multipart/form-data; boundary=b",
          [CartChange("add", "A", 1)]),
         (b'--"b"\r\nContent-Disposition: form-data; name="sku"; filename="a.txt"\r\n\r\nA\r\n--b--\r\n',
          "multipart/form-data; boundary=b", []),  # a file is not a field

@@ -10,11 +10,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from nudge.rules.model import load_ruleset
+from nudge.rules.load import load_ruleset
 from nudge.visitor.cart import CartChange, cart_changes
 from nudge.visitor.cart_routes import CartEndpoints, match_route
 from nudge.visitor.cart_truth import CartTruth, apply_cart_truth, cart_seen, parse_cart_json
-
 from tests.core.factories import NOW, repo_rule_files, session
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "cart"

@@ -21,7 +21,6 @@ from nudge.visitor.session import (
     SessionCodec,
     _to_wire,
 )
-
 from tests.core.factories import NOW, session
 
 

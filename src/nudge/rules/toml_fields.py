@@ -1,0 +1,115 @@
+"""Reading a rule file's TOML: typed access to its tables, and `RuleError`, which names the file, the
+line when it can be found, and the dotted field, so a marketer can fix a typo from the message.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from typing import Any
+
+from nudge.visitor.pages import same_site_path
+
+
+class RuleError(ValueError):
+    """An invalid rule file; the message names the file, the line when it can be found, and the field."""
+
+    def __init__(self, file: str, field: str, message: str, line: int | None = None) -> None:
+        super().__init__(f"{file}{f':{line}' if line else ''}: {field}: {message}")
+        self.file, self.field, self.message, self.line = file, field, message, line
+
+    def located(self, text: str) -> RuleError:
+        """The same error with the line of the field in the file's text (best effort)."""
+        line = self.line or locate(text, self.field)
+        return RuleError(self.file, self.field, self.message, line)
+
+
+def locate(text: str, field: str) -> int | None:
+    """The line a dotted field is written on: `[table]` then `key =`, or a quoted condition key."""
+    lines = text.splitlines()
+    parts = [p for p in re.split(r"\.|\[\d+\]", field) if p]
+    if not parts or parts == ["-"]:
+        return None
+    if parts[0] == "when" and len(parts) > 1:  # condition keys are quoted dotted paths
+        key = ".".join(p for p in parts[1:] if not p.startswith("$")) or parts[-1]
+        for i, line in enumerate(lines, 1):
+            if f'"{key}"' in line or f"'{key}'" in line:
+                return i
+    start = 0
+    if len(parts) > 1:  # find the [table] (or [[table]]) header first
+        header = re.compile(rf"^\s*\[\[?\s*{re.escape(parts[0])}\s*\]\]?")
+        start = next((i for i, line in enumerate(lines) if header.match(line)), 0)
+    key = re.compile(rf"^\s*{re.escape(parts[-1] if len(parts) > 1 else parts[0])}\s*=")
+    for i in range(start, len(lines)):
+        if key.match(lines[i]) or re.match(rf"^\s*{re.escape(parts[-1])}\s*=", lines[i]):
+            return i + 1
+    return start + 1 if start else None
+
+
+def parse_toml(name: str, text: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        at = re.search(r"line (\d+)", str(exc))
+        line = int(at.group(1)) if at else max(1, len(text.splitlines()))  # "at end of document"
+        raise RuleError(name, "-", f"not valid TOML: {exc}", line) from exc
+
+
+
+class Fields:
+    """Typed access to one TOML table, failing with the file and dotted field name."""
+
+    def __init__(self, file: str, table: Any, prefix: str = "") -> None:
+        if not isinstance(table, dict):
+            raise RuleError(file, prefix.rstrip(".") or "-", "expected a table")
+        self.file, self.table, self.prefix = file, table, prefix
+        self.used: set[str] = set()
+
+    def fail(self, key: str, message: str) -> RuleError:
+        return RuleError(self.file, self.prefix + key, message)
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
+        self.used.add(key)
+        if key not in self.table:
+            if default is ...:
+                raise self.fail(key, "required")
+            return default
+        value = self.table[key]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+            names = " or ".join(k.__name__ for k in kinds)
+            raise self.fail(key, f"expected {names}, got {type(value).__name__}")
+        return value
+
+    def text(self, key: str, default: Any = ..., limit: int = 200) -> str:
+        value: str = self.get(key, str, default)
+        if len(value) > limit:
+            raise self.fail(key, f"longer than {limit} characters")
+        return value
+
+    def done(self) -> None:
+        unknown = sorted(set(self.table) - self.used)
+        if unknown:
+            raise self.fail(unknown[0], "unknown field")
+
+
+
+def int_in(f: Fields, key: str, default: int | None, low: int, high: int) -> Any:
+    value = f.get(key, int, default)
+    if value is not None and not low <= value <= high:
+        raise f.fail(key, f"expected {low}..{high}")
+    return value
+
+
+def percent(f: Fields, key: str, default: float, high: float) -> float:
+    value = f.get(key, (int, float), default)
+    if not 0 <= value <= high:
+        raise f.fail(key, f"expected 0..{high:g} (percent)")
+    return float(value)
+
+
+
+def same_site_path_field(f: Fields, key: str, value: str) -> str:
+    if not same_site_path(value):
+        raise f.fail(key, "must be a same-site path starting with a single '/'")
+    return value
