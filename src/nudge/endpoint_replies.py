@@ -17,6 +17,7 @@ from urllib.parse import parse_qs
 from nudge.delivery import render
 from nudge.reply import IMMUTABLE, NO_STORE, Reply, json_reply, redirect
 from nudge.rules.explain import explain_html, explain_json, verdicts
+from nudge.visitor.cart_truth import cart_explained
 from nudge.rules.preview import PREVIEW_COOKIE
 from nudge.visitor.attributes import RequestContext
 from nudge.visitor.cookies import OUR_COOKIES, set_cookie
@@ -67,9 +68,11 @@ def explain(engine: Engine, query: str, session: Session, profile: Profile | Non
     attributes, decided = engine.decide(trial, page, profile, now, dataclasses.replace(context, path=page_path), why)
     items = verdicts(engine.ruleset, page.type, decided, why, attributes)
     headers = [NO_STORE, ("X-Robots-Tag", "noindex")]
+    cart = cart_explained(session, len(engine.cart.routes) if engine.cart else 0,
+                          engine.cart.truth.url if engine.cart and engine.cart.truth else None)
     if (params.get("format") or [""])[0] == "json":
-        return Reply(200, explain_json(status, path, attributes, items), headers=headers)
-    return Reply(200, explain_html(status, path, attributes, items), "text/html; charset=utf-8", headers)
+        return Reply(200, explain_json(status, path, attributes, items, cart), headers=headers)
+    return Reply(200, explain_html(status, path, attributes, items, cart), "text/html; charset=utf-8", headers)
 
 
 def start_preview(engine: Engine, query: str, now: int, secure: bool) -> Reply:

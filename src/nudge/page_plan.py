@@ -301,7 +301,7 @@ def client_config(engine: Engine, page: Page, pv: int, shown: list[Nudge], track
     return {
         "v": 1,
         "track": tracked,
-        "cartEvents": engine.cart is None,  # the edge watches the cart endpoints itself
+        "cartEvents": True,  # always relayed: they count until the edge sees the cart (tracking.apply_beacon)
         "pv": pv,
         "beacon": BEACON_PATH,
         "page": {"type": page.type, "category": page.category, "product": page.product},

@@ -71,7 +71,7 @@ def apply_beacon(engine: Engine, beacon: Beacon, session: Session, now: int, sec
     events `tracking.apply_beacon` admits count; a browser's purchase never moves orders or
     revenue (it is measured as an unverified conversion)."""
     before = Before.of(session)
-    counted = admit_beacon(session, beacon, now, edge_cart=engine.cart is not None)
+    counted = admit_beacon(session, beacon, now)
     cookie = engine.session_cookie(session, secure)
     event = KeyEvent(stopped=stopped_by(engine.ruleset, counted, session, False),
                      events=beacon_events(engine.ruleset, counted, session.visitor_id),

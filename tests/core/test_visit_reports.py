@@ -20,9 +20,14 @@ def test_beacon_ok_and_bad() -> None:
     body = json.dumps({"events": [{"type": "add_to_cart", "items": [{"id": "a", "quantity": 1}]}]}).encode()
     reply, orders = post_beacon(JS_CART_APP, body, s, NOW)
     assert reply.status == 204 and not orders and s.cart == {"a": 1}
+    # With cart endpoints watched at the edge the browser's events still count until the edge has
+    # seen the cart this visit (a route that never matches must not leave nudge blind), then not.
     edge_counted = Session.fresh(NOW, b"visitor2")
-    post_beacon(APP, body, edge_counted, NOW)  # cart endpoints watched at the edge
-    assert edge_counted.cart == {} and edge_counted.cart_changed == 0
+    post_beacon(APP, body, edge_counted, NOW)
+    assert edge_counted.cart == {"a": 1}
+    edge_counted.edge_cart_seen = True
+    post_beacon(APP, body, edge_counted, NOW + 1)
+    assert edge_counted.cart == {"a": 1} and edge_counted.cart_changed == NOW
     assert reply.headers[0][0] == "Set-Cookie"
     before = APP.codec.encode(s)
     for method, data, ctype, status, reason in [

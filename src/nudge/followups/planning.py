@@ -19,7 +19,7 @@ from nudge.followups.messages import ACTIONS, MAX_ITEMS, FollowUp, Pending, even
 from nudge.rules.bucketing import in_rollout
 from nudge.rules.model import Rule
 from nudge.rules.schedule import is_active
-from nudge.visitor.session import Session
+from nudge.visitor.session import UNNAMED_LINE, Session
 
 
 def qualifies(rule: Rule, session: Session, attributes: Mapping[str, Any]) -> bool:
@@ -39,7 +39,7 @@ def followup_message(rule: Rule, session: Session, now: int, site: str) -> Follo
     """The message for a qualifying request: due the rule's window from now."""
     due = now + rule.trigger_value * 60
     if rule.trigger == "cart_abandoned":
-        items = tuple(list(session.cart.items())[:MAX_ITEMS])
+        items = tuple(list((k, q) for k, q in session.cart.items() if k != UNNAMED_LINE)[:MAX_ITEMS])  # nameable lines
         category = None
     else:
         items = tuple((p.id, 1) for p in reversed(session.products))

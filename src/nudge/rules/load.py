@@ -13,10 +13,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from nudge.rules.load_rule import load_rule
-from nudge.rules.model import CartEndpoints, Rule, RuleSet, Settings
+from nudge.rules.model import Rule, RuleSet, Settings
 from nudge.rules.product_feed import CATALOG_FILE, EMPTY, CatalogError, load_catalog
 from nudge.offer_apply import APPLY_MODES, DEFAULT_MODE, HEADER_TRUST, apply_url_problem
-from nudge.rules.toml_fields import Fields, RuleError, int_in, locate, one_of, parse_toml, same_site_path_field
+from nudge.rules.toml_fields import Fields, RuleError, int_in, locate, one_of, parse_toml
+from nudge.visitor.cart_routes import CartConfigError, CartEndpoints, parse_cart_config
 from nudge.visitor.pages import PageClassifier, PatternError
 
 __all__ = ["PAGES_FILE", "SITE_FILE", "RuleError", "load_ruleset"]  # RuleError: what load_ruleset raises
@@ -84,15 +85,10 @@ def _load_site(data: dict[str, Any]) -> tuple[CartEndpoints | None, Settings]:
     shop.done()
     if table is None:
         return None, settings
-    f = Fields(SITE_FILE, table, "cart.")
-    cart = CartEndpoints(
-        add=same_site_path_field(f, "add", f.text("add")),
-        remove=same_site_path_field(f, "remove", f.text("remove")) if "remove" in table else None,
-        item_field=f.text("item_field", "id", limit=64),
-        quantity_field=f.text("quantity_field", "quantity", limit=64),
-    )
-    f.done()
-    return cart, settings
+    try:  # the [cart] table's model and checks live with the code that matches it (visitor/cart_routes.py)
+        return parse_cart_config(table), settings
+    except CartConfigError as exc:
+        raise RuleError(SITE_FILE, "cart." + exc.field, exc.message) from None
 
 
 

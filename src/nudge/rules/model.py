@@ -14,6 +14,7 @@ from nudge.rules.conditions import Matcher
 from nudge.rules.product_feed import EMPTY, ShopCatalog
 from nudge.rules.schedule import ALWAYS, Schedule
 from nudge.rules.templates import Template, compile_template
+from nudge.visitor.cart_routes import CartEndpoints
 from nudge.visitor.pages import PAGE_TYPES, PageClassifier
 
 TRIGGERS = ("page_load", "exit_intent", "time_on_page", "inactivity", "scroll", "cart_abandoned",
@@ -136,16 +137,6 @@ class Settings:
     offer_apply: str = DEFAULT_MODE  # how offers reach the cart unless an offer says (offer_apply.py)
     offer_apply_url: str = ""  # the platform's apply-by-URL, "/discount/{code}?redirect={redirect}"
     offer_header: str = "confirmed"  # "honoured": the cart charges X-Nudge-Offer's price everywhere
-
-
-@dataclass(frozen=True)
-class CartEndpoints:
-    """The shop's cart endpoints, watched at the edge so the cart is right even without JavaScript."""
-
-    add: str
-    remove: str | None
-    item_field: str
-    quantity_field: str
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,10 @@ from nudge.delivery import render
 from nudge.visitor.profile import Profile, decode_profile, encode_profile, merged_profile
 from nudge.rules.load import RuleError, load_ruleset
 from nudge.rules.blob import load_blob, rules_version
-from nudge.visitor.cart import MAX_CART_BODY, apply_cart_change, cart_action, parse_cart_body
+from nudge.visitor.cart import MAX_CART_BODY
+from nudge.visitor.cart_routes import RouteMatch, match_route
+from nudge.visitor.cart_truth import CART_HEADER, MAX_TRUTH_BODY, apply_cart_truth, cart_seen, cookie_for_truth, \
+    parse_cart_json
 from nudge.visitor.learned_catalog import decode_facts, encode_facts
 from nudge.followups.messages import FollowUp, IssuedCode, MessageError, Pending
 from nudge.followups.planning import Before, FollowUpPlan, skip_reason
@@ -79,6 +82,7 @@ log = logging.getLogger("nudge")
 
 LEDGER_TIMEOUT = 5  # seconds a redemption waits for the ledger before refusing (fail closed)
 KV_BUDGET = 0.05  # seconds we wait for the profile once the origin has answered
+CART_TRUTH_BUDGET = 2.0  # seconds for the shop's cart JSON ([cart] truth_url) after a cart change
 ORDER_GUARD_BUDGET = 0.5  # seconds a confirmation page waits for its order id's once-ever KV mark
 ORIGIN_TIMEOUT = 100  # seconds to wait for the origin's response headers (NUDGE_ORIGIN_TIMEOUT_SECONDS)
 RULES_REFRESH = 30  # seconds between looks for newly published rules (NUDGE_RULES_REFRESH_SECONDS)
@@ -374,8 +378,8 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: Engine
         _withdrawn(env, ctx, app, visit.cookies)
     extra = app.origin_headers(visit.offer) if app is not None else {}
     # Start the origin fetch and the KV reads together; none waits for another.
-    action = cart_action(app.cart, str(js_req.method), parts.path) if visit.tracked and app else None
-    cart_body = _started(_read_body(js_req.clone(), MAX_CART_BODY)) if action else None
+    action = match_route(app.cart, str(js_req.method), parts.path, parts.query) if visit.tracked and app else None
+    cart_body = _started(_read_body(js_req.clone(), MAX_CART_BODY)) if action and action.method == "POST" else None
     target = origin + parts.path + (f"?{parts.query}" if parts.query else "")
     cache_key = target if app is not None and _edge_cacheable(js_req, env, extra) else None
     abort = js.AbortController.new()
@@ -404,11 +408,13 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: Engine
         _cancel(profile_task, facts_task, cart_body)
         return _edge_error(502, "Bad Gateway: the shop could not be reached\n")
     origin_resp = _relocated(origin_resp, origin, parts)
-    origin_resp, user, order_header = _shops_word(origin_resp)
+    origin_resp, user, order_header, cart_header = _shops_word(origin_resp)
+    cart_header = cart_header if visit.tracked else None
     if app is None or session is None or not _is_page(js_req, origin_resp):
         _cancel(profile_task, facts_task)
-        if action and cart_body is not None and app is not None and session is not None:
-            return await _cart_seen(app, env, ctx, js_req, parts, session, action, cart_body, origin_resp, now)
+        if (action or cart_header) and app is not None and session is not None:
+            return await _cart_seen(app, env, ctx, js_req, parts, origin, session, action, cart_body, cart_header,
+                                    origin_resp, now)
         return origin_resp
     # The identity lookup (the origin named its customer) and the profile read share one budget.
     link = _link_identity(env, ctx, app, session, user, now, KV_BUDGET) \
@@ -425,6 +431,10 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: Engine
         if facts is not None:
             app.catalog.remember(slug, facts)
     try:
+        if action or cart_header:  # a cart link answered with a page (GET /?add-to-cart=ID), or the shop's word
+            before = Before.of(session)
+            if await _cart_followed(app, js_req, parts, origin, session, action, None, cart_header, origin_resp, now):
+                _follow_up(env, ctx, app.off_page_followups(before, session, now, _site(parts)), now)
         bought = _order_counted(env, ctx, app, session, order if order_new else None, now, _site(parts))
         csp = origin_resp.headers.get("content-security-policy")
         injection = plan_injection(str(csp) if isinstance(csp, str) else None, _site(parts))
@@ -612,17 +622,16 @@ def _relocated(resp: Any, origin: str, parts: Any) -> Any:
     return js.Response.new(resp.body, _opts(status=resp.status, statusText=resp.statusText, headers=headers))
 
 
-async def _cart_seen(app: Engine, env: Any, ctx: Any, js_req: Any, parts: Any, session: Session, action: str,
-                     cart_body: Any, origin_resp: Any, now: int) -> Any:
-    """A POST to the shop's cart endpoint the origin accepted: the session's cart follows it."""
+async def _cart_seen(app: Engine, env: Any, ctx: Any, js_req: Any, parts: Any, origin: str, session: Session,
+                     action: RouteMatch | None, cart_body: Any, cart_header: str | None, origin_resp: Any,
+                     now: int) -> Any:
+    """A request to a shop's cart route, or the shop's X-Nudge-Cart on a response that is not a
+    page: the session's cart follows, its cookie goes with the response."""
     try:
-        body = await cart_body
-        change = parse_cart_body(app.cart, action, body or b"", js_req.headers.get("content-type")) \
-            if int(origin_resp.status) < 400 and app.cart else None
-        if change is None:
-            return origin_resp
         before = Before.of(session)
-        apply_cart_change(session, change, now, app.catalog.price_of(change.item))
+        if not await _cart_followed(app, js_req, parts, origin, session, action, cart_body, cart_header, origin_resp,
+                                    now):
+            return origin_resp
         _follow_up(env, ctx, app.off_page_followups(before, session, now, _site(parts)), now)
         headers = js.Headers.new(origin_resp.headers)
         headers.append("set-cookie", app.session_cookie(session, not is_local_http(parts.scheme, parts.netloc)))
@@ -633,14 +642,53 @@ async def _cart_seen(app: Engine, env: Any, ctx: Any, js_req: Any, parts: Any, s
         return origin_resp
 
 
-def _shops_word(resp: Any) -> tuple[Any, str | None, str | None]:
-    """(response, X-Nudge-User, X-Nudge-Order): what the shop's origin says about the visitor,
-    taken off the response so it never reaches the browser."""
-    user, order = resp.headers.get(IDENTITY_HEADER), resp.headers.get(ORDER_HEADER)
+async def _cart_followed(app: Engine, js_req: Any, parts: Any, origin: str, session: Session,
+                         action: RouteMatch | None, cart_body: Any, cart_header: str | None, origin_resp: Any,
+                         now: int) -> bool:
+    """The cart change and the shop's figures into the session (cart_truth.cart_seen); with
+    `[cart] truth_url`, the shop's cart JSON read after an accepted change. True when it changed."""
+    body = await cart_body if cart_body is not None else None
+    seen = cart_seen(session, app.cart, action, body, js_req.headers.get("content-type"), int(origin_resp.status),
+                     cart_header, now, app.catalog.price_of)
+    truth = parse_cart_json(seen.read_truth, await _shop_cart(js_req, parts, origin, seen.read_truth.url, origin_resp)) \
+        if seen.read_truth is not None else None
+    if truth is not None:
+        apply_cart_truth(session, truth, now)
+    return seen.touched or truth is not None
+
+
+async def _shop_cart(js_req: Any, parts: Any, origin: str, url: str, changed_by: Any) -> bytes | None:
+    """The shop's cart JSON (`[cart] truth_url`), read as the shopper: their cookies (not nudge's)
+    with the ones the cart change just set (a new cart cookie). None when it fails or is slow."""
+    set_cookies = changed_by.headers.getSetCookie().to_py() if hasattr(changed_by.headers, "getSetCookie") else []
+    headers = js.Headers.new()
+    headers.set("accept", "application/json")
+    headers.set("x-forwarded-host", parts.netloc)
+    headers.set("x-forwarded-proto", parts.scheme)
+    cookie = cookie_for_truth(without_our_cookies(js_req.headers.get("cookie")), [str(c) for c in set_cookies])
+    if cookie:
+        headers.set("cookie", cookie)
+    try:
+        resp = await asyncio.wait_for(js.fetch(origin + url, _opts(method="GET", headers=headers, redirect="manual")),
+                                      CART_TRUTH_BUDGET)
+        if int(resp.status) != 200:
+            log.warning("nudge: the shop's cart %s answered %s", url, resp.status)
+            return None
+        return await asyncio.wait_for(_read_body(resp, MAX_TRUTH_BODY), CART_TRUTH_BUDGET)
+    except (asyncio.TimeoutError, JsException) as exc:
+        log.warning("nudge: reading the shop's cart %s failed: %r", url, exc)
+        return None
+
+
+def _shops_word(resp: Any) -> tuple[Any, str | None, str | None, str | None]:
+    """(response, X-Nudge-User, X-Nudge-Order, X-Nudge-Cart): what the shop's origin says about
+    the visitor, taken off the response so it never reaches the browser."""
+    user, order, cart = (resp.headers.get(h) for h in (IDENTITY_HEADER, ORDER_HEADER, CART_HEADER))
     user, order = (user if isinstance(user, str) else None), (order if isinstance(order, str) else None)
-    if user is not None or order is not None:
-        resp = _without_headers(resp, (IDENTITY_HEADER, ORDER_HEADER))
-    return resp, user, order
+    cart = cart if isinstance(cart, str) else None
+    if user is not None or order is not None or cart is not None:
+        resp = _without_headers(resp, (IDENTITY_HEADER, ORDER_HEADER, CART_HEADER))
+    return resp, user, order, cart
 
 
 def _order_counted(env: Any, ctx: Any, app: Engine, session: Session, order: ShopOrder | None, now: int,

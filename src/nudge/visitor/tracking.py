@@ -10,6 +10,7 @@ from nudge.visitor.beacon import Beacon, Event as BeaconEvent
 from nudge.keys import key16, key32
 from nudge.visitor.pages import Page
 from nudge.visitor.session import (
+    CART_FROM_EVENTS,
     MAX_CART_LINES,
     MAX_DWELL_PER_PAGE,
     MAX_MONEY,
@@ -204,10 +205,12 @@ def _admitted(session: Session, event: BeaconEvent) -> bool:
     return True
 
 
-def apply_beacon(session: Session, beacon: Beacon, now: int, edge_cart: bool = False) -> list[BeaconEvent]:
+def apply_beacon(session: Session, beacon: Beacon, now: int) -> list[BeaconEvent]:
     """Applies a validated beacon to the session and returns the events that counted (see
-    `_admitted`). With `edge_cart` (the shop's cart endpoints are watched at the edge) add/remove
-    events are ignored: the edge counted the items and their value. A `purchase` is the browser's
+    `_admitted`). Once the edge has seen the cart this visit (a `[cart]` route's change or the
+    shop's own figures: `session.edge_cart_seen`) add/remove events are ignored: the edge counts
+    the items and their value; until then they count, so a `[cart]` route that never matches
+    leaves the client's events, not a blind spot. A `purchase` is the browser's
     claim: returned (measured as unverified) but it moves no order, revenue or cart; orders come
     from the shop (`record_order`)."""
     session.last_seen = now
@@ -215,7 +218,7 @@ def apply_beacon(session: Session, beacon: Beacon, now: int, edge_cart: bool = F
         credit_dwell(session, beacon.pv, beacon.dwell, now)
     counted = []
     for event in beacon.events:
-        if event.type in ("add_to_cart", "remove_from_cart") and edge_cart or event.type == "identify":
+        if event.type in ("add_to_cart", "remove_from_cart") and session.edge_cart_seen or event.type == "identify":
             continue
         if not _admitted(session, event):
             continue
@@ -226,6 +229,7 @@ def apply_beacon(session: Session, beacon: Beacon, now: int, edge_cart: bool = F
                     session.cart[item.id] = min(session.cart.get(item.id, 0) + max(item.quantity, 1), 999)
             session.cart_value = min(session.cart_value + _cents(event.value), MAX_MONEY)
             session.cart_changed = now
+            session.cart_source = CART_FROM_EVENTS
         elif event.type == "remove_from_cart":
             for item in event.items:
                 left = session.cart.get(item.id, 0) - max(item.quantity, 1)
@@ -235,6 +239,7 @@ def apply_beacon(session: Session, beacon: Beacon, now: int, edge_cart: bool = F
                     session.cart.pop(item.id, None)
             session.cart_value = 0 if not session.cart else max(0, session.cart_value - _cents(event.value))
             session.cart_changed = now
+            session.cart_source = CART_FROM_EVENTS
         elif event.type == "begin_checkout":
             session.checkout_started = True
         elif event.type == "nudge_shown" and event.rule:
