@@ -17,6 +17,7 @@ from typing import Any
 
 from .attributes import closest_attribute, known_attribute
 from .conditions import OPERATORS, Matcher, compile_condition
+from .exclusions import DEFAULT_EXCLUDE, MAX_EXCLUDE
 from .pages import PAGE_TYPES, PageClassifier, PatternError, same_site_path
 from .schedule import ALWAYS, WEEKDAYS, Schedule, zone
 from .keys import key32
@@ -179,6 +180,7 @@ class Settings:
     max_per_session: int = 6  # message reveals per visit
     currency: str = "USD"  # how {{ x | money }} and rewritten prices are written
     free_shipping_over: float | None = None  # the shop's threshold, for cart.free_shipping_left
+    exclude: tuple[str, ...] = DEFAULT_EXCLUDE  # path globs passed through untouched ([site] exclude)
 
 
 @dataclass(frozen=True)
@@ -269,6 +271,7 @@ def _load_site(data: dict[str, Any]) -> tuple[CartEndpoints | None, Settings]:
     table = site.get("cart", dict, None)
     limits = _Fields(SITE_FILE, site.get("nudges", dict, {}), "nudges.")
     shop = _Fields(SITE_FILE, site.get("shop", dict, {}), "shop.")
+    exclude = _load_exclude(_Fields(SITE_FILE, site.get("site", dict, {}), "site."))
     site.done()
     currency = shop.text("currency", "USD", limit=3)
     if not re.fullmatch(r"[A-Z]{3}", currency):
@@ -281,6 +284,7 @@ def _load_site(data: dict[str, Any]) -> tuple[CartEndpoints | None, Settings]:
         max_per_session=_int_in(limits, "max_per_session", 6, 1, 100),
         currency=currency,
         free_shipping_over=None if free is None else float(free),
+        exclude=exclude,
     )
     limits.done()
     shop.done()
@@ -295,6 +299,20 @@ def _load_site(data: dict[str, Any]) -> tuple[CartEndpoints | None, Settings]:
     )
     f.done()
     return cart, settings
+
+
+def _load_exclude(f: _Fields) -> tuple[str, ...]:
+    """[site] exclude: the whole list of path globs nudge passes through (the defaults when absent;
+    a list replaces them, so `exclude = []` excludes nothing)."""
+    globs = f.get("exclude", list, list(DEFAULT_EXCLUDE))
+    f.done()
+    if len(globs) > MAX_EXCLUDE:
+        raise f.fail("exclude", f"more than {MAX_EXCLUDE} globs")
+    for glob in globs:
+        if not isinstance(glob, str) or len(glob) > 200:
+            raise f.fail("exclude", "expected path globs (strings of at most 200 characters)")
+        _same_site_path(f, "exclude", glob)
+    return tuple(globs)
 
 
 def _int_in(f: _Fields, key: str, default: int | None, low: int, high: int) -> Any:
