@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
+from e2e.platforms.oscar.shop import OscarShop, oscar_shop
 from tests.support.processes import Process, free_port, local_edge, running
 from tests.support.traffic import HONOURED, publish, rules_with_shop
 
@@ -112,6 +113,27 @@ def honoured_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 def strict_csp_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A shop sending a strict nonce-based Content-Security-Policy, a fresh nonce per response."""
     with shop_behind_edge(tmp_path_factory.mktemp("kv-csp"), shop_env={"DEMO_SHOP_CSP": "strict"}) as s:
+        yield s
+
+
+@pytest.fixture(scope="session")
+def oscar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OscarShop]:
+    """A stock Django Oscar shop (e2e/platforms/oscar), direct."""
+    with oscar_shop(tmp_path_factory.mktemp("oscar") / "shop") as shop:
+        yield shop
+
+
+@contextmanager
+def edge_in_front_of(shop: str, kv_dir: Path) -> Iterator[Stack]:
+    """nudge on workerd in front of `shop`, configured only by rules/ as bundled."""
+    with local_edge(shop, kv_dir, SECRET) as (edge, process):
+        yield Stack(edge=edge, shop=shop, state=kv_dir, process=process)
+
+
+@pytest.fixture(scope="session")
+def oscar_stack(oscar: OscarShop, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """nudge on workerd in front of the stock Oscar shop (under waitress)."""
+    with edge_in_front_of(oscar.url, tmp_path_factory.mktemp("kv-oscar")) as s:
         yield s
 
 

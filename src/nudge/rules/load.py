@@ -15,8 +15,9 @@ from typing import Any
 from nudge.rules.load_rule import load_rule
 from nudge.rules.model import Rule, RuleSet, Settings
 from nudge.rules.product_feed import CATALOG_FILE, EMPTY, CatalogError, load_catalog
+from nudge.delivery.exclusions import DEFAULT_EXCLUDE, MAX_EXCLUDE
 from nudge.offer_apply import APPLY_MODES, DEFAULT_MODE, HEADER_TRUST, apply_url_problem
-from nudge.rules.toml_fields import Fields, RuleError, int_in, locate, one_of, parse_toml
+from nudge.rules.toml_fields import Fields, RuleError, int_in, locate, one_of, parse_toml, same_site_path_field
 from nudge.visitor.cart_routes import CartConfigError, CartEndpoints, parse_cart_config
 from nudge.visitor.pages import PageClassifier, PatternError
 
@@ -67,6 +68,7 @@ def _load_site(data: dict[str, Any]) -> tuple[CartEndpoints | None, Settings]:
     table = site.get("cart", dict, None)
     limits = Fields(SITE_FILE, site.get("nudges", dict, {}), "nudges.")
     shop = Fields(SITE_FILE, site.get("shop", dict, {}), "shop.")
+    exclude = _load_exclude(Fields(SITE_FILE, site.get("site", dict, {}), "site."))
     site.done()
     currency = shop.text("currency", "USD", limit=3)
     if not re.fullmatch(r"[A-Z]{3}", currency):
@@ -80,6 +82,7 @@ def _load_site(data: dict[str, Any]) -> tuple[CartEndpoints | None, Settings]:
         currency=currency,
         free_shipping_over=None if free is None else float(free),
         **_offer_settings(shop),
+        exclude=exclude,
     )
     limits.done()
     shop.done()
@@ -90,6 +93,19 @@ def _load_site(data: dict[str, Any]) -> tuple[CartEndpoints | None, Settings]:
     except CartConfigError as exc:
         raise RuleError(SITE_FILE, "cart." + exc.field, exc.message) from None
 
+
+def _load_exclude(f: Fields) -> tuple[str, ...]:
+    """[site] exclude: the whole list of path globs nudge passes through (the defaults when absent;
+    a list replaces them, so `exclude = []` excludes nothing)."""
+    globs = f.get("exclude", list, list(DEFAULT_EXCLUDE))
+    f.done()
+    if len(globs) > MAX_EXCLUDE:
+        raise f.fail("exclude", f"more than {MAX_EXCLUDE} globs")
+    for glob in globs:
+        if not isinstance(glob, str) or len(glob) > 200:
+            raise f.fail("exclude", "expected path globs (strings of at most 200 characters)")
+        same_site_path_field(f, "exclude", glob)
+    return tuple(globs)
 
 
 def _load_pages(data: dict[str, Any]) -> PageClassifier:

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from nudge.delivery.exclusions import DEFAULT_EXCLUDE
 from nudge.offer_apply import DEFAULT_MODE
 from nudge.rules.conditions import Matcher
 from nudge.rules.product_feed import EMPTY, ShopCatalog
@@ -137,6 +138,7 @@ class Settings:
     offer_apply: str = DEFAULT_MODE  # how offers reach the cart unless an offer says (offer_apply.py)
     offer_apply_url: str = ""  # the platform's apply-by-URL, "/discount/{code}?redirect={redirect}"
     offer_header: str = "confirmed"  # "honoured": the cart charges X-Nudge-Offer's price everywhere
+    exclude: tuple[str, ...] = DEFAULT_EXCLUDE  # path globs passed through untouched ([site] exclude)
 
 
 @dataclass(frozen=True)

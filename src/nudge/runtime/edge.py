@@ -48,7 +48,8 @@ from nudge.engine import (
 from nudge.visitor.attributes import RequestContext
 from nudge.visitor.cookies import is_local_http, parse_cookies, without_our_cookies
 from nudge.delivery.csp import plan_injection
-from nudge.guard import cross_origin_refusal, is_nudge_header, location_value, shareable_page
+from nudge.guard import cross_origin_refusal, forwarded_for, is_nudge_header, location_value, shareable_page
+from nudge.delivery.exclusions import is_excluded
 from nudge.rules.bucketing import in_holdout
 from nudge.events import Event
 from nudge.kv_keys import (CATALOG_TTL, CONTACT_TTL, POINTER_KEY, PROFILE_TTL, blob_key, code_key, contact_key,
@@ -269,7 +270,7 @@ async def _fallback(js_req: Any, env: Any, parts: Any) -> Any:
         if bool(js_req.bodyUsed):
             return _edge_error(502, "Bad Gateway: the request could not be passed on\n")
         target = str(env.ORIGIN_URL).rstrip("/") + parts.path + (f"?{parts.query}" if parts.query else "")
-        return await js.fetch(_origin_request(js_req, target, parts, {}))
+        return await js.fetch(await _origin_request(js_req, target, parts, {}))
     except Exception:
         log.exception("nudge: the fallback could not reach the origin")
         return _edge_error(502, "Bad Gateway: the shop could not be reached\n")
@@ -372,6 +373,8 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: Engine
                  clock: OwnTime) -> Any:
     now = int(time.time())
     origin = str(env.ORIGIN_URL).rstrip("/")
+    if configured is not None and is_excluded(parts.path, configured.ruleset.settings.exclude):
+        configured = None  # [site] exclude (the shop's admin): passed through as if nudge were not there
     visit = _read_visitor(js_req, configured, now)
     app, session = visit.app, visit.session
     if visit.status == "untracked" and app is not None and app.followups_enabled and COOKIE_NAME in visit.cookies:
@@ -383,7 +386,8 @@ async def _proxy(js_req: Any, env: Any, ctx: Any, parts: Any, configured: Engine
     target = origin + parts.path + (f"?{parts.query}" if parts.query else "")
     cache_key = target if app is not None and _edge_cacheable(js_req, env, extra) else None
     abort = js.AbortController.new()
-    origin_task = _started(_fetch_origin(_origin_request(js_req, target, parts, extra, abort.signal), cache_key, ctx))
+    request = await clock.waiting(_origin_request(js_req, target, parts, extra, abort.signal))  # reads a body
+    origin_task = _started(_fetch_origin(request, cache_key, ctx))
     profile_task = facts_task = None
     slug, facts = None, None
     read_for = profile_key(session.visitor_id) if session is not None else ""
@@ -567,7 +571,7 @@ def _edge_error(status: int, text: str) -> Any:
     return js.Response.new(text, _opts(status=status, headers=headers))
 
 
-def _origin_request(js_req: Any, target: str, parts: Any, extra: dict[str, str], signal: Any = None) -> Any:
+async def _origin_request(js_req: Any, target: str, parts: Any, extra: dict[str, str], signal: Any = None) -> Any:
     headers = js.Headers.new(js_req.headers)
     for name in list(headers.keys()):
         if is_nudge_header(str(name)) or name.lower() in _HOP_HEADERS:  # any spelling of X-Nudge-*
@@ -579,14 +583,44 @@ def _origin_request(js_req: Any, target: str, parts: Any, extra: dict[str, str],
         headers.delete("cookie")
     headers.set("x-forwarded-host", parts.netloc)
     headers.set("x-forwarded-proto", parts.scheme)
+    client = forwarded_for(_str_or_none(js_req.headers.get("x-forwarded-for")),
+                           _str_or_none(js_req.headers.get("cf-connecting-ip")))
+    if client:
+        headers.set("x-forwarded-for", client)
     for name, value in extra.items():
         headers.set(name, value)
     method = str(js_req.method)
-    if method in ("GET", "HEAD"):
+    if method in ("GET", "HEAD") or _absent(js_req.body):
         return js.Request.new(target, _opts(method=method, headers=headers, redirect="manual", signal=signal))
+    body = await _forwarded_body(js_req)
     return js.Request.new(
-        target, _opts(method=method, headers=headers, redirect="manual", signal=signal, body=js_req.body, duplex="half")
+        target, _opts(method=method, headers=headers, redirect="manual", signal=signal, body=body, duplex="half")
     )
+
+
+# Request bodies up to 1 MiB are read whole and sent with their Content-Length: every form, login
+# and cart call fits many times over, and even a hundred at once stay far below an isolate's
+# 128 MB. Larger ones (uploads) are streamed, never held.
+MAX_BUFFERED_BODY = 1024 * 1024
+
+
+async def _forwarded_body(js_req: Any) -> Any:
+    """The request body as the origin needs it: with its length. A body that reached the Worker
+    without one (chunked; over HTTP/2 a client need not send it) went on chunked, and Django's own server and
+    mod_wsgi read an empty body from that: every form failed its CSRF check. A body over the bound
+    streams through a FixedLengthStream when the client declared its length; one with no declared
+    length over the bound is the only kind still sent chunked (its length is known to nobody)."""
+    length = js_req.headers.get("content-length")
+    declared = int(str(length)) if isinstance(length, str) and length.isdigit() else None
+    if declared is not None and declared > MAX_BUFFERED_BODY:
+        return js_req.body.pipeThrough(js.FixedLengthStream.new(declared))
+    if declared is not None:
+        return await js_req.arrayBuffer()
+    whole = await _read_body(js_req.clone(), MAX_BUFFERED_BODY)  # a copy: the body stays whole if too big
+    if whole is None:
+        return js_req.body
+    await js_req.body.cancel()  # read whole through the copy: the original's buffered half is dropped
+    return to_js(whole)
 
 
 async def _decodable(resp: Any) -> Any:
