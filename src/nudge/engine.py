@@ -59,7 +59,7 @@ from nudge.visitor.product_facts import ProductFacts
 from nudge.visitor.profile import Profile, merged_profile
 from nudge.visitor.purchases import ShopOrder
 from nudge.visitor.session import COOKIE_NAME, Session, SessionCodec
-from nudge.visitor.tracking import credit_dwell, parse_dwell_cookie
+from nudge.visitor.tracking import categorize_late, credit_dwell, parse_dwell_cookie, uncategorized_products
 
 __all__ = [  # what the runtime and the tests import from here (some defined in the rooms above)
     "BEACON_PATH", "CLIENT_PATH", "DWELL_COOKIE", "EXPLAIN_PATH", "FORGET_PATH", "HEALTH_PATH", "PREFIX",
@@ -197,6 +197,23 @@ class Engine:
         attributes = self.attributes(session, page, profile, now, context)
         return attributes, decide_rules(self.ruleset, attributes, page, session, now, profile, context.path,
                                         self.spent_today(now), self.shadow, why)
+
+    def product_category(self, product_id: str) -> str | None:
+        """A product's category when its URL has none: the shop's feed (rules/catalog.toml) first,
+        then what this isolate learned from the product's own page."""
+        listed = self.ruleset.catalog.get(product_id)
+        if listed is not None:
+            return listed.category
+        learned = self.catalog.get(product_id)
+        return learned.category if learned is not None else None
+
+    def categorize_viewed(self, session: Session, now: int) -> None:
+        """Products this visit viewed before their category was known (learned from the page as it
+        streamed) count for it from now on, that first view and its dwell included."""
+        for product_id in uncategorized_products(session):
+            category = self.product_category(product_id)
+            if category:
+                categorize_late(session, product_id, category, now)
 
     def visit_profile(self, stored: Profile | None, session: Session, now: int) -> Profile:
         """The profile after a visit's first page: one visit more, the interest of the visit that

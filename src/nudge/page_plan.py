@@ -105,6 +105,7 @@ def plan_page(engine: Engine, request: PageRequest, session: Session, offer: Red
     With a `preview`, that rule is shown at once and nothing about the browser is stored.
     `offer_confirmed`: the origin answered with X-Nudge-Offer-Applied (it priced the page itself)."""
     cookies = cookies or {}
+    engine.categorize_viewed(session, now)  # earlier views of products whose category is known now
     page = classify(engine.ruleset, request.context.path, facts)
     new_visit, before = session.is_new, Before.of(session)
     pv = record_page_view(session, page, now, request.query, request.referrer, request.host)
@@ -141,11 +142,14 @@ def plan_page(engine: Engine, request: PageRequest, session: Session, offer: Red
 
 
 def classify(ruleset: RuleSet, path: str, facts: ProductFacts | None) -> Page:
-    """The page type of a path; a product page takes the category its own markup declared when
-    the path does not say."""
+    """The page type of a path; a product page whose path names no category takes the one the
+    shop's feed lists (rules/catalog.toml), else the one its own markup declared."""
     page = ruleset.classifier.classify(path)
-    if page.type == "product" and page.product and not page.category and facts and facts.category:
-        return Page("product", facts.category, page.product)
+    if page.type == "product" and page.product and not page.category:
+        listed = ruleset.catalog.get(page.product)
+        category = listed.category if listed is not None else facts.category if facts else None
+        if category:
+            return Page("product", category, page.product)
     return page
 
 

@@ -71,6 +71,7 @@ def apply_beacon(engine: Engine, beacon: Beacon, session: Session, now: int, sec
     events `tracking.apply_beacon` admits count; a browser's purchase never moves orders or
     revenue (it is measured as an unverified conversion)."""
     before = Before.of(session)
+    engine.categorize_viewed(session, now)  # the page's category may have been learned as it streamed
     counted = admit_beacon(session, beacon, now)
     cookie = engine.session_cookie(session, secure)
     event = KeyEvent(stopped=stopped_by(engine.ruleset, counted, session, False),

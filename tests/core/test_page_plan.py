@@ -29,7 +29,9 @@ from nudge.rules.preview import Preview
 from nudge.visitor.pages import Page
 from nudge.visitor.product_facts import ProductFacts
 
-from .factories import NOW, make_app, session
+from nudge.visitor.session import Session
+
+from .factories import NOW, make_app, req, session
 
 APP = make_app()
 RULES = APP.ruleset
@@ -46,9 +48,12 @@ def nudge(rule_id: str, **fields: object) -> Nudge:
 
 
 def test_a_product_page_without_a_category_in_its_path_takes_the_one_its_markup_declared() -> None:
-    declared = ProductFacts("aero-runner", category="sneakers")
-    assert classify(RULES, "/products/aero-runner", declared) == Page("product", "sneakers", "aero-runner")
-    assert classify(RULES, "/products/aero-runner", None) == Page("product", None, "aero-runner")
+    declared = ProductFacts("unlisted", category="sneakers")
+    assert classify(RULES, "/products/unlisted", declared) == Page("product", "sneakers", "unlisted")
+    assert classify(RULES, "/products/unlisted", None) == Page("product", None, "unlisted")
+    # the shop's feed (rules/catalog.toml) names a listed product's category, before its markup does
+    assert classify(RULES, "/products/ridge-hiker", None) == Page("product", "boots", "ridge-hiker")
+    assert classify(RULES, "/products/ridge-hiker", declared) == Page("product", "boots", "ridge-hiker")
     path_says = classify(RULES, "/collections/boots/products/aero-runner", declared)
     assert path_says == Page("product", "boots", "aero-runner")  # the path wins over the markup
     assert classify(RULES, "/collections/sneakers", declared) == SNEAKERS
@@ -173,3 +178,13 @@ def test_the_page_sets_the_session_erases_for_the_untracked_and_nothing_in_a_pre
     preview = Preview("boots-fit-guide", 0, NOW + 60)
     assert page_cookies(APP, True, s, sent, tracked=False, preview=preview) == []
     assert all("Secure" not in c for c in page_cookies(APP, False, s, sent, tracked=True, preview=None))
+
+
+def test_a_product_viewed_before_its_category_was_learned_counts_on_the_next_page() -> None:
+    app = make_app()
+    s = Session.fresh(NOW, b"late")
+    app.plan_page(req("/products/unlisted-runner"), s, None, None, NOW)  # nothing knows its category yet
+    assert not any(c.products for c in s.categories.values())
+    app.catalog.remember("unlisted-runner", ProductFacts("unlisted-runner", category="sneakers"))  # read as it streamed
+    app.plan_page(req("/"), s, None, None, NOW + 30)
+    assert len(s.categories["sneakers"].products) == 1  # its first view counts for sneakers

@@ -69,6 +69,32 @@ def record_page_view(session: Session, page: Page, now: int, query: str = "", re
     return session.pages
 
 
+def uncategorized_products(session: Session) -> list[str]:
+    """Products viewed in this visit whose category nobody knew at the time (its page declared it
+    in markup nudge read while the page streamed, after the view was counted)."""
+    waiting = {view.product for view in session.recent if view.product is not None and view.category is None}
+    return [p.id for p in session.products if key16(p.id) in waiting]
+
+
+def categorize_late(session: Session, product_id: str, category: str, now: int) -> bool:
+    """Credits a product's earlier uncategorized views to `category` as if it had been known then:
+    the product joins the category's viewed products and the dwell already credited counts for it.
+    True when anything changed."""
+    product_key, changed = key16(product_id), False
+    for view in session.recent:
+        if view.product != product_key or view.category is not None:
+            continue
+        stats = session.category(category, now)
+        view.category = key16(category)
+        stats.dwell = sat(stats.dwell + view.credited)
+        if product_key in stats.products:
+            stats.products.remove(product_key)
+        stats.products.append(product_key)
+        del stats.products[:-MAX_PRODUCTS_PER_CATEGORY]
+        changed = True
+    return changed
+
+
 def search_term(query: str) -> str | None:
     """The normalized search term of a query string: lower case, words only, at most 32 chars
     (never raw free text)."""
