@@ -31,7 +31,10 @@ def load_ruleset(files: Mapping[str, str]) -> RuleSet:
     """A validated rule set from {file name: TOML text}; raises RuleError."""
     if PAGES_FILE not in files:
         raise RuleError(PAGES_FILE, "-", "missing: page patterns are required")
-    classifier = _load_pages(parse_toml(PAGES_FILE, files[PAGES_FILE]))
+    try:
+        classifier = _load_pages(parse_toml(PAGES_FILE, files[PAGES_FILE]))
+    except RuleError as exc:
+        raise exc.located(files[PAGES_FILE]) from None
     rules: list[Rule] = []
     catalog = EMPTY
     if CATALOG_FILE in files:
@@ -117,11 +120,13 @@ def _load_pages(data: dict[str, Any]) -> PageClassifier:
         field = f"page[{i}]"
         if not isinstance(entry, dict) or set(entry) != {"type", "pattern"}:
             raise RuleError(PAGES_FILE, field, "expected exactly `type` and `pattern`")
+        try:  # one entry at a time, so the error names the entry (and its line)
+            PageClassifier([(str(entry["type"]), str(entry["pattern"]))])
+        except PatternError as exc:
+            key = "type" if "page type" in str(exc) else "pattern"
+            raise RuleError(PAGES_FILE, f"{field}.{key}", str(exc)) from None
         patterns.append((str(entry["type"]), str(entry["pattern"])))
-    try:
-        return PageClassifier(patterns)
-    except PatternError as exc:
-        raise RuleError(PAGES_FILE, "page", str(exc)) from exc
+    return PageClassifier(patterns)
 
 
 def _offer_settings(shop: Fields) -> dict[str, Any]:

@@ -25,25 +25,50 @@ class RuleError(ValueError):
 
 
 def locate(text: str, field: str) -> int | None:
-    """The line a dotted field is written on: `[table]` then `key =`, or a quoted condition key."""
+    """The line a dotted field is written on (best effort): its table's header (the Nth `[[name]]`
+    for `name[N]`), then `key =` inside that table; a quoted key for condition fields."""
     lines = text.splitlines()
-    parts = [p for p in re.split(r"\.|\[\d+\]", field) if p]
-    if not parts or parts == ["-"]:
+    steps = re.findall(r"([^.\[\]]+)(?:\[(\d+)\])?", field)
+    if not steps or field == "-":
         return None
-    if parts[0] == "when" and len(parts) > 1:  # condition keys are quoted dotted paths
-        key = ".".join(p for p in parts[1:] if not p.startswith("$")) or parts[-1]
+    if steps[0][0] == "when" and len(steps) > 1:  # condition keys are quoted dotted paths
+        key = ".".join(name for name, _ in steps[1:] if not name.startswith("$")) or steps[-1][0]
         for i, line in enumerate(lines, 1):
             if f'"{key}"' in line or f"'{key}'" in line:
                 return i
-    start = 0
-    if len(parts) > 1:  # find the [table] (or [[table]]) header first
-        header = re.compile(rf"^\s*\[\[?\s*{re.escape(parts[0])}\s*\]\]?")
-        start = next((i for i, line in enumerate(lines) if header.match(line)), 0)
-    key = re.compile(rf"^\s*{re.escape(parts[-1] if len(parts) > 1 else parts[0])}\s*=")
+    start, table = _table_start(lines, [(name, int(n) if n else None) for name, n in steps[:-1]])
+    last, index = steps[-1][0], steps[-1][1]
+    if index:  # the field is itself an entry of an array of tables: its header
+        _, entry = _table_start(lines, [(name, int(n) if n else None) for name, n in steps])
+        return entry + 1 if entry is not None else None
+    key = re.compile(rf"^\s*{re.escape(last)}\s*=")
     for i in range(start, len(lines)):
-        if key.match(lines[i]) or re.match(rf"^\s*{re.escape(parts[-1])}\s*=", lines[i]):
+        if i > start and table is not None and _HEADER.match(lines[i]):
+            break  # the next table: the key is not written in this one
+        if key.match(lines[i]):
             return i + 1
-    return start + 1 if start else None
+    return table + 1 if table is not None else None
+
+
+_HEADER = re.compile(r"^\s*\[")
+
+
+def _table_start(lines: list[str], path: list[tuple[str, int | None]]) -> tuple[int, int | None]:
+    """(where to look for keys, the header's line index) of a dotted table path, walking `[a.b]`
+    and the Nth `[[a.b]]`; (0, None) at the top level or when a header is not written."""
+    start, found, names = 0, None, []
+    for name, index in path:
+        names.append(name)
+        dotted = re.escape(".".join(names))
+        header = re.compile(rf"^\s*\[\[\s*{dotted}\s*\]\]" if index is not None else rf"^\s*\[\s*{dotted}\s*\]")
+        seen = -1
+        for i in range(start, len(lines)):
+            if header.match(lines[i]):
+                seen += 1
+                if seen == (index or 0):
+                    start, found = i, i
+                    break
+    return start, found
 
 
 def parse_toml(name: str, text: str) -> dict[str, Any]:

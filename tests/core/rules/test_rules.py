@@ -108,6 +108,23 @@ def test_errors_point_at_their_line() -> None:
     assert err.value.line is not None and err.value.field == "-"
 
 
+def test_every_file_names_the_line_of_its_error() -> None:
+    """Issue 16: a shop owner fixes a guess from the message alone: file, line and field everywhere."""
+    from nudge.rules.toml_fields import locate
+
+    pages = PAGES + '\n[[page]]\ntype = "landing"\npattern = "/x"\n'
+    with pytest.raises(RuleError) as err:
+        load_ruleset({"pages.toml": pages})
+    assert err.value.field == "page[%d].type" % (pages.count("[[page]]") - 1) and err.value.line == len(pages.splitlines()) - 1
+    with pytest.raises(RuleError) as err:
+        load_ruleset({"pages.toml": PAGES, "bad.toml": 'bogus = 1\n' + RULE})
+    assert str(err.value).startswith("bad.toml:1: bogus: unknown field")
+    catalog = "[[product]]\nid = 'a'\nname = 'A'\nurl = '/a'\ncategory = 'x'\n\n[[product]]\nid = 'b'\nurl = 7\n"
+    assert locate(catalog, "product[1].url") == 9  # the second entry's url, not the first's
+    assert locate(catalog, "product[1]") == 7 and locate(catalog, "product[1].name") == 7  # unwritten: its header
+    assert locate("[offer]\ncode = 'X'\n[caps]\ncode = 1\n", "caps.code") == 4
+
+
 def test_attribute_paths_match_what_the_worker_builds() -> None:
     from nudge.visitor.attributes import ATTRIBUTE_PATHS, visitor_attributes
     from nudge.visitor.pages import Page
