@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8787
 SHOP_PORT ?= 8788
 
-.PHONY: dev test unit e2e deploy-check bench fuzz setup snapshot chromium clean
+.PHONY: dev test lint unit e2e deploy-check bench fuzz setup snapshot chromium clean
 
 setup: $(VENV)/.installed node_modules/.installed .dev.vars src/nudge/_bundle.py build/pyodide/pyodide_dev.capnp.bin \
 	python_modules/msgpack/__init__.py snapshot
@@ -53,7 +53,12 @@ chromium:
 dev: setup
 	PORT=$(PORT) SHOP_PORT=$(SHOP_PORT) scripts/dev.sh
 
-test: setup chromium
+# ruff (rules in pyproject.toml) over everything Python in the repo; mypy strict over src/ and tools/.
+LINTED := src tools tests e2e bench scripts demo_shop
+lint: $(VENV)/.installed
+	$(PY) -m ruff check $(LINTED)
+
+test: setup chromium lint
 	$(PY) -m mypy
 	$(PY) -m pytest tests e2e
 	wrangler deploy --dry-run --outdir dist
@@ -70,6 +75,7 @@ bench: setup chromium
 	$(PY) bench/lift.py
 	$(PY) bench/cls.py
 	$(PY) bench/load.py
+	$(PY) bench/peers/run.py
 
 # The fuzz targets (tests/fuzz) at >= 100,000 cases each; `make test` runs them briefly.
 fuzz: setup

@@ -12,7 +12,7 @@ import time
 from nudge.visitor.attributes import visitor_attributes
 from nudge.rules.decide import decide
 from nudge.visitor.pages import PAGE_TYPES, Page
-from nudge.rules.model import load_ruleset
+from nudge.rules.load import load_ruleset
 from tests.core.factories import repo_rule_files, typical_visit
 
 NOW = 1_790_000_000

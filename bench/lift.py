@@ -34,7 +34,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "src")]  # this checkout's nudge and test 
 
 from scipy import stats  # noqa: E402
 
-from nudge_tools.report import ALPHA, LIFT, WORSE, Events, RuleLift, rule_table  # noqa: E402
+from nudge_tools.report.lift import ALPHA, LIFT, WORSE, RuleLift  # noqa: E402
+from nudge_tools.report.sources import Events  # noqa: E402
+from nudge_tools.report.text import rule_table  # noqa: E402
 from tests.support.traffic import HOLDOUT_PERCENT, Run, Scenario, Simulation, exposure_groups, simulation  # noqa: E402
 
 BASE, LIFT_POINTS = 0.04, 0.01

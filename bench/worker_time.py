@@ -42,6 +42,7 @@ from bench.stack import (SECRET, PageLog, bench_origin, cpu_seconds, loadavg, lo
                          worker_pid)
 from nudge.offers import OfferTokens, Redeemed  # noqa: E402
 from nudge.signing import Signer  # noqa: E402
+from tests.support.traffic import HONOURED, publish, rules_with_shop  # noqa: E402
 
 UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0 Safari/537.36"
 JOURNEY = [
@@ -118,8 +119,15 @@ def main() -> int:
     ap.add_argument("--visitors", type=int, default=50)
     ap.add_argument("--priced", type=int, default=50, help="pages with prices + JSON-LD (each after a category page)")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as state, bench_origin() as origin, \
-            local_edge(origin, Path(state), "--var", "NUDGE_EDGE_CACHE:off") as (edge, process):
+    with tempfile.TemporaryDirectory() as state, tempfile.TemporaryDirectory() as rules:
+        # rules for a cart that charges X-Nudge-Offer, so the priced pages get their prices rewritten
+        publish(rules_with_shop(Path(rules), HONOURED), Path(state))
+        measure(args, Path(state))
+    return 0
+
+
+def measure(args: argparse.Namespace, state: Path) -> None:
+    with bench_origin() as origin, local_edge(origin, state, "--var", "NUDGE_EDGE_CACHE:off") as (edge, process):
         pid, log = worker_pid(edge, process), PageLog(process)
         warm = Visitor(edge, log)
         for path in JOURNEY:
@@ -152,7 +160,6 @@ def main() -> int:
           f"target <= 5)" + (f"; with {marked} marked prices + JSON-LD + og meta: "
                              f"{statistics.median(p.handlers for p in priced):g}" if priced else ""))
     print(f"at the end: {loadavg()}")
-    return 0
 
 
 if __name__ == "__main__":

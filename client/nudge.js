@@ -64,10 +64,21 @@
     return h <= 0 ? 100 : Math.round(100 * scrollY / h);
   }
 
-  // GA4-style dataLayer: relay cart events (entries pushed before we loaded count too). Identity
-  // only as the shop's server signed it (`nudge_identity`): a bare user_id is never sent.
+  // GA4's two forms on the dataLayer: gtag('event', name, params) pushes its arguments object,
+  // dataLayer.push({event, ecommerce}) pushes an object; both become {event, ecommerce}.
+  function ga4(entry) {
+    if (entry && entry[0] === "event" && typeof entry[1] === "string" && typeof entry.length === "number") {
+      var params = entry[2] && typeof entry[2] === "object" ? entry[2] : {};
+      return { event: entry[1], ecommerce: params };
+    }
+    return entry;
+  }
+
+  // Relay cart events (entries pushed before we loaded count too). Identity only as the shop's
+  // server signed it (`nudge_identity`): a bare user_id is never sent.
   var identified = false;
   function relay(entry) {
+    entry = ga4(entry);
     if (entry && typeof entry.nudge_identity === "string" && !identified) {
       identified = true; queue.push({ type: "identify", token: entry.nudge_identity.slice(0, 512) }); send(false);
     }

@@ -54,7 +54,9 @@ MAX_BODY = 16 * 1024
 PAGE_HEADERS = {"Cache-Control": "no-store"}
 # Switches for testing nudge against other kinds of shops (the e2e tests set them):
 # DEMO_SHOP_CSP=strict sends a nonce-based strict Content-Security-Policy;
-# DEMO_SHOP_IGNORE_OFFER=1 ignores X-Nudge-Offer, like a shop with no nudge integration.
+# DEMO_SHOP_IGNORE_OFFER=1 ignores X-Nudge-Offer, like a shop with no nudge integration;
+# DEMO_SHOP_OFFER=cart applies X-Nudge-Offer in the cart and checkout only: product and collection
+# pages show list prices (and no X-Nudge-Offer-Applied), like a shop whose middleware prices the cart.
 OFFER_APPLIED = "X-Nudge-Offer-Applied"
 # The signed-in customer (demo: any id, no password), named to nudge on every page so the Worker can
 # link the visitor to the customer (and follow up after the visit).
@@ -90,6 +92,11 @@ def current_offer(request: Request) -> Offer | None:
     if os.environ.get("DEMO_SHOP_IGNORE_OFFER") == "1":
         return None
     return parse_offer(request.headers.get(OFFER_HEADER), now=time.time(), categories=CATALOG.categories)
+
+
+def listing_offer(request: Request) -> Offer | None:
+    """The offer product and collection pages are priced with (none when only the cart applies it)."""
+    return None if os.environ.get("DEMO_SHOP_OFFER") == "cart" else current_offer(request)
 
 
 def current_user(request: Request) -> str | None:
@@ -128,8 +135,8 @@ def render(
     nonce = secrets.token_urlsafe(16) if os.environ.get("DEMO_SHOP_CSP") == "strict" else None
     context = {"datalayer": list(events), "offer_note": note, "csp_nonce": nonce, **context}
     extra = {"Content-Security-Policy": strict_csp(nonce)} if nonce else {}
-    if offer is not None:  # prices on this page already carry the offer: nudge leaves them alone
-        extra[OFFER_APPLIED] = "1"
+    if offer is not None and (listing_offer(request) is not None or any(line.discounted for line in shown)):
+        extra[OFFER_APPLIED] = "1"  # prices on this page already carry the offer: nudge leaves them alone
     user = current_user(request)
     if user:
         extra[USER_HEADER] = user
@@ -143,7 +150,7 @@ def priced(products: Iterable[Product], offer: Offer | None) -> list[Line]:
 
 
 async def home(request: Request) -> Response:
-    lines = priced(CATALOG.featured(), current_offer(request))
+    lines = priced(CATALOG.featured(), listing_offer(request))
     return render(request, "home.html", {"featured": lines}, shown=lines)
 
 
@@ -151,7 +158,7 @@ async def category_page(request: Request) -> Response:
     category = CATALOG.categories.get(request.path_params["category"])
     if category is None:
         raise HTTPException(404)
-    lines = priced(CATALOG.in_category(category.slug), current_offer(request))
+    lines = priced(CATALOG.in_category(category.slug), listing_offer(request))
     event = ecommerce_event(
         "view_item_list", lines, indexed=True, item_list_id=category.slug, item_list_name=category.name
     )
@@ -162,7 +169,7 @@ async def product_page(request: Request) -> Response:
     product = CATALOG.find(request.path_params["category"], request.path_params["slug"])
     if product is None:
         raise HTTPException(404)
-    offer = current_offer(request)
+    offer = listing_offer(request)
     line = price_line(product, 1, offer)
     related = priced(CATALOG.related(product), offer)
     context = {

@@ -17,7 +17,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from nudge.followups.planning import SIGNATURE_HEADER, verify
+from nudge.followups.webhook import SIGNATURE_HEADER, verify
 
 MAX_KEPT = 100
 

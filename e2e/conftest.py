@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
+from e2e.platforms.oscar.shop import OscarShop, oscar_shop
 from tests.support.processes import Process, free_port, local_edge, running
+from tests.support.traffic import HONOURED, publish, rules_with_shop
 
 CHROMIUM = "/usr/bin/chromium"
 SECRET = "e2e-secret-0123456789abcdef"  # the edge's NUDGE_SECRET here, so tests can read the cookie
@@ -90,8 +92,20 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 def unintegrated_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """A shop that ignores X-Nudge-Offer (no integration): nudge rewrites its marked prices."""
+    """A shop that ignores X-Nudge-Offer (no integration) behind the demo's rules: its cart charges
+    full price, so nudge rewrites no price and tells the shopper the code instead."""
     with shop_behind_edge(tmp_path_factory.mktemp("kv-unintegrated"), shop_env={"DEMO_SHOP_IGNORE_OFFER": "1"}) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def honoured_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A shop whose cart charges what X-Nudge-Offer says but whose pages show list prices
+    (DEMO_SHOP_OFFER=cart), behind rules that say so (`offer_header = "honoured"`, published before
+    the edge starts): nudge shows the discount on the prices the pages mark."""
+    kv_dir = tmp_path_factory.mktemp("kv-honoured")
+    publish(rules_with_shop(tmp_path_factory.mktemp("rules-honoured"), HONOURED), kv_dir)
+    with shop_behind_edge(kv_dir, shop_env={"DEMO_SHOP_OFFER": "cart"}) as s:
         yield s
 
 
@@ -99,6 +113,27 @@ def unintegrated_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sta
 def strict_csp_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A shop sending a strict nonce-based Content-Security-Policy, a fresh nonce per response."""
     with shop_behind_edge(tmp_path_factory.mktemp("kv-csp"), shop_env={"DEMO_SHOP_CSP": "strict"}) as s:
+        yield s
+
+
+@pytest.fixture(scope="session")
+def oscar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OscarShop]:
+    """A stock Django Oscar shop (e2e/platforms/oscar), direct."""
+    with oscar_shop(tmp_path_factory.mktemp("oscar") / "shop") as shop:
+        yield shop
+
+
+@contextmanager
+def edge_in_front_of(shop: str, kv_dir: Path) -> Iterator[Stack]:
+    """nudge on workerd in front of `shop`, configured only by rules/ as bundled."""
+    with local_edge(shop, kv_dir, SECRET) as (edge, process):
+        yield Stack(edge=edge, shop=shop, state=kv_dir, process=process)
+
+
+@pytest.fixture(scope="session")
+def oscar_stack(oscar: OscarShop, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """nudge on workerd in front of the stock Oscar shop (under waitress)."""
+    with edge_in_front_of(oscar.url, tmp_path_factory.mktemp("kv-oscar")) as s:
         yield s
 
 

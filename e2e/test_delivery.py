@@ -12,7 +12,8 @@ from collections.abc import Callable, Iterator
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Response, expect
 
-from nudge.visitor.profile import Profile, decode_profile, profile_key
+from nudge.kv_keys import profile_key
+from nudge.visitor.profile import Profile, decode_profile
 
 from .conftest import Stack, clocked_page, kv_value
 from .test_accessibility import CLS_OBSERVER, axe_violations, layout_shift
@@ -317,14 +318,25 @@ def test_one_order_is_not_a_repeat_buyer(page: Page, context: BrowserContext, st
 # -- prices ---------------------------------------------------------------------------------------
 
 
-def redeem_sneakers_offer(page: Page) -> list[str]:
-    """The canonical story: 5 minutes on sneakers, 3 pairs, move to leave, take the offer."""
+def redeem_sneakers_offer(page: Page, says: str = "10% off sneakers applied") -> list[str]:
+    """The canonical story: 5 minutes on sneakers, 3 pairs, move to leave, take the offer; the
+    offer's banner then `says` what the shop's cart backs."""
     products = browse_pairs(page, 3, "05:01")
     move_to_leave(page)
     page.locator(MODAL).get_by_role("link", name="Get 10% off sneakers").click()
     expect(page).to_have_url(re.compile(re.escape(SNEAKERS) + "$"))
-    expect(page.locator("#nudge-offer-applied")).to_contain_text("10% off sneakers applied")
+    expect(page.locator("[data-nudge-offer]")).to_contain_text(says)
     return products
+
+
+CODE_AT_CHECKOUT = "10% off sneakers: use code SNEAKERS10 at checkout"
+
+
+def cart_total(page: Page, product: str) -> str:
+    """What the shop's cart charges for one `product` (the cart page's total)."""
+    add_to_cart(page, product)
+    page.goto("/cart")
+    return page.locator("[data-testid=cart-total]").inner_text()
 
 
 @pytest.fixture
@@ -333,15 +345,33 @@ def unintegrated_page(browser: Browser, unintegrated_stack: Stack) -> Iterator[P
         yield p
 
 
-def test_worker_rewrites_marked_prices_for_a_shop_without_integration(unintegrated_page: Page) -> None:
+@pytest.fixture
+def honoured_page(browser: Browser, honoured_stack: Stack) -> Iterator[Page]:
+    with clocked_page(browser, honoured_stack) as p:
+        yield p
+
+
+def test_a_shop_without_integration_is_told_no_discount_it_will_not_charge(unintegrated_page: Page) -> None:
     page = unintegrated_page
+    redeem_sneakers_offer(page, CODE_AT_CHECKOUT)  # the code, to enter at checkout: nothing "applied"
+    expect(page.locator("#nudge-offer-applied")).to_have_count(0)
+    response, html = served(page, AERO)
+    assert "x-nudge-offer-applied" not in response.headers  # the shop ignored the offer
+    assert "data-nudge-priced" not in html and 'class="nudge-now"' not in html and "applied" not in html
+    expect(page.locator("[data-nudge-offer=code] > span")).to_have_text(CODE_AT_CHECKOUT)
+    expect(page.locator(".product__price")).to_have_text("$129.00")
+    assert cart_total(page, AERO) == "$129.00"  # what the page showed is what the cart charges
+
+
+def test_worker_rewrites_marked_prices_for_a_cart_that_honours_the_offer(honoured_page: Page) -> None:
+    page = honoured_page
     _, html = served(page, AERO)
     expect(page.locator(".product__price")).to_have_text("$129.00")  # no offer yet: as the shop sent it
     assert "data-nudge-priced" not in html
 
     redeem_sneakers_offer(page)
     response, html = served(page, AERO)
-    assert "x-nudge-offer-applied" not in response.headers  # the shop ignored the offer
+    assert "x-nudge-offer-applied" not in response.headers  # the shop left the page at list price
     assert '<s class="nudge-was"><span class="nudge-sr">was </span>$129.00</s><span class="nudge-now">$116.10</span>' in html
     price = page.locator(".product__price [data-nudge-price]")
     expect(price.locator("s.nudge-was")).to_have_text("was $129.00")
@@ -360,10 +390,11 @@ def test_worker_rewrites_marked_prices_for_a_shop_without_integration(unintegrat
 
     page.goto("/collections/boots")  # another category: prices as the shop sent them
     expect(page.locator(".nudge-was")).to_have_count(0)
+    assert cart_total(page, AERO) == "$116.10"  # the price nudge showed is the one the cart charges
 
 
-def test_rewriting_leaves_other_categories_prices_alone(unintegrated_page: Page) -> None:
-    page = unintegrated_page
+def test_rewriting_leaves_other_categories_prices_alone(honoured_page: Page) -> None:
+    page = honoured_page
     redeem_sneakers_offer(page)
     page.goto(AERO)  # "Goes well with": socks and the cleaning kit, not sneakers
     related = page.locator("section[aria-labelledby=related] [data-testid=product-card]")

@@ -20,11 +20,12 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from nudge.rules.bucketing import in_holdout
-from nudge_tools.cli import read_rule_files
+from nudge_tools.inputs import read_rule_files
 from nudge.keys import key32
 from nudge.rules.preview import PreviewTokens
-from nudge.visitor.profile import decode_profile, profile_key
-from nudge.rules.model import load_ruleset
+from nudge.kv_keys import profile_key
+from nudge.visitor.profile import decode_profile
+from nudge.rules.load import load_ruleset
 from nudge.signing import Signer
 
 from tests.support.processes import REPO_ROOT
@@ -436,7 +437,7 @@ PLOTTED = """svg => [...svg.querySelectorAll('g[id$="-axes_1"], g[id$="-axes_2"]
                     stroke: getComputedStyle(e).stroke, fill: getComputedStyle(e).fill};
         })),
 }))"""
-GREY, BLUE = "rgb(107, 114, 128)", "rgb(37, 99, 235)"  # holdout, variant 0 (report_html's colors)
+GREY, BLUE = "rgb(107, 114, 128)", "rgb(37, 99, 235)"  # holdout, variant 0 (report/html.py's colors)
 
 
 def test_html_report_opens_in_chromium_and_charts_every_rule_with_data(browser: Browser, report_stack: Stack,

@@ -30,7 +30,7 @@ def minified(source: str) -> str:
 def main() -> int:
     rules = {p.name: p.read_text(encoding="utf-8") for p in sorted((ROOT / "rules").glob("*.toml"))}
     sys.path.insert(0, str(ROOT / "src"))
-    from nudge.rules.model import RuleError, load_ruleset
+    from nudge.rules.load import RuleError, load_ruleset
 
     try:
         ruleset = load_ruleset(rules)

@@ -13,17 +13,13 @@ from typing import Any
 from nudge.rules.bucketing import choose_variant
 from nudge.rules.model import Rule
 
-EVENT_KINDS = ("exposure", "impression", "click", "dismiss", "conversion")
-GROUPS = ("treatment", "holdout", "shadow")
-
-
 @dataclass(frozen=True)
 class Event:
-    kind: str
+    kind: str  # exposure, impression, click, dismiss, conversion, conversion_unverified
     visitor: str
     rule: str = ""  # "" for a conversion (the report attributes it)
     variant: int | None = None
-    group: str = ""
+    group: str = ""  # treatment, holdout or shadow
     page_type: str = ""
     revenue: float = 0.0
 

@@ -97,3 +97,15 @@ def shareable_page(status: int, headers: Mapping[str, str]) -> bool:
             and ("public" in cache_control or "s-maxage" in cache_control)
             and not any(d in cache_control for d in ("private", "no-store", "no-cache"))
             and "set-cookie" not in headers and shareable_vary(headers.get("vary")))
+
+
+def forwarded_for(given: str | None, client: str | None) -> str | None:
+    """The X-Forwarded-For the origin gets: the chain the request came with, ending in the address
+    that connected (`client`: CF-Connecting-IP, set by Cloudflare and unforgeable there). Cloudflare
+    already appends that address to the request's own header, so it is not added twice; with no
+    address known the given chain passes on unchanged. Origins should trust only its last entry."""
+    chain = [hop.strip() for hop in (given or "").split(",") if hop.strip()]
+    address = (client or "").strip()
+    if address and (not chain or chain[-1] != address):
+        chain.append(address)
+    return ", ".join(chain) or None

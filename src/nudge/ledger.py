@@ -17,8 +17,6 @@ Plain Python: the SQL runs through a callable, SQLite's own in the tests, the Du
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -29,7 +27,6 @@ UNAVAILABLE = "unavailable"  # the ledger could not be asked: nothing is granted
 VERDICTS = frozenset((REDEEMED, USED, ENDED, UNAVAILABLE))
 
 LEDGER_BINDING = "NUDGE_LEDGER"
-KEEP_VISITOR = 30 * 86_400  # how long a visitor's redemption of a rule is remembered here
 KEEP_DAYS = 2  # a day's count is kept this many days after it (then pruned)
 MAX_KEY = 64
 
@@ -44,23 +41,6 @@ Sql = Callable[..., Sequence[Sequence[object]]]  # sql(query, *params) -> rows
 
 class LedgerError(ValueError):
     """A request the ledger refuses to act on (a malformed key or number)."""
-
-
-def ledger_name(rule_id: str) -> str:
-    """The Durable Object's name for a rule's ledger (`idFromName`)."""
-    return f"rule:{rule_id}"
-
-
-def visitor_key(secret: bytes, visitor: str) -> str:
-    """A button token's ledger key: the visitor, as a keyed hash (the ledger never holds the id).
-    Keyed by visitor, not by token: a visitor redeems a rule's offer once, whichever of its
-    tokens (each page mints one) comes back."""
-    return "v:" + hmac.new(secret, b"nudge/ledger/" + visitor.encode(), hashlib.sha256).hexdigest()[:32]
-
-
-def code_ledger_key(code: str) -> str:
-    """A follow-up code's ledger key (good in any browser, once)."""
-    return "c:" + code
 
 
 class Ledger:

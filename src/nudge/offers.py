@@ -55,14 +55,6 @@ class Redeemed:
         return was, round(max(0.0, was - off), 2)
 
 
-@dataclass(frozen=True)
-class Claim:
-    """What a verified button token entitles the visitor to."""
-
-    rule_id: str
-    redirect: str
-
-
 def offer_expiry(offer: Offer, now: int) -> int:
     """When a redeemed offer ends: `valid_hours` from now, capped at local midnight if "today only"."""
     end = now + offer.valid_hours * 3600

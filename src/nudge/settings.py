@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from nudge.followups.planning import webhook_url_problem
+from nudge.followups.webhook import webhook_url_problem
 from nudge.signing import parse_secrets
 from nudge.visitor.privacy import ConsentPolicy
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import random
+import re
 from pathlib import Path
 
-from nudge.engine import Engine
-from nudge.rules.model import RuleSet, load_ruleset
+from nudge.engine import Engine, KeyEvent, PageRequest, Reply
+from nudge.rules.load import load_ruleset
+from nudge.rules.model import RuleSet
+from nudge.visitor.attributes import RequestContext
 from nudge.visitor.beacon import Beacon, Event, Item
 from nudge.visitor.pages import Page
 from nudge.visitor.session import Session
@@ -15,6 +19,8 @@ from nudge.visitor.tracking import apply_beacon, credit_dwell, record_page_view,
 ROOT = Path(__file__).resolve().parents[2]
 NOW = 1_790_000_000  # a fixed clock; everything time-based takes `now` as an argument
 SECRET = [b"test-secret"]
+RULE = "sneakers-exit-intent"  # the story rule: a modal with an offer, after dwell on sneakers
+PRODUCTS = [f"/collections/sneakers/products/p{i}" for i in range(3)]
 
 
 def repo_rule_files() -> dict[str, str]:
@@ -27,6 +33,13 @@ def repo_ruleset() -> RuleSet:
 
 def make_app(files: dict[str, str] | None = None) -> Engine:
     return Engine(load_ruleset(files or repo_rule_files()), SECRET, "/* client */")
+
+
+def post_beacon(app: Engine, body: bytes, s: Session, now: int, site: str = "") -> tuple[Reply, KeyEvent]:
+    """POST /_nudge/beacon as the edge handles it: the beacon read and validated, then applied."""
+    beacon = app.read_beacon("POST", body, "application/json")
+    assert not isinstance(beacon, Reply), beacon
+    return app.apply_beacon(beacon, s, now, True, site)
 
 
 def session(now: int = NOW) -> Session:
@@ -74,3 +87,27 @@ def heavy_history(rng: random.Random, views: int = 10_000) -> Session:
             record_served(s, rule, revealed=False)
             apply_beacon(s, Beacon(None, None, (Event("nudge_shown", rule=rule),)), now)
     return s
+
+
+def req(path: str, secure: bool = True) -> PageRequest:
+    return PageRequest(RequestContext(path=path), secure=secure)
+
+
+def cookie_value(set_cookie: str) -> tuple[str, str]:
+    name, _, rest = set_cookie.partition("=")
+    return name, rest.split(";")[0]
+
+
+def visit(app: Engine, paths: list[str], dwell: int = 0) -> tuple[Session, str]:
+    """Serves pages in order, as a browser would, carrying cookies; dwell is reported for the first."""
+    jar: dict[str, str] = {}
+    body = ""
+    for i, path in enumerate(paths):
+        s = app.load_session(jar, NOW + i)
+        plan = app.plan_page(req(path), s, app.active_offer(jar, NOW + i), None, NOW + i)
+        jar.update(cookie_value(c) for c in plan.set_cookies)
+        if i == 0 and dwell:
+            pv = json.loads(re.search(r'id="nudge-config">(.*?)</script>', plan.body_end).group(1))["pv"]  # type: ignore[union-attr]
+            jar["nudge_dw"] = f"{pv}.{dwell}"
+        body = plan.body_end
+    return app.load_session(jar, NOW + len(paths)), body

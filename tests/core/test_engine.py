@@ -1,4 +1,5 @@
-"""The request-level flows, in plain Python: page plans, beacons, redemption."""
+"""The page flow through the engine, in plain Python: what pages show and set across a visit, for
+tracked and untracked visitors (beacons: test_visit_reports.py; redemption: test_redemption.py)."""
 
 from __future__ import annotations
 
@@ -6,45 +7,14 @@ import json
 import re
 from urllib.parse import unquote
 
-from nudge.engine import Engine, PageRequest
-from nudge.visitor.attributes import RequestContext
+from nudge.engine import Engine
+from nudge.followups.messages import IssuedCode
 from nudge.visitor.cookies import parse_cookies
-from nudge.visitor.purchases import ShopOrder
 from nudge.visitor.session import Session
-from nudge.visitor.tracking import is_closed
 
-from .factories import NOW, make_app, repo_rule_files
+from .factories import NOW, PRODUCTS, RULE, cookie_value, make_app, repo_rule_files, req, visit
 
 APP = make_app()
-JS_CART_APP = make_app({k: v for k, v in repo_rule_files().items() if k != "site.toml"})  # no cart endpoints
-RULE = "sneakers-exit-intent"
-
-
-def req(path: str, secure: bool = True) -> PageRequest:
-    return PageRequest(RequestContext(path=path), secure=secure)
-
-
-def cookie_value(set_cookie: str) -> tuple[str, str]:
-    name, _, rest = set_cookie.partition("=")
-    return name, rest.split(";")[0]
-
-
-def visit(app: Engine, paths: list[str], dwell: int = 0) -> tuple[Session, str]:
-    """Serves pages in order, as a browser would, carrying cookies; dwell is reported for the first."""
-    jar: dict[str, str] = {}
-    body = ""
-    for i, path in enumerate(paths):
-        s = app.load_session(jar, NOW + i)
-        plan = app.plan_page(req(path), s, app.active_offer(jar, NOW + i), None, NOW + i)
-        jar.update(cookie_value(c) for c in plan.set_cookies)
-        if i == 0 and dwell:
-            pv = json.loads(re.search(r'id="nudge-config">(.*?)</script>', plan.body_end).group(1))["pv"]  # type: ignore[union-attr]
-            jar["nudge_dw"] = f"{pv}.{dwell}"
-        body = plan.body_end
-    return app.load_session(jar, NOW + len(paths)), body
-
-
-PRODUCTS = [f"/collections/sneakers/products/p{i}" for i in range(3)]
 
 
 def test_story_page_gets_the_hidden_modal_with_a_redeem_link() -> None:
@@ -79,65 +49,6 @@ def test_first_page_of_a_visit_writes_the_profile_once() -> None:
     assert APP.plan_page(req("/"), back, None, None, NOW).profile_write is None
 
 
-def test_beacon_ok_and_bad() -> None:
-    s = Session.fresh(NOW, b"visitor1")
-    body = json.dumps({"events": [{"type": "add_to_cart", "items": [{"id": "a", "quantity": 1}]}]}).encode()
-    reply, orders = JS_CART_APP.beacon("POST", body, "application/json", s, NOW, True)
-    assert reply.status == 204 and not orders and s.cart == {"a": 1}
-    edge_counted = Session.fresh(NOW, b"visitor2")
-    APP.beacon("POST", body, "application/json", edge_counted, NOW, True)  # cart endpoints watched at the edge
-    assert edge_counted.cart == {} and edge_counted.cart_changed == 0
-    assert reply.headers[0][0] == "Set-Cookie"
-    before = APP.codec.encode(s)
-    for method, data, ctype, status, reason in [
-        ("GET", b"{}", "application/json", 405, "POST"),
-        ("POST", b"{", "application/json", 400, "not JSON"),
-        ("POST", b'{"events": [{"type": "nudge_shown", "rule": "nope"}]}', "application/json", 400, "unknown rule"),
-    ]:
-        reply, _ = APP.beacon(method, data, ctype, s, NOW, True)
-        assert reply.status == status and reason in json.loads(reply.body)["error"]
-        assert not any(h == "Set-Cookie" for h, _ in reply.headers)
-    assert APP.codec.encode(s) == before  # untouched by the rejected beacons
-    purchase = json.dumps({"events": [{"type": "purchase", "value": 99.5}]}).encode()
-    event = APP.beacon("POST", purchase, "application/json", s, NOW, True)[1]
-    # issue 15: a browser's purchase is measured as unverified and moves no order or revenue
-    assert event.orders == 0 and event.revenue == 0 and s.orders == 0 and s.revenue == 0
-    assert [(e.kind, e.revenue) for e in event.events] == [("conversion_unverified", 99.5)]
-    # the shop's confirmed order (X-Nudge-Order) counts, once per order id
-    bought = APP.order_seen(ShopOrder("NDG-1", 99.5), s, NOW, "https://shop.example")
-    assert bought is not None and bought.orders == 1 and bought.revenue == 9950 and s.orders == 1
-    assert [(e.kind, e.revenue) for e in bought.events] == [("conversion", 99.5)]
-    assert APP.order_seen(ShopOrder("NDG-1", 99.5), s, NOW + 5) is None and s.orders == 1
-
-
-def test_redeem_sets_offer_closes_rule_and_redirects_same_site() -> None:
-    session, body = visit(APP, ["/collections/sneakers", *PRODUCTS], dwell=300)
-    href = unquote(re.search(r'href="/_nudge/redeem\?t=([^"]+)"', body).group(1))  # type: ignore[union-attr]
-    reply, event = APP.redeem(f"t={href}", session, NOW + 10, secure=True)
-    assert reply.status == 303 and event.redeemed == 1
-    headers = dict((k, v) for k, v in reply.headers if k != "Set-Cookie")
-    assert headers["Location"] == "/collections/sneakers"
-    cookies = dict(cookie_value(v) for k, v in reply.headers if k == "Set-Cookie")
-    offer = APP.active_offer(cookies, NOW + 10)
-    assert offer is not None and offer.percent == 10 and offer.category == "sneakers"
-    assert APP.origin_headers(offer)["X-Nudge-Offer"].startswith("code=SNEAKERS10; percent=10")
-    after = APP.load_session(cookies, NOW + 11)
-    assert is_closed(after, RULE)
-    _, body = visit(APP, ["/collections/sneakers"])
-    assert "nudge-modal" not in body
-
-
-def test_redeem_rejects_foreign_and_forged_tokens() -> None:
-    session, body = visit(APP, ["/collections/sneakers", *PRODUCTS], dwell=300)
-    token = unquote(re.search(r'redeem\?t=([^"]+)"', body).group(1))  # type: ignore[union-attr]
-    other = Session.fresh(NOW, b"someone")
-    for query, who in [(f"t={token}", other), ("t=forged.token", session), ("", session), ("t=" + "A" * 600, session)]:
-        reply, event = APP.redeem(query, who, NOW, secure=True)
-        headers = dict(reply.headers)
-        assert reply.status == 303 and not event and headers["Location"] == "/"
-        assert headers["Set-Cookie"].startswith("nudge_msg=offer-expired;")  # no offer, a polite note
-
-
 def test_our_cookies_are_parsed_leniently() -> None:
     assert parse_cookies('a=1; nudge="x.y"; bad; =v; a=2') == {"a": "1", "nudge": "x.y"}
 
@@ -164,19 +75,6 @@ def test_visitor_status_and_forget() -> None:
     assert app.forget("GET", {}, None, False, secure=True).status == 405
 
 
-def test_an_offer_is_redeemed_once() -> None:
-    session, body = visit(APP, ["/collections/sneakers", *PRODUCTS], dwell=300)
-    token = unquote(re.search(r'redeem\?t=([^"]+)"', body).group(1))  # type: ignore[union-attr]
-    first, event = APP.redeem(f"t={token}", session, NOW + 10, secure=True)
-    assert event.redeemed == 1
-    cookies = dict(cookie_value(v) for k, v in first.headers if k == "Set-Cookie")
-    active = APP.active_offer(cookies, NOW + 11)
-    again, event = APP.redeem(f"t={token}", session, NOW + 12, secure=True, active=active)
-    assert again.status == 303 and not event and not any(k == "Set-Cookie" for k, _ in again.headers)
-    later, event = APP.redeem(f"t={token}", session, NOW + 13, secure=True, active=None)  # offer gone
-    assert not event and dict(later.headers)["Set-Cookie"].startswith("nudge_msg=offer-used;")
-
-
 def test_the_polite_message_shows_once_on_the_next_page() -> None:
     s = Session.fresh(NOW, b"visitor1")
     plan = APP.plan_page(req("/"), s, None, None, NOW, cookies={"nudge_msg": "offer-expired"})
@@ -184,3 +82,91 @@ def test_the_polite_message_shows_once_on_the_next_page() -> None:
     assert any(c.startswith("nudge_msg=;") and "Max-Age=0" in c for c in plan.set_cookies)
     quiet = APP.plan_page(req("/"), s, None, None, NOW, cookies={"nudge_msg": "<script>"})
     assert "nudge-notice" not in quiet.body_start  # only known messages, never cookie text
+
+
+# -- how the cart gets the offer (offer_apply.py) ---------------------------------------------------
+
+SHOPIFY_URL = '\noffer_apply_url = "/discount/{code}?redirect={redirect}"\n'
+
+
+def app_applying(shop: str, offer: str = "") -> Engine:
+    """The repo's rules with `[shop]` lines for offers instead of the demo's, and `offer` lines
+    added to the story's [offer]."""
+    files = repo_rule_files()
+    files["site.toml"] = files["site.toml"].replace('offer_apply = "header"', shop)
+    files["sneakers-exit-intent.toml"] = files["sneakers-exit-intent.toml"].replace(
+        'timezone = "America/New_York"', f'timezone = "America/New_York"\n{offer}')
+    return make_app(files)
+
+
+def redeemed(app: Engine) -> tuple[dict[str, str], str, str]:
+    """(cookies after the button, where it sent the shopper, where a second click sends them)."""
+    session, body = visit(app, ["/collections/sneakers", *PRODUCTS], dwell=300)
+    token = unquote(re.search(r'redeem\?t=([^"]+)"', body).group(1))  # type: ignore[union-attr]
+    first, event = app.redeem(f"t={token}", session, NOW + 10, secure=True)
+    assert first.status == 303 and event.redeemed == 1
+    cookies = dict(cookie_value(v) for k, v in first.headers if k == "Set-Cookie")
+    again, _ = app.redeem(f"t={token}", session, NOW + 11, secure=True, active=app.active_offer(cookies, NOW + 11))
+    return cookies, dict(first.headers)["Location"], dict(again.headers)["Location"]
+
+
+def offer_page(app: Engine, cookies: dict[str, str], confirmed: bool = False) -> tuple[str, bool]:
+    """(the banner area of the sneakers page, whether nudge rewrites its marked prices)."""
+    plan = app.plan_page(req("/collections/sneakers"), app.load_session(cookies, NOW + 20),
+                         app.active_offer(cookies, NOW + 20), None, NOW + 20, cookies=cookies,
+                         offer_confirmed=confirmed)
+    return plan.body_start, plan.prices is not None
+
+
+def test_by_default_the_shopper_is_told_the_code_and_nothing_is_applied() -> None:
+    app = app_applying("")
+    cookies, landing, again = redeemed(app)
+    assert landing == again == "/collections/sneakers"
+    offer = app.active_offer(cookies, NOW + 20)
+    assert offer is not None and app.origin_headers(offer) == {}  # the cart gets the code, not a header
+    for confirmed in (False, True):  # no header went out: a confirmation cannot be about it
+        banner, rewrites = offer_page(app, cookies, confirmed)
+        assert "10% off sneakers: use code <strong>SNEAKERS10</strong> at checkout" in banner
+        assert "applied" not in banner and not rewrites
+
+
+def test_an_offer_by_url_goes_through_the_platforms_own_apply_link() -> None:
+    app = app_applying('offer_apply = "url"' + SHOPIFY_URL)
+    cookies, landing, again = redeemed(app)
+    assert landing == again == "/discount/SNEAKERS10?redirect=%2Fcollections%2Fsneakers"
+    offer = app.active_offer(cookies, NOW + 20)
+    assert offer is not None and app.origin_headers(offer) == {}
+    banner, rewrites = offer_page(app, cookies)
+    assert "code <strong>SNEAKERS10</strong> added to your cart" in banner and not rewrites
+    # a follow-up's single-use code goes the same way, encoded
+    issued = IssuedCode("CART-7K3M", "cart-abandoned-email", "v", 10, None, "sneakers", "/cart", NOW + 99)
+    reply, event = app.redeem_code(issued, Session.fresh(NOW, b"other"), NOW, secure=True)
+    assert event.redeemed == 1 and dict(reply.headers)["Location"] == "/discount/CART-7K3M?redirect=%2Fcart"
+
+
+def test_an_offers_own_apply_wins_over_the_sites() -> None:
+    app = app_applying('offer_apply = "url"' + SHOPIFY_URL, 'apply = "code"')
+    cookies, landing, _ = redeemed(app)
+    banner, _ = offer_page(app, cookies)
+    assert landing == "/collections/sneakers" and "at checkout" in banner
+
+
+def test_a_header_offer_is_applied_only_where_the_shop_confirms_it() -> None:
+    cookies, landing, _ = redeemed(APP)  # the demo's rules: apply = "header", confirmed per page
+    offer = APP.active_offer(cookies, NOW + 20)
+    assert landing == "/collections/sneakers" and offer is not None
+    assert APP.origin_headers(offer)["X-Nudge-Offer"].startswith("code=SNEAKERS10; percent=10")
+    banner, rewrites = offer_page(APP, cookies)  # the shop did not say it priced this page
+    assert "use code <strong>SNEAKERS10</strong> at checkout" in banner and "applied" not in banner
+    assert not rewrites
+    banner, rewrites = offer_page(APP, cookies, confirmed=True)  # it did: its prices are the offer's
+    assert 'id="nudge-offer-applied"' in banner and "10% off sneakers applied" in banner and not rewrites
+
+
+def test_a_cart_that_honours_the_header_gets_its_marked_prices_rewritten() -> None:
+    app = app_applying('offer_apply = "header"\noffer_header = "honoured"')
+    cookies, _, _ = redeemed(app)
+    banner, rewrites = offer_page(app, cookies)
+    assert "10% off sneakers applied" in banner and rewrites
+    banner, rewrites = offer_page(app, cookies, confirmed=True)  # priced by the shop: never twice
+    assert "10% off sneakers applied" in banner and not rewrites

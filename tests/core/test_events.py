@@ -9,7 +9,7 @@ from nudge.engine import Engine, PageRequest
 from nudge.visitor.attributes import RequestContext
 from nudge.visitor.beacon import Beacon, Event as BeaconEvent
 from nudge.events import Event
-from nudge.rules.model import load_ruleset
+from nudge.rules.load import load_ruleset
 from nudge.visitor.session import Session
 from nudge.visitor.tracking import record_served
 

@@ -7,8 +7,9 @@ from urllib.parse import unquote
 
 import pytest
 
+from nudge.engine import Reply
 from nudge.guard import (
-    beacon_media_refusal, cross_origin_refusal, is_nudge_header, location_value, origin_of, shareable_page,
+    beacon_media_refusal, cross_origin_refusal, forwarded_for, is_nudge_header, location_value, origin_of, shareable_page,
     shareable_vary,
 )
 from nudge.visitor.cookies import without_our_cookies
@@ -85,10 +86,10 @@ def test_the_beacon_endpoint_answers_415_and_changes_nothing(content_type: str) 
     session = Session.fresh(NOW)
     before = APP.codec.encode(session)
     body = json.dumps({"events": [{"type": "add_to_cart", "items": [{"id": "x", "quantity": 1}]}]}).encode()
-    reply, event = APP.beacon("POST", body, content_type, session, NOW, True)
-    assert reply.status == 415 and reply.content_type.startswith("text/plain")
+    reply = APP.read_beacon("POST", body, content_type)  # refused before the session is looked at
+    assert isinstance(reply, Reply) and reply.status == 415 and reply.content_type.startswith("text/plain")
     assert not any(name.lower() == "set-cookie" for name, _ in reply.headers)
-    assert not event and APP.codec.encode(session) == before
+    assert APP.codec.encode(session) == before
 
 
 @pytest.mark.parametrize("name", ["X-Nudge-Offer", "x-nudge-user", "X_Nudge_User", "x_nudge_offer", "X-NUDGE_ORDER",
@@ -150,3 +151,15 @@ def test_every_nudge_cookie_stays_at_the_edge() -> None:
     header = "shop=1; nudge=a.b; nudge_offer=x; nudge_dw=1.2; nudge_future=z; nudgey=keep; nudge_msg=m"
     assert without_our_cookies(header) == "shop=1; nudgey=keep"
     assert without_our_cookies("nudge=1; nudge_preview=2") is None
+
+
+@pytest.mark.parametrize("given, client, sent", [
+    (None, "198.51.100.2", "198.51.100.2"),
+    ("203.0.113.7", "198.51.100.2", "203.0.113.7, 198.51.100.2"),  # the chain as it came, then who connected
+    ("203.0.113.7, 198.51.100.2", "198.51.100.2", "203.0.113.7, 198.51.100.2"),  # Cloudflare appended it already
+    ("203.0.113.7", None, "203.0.113.7"),  # nobody known to add: the chain passes on
+    (None, None, None),
+    (" , ", "", None),
+])
+def test_forwarded_for_ends_in_the_connecting_address(given: str | None, client: str | None, sent: str | None) -> None:
+    assert forwarded_for(given, client) == sent

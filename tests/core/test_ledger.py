@@ -10,10 +10,10 @@ from urllib.parse import quote
 import pytest
 
 from nudge.engine import Engine
-from nudge.followups.planning import FollowUp, IssuedCode, Pending
-from nudge.ledger import (ENDED, KEEP_VISITOR, REDEEMED, UNAVAILABLE, USED, Ledger, LedgerError, code_ledger_key,
-                          ledger_name, verdict, visitor_key)
-from nudge.rules.model import load_ruleset
+from nudge.followups.messages import FollowUp, IssuedCode, Pending
+from nudge.kv_keys import KEEP_VISITOR, code_ledger_key, ledger_name, visitor_key
+from nudge.ledger import ENDED, REDEEMED, UNAVAILABLE, USED, Ledger, LedgerError, verdict
+from nudge.rules.load import load_ruleset
 from nudge.visitor.session import Session
 
 from .factories import NOW, SECRET, repo_rule_files

@@ -19,19 +19,18 @@ from urllib.parse import quote, unquote, urljoin, urlsplit
 import msgpack
 import pytest
 
-from nudge import signing
+from nudge import endpoint_replies, redemption, signing
 from nudge.engine import Engine, PageRequest, Reply
 from nudge.visitor.attributes import RequestContext
 from nudge.visitor.cookies import MAX_HEADER, parse_cookies, without_our_cookies
 from nudge.offers import TOKEN_TTL, OfferTokens, Redeemed
 from nudge.visitor.product_facts import ProductFactsCollector
-from nudge.rules.model import RuleError, load_ruleset
+from nudge.rules.load import RuleError, load_ruleset
 from nudge.visitor.session import MAX_COOKIE_VALUE, VISIT_TIMEOUT, Session
 from nudge.signing import BadData, Signer, parse_secrets
 from nudge.visitor.tracking import is_closed, record_page_view
 
-from .factories import NOW, ROOT, SECRET, make_app, repo_rule_files
-from .test_engine import PRODUCTS, cookie_value, visit
+from .factories import NOW, PRODUCTS, ROOT, SECRET, cookie_value, make_app, repo_rule_files, visit
 
 APP = make_app()
 RULE = "sneakers-exit-intent"
@@ -100,7 +99,7 @@ def test_a_value_signed_for_another_purpose_is_refused_everywhere() -> None:
     for value in (token, session_cookie, offer_cookie):
         assert APP.preview_of({"nudge_preview": value}, NOW) is None
     for value in (offer_cookie, preview, session_cookie):
-        assert APP.offer_rule(f"t={quote(value)}", session, NOW) is None
+        assert redemption.offer_rule(APP, f"t={quote(value)}", session, NOW) is None
 
 
 def test_an_old_session_cookie_replayed_is_a_new_visit_of_the_same_visitor() -> None:
@@ -184,7 +183,7 @@ def test_oversized_signed_values_are_refused_before_any_hmac(monkeypatch: pytest
     assert APP.load_session({"nudge": "A" * (MAX_COOKIE_VALUE + 1)}, NOW).is_new
     assert APP.active_offer({"nudge_offer": "A" * 513}, NOW) is None
     assert APP.preview_of({"nudge_preview": "A" * 513}, NOW) is None
-    assert APP.offer_rule("t=" + "A" * 513, Session.fresh(NOW), NOW) is None
+    assert redemption.offer_rule(APP, "t=" + "A" * 513, Session.fresh(NOW), NOW) is None
 
 
 # -- header injection ---------------------------------------------------------------------------------
@@ -222,8 +221,14 @@ def all_replies(app: Engine, query: str) -> list[Reply]:
         app.start_preview(f"end=1&{query}", NOW, True),
         app.explain(query, session, None, NOW, "tracked", RequestContext()),
         app.forget("POST", {"nudge": "x"}, None, False, True),
-        app.beacon("POST", query.encode(), "application/json", session, NOW, True)[0],
+        refused_beacon(app, query.encode()),
     ]
+
+
+def refused_beacon(app: Engine, body: bytes) -> Reply:
+    reply = app.read_beacon("POST", body, "application/json")
+    assert isinstance(reply, Reply), "a beacon that is not a JSON object is refused"
+    return reply
 
 
 @pytest.mark.parametrize("query", [
@@ -380,7 +385,7 @@ def test_signatures_are_compared_with_hmac_compare_digest(monkeypatch: pytest.Mo
 
 def test_no_tag_or_token_is_compared_with_equality() -> None:
     """Read the code paths: no `==`/`!=`/`in` on anything named like a MAC, tag, digest or token."""
-    for function in (Signer.unsign, Engine.explain):
+    for function in (Signer.unsign, endpoint_replies.explain):
         tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
         for node in ast.walk(tree):
             if isinstance(node, ast.Compare) and any(isinstance(op, (ast.Eq, ast.NotEq, ast.In, ast.NotIn))
@@ -392,11 +397,9 @@ def test_no_tag_or_token_is_compared_with_equality() -> None:
 def test_the_explain_token_is_compared_with_hmac_compare_digest(monkeypatch: pytest.MonkeyPatch) -> None:
     import hmac
 
-    import nudge.engine
-
     calls: list[tuple[bytes, bytes]] = []
     real = hmac.compare_digest
-    monkeypatch.setattr(nudge.engine.hmac, "compare_digest", lambda a, b: calls.append((a, b)) or real(a, b))
+    monkeypatch.setattr(endpoint_replies.hmac, "compare_digest", lambda a, b: calls.append((a, b)) or real(a, b))
     app = Engine(APP.ruleset, SECRET, "", explain_token="right")
     assert app.explain("token=wrong&path=/", Session.fresh(NOW), None, NOW, "tracked", RequestContext()).status == 403
     assert app.explain("token=right&path=/", Session.fresh(NOW), None, NOW, "tracked", RequestContext()).status == 200
@@ -417,7 +420,9 @@ def test_secrets_never_reach_the_log_or_stdout(caplog: pytest.LogCaptureFixture,
         print(plan.log_line("tracked", app.rules_version, 0.1, 4, True))
     session = app.load_session(jar, NOW + 20)
     for body in (b'{"events": [{"type": "identify", "user": "c-1"}]}', b"{", b"[" * 3000):
-        app.beacon("POST", body, "application/json", session, NOW + 21, True)
+        beacon = app.read_beacon("POST", body, "application/json")
+        if not isinstance(beacon, Reply):
+            app.apply_beacon(beacon, session, NOW + 21, True)
     app.redeem("t=forged", session, NOW, True)
     app.explain(f"token={qa}&path=/", session, None, NOW, "tracked", RequestContext())
     app.explain("token=nope&path=/", session, None, NOW, "tracked", RequestContext())

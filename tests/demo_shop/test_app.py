@@ -477,6 +477,21 @@ async def test_offer_applies_through_cart_checkout_and_purchase(client: httpx.As
     ]
 
 
+async def test_a_shop_that_applies_the_offer_in_the_cart_only_lists_list_prices(
+        client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEMO_SHOP_OFFER", "cart")  # DEMO_SHOP_OFFER=cart: the e2e "honoured" shop
+    offer = {"x-nudge-offer": SNEAKERS10}
+    page = await client.get(AERO, headers=offer)
+    assert prices(page.text, "price") == ["129.00"] and "discounted-price" not in page.text
+    assert "x-nudge-offer-applied" not in page.headers  # nudge must show the cart's price itself
+    grid = await client.get("/collections/sneakers", headers=offer)
+    assert "card-discounted-price" not in grid.text and "x-nudge-offer-applied" not in grid.headers
+    body = await add(client, "SNK-001", **offer)
+    assert (body["total"], body["coupon"]) == (116.1, "SNEAKERS10")  # the cart charges the offer
+    cart = await client.get("/cart", headers=offer)
+    assert prices(cart.text, "cart-total") == ["116.10"] and cart.headers["x-nudge-offer-applied"] == "1"
+
+
 @pytest.mark.parametrize(
     "header",
     [
@@ -627,7 +642,7 @@ async def test_a_signed_in_customer_is_named_to_nudge_on_every_page(client: http
 
 async def test_the_webhook_receiver_keeps_verified_deliveries_once_per_event(
         client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    from nudge.followups.planning import SIGNATURE_HEADER, sign
+    from nudge.followups.webhook import SIGNATURE_HEADER, sign
 
     monkeypatch.setenv("NUDGE_WEBHOOK_SECRET", "hook-secret")
     body = json.dumps({"eventId": "e" * 24, "userId": "alice", "action": "abandoned_cart",

@@ -11,8 +11,9 @@ from typing import Any
 from hypothesis import strategies as st
 
 from nudge.visitor.beacon import CART_EVENTS, MAX_EVENTS, MAX_ITEMS, MAX_USER_ID, NUDGE_EVENTS, Beacon, BeaconError, Event, Item, parse_beacon
-from nudge.visitor.cart import parse_cart_body
-from nudge.rules.model import load_ruleset
+from nudge.visitor.cart import cart_changes
+from nudge.visitor.cart_routes import RouteMatch
+from nudge.rules.load import load_ruleset
 from nudge.visitor.session import MAX_DWELL_PER_PAGE, clean_id
 
 from ..core.factories import repo_rule_files
@@ -105,18 +106,19 @@ def test_well_formed_beacons_round_trip(pv: int | None, dwell: float, events: li
 
 
 CART = load_ruleset(repo_rule_files()).cart
-CART_FIELDS = st.sampled_from(["sku", "qty", "id", "quantity"]) | SHORT
+CART_FIELDS = st.sampled_from(["sku", "qty", "id", "quantity", "items[][sku]", "items[0][qty]"]) | SHORT
 
 
 @fuzz(st.one_of(
     st.binary(max_size=300),
     st.dictionaries(CART_FIELDS, JSON_SCALARS | st.text("0123456789-+ _", max_size=12), max_size=4).map(lambda d: json.dumps(d).encode()),
     st.lists(st.tuples(CART_FIELDS, TEXT), max_size=4).map(lambda p: "&".join(f"{k}={v}" for k, v in p).encode()),
-), st.sampled_from(["application/json", "application/x-www-form-urlencoded", "text/plain", None]),
-    st.sampled_from(["add", "remove"]))
+), st.sampled_from(["application/json", "application/x-www-form-urlencoded", "text/plain", None,
+                     "multipart/form-data; boundary=b"]),
+    st.sampled_from(["add", "remove", "change"]))
 def test_cart_bodies(body: bytes, content_type: str | None, action: str) -> None:
-    """The shop's own cart POSTs, read at the edge: a bounded change or None, never an error."""
+    """The shop's own cart POSTs, read at the edge: bounded changes or none, never an error."""
     assert CART is not None
-    change = parse_cart_body(CART, action, body, content_type)
-    if change is not None:
-        assert change.action == action and clean_id(change.item, 32) == change.item and 1 <= change.quantity <= 999
+    for change in cart_changes(CART, RouteMatch(action, "POST"), body, content_type):
+        assert change.action == action and clean_id(change.item, 32) == change.item
+        assert (0 if action == "change" else 1) <= change.quantity <= 999

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from nudge.offers import Redeemed
 from nudge.visitor.pages import same_site_path
-from nudge.rules.model import RuleError, load_ruleset
+from nudge.rules.load import RuleError, load_ruleset
 
 from ..core.factories import NOW, repo_rule_files
 from .profile import fuzz

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from nudge.visitor.beacon import BeaconError, parse_beacon
 from nudge.visitor.cookies import OUR_COOKIES, parse_cookies, set_cookie, without_our_cookies
-from nudge.rules.model import load_ruleset
+from nudge.rules.load import load_ruleset
 from nudge.visitor.session import MAX_COOKIE_BYTES, Session, SessionCodec, _to_wire
 from nudge.signing import BadData, Signer
 from nudge.visitor.tracking import apply_beacon, credit_dwell, parse_dwell_cookie, record_page_view

@@ -17,9 +17,9 @@ from typing import TypeVar
 import httpx
 import pytest
 
-from nudge.visitor.identity import identity_hash, identity_key, shop_token
+from nudge.kv_keys import identity_key, order_key
+from nudge.visitor.identity import identity_hash, shop_token
 from nudge.visitor.profile import Profile, decode_profile
-from nudge.visitor.purchases import order_key
 from tests.runtime.test_followups import ADD, PRODUCT, attempts, edge_with_hook, wait_attempts, wait_settled
 from tests.runtime.test_worker import CODEC, SECRET, SHOP_SECRET, Edge, edge_in_front_of_origin, kv_keys, wait_for_kv
 from tests.support.processes import events

@@ -20,9 +20,11 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from nudge.followups.planning import IssuedCode, code_key
+from nudge.followups.messages import IssuedCode
+from nudge.kv_keys import code_key
 from nudge.offers import OFFER_COOKIE
-from nudge.rules.model import Rule, load_ruleset
+from nudge.rules.load import load_ruleset
+from nudge.rules.model import Rule
 from tests.runtime.test_delivery import OFFERS
 from tests.runtime.test_followups import (CART_RULE, abandon_cart, attempts, body, edge_with_hook, next_second,
                                           wait_settled, wait_until)

@@ -16,11 +16,11 @@ import pytest
 from nudge.rules.bucketing import in_holdout
 from nudge.offers import OfferTokens, Redeemed
 from nudge.rules.preview import PreviewTokens
-from nudge.rules.model import load_ruleset
+from nudge.rules.load import load_ruleset
 from nudge.signing import Signer
 from tests.runtime.test_worker import (CODEC, SECRET, Edge, cached_urls, edge_in_front_of_origin,
                                        wait_for_rules)
-from tests.support.traffic import publish
+from tests.support.traffic import HONOURED, publish, rules_with_shop
 from tests.support.processes import REPO_ROOT, events
 
 pytestmark = pytest.mark.runtime
@@ -32,7 +32,11 @@ QA_TOKEN = "qa-token-123"
 
 @pytest.fixture(scope="module")
 def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
-    with edge_in_front_of_origin(tmp_path_factory.mktemp("kv"), "--var", f"NUDGE_EXPLAIN_TOKEN:{QA_TOKEN}") as e:
+    """The repo's rules, but for a shop whose cart charges what X-Nudge-Offer says (the scriptable
+    origin prices no page itself): nudge shows the discount on the prices the page marks."""
+    kv_dir = tmp_path_factory.mktemp("kv")
+    publish(rules_with_shop(tmp_path_factory.mktemp("rules"), HONOURED), kv_dir)
+    with edge_in_front_of_origin(kv_dir, "--var", f"NUDGE_EXPLAIN_TOKEN:{QA_TOKEN}") as e:
         yield e
 
 
@@ -313,3 +317,61 @@ def test_holdout_visitors_never_see_the_nudge_but_are_counted(tmp_path: Path) ->
                 assert kinds == (["exposure", "impression"] if group == "treatment" else ["exposure"])
                 exposure = next(r for r in rows if r["blobs"][0] == "exposure")  # type: ignore[index]
                 assert exposure["blobs"][1:4] == ["boots-banner", "0", group]  # type: ignore[index]
+
+
+# -- how the cart gets the offer: one edge, the rules republished per mode --------------------------
+
+
+def redeem_as_new_shopper(edge: Edge, rule_files: Path) -> tuple[httpx.Response, dict[str, str]]:
+    """A new shopper's button click (no redirect followed) and their cookies after it."""
+    rule = load_ruleset({p.name: p.read_text() for p in rule_files.glob("*.toml")}).rule("sneakers-exit-intent")
+    assert rule is not None
+    with httpx.Client(base_url=edge.url, timeout=30) as shopper:
+        shopper.get("/")
+        token = OFFERS.mint(rule, CODEC.decode(shopper.cookies["nudge"]).visitor_id, int(time.time()))
+        reply = shopper.get(f"/_nudge/redeem?t={quote(token)}")
+        return reply, dict(shopper.cookies)
+
+
+def sneakers_page(edge: Edge, cookies: dict[str, str], query: str = "") -> tuple[str, dict[str, str]]:
+    """The sneakers collection for this shopper, and the request headers the origin got for it."""
+    path = f"/collections/sneakers?n={time.monotonic_ns()}{query}"
+    with httpx.Client(base_url=edge.url, timeout=30, cookies=cookies) as c:
+        page = c.get(path).text
+    return page, next(seen for seen in edge.seen if seen[":path"] == path)
+
+
+def test_each_apply_mode_says_only_what_the_cart_charges(tmp_path: Path) -> None:
+    kv_dir = tmp_path / "kv"
+    code = rules_with_shop(tmp_path / "code", "")
+    url = rules_with_shop(tmp_path / "url", 'offer_apply = "url"\noffer_apply_url = "/discount/{code}?redirect={redirect}"',
+                          "max_per_day = 1\n")
+    header = rules_with_shop(tmp_path / "header", 'offer_apply = "header"')
+    with edge_in_front_of_origin(kv_dir, "--var", "NUDGE_RULES_REFRESH_SECONDS:1") as e, e.client() as c:
+        wait_for_rules(e, c, publish(url, kv_dir))  # through the platform's own apply link (first: a
+        # budget of one a day, which no other mode's redemption has spent yet)
+        reply, cookies = redeem_as_new_shopper(e, url)
+        assert reply.status_code == 303
+        assert reply.headers["location"] == "/discount/SNEAKERS10?redirect=%2Fcollections%2Fsneakers"
+        page, sent = sneakers_page(e, cookies)
+        assert "code <strong>SNEAKERS10</strong> added to your cart" in page
+        assert "nudge-now" not in page and "x-nudge-offer" not in sent
+        refused, cookies = redeem_as_new_shopper(e, url)  # the ledger answers before any apply link
+        assert refused.headers["location"] == "/collections/sneakers" and "nudge_offer" not in cookies
+        assert "nudge_msg=offer-ended" in "; ".join(refused.headers.get_list("set-cookie"))
+
+        wait_for_rules(e, c, publish(code, kv_dir))  # the default: the code, to use at checkout
+        reply, cookies = redeem_as_new_shopper(e, code)
+        assert reply.status_code == 303 and reply.headers["location"] == "/collections/sneakers"
+        page, sent = sneakers_page(e, cookies)
+        assert "10% off sneakers: use code <strong>SNEAKERS10</strong> at checkout" in page
+        assert "applied" not in page and "nudge-now" not in page and "x-nudge-offer" not in sent
+
+        wait_for_rules(e, c, publish(header, kv_dir))  # the shop reads X-Nudge-Offer
+        reply, cookies = redeem_as_new_shopper(e, header)
+        page, sent = sneakers_page(e, cookies)
+        assert sent["x-nudge-offer"].startswith("code=SNEAKERS10; percent=10; category=sneakers")
+        assert "use code <strong>SNEAKERS10</strong> at checkout" in page and "applied" not in page
+        assert "nudge-now" not in page  # the shop did not say it priced the page, nor that its cart does
+        page, _ = sneakers_page(e, cookies, "&applied=1")
+        assert "10% off sneakers applied: code <strong>SNEAKERS10</strong>" in page and "nudge-now" not in page

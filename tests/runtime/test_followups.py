@@ -24,7 +24,7 @@ from typing import Any, TypeVar, cast
 import httpx
 import pytest
 
-from nudge.followups.planning import SIGNATURE_HEADER, verify
+from nudge.followups.webhook import SIGNATURE_HEADER, verify
 from tests.runtime.test_worker import CODEC, Edge, edge_in_front_of_origin
 from tests.support.processes import REPO_ROOT, events
 from tests.support.webhook import Hook, Received, serving_hook

@@ -27,7 +27,8 @@ from pathlib import Path
 import pytest
 from scipy import stats
 
-from nudge_tools.report import LIFT, NO_LIFT, RuleLift, newcombe, verdict, z_test
+from nudge_tools.report.lift import LIFT, NO_LIFT, RuleLift, verdict
+from nudge_tools.report.stats import newcombe, z_test
 from tests.support.traffic import Run, Scenario, exposure_groups, simulation
 
 pytestmark = pytest.mark.runtime

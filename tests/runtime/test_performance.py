@@ -18,6 +18,7 @@ from nudge.visitor.learned_catalog import decode_facts
 from tests.runtime.test_delivery import offer_cookie
 from tests.runtime.test_worker import SECRET, wait_for_kv
 from tests.support.processes import Process, local_edge
+from tests.support.traffic import HONOURED, publish, rules_with_shop
 
 pytestmark = pytest.mark.runtime
 
@@ -44,7 +45,8 @@ class BenchEdge:
 
 @pytest.fixture(scope="module")
 def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BenchEdge]:
-    kv_dir = tmp_path_factory.mktemp("kv")
+    kv_dir = tmp_path_factory.mktemp("kv")  # rules for a cart that charges X-Nudge-Offer: prices rewritten
+    publish(rules_with_shop(tmp_path_factory.mktemp("rules"), HONOURED), kv_dir)
     with serving() as origin, local_edge(origin, kv_dir, SECRET) as (url, process):
         yield BenchEdge(url, process, kv_dir)
 

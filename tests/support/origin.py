@@ -4,6 +4,7 @@ routes cover what real shops send (slow pages, errors, gzip, redirects, several 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import time
 from collections.abc import Iterator
@@ -119,6 +120,30 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, PAGE.encode())
 
     do_HEAD = do_GET
+
+    def do_POST(self) -> None:  # noqa: N802 - stdlib name
+        """Echoes how a request body arrived (as JSON): its framing headers (a WSGI server reads no
+        body without Content-Length), its length and its SHA-256."""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        type(self).seen.append({":path": self.path, **headers})
+        length = headers.get("content-length")
+        body = self.rfile.read(int(length)) if length else self._chunked()
+        report = {"content-length": length, "transfer-encoding": headers.get("transfer-encoding"),
+                  "content-type": headers.get("content-type"), "length": len(body),
+                  "sha256": hashlib.sha256(body).hexdigest()}
+        self._send(200, json.dumps(report).encode(), "application/json")
+
+    def _chunked(self) -> bytes:
+        """A chunked request body, de-chunked (the stdlib server leaves that to the handler)."""
+        if "chunked" not in self.headers.get("Transfer-Encoding", "").lower():
+            return b""
+        chunks = []
+        while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline()  # the CRLF after each chunk
+        while self.rfile.readline() not in (b"\r\n", b"\n", b""):  # trailers, then the last CRLF
+            pass
+        return b"".join(chunks)
 
 
 @contextmanager

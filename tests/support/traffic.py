@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import threading
@@ -35,9 +36,11 @@ from pathlib import Path
 import httpx
 
 import nudge
-from nudge_tools.cli import read_rule_files
-from nudge_tools.report import EVENTS_FILE, Events, LiftReport, analyze, load_local
-from nudge.rules.model import RuleSet, load_ruleset
+from nudge_tools.inputs import read_rule_files
+from nudge_tools.report.lift import LiftReport, analyze
+from nudge_tools.report.sources import EVENTS_FILE, Events, load_local
+from nudge.rules.load import load_ruleset
+from nudge.rules.model import RuleSet
 from nudge.rules.blob import rules_version
 from nudge.visitor.session import COOKIE_NAME, SessionCodec
 from nudge.signing import Signer
@@ -244,6 +247,22 @@ class Simulation:
 def exposure_groups(events: Events, rule_id: str) -> dict[str, str]:
     """Each visitor's group (treatment, holdout) in the rule's exposure events, as recorded."""
     return {r.visitor: r.group for r in events.rows if r.kind == "exposure" and r.rule == rule_id}
+
+
+def rules_with_shop(rules_dir: Path, shop: str, offer: str = "") -> Path:
+    """The repo's rules copied to `rules_dir`, the demo's offer line of site.toml's [shop]
+    (`offer_apply = "header"`) replaced by `shop`, and `offer` lines added to the story's [offer]."""
+    shutil.copytree(REPO_ROOT / "rules", rules_dir, dirs_exist_ok=True)
+    site = rules_dir / "site.toml"
+    site.write_text((REPO_ROOT / "rules" / "site.toml").read_text().replace('offer_apply = "header"', shop))
+    story = rules_dir / "sneakers-exit-intent.toml"
+    story.write_text((REPO_ROOT / "rules" / story.name).read_text().replace("percent = 10\n", f"percent = 10\n{offer}"))
+    return rules_dir
+
+
+# A shop whose cart charges what X-Nudge-Offer says but whose pages show list prices: nudge shows
+# the discount on the prices they mark (offer_apply.py).
+HONOURED = 'offer_apply = "header"\noffer_header = "honoured"'
 
 
 def publish(rules_dir: Path, persist: Path) -> str:

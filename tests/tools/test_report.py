@@ -16,14 +16,26 @@ from scipy.stats.contingency import relative_risk
 
 import nudge
 import nudge_tools.cli
-from nudge_tools import report
+from nudge.rules.load import load_ruleset
+from nudge.rules.model import RuleSet
 from nudge_tools.cli import main
-from nudge_tools.report import (HOLDOUT, LIFT, Arm, RuleLift, NO_LIFT, NOT_ENOUGH_DATA, WORSE, Events, Row, analyze, load_local,
-                          load_remote, newcombe, parse_local_line, relative_interval, remote_credentials,
-                          sample_ratio, verdict, wilson, z_test)
-from nudge_tools.report_html import chart_svg, html_report
-from nudge.rules.model import RuleSet, load_ruleset
-
+from nudge_tools.report import sources
+from nudge_tools.report.html import chart_svg, html_report
+from nudge_tools.report.lift import (
+    HOLDOUT,
+    LIFT,
+    NO_LIFT,
+    NOT_ENOUGH_DATA,
+    WORSE,
+    Arm,
+    RuleLift,
+    analyze,
+    sample_ratio,
+    verdict,
+)
+from nudge_tools.report.sources import Events, Row, load_local, load_remote, parse_local_line, remote_credentials
+from nudge_tools.report.stats import newcombe, relative_interval, wilson, z_test
+from nudge_tools.report.text import text_report
 from tests.core.factories import ROOT
 
 DAY = 86_400
@@ -299,9 +311,9 @@ def test_weighting_by_sample_interval_through_the_sql_api() -> None:
 
 
 def test_remote_answers_that_are_not_rows() -> None:
-    with pytest.raises(report.ReportError, match="unexpected answer"):
+    with pytest.raises(sources.ReportError, match="unexpected answer"):
         load_remote("a", "t", 30, lambda *_: b'{"errors": [{"message": "bad token"}]}')
-    with pytest.raises(report.ReportError, match="other than JSON"):
+    with pytest.raises(sources.ReportError, match="other than JSON"):
         load_remote("a", "t", 30, lambda *_: b"<html>")
     truncated = json.dumps({"data": [{"blob1": "exposure"}], "rows_before_limit_at_least": 5}).encode()
     loaded = load_remote("a", "t", 30, lambda *_: truncated)
@@ -310,7 +322,7 @@ def test_remote_answers_that_are_not_rows() -> None:
 
 def test_remote_credentials() -> None:
     assert remote_credentials({"CLOUDFLARE_ACCOUNT_ID": "a", "CLOUDFLARE_API_TOKEN": "t"}) == ("a", "t")
-    with pytest.raises(report.ReportError, match="CLOUDFLARE_API_TOKEN") as info:
+    with pytest.raises(sources.ReportError, match="CLOUDFLARE_API_TOKEN") as info:
         remote_credentials({"CLOUDFLARE_ACCOUNT_ID": "a"})
     assert "CLOUDFLARE_ACCOUNT_ID" not in str(info.value)
 
@@ -338,7 +350,7 @@ def test_local_lines_skip_what_cannot_be_read(tmp_path: Path) -> None:
     assert [(r.kind, r.visitor) for r in loaded.rows] == [("exposure", "a"), ("conversion", "a"), ("conversion", "b")]
     assert loaded.rows[2].rule == ""
     assert loaded.rows[1].revenue == 12.5 and loaded.rows[1].time == T0 + 60
-    with pytest.raises(report.ReportError, match="no events yet"):
+    with pytest.raises(sources.ReportError, match="no events yet"):
         load_local(tmp_path / "missing.jsonl", T0, 30)
 
 
@@ -364,7 +376,7 @@ def test_report_of_an_experiment_with_a_winner() -> None:
     assert promo.daily and promo.daily[-1].difference == pytest.approx(0.02)  # all known by the last day
     assert arm_of(promo, HOLDOUT).revenue_per_visitor == 1.5
     plain = next(r for r in result.rules if r.rule == "plain")
-    assert plain.arms == () and "no exposures yet" in report.text_report(result)
+    assert plain.arms == () and "no exposures yet" in text_report(result)
 
 
 def test_rule_without_holdout_says_so() -> None:
@@ -375,7 +387,7 @@ def test_rule_without_holdout_says_so() -> None:
 
 def test_text_report_states_the_method_and_the_verdicts() -> None:
     rows = arms(1_000, 30, {"0": (4_500, 140), "1": (4_500, 225)})
-    text = report.text_report(analyze(events(*rows), ruleset()))
+    text = text_report(analyze(events(*rows), ruleset()))
     assert "Newcombe" in text and "z-test" in text and "chi-square" in text
     assert "LIFT DETECTED" in text and "NO LIFT DETECTED" in text and "sample ratio ok" in text
     assert re.search(r"holdout\s+1,000\s+0\s+-\s+30\s+3\.00% \(2\.11%-4\.25%\)\s+1\.50", text)
@@ -461,13 +473,13 @@ def test_cli_report_remote_uses_the_same_computation(tmp_path: Path, capsys: pyt
     data = [{"timestamp": "2026-01-01 00:00:00", "blob1": r.kind, "blob2": r.rule, "blob3": r.variant,
              "blob4": r.group, "blob5": r.visitor, "double1": r.revenue, "double2": r.time, "_sample_interval": 1}
             for r in arms(300, 15, {"0": (1_350, 130), "1": (1_350, 70)})]
-    original = report.load_remote
+    original = sources.load_remote
 
     def offline(account: str, token: str, since: int) -> Events:
         assert (account, token, since) == ("acc", "tok", 30)
         return original(account, token, since, lambda *_: json.dumps({"data": data}).encode())
 
-    monkeypatch.setattr(report, "load_remote", offline)
+    monkeypatch.setattr(sources, "load_remote", offline)
     assert main(["report", "--remote", "--rules", str(rules)]) == 0
     out = capsys.readouterr().out
     assert "Analytics Engine dataset nudge_events (--remote)" in out and "sample ratio ok" in out
@@ -486,7 +498,8 @@ def test_worker_modules_never_import_the_tools() -> None:
     cli = ast.parse(Path(nudge_tools.cli.__file__).read_text())
     top = {a.name for n in cli.body if isinstance(n, ast.ImportFrom) for a in n.names}
     top |= {n.module or "" for n in cli.body if isinstance(n, ast.ImportFrom)}
-    assert not {"report", "report_html", "nudge_tools.report", "nudge_tools.report_html"} & top
+    assert not {"report", "sources", "stats", "lift", "text", "html"} & top
+    assert not [m for m in top if m == "nudge_tools.report" or m.startswith("nudge_tools.report.")]
 
 
 def test_html_lift_chart_shows_the_interval_on_the_first_day() -> None:
@@ -495,6 +508,7 @@ def test_html_lift_chart_shows_the_interval_on_the_first_day() -> None:
     (day,) = lift_of(rows).daily
     svg = chart_svg(lift_of(rows), "c-")
     lift_axes = svg[svg.index('id="c-axes_2"'):]
-    bars = re.findall(r'<g id="c-LineCollection_\d+">\s*<path d="M ([\d.]+) ([\d.]+) \s*L ([\d.]+) ([\d.]+) ', lift_axes)
+    bars = re.findall(r'<g id="c-LineCollection_\d+">\s*<path d="M ([\d.]+) ([\d.]+) \s*L ([\d.]+) ([\d.]+) ',
+                      lift_axes)
     assert any(x1 == x2 and float(y1) - float(y2) > 20 for x1, y1, x2, y2 in bars), bars
     assert day.interval[0] < day.difference < day.interval[1]

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from nudge_tools.cli import main
-from nudge.rules.model import load_ruleset
+from nudge.rules.load import load_ruleset
 from nudge_tools.simulate import generate, replay
 
 from tests.core.factories import repo_rule_files, repo_ruleset

@@ -21,98 +21,30 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from nudge.kv_keys import POINTER_KEY, blob_key
+from nudge.rules.blob import compile_blob
+from nudge.rules.load import RuleError, load_ruleset
+from nudge.rules.model import RuleSet
+from nudge.signing import BadData, Signer
 from nudge.visitor.attributes import RequestContext, visitor_attributes
 from nudge.visitor.pages import same_site_path
-from nudge.rules.model import RuleError, RuleSet, load_ruleset
-from nudge.rules.blob import POINTER_KEY, blob_key, compile_blob
+from nudge.visitor.session import VISIT_TIMEOUT, Session, SessionCodec
+from nudge_tools.inputs import (
+    DEV_VARS,
+    REPO_ROOT,
+    SECRET_VAR,
+    UsageError,
+    cookie_value,
+    default_rules_dir,
+    find_secrets,
+    read_rule_files,
+)
 from nudge_tools.simulate import Report, RuleReport, generate, replay
-from nudge.visitor.session import COOKIE_NAME, VISIT_TIMEOUT, Session, SessionCodec
-from nudge.signing import BadData, Signer, parse_secrets
 
-SECRET_VAR = "NUDGE_SECRET"
-DEV_VARS = ".dev.vars"
 PAGES_FILE = "pages.toml"
-# tools/nudge_tools/cli.py -> the repo root, for running from anywhere inside a checkout.
-REPO_ROOT = Path(__file__).resolve().parents[2]
-REPO_RULES = REPO_ROOT / "rules"
 LOCAL_STATE = REPO_ROOT / ".nudge-local"  # where the local edge runtime keeps its state by default
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    """Input the command cannot work with (no secret, no cookie): exit 2, message on stderr."""
-
-
-# -- inputs ---------------------------------------------------------------------------------------
-
-
-def cookie_value(text: str) -> str:
-    """The `nudge` cookie value from a bare value, a `nudge=...` pair or a whole Cookie header
-    (so whatever is copied from the browser's dev tools works)."""
-    text = text.strip()
-    if text[:7].lower() == "cookie:":
-        text = text[7:].strip()
-    if "=" not in text:  # signed tokens are unpadded base64url: a bare value never has '='
-        if not text:
-            raise UsageError("no cookie given: pass the `nudge` cookie value, or pipe it on stdin")
-        return _unquote(text)
-    for chunk in text.split(";"):
-        name, _, value = chunk.partition("=")
-        if name.strip() == COOKIE_NAME:
-            return _unquote(value.strip())
-    raise UsageError(f"no `{COOKIE_NAME}` cookie in the input")
-
-
-def _unquote(value: str) -> str:
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-        return value[1:-1]
-    return value
-
-
-def read_dotenv(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines of a dotenv file such as wrangler's .dev.vars (quotes optional, # comments)."""
-    out: dict[str, str] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        key, sep, value = line.removeprefix("export ").partition("=")
-        if sep and key.strip():
-            out[key.strip()] = _unquote(value.strip())
-    return out
-
-
-def find_secrets(explicit: str | None) -> list[bytes]:
-    """The Worker's secrets, looked up like a developer would: --secret, then $NUDGE_SECRET,
-    then ./.dev.vars (what `wrangler dev` uses). Several (rotation) are accepted, newest first."""
-    value = explicit or os.environ.get(SECRET_VAR)
-    if not value and Path(DEV_VARS).is_file():
-        value = read_dotenv(Path(DEV_VARS)).get(SECRET_VAR)
-    secrets = parse_secrets(value)
-    if not secrets:
-        raise UsageError(f"no secret: pass --secret, set {SECRET_VAR}, or run from a directory whose "
-                         f"{DEV_VARS} has a {SECRET_VAR}=... line")
-    return secrets
-
-
-def default_rules_dir() -> Path:
-    """./rules when run from the repo root, else the rules/ of the checkout this module is in."""
-    here = Path("rules")
-    return here if here.is_dir() else REPO_RULES
-
-
-def read_rule_files(directory: Path) -> dict[str, str]:
-    """{file name: TOML text} for every rules/*.toml, as scripts/build_bundle.py bundles them."""
-    if not directory.is_dir():
-        raise UsageError(f"{directory}: no such directory")
-    files: dict[str, str] = {}
-    for path in sorted(directory.glob("*.toml")):
-        try:
-            files[path.name] = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            raise RuleError(path.name, "-", f"not UTF-8: {exc}") from exc
-    return files
 
 
 # -- output ---------------------------------------------------------------------------------------
@@ -263,7 +195,8 @@ def simulate(args: argparse.Namespace) -> int:
 
 
 def report(args: argparse.Namespace) -> int:
-    from . import report as lift  # scipy: only here, so the other commands stay fast
+    # scipy (and matplotlib for --html): imported only here, so the other commands stay fast
+    from nudge_tools.report import lift, sources, text
 
     if args.window_days <= 0 or args.since <= 0:
         raise UsageError("--window-days and --since must be positive")
@@ -273,16 +206,16 @@ def report(args: argparse.Namespace) -> int:
     now = time.time()
     try:
         if args.remote:
-            account, token = lift.remote_credentials()
-            events = lift.load_remote(account, token, args.since)
+            account, token = sources.remote_credentials()
+            events = sources.load_remote(account, token, args.since)
         else:
-            events = lift.load_local(args.persist_to / lift.EVENTS_FILE, now, args.since)
-    except lift.ReportError as exc:
+            events = sources.load_local(args.persist_to / sources.EVENTS_FILE, now, args.since)
+    except sources.ReportError as exc:
         raise UsageError(str(exc)) from exc
     result = lift.analyze(events, ruleset, args.window_days, args.since)
-    print(lift.text_report(result))
+    print(text.text_report(result))
     if args.html:
-        from nudge_tools.report_html import html_report  # matplotlib: only for --html
+        from nudge_tools.report.html import html_report  # matplotlib: only for --html
 
         args.html.write_text(html_report(result), encoding="utf-8")
         print(f"\nwrote {args.html}")
@@ -293,10 +226,19 @@ def _rules_dir_option(parser: argparse.ArgumentParser, flag: str) -> None:
     parser.add_argument(flag, type=Path, metavar="DIR", help="the rules directory (default: ./rules, else the repo's)")
 
 
+type Commands = argparse._SubParsersAction[argparse.ArgumentParser]  # what add_subparsers returns
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nudge", description="Debug what the nudge Worker sees.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_session_commands, _add_rules_commands, _add_simulate_command, _add_report_command,
+                _add_preview_command):
+        add(commands)
+    return parser
 
+
+def _add_session_commands(commands: Commands) -> None:
     session = commands.add_parser("session", help="inspect a shopper's session cookie",
                                   description="Inspect a shopper's session cookie.")
     session_commands = session.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -315,6 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="where pages.toml is (default: ./rules, else the repo's)")
     decode.set_defaults(run=session_decode)
 
+
+def _add_rules_commands(commands: Commands) -> None:
     rules = commands.add_parser("rules", help="work with rules/*.toml", description="Work with rules/*.toml.")
     rules_commands = rules.add_subparsers(dest="action", required=True, metavar="ACTION")
     check = rules_commands.add_parser(
@@ -336,18 +280,23 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("--remote", action="store_true", help="write to Cloudflare through `wrangler kv key put`")
     publish.set_defaults(run=rules_publish)
 
+
+def _add_simulate_command(commands: Commands) -> None:
     sim = commands.add_parser(
         "simulate", help="replay recorded sessions through the rules and report reach and conflicts",
         description="Replay sessions (JSON lines: visitor, start, events of pages, dwell and beacons) "
                     "through the rule engine; print per rule: visitors reached, impressions after caps, "
                     "held out, conflicts lost. --generate N writes N synthetic sessions instead.")
-    sim.add_argument("--sessions", type=Path, metavar="FILE.jsonl", help="sessions to replay (or to write with --generate)")
+    sim.add_argument("--sessions", type=Path, metavar="FILE.jsonl",
+                     help="sessions to replay (or to write with --generate)")
     sim.add_argument("--generate", type=int, metavar="N", help="write N realistic synthetic sessions")
     sim.add_argument("--seed", type=int, default=1, help="random seed for --generate (default 1)")
     _rules_dir_option(sim, "--rules")
     sim.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
     sim.set_defaults(run=simulate)
 
+
+def _add_report_command(commands: Commands) -> None:
     rep = commands.add_parser(
         "report", help="prove each rule's lift over its holdout from the recorded events",
         description="Per rule and variant: visitors exposed, impressions, CTR, conversion rate within the "
@@ -365,6 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--html", type=Path, metavar="FILE", help="also write a self-contained HTML report with charts")
     rep.set_defaults(run=report)
 
+
+def _add_preview_command(commands: Commands) -> None:
     prev = commands.add_parser(
         "preview", help="mint a signed link that shows one rule in your own browser",
         description="Print a link that, opened in a browser, shows RULE (in --variant) on every page at once, "
@@ -378,7 +329,6 @@ def build_parser() -> argparse.ArgumentParser:
     prev.add_argument("--secret", help=f"signing secret(s); default ${SECRET_VAR}, then ./{DEV_VARS}")
     _rules_dir_option(prev, "--rules")
     prev.set_defaults(run=preview)
-    return parser
 
 
 def preview(args: argparse.Namespace) -> int:
@@ -393,12 +343,14 @@ def preview(args: argparse.Namespace) -> int:
     rule = ruleset.rule(args.rule)
     if rule is None:
         raise UsageError(f"no rule {args.rule!r}; rules: {', '.join(r.id for r in ruleset.rules)}")
-    if not 0 <= args.variant < max(1, len(rule.variants)):
-        raise UsageError(f"{rule.id} has {max(1, len(rule.variants))} variant(s): use --variant 0..{max(0, len(rule.variants) - 1)}")
+    variants = max(1, len(rule.variants))
+    if not 0 <= args.variant < variants:
+        raise UsageError(f"{rule.id} has {variants} variant(s): use --variant 0..{variants - 1}")
     if not same_site_path(args.path):
         raise UsageError("--path must be a same-site path like /collections/sneakers")
     try:
-        token = PreviewTokens(Signer(find_secrets(args.secret), "preview")).mint(rule.id, args.variant, int(time.time()), args.hours)
+        tokens = PreviewTokens(Signer(find_secrets(args.secret), "preview"))
+        token = tokens.mint(rule.id, args.variant, int(time.time()), args.hours)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     print(f"{args.base_url.rstrip('/')}/_nudge/preview?t={quote(token, safe='')}&path={quote(args.path, safe='/')}")

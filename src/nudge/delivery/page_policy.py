@@ -56,8 +56,8 @@ def edge_cacheable(setting: str, method: str, offer_headers: Mapping[str, str],
                    request_headers: Mapping[str, str]) -> bool:
     """Whether the page's base HTML may come from the edge cache, keyed by the origin URL (no
     cookies in it). Not with NUDGE_EDGE_CACHE (`setting`, default "on") other than "on", for other
-    methods, a visitor with an offer (`offer_headers`: the origin prices for them), nor a request
-    with credentials or a range (`request_headers`: lower-case names of those present)."""
+    methods, a visitor whose offer the origin is sent (`offer_headers`: it may price for them), nor a
+    request with credentials or a range (`request_headers`: lower-case names of those present)."""
     if (setting or "on") != "on" or method != "GET" or offer_headers:
         return False
     return "range" not in request_headers and "authorization" not in request_headers

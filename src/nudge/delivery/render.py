@@ -163,11 +163,23 @@ def price(was: float, now: float, currency: str) -> str:
             f'<span class="nudge-now">{escape(money(now, currency))}</span>')
 
 
-def offer_applied_banner(offer: Redeemed) -> str:
+# What the banner on the offer's pages says, by what the cart backs (offer_apply.OfferShown.wording):
+# only a cart that charges the discount gets "applied".
+_OFFER_WORDING = {
+    "code": "{what} {category}: use code <strong>{code}</strong> at checkout",
+    "cart": "{what} {category}: code <strong>{code}</strong> added to your cart",
+    "applied": "{what} {category} applied: code <strong>{code}</strong>",
+}
+
+
+def offer_banner(offer: Redeemed, wording: str = "code") -> str:
+    """The visitor's offer on pages of its category; an unknown wording reads as `code`."""
+    template = _OFFER_WORDING.get(wording, _OFFER_WORDING["code"])
+    text = template.format(what=escape(offer.describe), category=escape(offer.category), code=escape(offer.code))
+    kind = wording if wording in _OFFER_WORDING else "code"
     return (
-        f'<div class="nudge-banner" id="nudge-offer-applied" role="status">'
-        f"<span>{escape(offer.describe)} {escape(offer.category)} applied: code "
-        f"<strong>{escape(offer.code)}</strong></span>"
+        f'<div class="nudge-banner" id="nudge-offer-{kind}" data-nudge-offer="{kind}" role="status">'
+        f"<span>{text}</span>"
         f'<button type="button" data-nudge-close aria-label="Dismiss">&times;</button></div>'
     )
 

@@ -8,7 +8,8 @@ import json
 import re
 from typing import Any, Literal
 
-from nudge.followups.planning import FollowUp, Pending, skip_reason
+from nudge.followups.messages import FollowUp, Pending
+from nudge.followups.planning import skip_reason
 from nudge.rules.bucketing import in_holdout
 from nudge.rules.model import Rule
 

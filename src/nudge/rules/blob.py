@@ -12,15 +12,11 @@ from collections.abc import Mapping
 
 import msgpack
 
-from nudge.rules.model import RuleSet, load_ruleset
+from nudge.rules.load import load_ruleset
+from nudge.rules.model import RuleSet
 from nudge.signing import BadData
 
 BLOB_FORMAT = 1
-POINTER_KEY = "rules:current"
-
-
-def blob_key(version: str) -> str:
-    return f"rules:{version}"
 
 
 def rules_version(files: Mapping[str, str]) -> str:

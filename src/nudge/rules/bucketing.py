@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from nudge.rules.conditions import hash as gb_hash
+from nudge.rules.conditions import bucket_hash
 
 
 def bucket(rule_id: str, purpose: str, visitor: str) -> float:
     """The visitor's position in [0, 1) for this rule and purpose (GrowthBook hash version 2)."""
-    value = gb_hash(f"{rule_id}:{purpose}", visitor, 2)
+    value = bucket_hash(f"{rule_id}:{purpose}", visitor, 2)
     return 0.0 if value is None else value
 
 

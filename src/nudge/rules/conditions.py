@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["OPERATORS", "compile_condition", "evaluate", "hash", "is_operator_object"]
+__all__ = ["OPERATORS", "bucket_hash", "compile_condition", "evaluate", "is_operator_object"]
 
 SavedGroups = Mapping[str, list[Any]]
 
@@ -86,7 +86,7 @@ def _json_equal(a: Any, b: Any) -> bool:
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
     return bool(a == b)
@@ -345,7 +345,7 @@ def _fnv1a32(text: str) -> int:
     return h
 
 
-def hash(seed: str, value: str, version: int) -> float | None:  # noqa: A001 - GrowthBook's name
+def bucket_hash(seed: str, value: str, version: int) -> float | None:
     """GrowthBook's deterministic bucketing hash in [0, 1); None for an unknown version."""
     if version == 2:
         return (_fnv1a32(str(_fnv1a32(seed + value))) % 10000) / 10000

@@ -8,14 +8,13 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
-from nudge.visitor.attributes import with_extra_dwell
 from nudge.rules.bucketing import choose_variant, in_holdout, in_rollout
-from nudge.visitor.pages import Page
-from nudge.visitor.profile import Profile
 from nudge.rules.model import Action, Rule, RuleSet
 from nudge.rules.schedule import is_active
+from nudge.visitor.attributes import with_extra_dwell
+from nudge.visitor.pages import Page
+from nudge.visitor.profile import Profile
 from nudge.visitor.session import MAX_DWELL_PER_PAGE, Session
-
 
 log = logging.getLogger("nudge")
 
@@ -26,13 +25,13 @@ class Nudge:
     min_dwell: int  # visible seconds on this page before the client may reveal it (0: now)
     variant: int = 0
     held_out: bool = False  # in the rule's control group: decided, never shown
+    wait: int = 0  # for time-based triggers: seconds on this page before the reveal
+    shadow: bool = False  # the rule (or the whole Worker) runs in shadow mode: measured, never shown
 
     @property
     def hidden(self) -> bool:
         """Decided but not for showing: held out, or in shadow mode."""
         return self.held_out or self.shadow
-    wait: int = 0  # for time-based triggers: seconds on this page before the reveal
-    shadow: bool = False  # the rule (or the whole Worker) runs in shadow mode: measured, never shown
 
     @property
     def action(self) -> Action:
@@ -68,17 +67,8 @@ def decide(ruleset: RuleSet, attributes: dict[str, Any], page: Page, session: Se
                 continue
         if why is None and inline and rule.action.slot in slots:
             continue  # the governor would refuse it anyway: skip the work
-        try:
-            reason = _left_out(rule, attributes, page, path, session, profile, now, spent)
-            wait = delay = None
-            if reason is None:
-                wait = _seconds_until_match(rule, attributes, page)
-                delay = _trigger_delay(rule, attributes) if wait is not None else None
-                reason = ("condition: false" if wait is None else
-                          "trigger: cannot fire on this page (cart empty or checkout started)" if delay is None else None)
-        except Exception:  # one broken rule must not cost the page its other rules
-            log.exception("nudge: rule %s failed for this request; skipped", rule.id)
-            reason = "error: the rule failed for this request (see the logs)"
+        timing = _timing(rule, attributes, page, path, session, profile, now, spent)
+        reason = timing if isinstance(timing, str) else None
         if reason is None:  # the governor: one policy for every message
             if inline and rule.action.slot in slots:
                 reason = f"governor: slot {rule.action.slot!r} is filled by a higher-priority rule"
@@ -89,12 +79,13 @@ def decide(ruleset: RuleSet, attributes: dict[str, Any], page: Page, session: Se
             elif rule.action.kind == "modal" and has_modal:
                 reason = ("governor: no modal on the landing page from a search engine" if searched
                           else "governor: one modal per page")
-        if reason is not None or wait is None or delay is None:
+        if reason is not None or isinstance(timing, str):
             if why is not None:
                 why[rule.id] = reason or "condition: false"
             continue
+        min_dwell, wait = timing
         variant = choose_variant(rule.id, visitor, [w for w, _ in rule.variants]) if rule.variants else 0
-        nudge = Nudge(rule, wait, variant, in_holdout(rule.id, visitor, rule.holdout), delay, shadow or rule.shadow)
+        nudge = Nudge(rule, min_dwell, variant, in_holdout(rule.id, visitor, rule.holdout), wait, shadow or rule.shadow)
         chosen.append(nudge)
         if inline:
             slots.add(rule.action.slot)
@@ -102,6 +93,26 @@ def decide(ruleset: RuleSet, attributes: dict[str, Any], page: Page, session: Se
             shown += 1
             has_modal = has_modal or rule.action.kind == "modal"
     return chosen
+
+
+def _timing(rule: Rule, attributes: dict[str, Any], page: Page, path: str, session: Session,
+            profile: Profile | None, now: int, spent: frozenset[str]) -> tuple[int, int] | str:
+    """When the rule may show on this page, as (min_dwell, wait) seconds (see Nudge), or why it
+    cannot. Never raises: one broken rule must not cost the page its other rules."""
+    try:
+        reason = _left_out(rule, attributes, page, path, session, profile, now, spent)
+        if reason is not None:
+            return reason
+        min_dwell = _seconds_until_match(rule, attributes, page)
+        if min_dwell is None:
+            return "condition: false"
+        wait = _trigger_wait(rule, attributes)
+        if wait is None:
+            return "trigger: cannot fire on this page (cart empty or checkout started)"
+        return min_dwell, wait
+    except Exception:
+        log.exception("nudge: rule %s failed for this request; skipped", rule.id)
+        return "error: the rule failed for this request (see the logs)"
 
 
 def _left_out(rule: Rule, attributes: dict[str, Any], page: Page, path: str, session: Session,
@@ -175,7 +186,7 @@ def _capped(rule: Rule, session: Session, profile: Profile | None, now: int) -> 
     return None
 
 
-def _trigger_delay(rule: Rule, attributes: dict[str, Any]) -> int | None:
+def _trigger_wait(rule: Rule, attributes: dict[str, Any]) -> int | None:
     """Seconds on this page before a time-based trigger fires; None when it cannot fire here.
     `cart_abandoned` needs a cart with no checkout; it fires when the cart has been untouched
     for the rule's minutes (now, or after the rest of them on this page)."""

@@ -76,12 +76,15 @@ def _value(attributes: dict[str, Any], path: str) -> Any:
     return value
 
 
-def explain_json(status: str, path: str, attributes: dict[str, Any], items: list[Verdict]) -> str:
-    return json.dumps({"visitor": status, "path": path, "attributes": attributes,
+def explain_json(status: str, path: str, attributes: dict[str, Any], items: list[Verdict],
+                 cart: dict[str, Any] | None = None) -> str:
+    """`cart`: where the visitor's cart figures come from (cart_truth.cart_explained)."""
+    return json.dumps({"visitor": status, "path": path, "attributes": attributes, "cart": cart or {},
                        "rules": [v.__dict__ | {"failing": list(v.failing)} for v in items]}, indent=2, default=str)
 
 
-def explain_html(status: str, path: str, attributes: dict[str, Any], items: list[Verdict]) -> str:
+def explain_html(status: str, path: str, attributes: dict[str, Any], items: list[Verdict],
+                 cart: dict[str, Any] | None = None) -> str:
     """A self-contained page (no scripts, no external requests); every value escaped."""
     rows = "".join(
         f'<tr class="{escape(v.outcome.replace(" ", "-"))}"><th scope="row">{escape(v.rule)}</th>'
@@ -91,6 +94,7 @@ def explain_html(status: str, path: str, attributes: dict[str, Any], items: list
         for v in items
     )
     attrs = escape(json.dumps(attributes, indent=2, default=str))
+    source = escape(json.dumps(cart or {}, indent=2, default=str))
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="robots" content="noindex">'
         "<title>nudge explain</title><style>body{font:15px/1.5 system-ui,sans-serif;margin:2rem;color:#111}"
@@ -100,5 +104,6 @@ def explain_html(status: str, path: str, attributes: dict[str, Any], items: list
         f"<h1>nudge explain</h1><p>Page <code>{escape(path)}</code>, visitor: <strong>{escape(status)}</strong></p>"
         f'<table><caption>Rules, highest priority first</caption><thead><tr><th scope="col">rule</th>'
         f'<th scope="col">outcome</th><th scope="col">why</th></tr></thead><tbody>{rows}</tbody></table>'
-        f"<h2>Visitor attributes</h2><pre>{attrs}</pre></body></html>"
+        f"<h2>Visitor attributes</h2><pre>{attrs}</pre>"
+        f"<h2>Where the cart figures come from</h2><pre>{source}</pre></body></html>"
     )

@@ -38,10 +38,6 @@ class Template:
     literals: tuple[str, ...]
     fields: tuple[tuple[str, str | None], ...]
 
-    @property
-    def is_static(self) -> bool:
-        return not self.fields
-
     def render(self, attributes: dict[str, Any], currency: str = "USD") -> str:
         """The escaped HTML of this text for one visitor; raises MissingValue."""
         if not self.fields:

@@ -26,9 +26,9 @@ except ImportError:  # older Pyodide: null converts to None
 
 from nudge.events import Event
 from nudge.failures import fail_open
-from nudge.ledger import LEDGER_BINDING, UNAVAILABLE, Ledger, LedgerClaim, ledger_name, verdict
+from nudge.kv_keys import PROFILE_TTL, ledger_name
+from nudge.ledger import LEDGER_BINDING, UNAVAILABLE, Ledger, LedgerClaim, verdict
 from nudge.settings import whole_number
-from nudge.visitor.profile import PROFILE_TTL
 
 __all__ = ["LEDGER_TIMEOUT", "Kv", "WorkersError", "absent", "cache_match", "cache_put", "edge_cache",
            "env_int", "env_str", "js_errors", "ledger_redeem", "ledger_used", "local", "open_ledger", "opts",

@@ -25,18 +25,18 @@ from nudge.engine import (
     Reply,
 )
 from nudge.followups.dispatch import is_code_shaped
-from nudge.followups.planning import IssuedCode, code_key
+from nudge.followups.messages import IssuedCode
 from nudge.guard import cross_origin_refusal
+from nudge.kv_keys import code_key, identity_key, profile_key
 from nudge.runtime.bindings import Kv, WorkersError, ledger_redeem, record
 from nudge.runtime.http import headers_of, page_request, read_body, reply_response, secure, site, str_or_none
 from nudge.runtime.profiles import link_identity, record_key_event
 from nudge.runtime.queue import erase_followups, follow_up
 from nudge.signing import BadData
 from nudge.visitor.cookies import parse_cookies
-from nudge.visitor.identity import identity_key
 from nudge.visitor.linking import owns_link
 from nudge.visitor.privacy import PRIVACY_HEADERS
-from nudge.visitor.profile import decode_profile, profile_key
+from nudge.visitor.profile import decode_profile
 from nudge.visitor.session import COOKIE_NAME, Session
 
 __all__ = ["ENDPOINTS", "endpoint"]

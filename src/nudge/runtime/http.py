@@ -11,16 +11,18 @@ from typing import Any
 from urllib.parse import SplitResult
 
 import js
+from pyodide.ffi import to_js
 
 from nudge.delivery.page_policy import forwarded
 from nudge.engine import PageRequest, Reply
-from nudge.guard import location_value
+from nudge.guard import forwarded_for, location_value
 from nudge.runtime.bindings import WorkersError, absent, js_errors, opts
 from nudge.visitor.attributes import RequestContext
 from nudge.visitor.cookies import is_local_http, without_our_cookies
 
-__all__ = ["MAX_DRAIN", "drain", "edge_error", "headers_of", "new_headers", "origin_request", "page_request",
-           "read_body", "rebuilt", "reply_response", "respond", "secure", "site", "str_or_none", "with_headers"]
+__all__ = ["MAX_BUFFERED_BODY", "MAX_DRAIN", "drain", "edge_error", "headers_of", "new_headers", "origin_request",
+           "page_request", "read_body", "rebuilt", "reply_response", "respond", "secure", "site", "str_or_none",
+           "with_headers"]
 
 log = logging.getLogger("nudge")
 
@@ -113,10 +115,11 @@ async def drain(js_req: Any) -> None:
         log.warning("nudge: request body not drained: %s", exc)
 
 
-def origin_request(js_req: Any, target: str, parts: SplitResult, extra: Mapping[str, str],
-                   signal: Any = None) -> Any:
+async def origin_request(js_req: Any, target: str, parts: SplitResult, extra: Mapping[str, str],
+                         signal: Any = None) -> Any:
     """The shopper's request as it goes to the origin: without nudge's cookies, any X-Nudge-* the
-    browser sent or hop-by-hop headers; with X-Forwarded-Host/-Proto and nudge's own `extra`."""
+    browser sent or hop-by-hop headers; with X-Forwarded-Host/-Proto/-For and nudge's own `extra`;
+    a body with its length (_forwarded_body)."""
     headers = js.Headers.new(js_req.headers)
     for name in list(headers.keys()):
         if not forwarded(str(name)):
@@ -128,14 +131,44 @@ def origin_request(js_req: Any, target: str, parts: SplitResult, extra: Mapping[
         headers.delete("cookie")
     headers.set("x-forwarded-host", parts.netloc)
     headers.set("x-forwarded-proto", parts.scheme)
+    client = forwarded_for(str_or_none(js_req.headers.get("x-forwarded-for")),
+                           str_or_none(js_req.headers.get("cf-connecting-ip")))
+    if client:
+        headers.set("x-forwarded-for", client)
     for name, value in extra.items():
         headers.set(name, value)
     method = str(js_req.method)
-    if method in ("GET", "HEAD"):
+    if method in ("GET", "HEAD") or absent(js_req.body):
         return js.Request.new(target, opts(method=method, headers=headers, redirect="manual", signal=signal))
+    body = await _forwarded_body(js_req)
     return js.Request.new(
-        target, opts(method=method, headers=headers, redirect="manual", signal=signal, body=js_req.body, duplex="half")
+        target, opts(method=method, headers=headers, redirect="manual", signal=signal, body=body, duplex="half")
     )
+
+
+# Request bodies up to 1 MiB are read whole and sent with their Content-Length: every form, login
+# and cart call fits many times over, and even a hundred at once stay far below an isolate's
+# 128 MB. Larger ones (uploads) are streamed, never held.
+MAX_BUFFERED_BODY = 1024 * 1024
+
+
+async def _forwarded_body(js_req: Any) -> Any:
+    """The request body as the origin needs it: with its length. A body that reached the Worker
+    without one (chunked; over HTTP/2 a client need not send it) went on chunked, and Django's own server and
+    mod_wsgi read an empty body from that: every form failed its CSRF check. A body over the bound
+    streams through a FixedLengthStream when the client declared its length; one with no declared
+    length over the bound is the only kind still sent chunked (its length is known to nobody)."""
+    length = js_req.headers.get("content-length")
+    declared = int(str(length)) if isinstance(length, str) and length.isdigit() else None
+    if declared is not None and declared > MAX_BUFFERED_BODY:
+        return js_req.body.pipeThrough(js.FixedLengthStream.new(declared))
+    if declared is not None:
+        return await js_req.arrayBuffer()
+    whole = await read_body(js_req.clone(), MAX_BUFFERED_BODY)  # a copy: the body stays whole if too big
+    if whole is None:
+        return js_req.body
+    await js_req.body.cancel()  # read whole through the copy: the original's buffered half is dropped
+    return to_js(whole)
 
 
 # -- building responses ---------------------------------------------------------------------------

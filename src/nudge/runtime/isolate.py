@@ -13,8 +13,9 @@ from typing import Any
 
 from nudge.engine import Engine
 from nudge.failures import fail_open
-from nudge.rules.blob import POINTER_KEY, blob_key, load_blob, rules_version
-from nudge.rules.model import RuleError, load_ruleset
+from nudge.kv_keys import POINTER_KEY, blob_key
+from nudge.rules.blob import load_blob, rules_version
+from nudge.rules.load import RuleError, load_ruleset
 from nudge.runtime.bindings import Kv, WorkersError, absent, env_int, env_str, ledger_used, started
 from nudge.settings import ENGINE_VARS, ConfigError, Settings, followups_problem, settings_from
 from nudge.signing import BadData

@@ -11,11 +11,10 @@ from collections.abc import Awaitable
 from typing import Any
 
 from nudge.engine import Engine, KeyEvent
-from nudge.followups.planning import CONTACT_TTL, contact_key
+from nudge.kv_keys import CONTACT_TTL, contact_key, identity_key, profile_key
 from nudge.runtime.bindings import Kv, WorkersError, started
-from nudge.visitor.identity import identity_key
 from nudge.visitor.linking import adopt_link, already_linked, with_link
-from nudge.visitor.profile import Profile, decode_profile, encode_profile, merged_profile, profile_key
+from nudge.visitor.profile import Profile, decode_profile, encode_profile, merged_profile
 from nudge.visitor.purchases import ShopOrder
 from nudge.visitor.session import Session
 

@@ -17,6 +17,7 @@ from urllib.parse import SplitResult
 import js
 
 from nudge.delivery.csp import plan_injection
+from nudge.delivery.exclusions import is_excluded
 from nudge.delivery.page_policy import (
     PAGE_HEADERS,
     edge_cacheable,
@@ -25,6 +26,7 @@ from nudge.delivery.page_policy import (
 from nudge.engine import Engine, KeyEvent, PagePlan
 from nudge.failures import fail_open
 from nudge.followups.planning import Before
+from nudge.kv_keys import product_key, profile_key
 from nudge.offers import OFFER_APPLIED_HEADER, Redeemed
 from nudge.rules.preview import Preview
 from nudge.runtime.bindings import (
@@ -37,6 +39,7 @@ from nudge.runtime.bindings import (
     record,
     started,
 )
+from nudge.runtime.cart import cart_followed
 from nudge.runtime.http import (
     edge_error,
     headers_of,
@@ -45,6 +48,7 @@ from nudge.runtime.http import (
     read_body,
     secure,
     site,
+    str_or_none,
     with_headers,
 )
 from nudge.runtime.origin import fetch_origin
@@ -59,14 +63,16 @@ from nudge.runtime.profiles import (
 from nudge.runtime.queue import follow_up, withdrawn
 from nudge.runtime.rewriter import Learner, rewrite
 from nudge.timing import OwnTime
-from nudge.visitor.cart import MAX_CART_BODY, apply_cart_change, cart_action, parse_cart_body
+from nudge.visitor.cart import MAX_CART_BODY
+from nudge.visitor.cart_routes import RouteMatch, match_route
+from nudge.visitor.cart_truth import CART_HEADER
 from nudge.visitor.cookies import parse_cookies
 from nudge.visitor.identity import IDENTITY_HEADER
-from nudge.visitor.learned_catalog import decode_facts, product_key
+from nudge.visitor.learned_catalog import decode_facts
 from nudge.visitor.pages import own_location
 from nudge.visitor.privacy import PRIVACY_HEADERS
 from nudge.visitor.product_facts import ProductFacts
-from nudge.visitor.profile import decode_profile, profile_key
+from nudge.visitor.profile import decode_profile
 from nudge.visitor.purchases import ORDER_HEADER, ShopOrder, parse_order_header
 from nudge.visitor.session import COOKIE_NAME, Session
 
@@ -148,6 +154,8 @@ async def page(js_req: Any, env: Any, ctx: Any, parts: SplitResult, configured: 
                clock: OwnTime) -> Any:
     """The answer to a request for anything but nudge's own endpoints."""
     now = int(time.time())
+    if configured is not None and is_excluded(parts.path, configured.ruleset.settings.exclude):
+        configured = None  # [site] exclude (the shop's admin): passed through as if nudge were not there
     return await _PageFlow(js_req, env, ctx, parts, clock, _read_visitor(js_req, configured, now), now).run()
 
 
@@ -159,6 +167,8 @@ class _PageFlow:
         self.js_req, self.env, self.ctx, self.parts, self.clock = js_req, env, ctx, parts, clock
         self.visit, self.now = visit, now
         self.origin = str(env.ORIGIN_URL).rstrip("/")
+        self.action: RouteMatch | None = None  # a request to one of the shop's cart routes
+        self.cart_header: str | None = None  # the shop's X-Nudge-Cart (a tracked visitor's only)
 
     async def run(self) -> Any:
         js_req, parts, visit, app = self.js_req, self.parts, self.visit, self.visit.app
@@ -166,24 +176,27 @@ class _PageFlow:
             withdrawn(self.env, self.ctx, app, visit.cookies)
         extra = app.origin_headers(visit.offer) if app is not None else {}
         # Start the origin fetch and the KV reads together; none waits for another.
-        action = cart_action(app.cart, str(js_req.method), parts.path) if visit.tracked and app else None
-        reads = _Reads(cart_body=started(read_body(js_req.clone(), MAX_CART_BODY)) if action else None)
+        action = match_route(app.cart, str(js_req.method), parts.path, parts.query) if visit.tracked and app else None
+        self.action = action
+        reads = _Reads(cart_body=started(read_body(js_req.clone(), MAX_CART_BODY))
+                       if action and action.method == "POST" else None)
         target = self.origin + parts.path + (f"?{parts.query}" if parts.query else "")
         cache_key = target if app is not None and self._cacheable(extra) else None
         abort = js.AbortController.new()
-        origin_task = started(fetch_origin(origin_request(js_req, target, parts, extra, abort.signal), cache_key,
-                                            self.ctx))
+        request = await self.clock.waiting(origin_request(js_req, target, parts, extra, abort.signal))  # reads a body
+        origin_task = started(fetch_origin(request, cache_key, self.ctx))
         self._start_reads(reads)
         resp, answered = await self._origin_answer(origin_task, abort, reads)
         if not answered:
             return resp
         resp = _relocated(resp, self.origin, parts)
-        resp, user, order_header = _shops_word(resp)
+        resp, user, order_header, cart_header = _shops_word(resp)
+        self.cart_header = cart_header if visit.tracked else None
         session = visit.session
         if app is None or session is None or not _is_page(js_req, resp):
             reads.cancel(cart=False)
-            if action and reads.cart_body is not None and app is not None and session is not None:
-                return await self._cart_seen(app, session, action, reads.cart_body, resp)
+            if (action or self.cart_header) and app is not None and session is not None:
+                return await self._cart_seen(app, session, reads.cart_body, resp)
             return resp
         return await self._personalized(app, session, resp, user, order_header, reads)
 
@@ -238,14 +251,15 @@ class _PageFlow:
         profile = decode_profile(stored)
         facts = await self._facts(app, reads)
         with fail_open("personalizing the page failed; passing it through"):
+            if self.action or self.cart_header:  # a cart link answered with a page (GET /?add-to-cart=ID)
+                await self._cart_changed(app, session, None, resp)  # or the shop's word
             bought = self._order_counted(app, session, order if order_new else None)
             csp = resp.headers.get("content-security-policy")
             injection = plan_injection(str(csp) if isinstance(csp, str) else None, site(self.parts))
             plan = app.plan_page(page_request(self.js_req, self.parts), session, visit.offer, profile, now,
                                  tracked=visit.tracked, cookies=visit.cookies, facts=facts, injection=injection,
-                                 preview=visit.preview)
-            if not absent(resp.headers.get(OFFER_APPLIED_HEADER)):
-                plan.prices = None  # the shop priced the page with the offer itself
+                                 preview=visit.preview,  # the shop says it priced the page with the offer:
+                                 offer_confirmed=not absent(resp.headers.get(OFFER_APPLIED_HEADER)))
             rewritten = self._rewritten(app, resp, plan)
             new_visit = plan.profile_write is not None
             write = None
@@ -291,25 +305,26 @@ class _PageFlow:
             follow_up(self.env, self.ctx, bought.followups, self.now)
         return bought
 
-    async def _cart_seen(self, app: Engine, session: Session, action: str, cart_body: Any, resp: Any) -> Any:
-        """A POST to the shop's cart endpoint the origin accepted: the session's cart follows it."""
+    async def _cart_seen(self, app: Engine, session: Session, cart_body: Any, resp: Any) -> Any:
+        """A request to a shop's cart route, or the shop's X-Nudge-Cart on a response that is not a
+        page: the session's cart follows, its cookie goes with the response."""
         try:
             with js_errors():
-                return await self._cart_followed(app, session, action, cart_body, resp)
+                if not await self._cart_changed(app, session, cart_body, resp):
+                    return resp
+                return with_headers(resp, append=[("set-cookie", app.session_cookie(session, secure(self.parts)))])
         except (WorkersError, ValueError, TypeError):
             log.exception("nudge: reading a cart change failed; response passed through")
             return resp
 
-    async def _cart_followed(self, app: Engine, session: Session, action: str, cart_body: Any, resp: Any) -> Any:
-        body = await cart_body
-        change = parse_cart_body(app.cart, action, body or b"", self.js_req.headers.get("content-type")) \
-            if int(resp.status) < 400 and app.cart else None
-        if change is None:
-            return resp
+    async def _cart_changed(self, app: Engine, session: Session, cart_body: Any, resp: Any) -> bool:
+        """The cart change into the session, its off-page follow-ups planned; True when it changed."""
         before = Before.of(session)
-        apply_cart_change(session, change, self.now, app.catalog.price_of(change.item))
+        if not await cart_followed(app, self.js_req, self.parts, self.origin, session, self.action, cart_body,
+                                   self.cart_header, resp, self.now):
+            return False
         follow_up(self.env, self.ctx, app.off_page_followups(before, session, self.now, site(self.parts)), self.now)
-        return with_headers(resp, append=[("set-cookie", app.session_cookie(session, secure(self.parts)))])
+        return True
 
 def _is_page(js_req: Any, resp: Any) -> bool:
     """Only a whole 200 text/html answer to a GET is rewritten (page_policy.is_page)."""
@@ -325,11 +340,10 @@ def _relocated(resp: Any, origin: str, parts: SplitResult) -> Any:
     return resp if moved is None else with_headers(resp, set_={"location": moved})
 
 
-def _shops_word(resp: Any) -> tuple[Any, str | None, str | None]:
-    """(response, X-Nudge-User, X-Nudge-Order): what the shop's origin says about the visitor,
-    taken off the response so it never reaches the browser."""
-    user, order = resp.headers.get(IDENTITY_HEADER), resp.headers.get(ORDER_HEADER)
-    user, order = (user if isinstance(user, str) else None), (order if isinstance(order, str) else None)
-    if user is not None or order is not None:
-        resp = with_headers(resp, delete=(IDENTITY_HEADER, ORDER_HEADER))
-    return resp, user, order
+def _shops_word(resp: Any) -> tuple[Any, str | None, str | None, str | None]:
+    """(response, X-Nudge-User, X-Nudge-Order, X-Nudge-Cart): what the shop's origin says about
+    the visitor, taken off the response so it never reaches the browser."""
+    user, order, cart = (str_or_none(resp.headers.get(h)) for h in (IDENTITY_HEADER, ORDER_HEADER, CART_HEADER))
+    if user is not None or order is not None or cart is not None:
+        resp = with_headers(resp, delete=(IDENTITY_HEADER, ORDER_HEADER, CART_HEADER))
+    return resp, user, order, cart

@@ -17,23 +17,10 @@ from nudge.engine import Engine
 from nudge.events import Event
 from nudge.failures import fail_open
 from nudge.followups.dispatch import attempt_log_line, next_step
-from nudge.followups.planning import (
-    SIGNATURE_HEADER,
-    WEBHOOK_TIMEOUT,
-    FollowUp,
-    FollowUpPlan,
-    IssuedCode,
-    MessageError,
-    Pending,
-    backoff,
-    code_key,
-    contact_key,
-    issue_code,
-    outcome,
-    pending_key,
-    pending_prefix,
-    sign,
-)
+from nudge.followups.messages import FollowUp, IssuedCode, MessageError, Pending
+from nudge.followups.planning import FollowUpPlan
+from nudge.followups.webhook import SIGNATURE_HEADER, WEBHOOK_TIMEOUT, backoff, delivery_outcome, issue_code, sign
+from nudge.kv_keys import code_key, contact_key, pending_key, pending_prefix, profile_key
 from nudge.rules.model import Rule
 from nudge.runtime.bindings import (
     Kv,
@@ -49,7 +36,7 @@ from nudge.runtime.bindings import (
 from nudge.runtime.http import new_headers
 from nudge.runtime.isolate import ConfigError, engine_for, refresh_rules_for_batch
 from nudge.signing import BadData
-from nudge.visitor.profile import decode_profile, profile_key
+from nudge.visitor.profile import decode_profile
 from nudge.visitor.session import COOKIE_NAME
 
 __all__ = ["erase_followups", "follow_up", "handle_queue", "withdrawn"]
@@ -177,7 +164,7 @@ async def _send(app: Engine, env: Any, ctx: Any, queued: Any, message: FollowUp,
     secret = env_str(env, "NUDGE_WEBHOOK_SECRET").encode()
     status = await _post_webhook(env_str(env, "NUDGE_WEBHOOK_URL"), data, sign(secret, data, now), message.event,
                                  timeout)
-    result = outcome(status)
+    result = delivery_outcome(status)
     print(attempt_log_line(message, attempts, result, status=status))
     if result == "delivered":
         await Kv(env).keep(pending_key(message.visitor, message.rule), pending.delivered(message, now).encode())

@@ -16,11 +16,12 @@ from pyodide.ffi import create_proxy
 from nudge.delivery import render
 from nudge.engine import Engine, PagePlan
 from nudge.failures import fail_open
+from nudge.kv_keys import CATALOG_TTL, product_key
 from nudge.offers import Redeemed
 from nudge.runtime.bindings import Kv, opts
 from nudge.runtime.http import rebuilt
 from nudge.timing import OwnTime
-from nudge.visitor.learned_catalog import CATALOG_TTL, encode_facts, product_key
+from nudge.visitor.learned_catalog import encode_facts
 from nudge.visitor.product_facts import META_KEYS, ProductFactsCollector
 
 __all__ = ["Learner", "rewrite"]
@@ -147,7 +148,8 @@ class _PageRewriter:
 
 
 class _Prices:
-    """Shows marked prices with the visitor's discount, for shops that do not read X-Nudge-Offer:
+    """Shows marked prices with the visitor's discount where the cart charges it but the page does
+    not show it (`apply = "header"` with `[shop] offer_header = "honoured"`, offer_apply.py):
     `data-nudge-price="129.00"` or schema.org microdata `itemprop="price" content="129.00"`. The
     value comes from the attribute and the element's whole content is replaced. A price marked
     `data-nudge-category="..."` is rewritten on any page when that is the offer's category (and

@@ -62,5 +62,5 @@ async def _fallback(js_req: Any, env: Any, parts: SplitResult) -> Any:
         if bool(js_req.bodyUsed):
             return edge_error(502, "Bad Gateway: the request could not be passed on\n")
         target = str(env.ORIGIN_URL).rstrip("/") + parts.path + (f"?{parts.query}" if parts.query else "")
-        return await js.fetch(origin_request(js_req, target, parts, {}))
+        return await js.fetch(await origin_request(js_req, target, parts, {}))
     return edge_error(502, "Bad Gateway: the shop could not be reached\n")

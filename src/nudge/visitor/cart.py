@@ -1,77 +1,188 @@
-"""Cart changes seen at the edge: the item and quantity in a POST to the shop's cart endpoints."""
+"""Cart changes seen at the edge: what a request to one of the shop's cart routes (`cart_routes`) asks.
+
+The item and quantity come from the route's URL placeholders, else from the body: form-encoded,
+multipart form-data or JSON, with the `[cart]` field names (`id`/`quantity` by default), Shopify's
+lines (`items: [{id, quantity}]`, form `items[][id]`), or a formset (`form-{n}-id` with
+`form-{n}-quantity`: each n sets one line's quantity). Anything we do not understand is no change,
+never an error: the shop's answer passes through either way.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
-from urllib.parse import parse_qs
+from typing import Any
+from urllib.parse import parse_qsl
 
-from nudge.rules.model import CartEndpoints
-from nudge.visitor.session import MAX_CART_LINES, MAX_MONEY, MAX_TEXT, Session, clean_id
+from nudge.visitor.cart_routes import CartEndpoints, RouteMatch
+from nudge.visitor.session import (
+    CART_FROM_EDGE,
+    MAX_CART_LINES,
+    MAX_MONEY,
+    MAX_TEXT,
+    Session,
+    clean_id,
+)
 
 MAX_CART_BODY = 16 * 1024
+MAX_QUANTITY = 999
+_ITEMS_FIELD = re.compile(r"items\[(\d*)\]\[([^\]]+)\]")  # Shopify's form lines: items[][id], items[0][id]
 
 
 @dataclass(frozen=True)
 class CartChange:
-    action: str  # "add" or "remove"
+    action: str  # "add", "remove" or "change" (set the quantity; 0 removes the line)
     item: str
     quantity: int
 
 
-def cart_action(cart: CartEndpoints | None, method: str, path: str) -> str | None:
-    if cart is None or method != "POST":
-        return None
-    if path == cart.add:
-        return "add"
-    if cart.remove and path == cart.remove:
-        return "remove"
-    return None
+def cart_changes(cart: CartEndpoints, match: RouteMatch, body: bytes | None,
+                 content_type: str | None) -> list[CartChange]:
+    """The changes a cart request asks for (several for Shopify's `items[]` or a formset); [] when
+    neither the URL nor the body says which item."""
+    fields = _body_fields(body or b"", content_type) if match.method == "POST" else None
+    plain = _pairs_dict(fields) if isinstance(fields, list) else fields or {}
+    quantity = match.quantity if match.quantity is not None else _first(plain, cart.quantity_fields)
+    if match.item is not None:  # the item is in the URL; the quantity may be in the body
+        change = _change(match.action, match.item, quantity)
+        return [change] if change else []
+    lines: list[tuple[str, Any, Any]] = []
+    if isinstance(fields, list):  # form pairs
+        lines = _formset_lines(cart, fields) or _form_item_lines(cart, fields, match.action)
+    elif isinstance(fields, dict) and isinstance(fields.get("items"), list):
+        lines = [(match.action, _first(line, cart.item_fields), _first(line, cart.quantity_fields))
+                 for line in fields["items"] if isinstance(line, dict)]
+    if not lines and plain:
+        lines = [(match.action, _first(plain, cart.item_fields), quantity)]
+    changes = [_change(action, item, quantity) for action, item, quantity in lines[:MAX_CART_LINES]]
+    return [c for c in changes if c is not None]
 
 
-def parse_cart_body(cart: CartEndpoints, action: str, body: bytes, content_type: str | None) -> CartChange | None:
-    """The change a cart POST asks for; None when the body is not one we understand."""
-    if len(body) > MAX_CART_BODY:
-        return None
-    media = (content_type or "").split(";")[0].strip().lower()
+def _change(action: str, item: Any, quantity: Any) -> CartChange | None:
+    item_id = clean_id(str(item) if isinstance(item, (str, int)) and not isinstance(item, bool) else None, MAX_TEXT)
+    if quantity is None or quantity == "":
+        if action == "change":
+            return None  # a change must say the quantity
+        quantity = 1
     try:
-        text = body.decode("utf-8")
-        if media == "application/json":
-            data = json.loads(text)
-            if not isinstance(data, dict):
-                return None
-            item, quantity = data.get(cart.item_field), data.get(cart.quantity_field, 1)
-        elif media == "application/x-www-form-urlencoded":
-            form = parse_qs(text, max_num_fields=50)
-            items = form.get(cart.item_field)
-            item = items[0] if items else None
-            quantity = (form.get(cart.quantity_field) or ["1"])[0]
-        else:
-            return None
-        qty = int(quantity) if not isinstance(quantity, bool) else 0
-    except (UnicodeDecodeError, ValueError, TypeError):
+        qty = int(quantity) if isinstance(quantity, (str, int)) and not isinstance(quantity, bool) else -1
+    except ValueError:
         return None
-    item_id = clean_id(str(item) if isinstance(item, (str, int)) else None, MAX_TEXT)
-    if item_id is None or not 1 <= qty <= 999:
+    low = 0 if action == "change" else 1
+    if item_id is None or not low <= qty <= MAX_QUANTITY:
         return None
     return CartChange(action, item_id, qty)
 
 
+def _first(fields: dict[str, Any], names: tuple[str, ...]) -> Any:
+    return next((fields[n] for n in names if "{n}" not in n and n in fields), None)
+
+
+def _body_fields(body: bytes, content_type: str | None) -> dict[str, Any] | list[tuple[str, str]] | None:
+    """A JSON object, or the (name, value) pairs of a form; None for anything else."""
+    if len(body) > MAX_CART_BODY:
+        return None
+    media, _, params = (content_type or "").partition(";")
+    media = media.strip().lower()
+    try:
+        text = body.decode("utf-8")
+        if media == "application/json":
+            data = json.loads(text)
+            return data if isinstance(data, dict) else None
+        if media == "application/x-www-form-urlencoded":
+            return parse_qsl(text, keep_blank_values=True, max_num_fields=200)
+        if media == "multipart/form-data":
+            return _multipart_pairs(body, params)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return None
+
+
+def _multipart_pairs(body: bytes, params: str) -> list[tuple[str, str]] | None:
+    """The text fields of a multipart/form-data body (files are skipped): a small parser, bounded by
+    MAX_CART_BODY, for the few fields a cart form has."""
+    m = re.search(r'boundary="?([^";]{1,70})"?', params)
+    if m is None:
+        return None
+    pairs = []
+    for part in body.split(b"--" + m.group(1).encode("ascii", "replace"))[1:201]:
+        if part.startswith(b"--"):
+            break
+        head, sep, value = part.partition(b"\r\n\r\n")
+        disposition = re.search(rb'(?im)^content-disposition:\s*form-data;([^\r\n]*)', head)
+        if not sep or disposition is None or b"filename=" in disposition.group(1):
+            continue
+        name = re.search(rb'\bname="([^"]*)"', disposition.group(1))
+        if name is not None:
+            pairs.append((name.group(1).decode("utf-8"), value.removesuffix(b"\r\n").decode("utf-8")))
+    return pairs
+
+
+def _pairs_dict(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in pairs:
+        out.setdefault(name, value)
+    return out
+
+
+def _formset_lines(cart: CartEndpoints, pairs: list[tuple[str, str]]) -> list[tuple[str, Any, Any]]:
+    """Each form number n with both an item and a quantity field: that line's quantity is set."""
+    item_names = [_numbered(n) for n in cart.item_fields if "{n}" in n]
+    quantity_names = [_numbered(n) for n in cart.quantity_fields if "{n}" in n]
+    items: dict[str, str] = {}
+    quantities: dict[str, str] = {}
+    for name, value in pairs:
+        for pattern, into in [(p, items) for p in item_names] + [(p, quantities) for p in quantity_names]:
+            m = pattern.fullmatch(name)
+            if m is not None:
+                into.setdefault(m.group(1), value)
+    return [("change", items[n], quantities[n]) for n in items if n in quantities]
+
+
+def _numbered(name: str) -> re.Pattern[str]:
+    return re.compile(r"(\d{1,3})".join(re.escape(part) for part in name.split("{n}")))
+
+
+def _form_item_lines(cart: CartEndpoints, pairs: list[tuple[str, str]], action: str) -> list[tuple[str, Any, Any]]:
+    """Shopify's form lines: `items[][id]=1&items[][quantity]=2` (a new line at each id) or `items[0][id]`."""
+    lines: dict[str, dict[str, str]] = {}
+    count = 0
+    for name, value in pairs:
+        m = _ITEMS_FIELD.fullmatch(name)
+        if m is None:
+            continue
+        index, key = m.groups()
+        if not index:
+            if key in cart.item_fields:
+                count += 1
+            index = f"_{count}"
+        lines.setdefault(index, {}).setdefault(key, value)
+    return [(action, _first(line, cart.item_fields), _first(line, cart.quantity_fields)) for line in lines.values()]
+
+
 def apply_cart_change(session: Session, change: CartChange, now: int, price: float | None = None) -> None:
-    """Applies a cart change; with the item's `price` (from the learned catalog) the cart value too."""
-    cents = int(round(price * 100)) * change.quantity if price is not None else 0
+    """Applies a cart change seen at the edge; with the item's `price` (from the learned catalog)
+    the cart value too. The visit's cart now comes from the edge: client cart events stop counting."""
+    cents = int(round(price * 100)) if price is not None else 0
+    had = session.cart.get(change.item, 0)
     if change.action == "add":
-        if change.item in session.cart or len(session.cart) < MAX_CART_LINES:
-            session.cart[change.item] = min(session.cart.get(change.item, 0) + change.quantity, 999)
-            session.cart_value = min(session.cart_value + cents, MAX_MONEY)
+        want = had + change.quantity
+    elif change.action == "remove":
+        want = had - change.quantity
     else:
-        session.cart_value = max(0, session.cart_value - cents)
-        left = session.cart.get(change.item, 0) - change.quantity
-        if left > 0:
-            session.cart[change.item] = left
-        else:
-            session.cart.pop(change.item, None)
-        if not session.cart:
-            session.cart_value = 0
+        want = change.quantity
+    want = max(0, min(want, MAX_QUANTITY))
+    if change.item not in session.cart and len(session.cart) >= MAX_CART_LINES:
+        want = 0  # bounded: a 21st line is not kept
+    if want:
+        session.cart[change.item] = want
+    else:
+        session.cart.pop(change.item, None)
+    delta = (want - had) * cents
+    session.cart_value = 0 if not session.cart else max(0, min(session.cart_value + delta, MAX_MONEY))
     session.cart_changed = now
     session.last_seen = now
+    session.cart_source = CART_FROM_EDGE
+    session.edge_cart_seen = True
+

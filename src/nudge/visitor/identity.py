@@ -29,10 +29,6 @@ def identity_hash(secret: bytes, user_id: str) -> str | None:
     return hmac.new(key, user_id.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
 
 
-def identity_key(hashed: str) -> str:
-    return f"identity:{hashed}"
-
-
 def short(hashed: str) -> int:
     """The 32 bits of the hash the session cookie keeps, to notice when a different user logs in."""
     return int(hashed[:8], 16)

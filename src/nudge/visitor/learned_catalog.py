@@ -13,12 +13,7 @@ import msgpack
 
 from nudge.visitor.product_facts import ProductFacts
 
-CATALOG_TTL = 30 * 24 * 3600
 MAX_CACHED = 2000
-
-
-def product_key(slug: str) -> str:
-    return f"product:{slug}"
 
 
 def encode_facts(f: ProductFacts) -> bytes:

@@ -1,8 +1,11 @@
 """Page classification from URL patterns: which kind of page a path is, and its category/product.
 
 Patterns come from `rules/pages.toml`: ``/collections/{category}/products/{product}``. A
-``{name}`` matches one non-empty path segment; ``*`` matches any rest of the path. The first
-matching pattern wins; an unmatched path is ``other``.
+``{name}`` matches one non-empty path segment (or the part of it before literal text that follows,
+as in Oscar's ``/catalogue/{product}_*/``); ``*`` matches any rest of the path; ``/**/`` matches
+any number of whole segments, for nested categories (``/catalogue/category/**/{category}_*/``
+counts ``/catalogue/category/shoes/running_3/`` for "running"). The first matching pattern wins;
+an unmatched path is ``other``.
 """
 
 from __future__ import annotations
@@ -48,7 +51,8 @@ def compile_pattern(pattern: str) -> re.Pattern[str]:
 
 
 def _literal(text: str) -> str:
-    return ".*".join(re.escape(part) for part in text.split("*"))
+    nested = text.split("/**/")  # zero or more whole segments between two slashes
+    return "/(?:[^/]+/)*".join(".*".join(re.escape(part) for part in piece.split("*")) for piece in nested)
 
 
 class PageClassifier:

@@ -14,7 +14,6 @@ import msgpack
 
 from nudge.visitor.session import MAX_TEXT, Session
 
-PROFILE_TTL = 400 * 24 * 3600
 PROFILE_VERSION = 5  # 4: the same without last_order (still read)
 MAX_RULE_HISTORY = 32
 MAX_AFFINITY = 8
@@ -47,10 +46,6 @@ class RuleHistory:
 
     def today(self, now: int) -> int:
         return self.day_count if self.day == now // 86_400 else 0
-
-
-def profile_key(visitor_id: str) -> str:
-    return f"profile:{visitor_id}"
 
 
 def encode_profile(p: Profile) -> bytes:

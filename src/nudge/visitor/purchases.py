@@ -8,15 +8,13 @@ the browser sees it:
 A purchase the browser reports (the dataLayer's `purchase`, relayed by the client script) is kept
 as an "unverified" measurement only. Each order id counts once, ever: the session remembers the
 visit's order ids (a reload of the confirmation page), and the edge keeps one KV key per order id
-(`order_key`), a best-effort guard across browsers (see the README's threat model: KV is
+(`kv_keys.order_key`), a best-effort guard across browsers (see the README's threat model: KV is
 eventually consistent, so two requests with the same order id at once in different places can both
 count).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import dataclass
 
 ORDER_HEADER = "x-nudge-order"
@@ -52,9 +50,3 @@ def _amount(raw: str) -> float | None:
         return None
     amount = float(raw)
     return amount if amount <= MAX_ORDER_VALUE else None
-
-
-def order_key(secret: bytes, order_id: str) -> str:
-    """The KV key that marks an order id as counted (a keyed hash: order ids are the shop's)."""
-    key = hmac.new(secret, b"nudge/order", hashlib.sha256).digest()
-    return "order:" + hmac.new(key, order_id.encode("utf-8"), hashlib.sha256).hexdigest()[:32]

@@ -38,6 +38,15 @@ MAX_TEXT = 32  # category names, product ids, search terms, UTM values, referrer
 MAX_COOKIE_VALUE = 4096  # never even try to verify a larger cookie
 MAX_SEEN_EVENTS = 16  # event and order ids remembered per visit (beacon replays are dropped)
 MAX_VISIT_EVENTS = 200  # client-reported events counted per visit; the rest are dropped
+# Where the cart's figures last came from (Session.cart_source), as /_nudge/explain words it.
+CART_FROM_NOTHING, CART_FROM_EVENTS, CART_FROM_EDGE, CART_FROM_SHOP = 0, 1, 2, 3
+CART_SOURCES = {
+    CART_FROM_NOTHING: "nothing yet",
+    CART_FROM_EVENTS: "the browser's dataLayer cart events (relayed by the client script)",
+    CART_FROM_EDGE: "cart requests seen at the edge (site.toml [cart] routes)",
+    CART_FROM_SHOP: "the shop itself (X-Nudge-Cart header or [cart] truth_url)",
+}
+UNNAMED_LINE = ""  # a cart line for items the shop counted but nudge cannot name (cart_truth)
 
 
 def sat(n: float) -> int:
@@ -114,6 +123,9 @@ class Session:
     served: dict[int, Served] = field(default_factory=dict)  # key32(rule id) -> what the edge rendered
     seen: list[int] = field(default_factory=list)  # key32 of event ids and order ids counted this visit
     reported: int = 0  # client-reported events counted this visit (capped at MAX_VISIT_EVENTS)
+    cart_source: int = CART_FROM_NOTHING  # CART_FROM_*: where the cart's figures last came from
+    edge_cart_seen: bool = False  # this visit: the edge saw a cart change or the shop's cart, so
+    # the browser's cart events no longer count (until then they do: a wrong route guess is not blind)
     is_new: bool = True  # not on the wire: this request started the visit
     ended: Session | None = None  # not on the wire: the visit this one replaced (30 min idle)
 
@@ -194,7 +206,7 @@ def _to_wire(s: Session) -> list[Any]:
         [[k, e.owed, int(e.revealed)] for k, e in s.served.items()],
         s.seen,
         s.reported,
-    ]
+    ] + ([s.cart_source, int(s.edge_cart_seen)] if s.cart_source or s.edge_cart_seen else [])
 
 
 def _check(value: Any, kind: type | tuple[type, ...], nullable: bool = False) -> Any:
@@ -220,8 +232,9 @@ def _rows(value: Any, width: int, limit: int) -> list[list[Any]]:
 
 
 def _from_wire(w: Any) -> Session:
-    # 19 fields: a cookie from before exposures were recorded (read as "nothing served yet")
-    if not isinstance(w, list) or len(w) not in (19, 22) or w[0] != WIRE_VERSION:
+    # 19 fields: a cookie from before exposures were recorded (read as "nothing served yet"); 24:
+    # with the cart's source (22 while it has none, so such cookies stay readable by older code)
+    if not isinstance(w, list) or len(w) not in (19, 22, 24) or w[0] != WIRE_VERSION:
         raise BadData("unknown session layout")
     t0 = _check(w[2], int)
     visitor = _check(w[1], bytes)
@@ -255,7 +268,12 @@ def _from_wire(w: Any) -> Session:
         raise BadData("malformed source")
     s.source = Source(*(_check(v, str, True) for v in src))
     s.identity = _check(w[18], int, True)
-    if len(w) == 22:
+    if len(w) == 24:
+        s.cart_source = _check(w[22], int)
+        if s.cart_source not in CART_SOURCES:
+            raise BadData("unknown cart source")
+        s.edge_cart_seen = bool(_check(w[23], int))
+    if len(w) >= 22:
         for k, owed, revealed in _rows(w[19], 3, MAX_RULE_MARKS):
             s.served[_check(k, int)] = Served(_check(owed, int), bool(_check(revealed, int)))
         s.seen = [_check(k, int) for k in _check(w[20], list)][-MAX_SEEN_EVENTS:]
@@ -326,6 +344,7 @@ class SessionCodec:
         if now - session.last_seen > VISIT_TIMEOUT:
             fresh = Session.fresh(now, visitor=session.visitor)
             fresh.cart, fresh.cart_value, fresh.cart_changed = session.cart, session.cart_value, session.cart_changed
+            fresh.cart_source = session.cart_source  # edge_cart_seen is per visit: not carried
             fresh.identity = session.identity
             fresh.ended = session
             return fresh

@@ -10,6 +10,7 @@ from nudge.visitor.beacon import Beacon, Event as BeaconEvent
 from nudge.keys import key16, key32
 from nudge.visitor.pages import Page
 from nudge.visitor.session import (
+    CART_FROM_EVENTS,
     MAX_CART_LINES,
     MAX_DWELL_PER_PAGE,
     MAX_MONEY,
@@ -66,6 +67,32 @@ def record_page_view(session: Session, page: Page, now: int, query: str = "", re
     session.recent.append(PageView(session.pages, category_key, product_key))
     del session.recent[:-MAX_RECENT_PAGES]
     return session.pages
+
+
+def uncategorized_products(session: Session) -> list[str]:
+    """Products viewed in this visit whose category nobody knew at the time (its page declared it
+    in markup nudge read while the page streamed, after the view was counted)."""
+    waiting = {view.product for view in session.recent if view.product is not None and view.category is None}
+    return [p.id for p in session.products if key16(p.id) in waiting]
+
+
+def categorize_late(session: Session, product_id: str, category: str, now: int) -> bool:
+    """Credits a product's earlier uncategorized views to `category` as if it had been known then:
+    the product joins the category's viewed products and the dwell already credited counts for it.
+    True when anything changed."""
+    product_key, changed = key16(product_id), False
+    for view in session.recent:
+        if view.product != product_key or view.category is not None:
+            continue
+        stats = session.category(category, now)
+        view.category = key16(category)
+        stats.dwell = sat(stats.dwell + view.credited)
+        if product_key in stats.products:
+            stats.products.remove(product_key)
+        stats.products.append(product_key)
+        del stats.products[:-MAX_PRODUCTS_PER_CATEGORY]
+        changed = True
+    return changed
 
 
 def search_term(query: str) -> str | None:
@@ -204,10 +231,12 @@ def _admitted(session: Session, event: BeaconEvent) -> bool:
     return True
 
 
-def apply_beacon(session: Session, beacon: Beacon, now: int, edge_cart: bool = False) -> list[BeaconEvent]:
+def apply_beacon(session: Session, beacon: Beacon, now: int) -> list[BeaconEvent]:
     """Applies a validated beacon to the session and returns the events that counted (see
-    `_admitted`). With `edge_cart` (the shop's cart endpoints are watched at the edge) add/remove
-    events are ignored: the edge counted the items and their value. A `purchase` is the browser's
+    `_admitted`). Once the edge has seen the cart this visit (a `[cart]` route's change or the
+    shop's own figures: `session.edge_cart_seen`) add/remove events are ignored: the edge counts
+    the items and their value; until then they count, so a `[cart]` route that never matches
+    leaves the client's events, not a blind spot. A `purchase` is the browser's
     claim: returned (measured as unverified) but it moves no order, revenue or cart; orders come
     from the shop (`record_order`)."""
     session.last_seen = now
@@ -215,7 +244,7 @@ def apply_beacon(session: Session, beacon: Beacon, now: int, edge_cart: bool = F
         credit_dwell(session, beacon.pv, beacon.dwell, now)
     counted = []
     for event in beacon.events:
-        if event.type in ("add_to_cart", "remove_from_cart") and edge_cart or event.type == "identify":
+        if event.type in ("add_to_cart", "remove_from_cart") and session.edge_cart_seen or event.type == "identify":
             continue
         if not _admitted(session, event):
             continue
@@ -226,6 +255,7 @@ def apply_beacon(session: Session, beacon: Beacon, now: int, edge_cart: bool = F
                     session.cart[item.id] = min(session.cart.get(item.id, 0) + max(item.quantity, 1), 999)
             session.cart_value = min(session.cart_value + _cents(event.value), MAX_MONEY)
             session.cart_changed = now
+            session.cart_source = CART_FROM_EVENTS
         elif event.type == "remove_from_cart":
             for item in event.items:
                 left = session.cart.get(item.id, 0) - max(item.quantity, 1)
@@ -235,6 +265,7 @@ def apply_beacon(session: Session, beacon: Beacon, now: int, edge_cart: bool = F
                     session.cart.pop(item.id, None)
             session.cart_value = 0 if not session.cart else max(0, session.cart_value - _cents(event.value))
             session.cart_changed = now
+            session.cart_source = CART_FROM_EVENTS
         elif event.type == "begin_checkout":
             session.checkout_started = True
         elif event.type == "nudge_shown" and event.rule:
@@ -262,10 +293,6 @@ def close_rule(session: Session, rule_id: str) -> None:
     if key not in session.closed:
         session.closed.append(key)
         del session.closed[:-MAX_RULE_MARKS]
-
-
-def times_shown(session: Session, rule_id: str) -> int:
-    return session.shown.get(key32(rule_id), 0)
 
 
 def is_closed(session: Session, rule_id: str) -> bool:

@@ -16,7 +16,8 @@ from nudge.offers import Redeemed
 from nudge.visitor.pages import Page
 from nudge.visitor.profile import Profile, decode_profile, encode_profile
 from nudge.rules.recommend import recommend
-from nudge.rules.model import RuleError, RuleSet, load_ruleset
+from nudge.rules.load import RuleError, load_ruleset
+from nudge.rules.model import RuleSet
 from nudge.visitor.session import Session
 from nudge.rules.product_feed import load_catalog
 from nudge.rules.templates import MissingValue, TemplateError, compile_template

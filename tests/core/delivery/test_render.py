@@ -3,6 +3,8 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from nudge.delivery import render
 from nudge.rules.decide import Nudge
 from nudge.rules.model import Action, Rule
@@ -39,7 +41,7 @@ def test_every_template_escapes_hostile_values() -> None:
     r = dataclasses.replace(rule(EVIL), id="r", action=Action("banner", EVIL, EVIL, EVIL, EVIL, ""))
     for html in (
         render.banner(Nudge(r, 0), 'javascript:alert("x")"><script>'),
-        render.offer_applied_banner(Redeemed("r", EVIL, 10, EVIL, 0)),
+        *(render.offer_banner(Redeemed("r", EVIL, 10, EVIL, 0), wording) for wording in ("code", "cart", "applied")),
         render.notice(EVIL),
     ):
         assert "<script>" not in html and 'alert("x")' not in html and "'\"" not in html
@@ -67,3 +69,18 @@ def test_what_nudge_puts_in_raw_text_elements_is_ascii_already() -> None:
     # <style> and <script> contents are not decoded for references: they must need none
     assert render.style_tag("nonce-1").isascii()
     assert render.config_script({"title": "Café — 10 €"}).isascii()
+
+
+@pytest.mark.parametrize("wording, text", [
+    ("code", "10% off sneakers: use code <strong>SNEAKERS10</strong> at checkout"),
+    ("cart", "10% off sneakers: code <strong>SNEAKERS10</strong> added to your cart"),
+    ("applied", "10% off sneakers applied: code <strong>SNEAKERS10</strong>"),
+    ("<script>", "10% off sneakers: use code <strong>SNEAKERS10</strong> at checkout"),  # unknown: honest
+])
+def test_the_offer_banner_says_applied_only_when_told(wording: str, text: str) -> None:
+    from nudge.offers import Redeemed
+
+    html = render.offer_banner(Redeemed("r", "SNEAKERS10", 10, "sneakers", 0), wording)
+    assert f"<span>{text}</span>" in html and "<script>" not in html
+    assert ('id="nudge-offer-applied"' in html) == (wording == "applied")
+    assert ("applied" in html) == (wording == "applied")

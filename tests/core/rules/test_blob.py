@@ -3,8 +3,9 @@ from __future__ import annotations
 import msgpack
 import pytest
 
-from nudge.rules.model import RuleError
-from nudge.rules.blob import blob_key, compile_blob, load_blob, rules_version
+from nudge.rules.load import RuleError
+from nudge.kv_keys import blob_key
+from nudge.rules.blob import compile_blob, load_blob, rules_version
 from nudge.signing import BadData
 
 from tests.core.factories import NOW, repo_rule_files

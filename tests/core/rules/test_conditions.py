@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nudge.rules.conditions import compile_condition, evaluate, hash
+from nudge.rules.conditions import bucket_hash, compile_condition, evaluate
 
 CASES = json.loads((Path(__file__).parents[2] / "data" / "growthbook-cases.json").read_text())
 
@@ -23,7 +23,7 @@ def test_growthbook_eval_condition(case: list) -> None:
 @pytest.mark.parametrize("case", CASES["hash"], ids=[f"{c[0]}|{c[1]}|v{c[2]}" for c in CASES["hash"]])
 def test_growthbook_hash(case: list) -> None:
     seed, value, version, expected = case
-    assert hash(seed, value, version) == expected
+    assert bucket_hash(seed, value, version) == expected
 
 
 @pytest.mark.parametrize(
@@ -110,8 +110,8 @@ def test_compiled_conditions_agree_with_the_evaluator(condition: dict, attribute
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=40), st.text(max_size=40))
 def test_hash_is_deterministic_and_in_range(seed: str, value: str) -> None:
-    v1, v2 = hash(seed, value, 1), hash(seed, value, 2)
+    v1, v2 = bucket_hash(seed, value, 1), bucket_hash(seed, value, 2)
     assert v1 is not None and v2 is not None and 0 <= v1 < 1 and 0 <= v2 < 1
-    assert (v1, v2) == (hash(seed, value, 1), hash(seed, value, 2))
+    assert (v1, v2) == (bucket_hash(seed, value, 1), bucket_hash(seed, value, 2))
     assert abs(v1 * 1000 - round(v1 * 1000)) < 1e-9 and abs(v2 * 1e4 - round(v2 * 1e4)) < 1e-9  # resolutions
-    assert hash(seed, value, 3) is None
+    assert bucket_hash(seed, value, 3) is None

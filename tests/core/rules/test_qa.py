@@ -11,7 +11,7 @@ from nudge.visitor.attributes import RequestContext
 from nudge.keys import key32
 from nudge.rules.preview import PREVIEW_COOKIE
 from nudge.visitor.profile import Profile, RuleHistory
-from nudge.rules.model import load_ruleset
+from nudge.rules.load import load_ruleset
 from nudge.visitor.session import Session
 from nudge.visitor.tracking import record_page_view
 from nudge.visitor.pages import Page

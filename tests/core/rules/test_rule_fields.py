@@ -13,7 +13,8 @@ from nudge.visitor.attributes import RequestContext, visitor_attributes
 from nudge.rules.decide import Nudge, decide
 from nudge.visitor.pages import Page
 from nudge.visitor.profile import Profile, RuleHistory
-from nudge.rules.model import Caps, RuleError, RuleSet, load_ruleset
+from nudge.rules.load import RuleError, load_ruleset
+from nudge.rules.model import Caps, RuleSet
 from nudge.keys import key32
 from nudge.visitor.session import Session
 from nudge.visitor.tracking import record_page_view

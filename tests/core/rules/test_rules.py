@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from nudge.rules.model import RuleError, load_ruleset
+from nudge.rules.load import RuleError, load_ruleset
 
 from tests.core.factories import repo_rule_files
 
@@ -108,6 +108,23 @@ def test_errors_point_at_their_line() -> None:
     assert err.value.line is not None and err.value.field == "-"
 
 
+def test_every_file_names_the_line_of_its_error() -> None:
+    """Issue 16: a shop owner fixes a guess from the message alone: file, line and field everywhere."""
+    from nudge.rules.toml_fields import locate
+
+    pages = PAGES + '\n[[page]]\ntype = "landing"\npattern = "/x"\n'
+    with pytest.raises(RuleError) as err:
+        load_ruleset({"pages.toml": pages})
+    assert err.value.field == "page[%d].type" % (pages.count("[[page]]") - 1) and err.value.line == len(pages.splitlines()) - 1
+    with pytest.raises(RuleError) as err:
+        load_ruleset({"pages.toml": PAGES, "bad.toml": 'bogus = 1\n' + RULE})
+    assert str(err.value).startswith("bad.toml:1: bogus: unknown field")
+    catalog = "[[product]]\nid = 'a'\nname = 'A'\nurl = '/a'\ncategory = 'x'\n\n[[product]]\nid = 'b'\nurl = 7\n"
+    assert locate(catalog, "product[1].url") == 9  # the second entry's url, not the first's
+    assert locate(catalog, "product[1]") == 7 and locate(catalog, "product[1].name") == 7  # unwritten: its header
+    assert locate("[offer]\ncode = 'X'\n[caps]\ncode = 1\n", "caps.code") == 4
+
+
 def test_attribute_paths_match_what_the_worker_builds() -> None:
     from nudge.visitor.attributes import ATTRIBUTE_PATHS, visitor_attributes
     from nudge.visitor.pages import Page
@@ -126,3 +143,41 @@ def test_attribute_paths_match_what_the_worker_builds() -> None:
     built = {".".join("*" if (i == 1 and p.split(".")[0] in ("category", "product")) else seg
                       for i, seg in enumerate(p.split("."))) for p in leaves(attrs, "")}
     assert built == set(ATTRIBUTE_PATHS)
+
+
+OFFER = '[offer]\ncode = "X1"\npercent = 10\ncategory = "sneakers"\nredirect = "/collections/sneakers"\n'
+
+
+def site(shop: str) -> str:
+    return f'[shop]\ncurrency = "USD"\n{shop}\n'
+
+
+def test_offers_are_applied_by_code_unless_the_site_or_the_offer_says() -> None:
+    plain = load_ruleset({"pages.toml": PAGES, "r.toml": RULE + OFFER})
+    assert plain.settings.offer_apply == "code" and plain.settings.offer_header == "confirmed"
+    rule = plain.rule("r1")
+    assert rule is not None and rule.offer is not None and rule.offer.apply is None
+    shopify = load_ruleset({"pages.toml": PAGES, "r.toml": RULE + OFFER + 'apply = "header"\n',
+                            "site.toml": site('offer_apply = "url"\noffer_apply_url = "/discount/{code}?redirect={redirect}"\n'
+                                              'offer_header = "honoured"')})
+    rule = shopify.rule("r1")
+    assert rule is not None and rule.offer is not None and rule.offer.apply == "header"
+    assert (shopify.settings.offer_apply, shopify.settings.offer_header) == ("url", "honoured")
+    assert shopify.settings.offer_apply_url == "/discount/{code}?redirect={redirect}"
+
+
+@pytest.mark.parametrize("files, where, message", [
+    ({"r.toml": RULE + OFFER + 'apply = "voucher"\n'}, "r.toml:14: offer.apply", "'code', 'url', 'header'"),
+    ({"r.toml": RULE + OFFER + 'apply = "url"\n'}, "r.toml:14: offer.apply", "needs [shop] offer_apply_url in site.toml"),
+    ({"site.toml": site('offer_apply = "url"')}, "site.toml:3: shop.offer_apply_url", "required when offer_apply"),
+    ({"site.toml": site('offer_apply = "coupon"')}, "site.toml:3: shop.offer_apply", "'code', 'url', 'header'"),
+    ({"site.toml": site('offer_header = "yes"')}, "site.toml:3: shop.offer_header", "'confirmed', 'honoured'"),
+    ({"site.toml": site('offer_apply_url = "https://evil.example/{code}"')}, "site.toml:3: shop.offer_apply_url",
+     "same-site path"),
+    ({"site.toml": site('offer_apply_url = "/discount/SNEAKERS10"')}, "site.toml:3: shop.offer_apply_url",
+     "must contain {code}"),
+])
+def test_apply_settings_are_checked_with_file_and_field(files: dict[str, str], where: str, message: str) -> None:
+    with pytest.raises(RuleError) as caught:
+        load_ruleset({"pages.toml": PAGES, **files})
+    assert str(caught.value).startswith(f"{where}: ") and message in str(caught.value)

@@ -50,6 +50,34 @@ def test_regex_characters_in_patterns_are_literal() -> None:
     assert c.classify("/aab").type == "other"
 
 
+OSCAR = PageClassifier([
+    ("category", "/catalogue/category/**/{category}_*/"),
+    ("product", "/catalogue/{product}_*/"),
+    ("cart", "/basket/"),
+])
+
+
+@pytest.mark.parametrize(("path", "page"), [
+    ("/catalogue/category/sneakers_2/", Page("category", "sneakers")),
+    ("/catalogue/category/shoes/running_3/", Page("category", "running")),  # nested: the deepest counts
+    ("/catalogue/category/shoes/trail/fell-runners_9/", Page("category", "fell-runners")),
+    ("/catalogue/aero-runner_12/", Page("product", None, "aero-runner")),
+    ("/catalogue/trail_runner_5/", Page("product", None, "trail_runner")),  # the id after the last "_"
+    ("/catalogue/category/", Page("other")),
+    ("/catalogue/category/sneakers/", Page("other")),  # no "_id": not Oscar's shape
+    ("/basket/", Page("cart")),
+])
+def test_oscar_style_paths_with_ids_and_nested_categories(path: str, page: Page) -> None:
+    assert OSCAR.classify(path) == page
+
+
+def test_nested_segments_match_whole_segments_only() -> None:
+    c = PageClassifier([("category", "/c/**/{category}")])
+    assert c.classify("/c/x").category == "x"  # zero segments between
+    assert c.classify("/c/a/b/x").category == "x"
+    assert c.classify("/cx").type == "other" and c.classify("/c//x").type == "other"
+
+
 @pytest.mark.parametrize(("location", "expected"), [
     ("http://origin:8788/page?from=redirect", "/page?from=redirect"),
     ("http://origin:8788", "/"),

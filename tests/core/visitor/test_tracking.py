@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import pytest
 
+from nudge.keys import key32
 from nudge.visitor.beacon import Beacon, Event, Item
 from nudge.visitor.pages import Page
 from nudge.visitor.tracking import (
     apply_beacon,
+    categorize_late,
     credit_dwell,
     is_closed,
     parse_dwell_cookie,
@@ -13,7 +15,7 @@ from nudge.visitor.tracking import (
     record_page_view,
     record_served,
     search_term,
-    times_shown,
+    uncategorized_products,
 )
 
 from tests.core.factories import NOW, session
@@ -109,7 +111,7 @@ def test_nudge_events() -> None:
     s = session()
     record_served(s, "r", revealed=False)
     apply_beacon(s, Beacon(None, None, (Event("nudge_shown", rule="r"), Event("nudge_dismissed", rule="r"))), NOW)
-    assert times_shown(s, "r") == 1 and is_closed(s, "r") and not is_closed(s, "other")
+    assert s.shown.get(key32("r"), 0) == 1 and is_closed(s, "r") and not is_closed(s, "other")
 
 
 def test_dwell_reaches_a_product_whose_id_is_longer_than_the_session_keeps() -> None:
@@ -118,3 +120,18 @@ def test_dwell_reaches_a_product_whose_id_is_longer_than_the_session_keeps() -> 
     pv = record_page_view(s, Page("product", "sneakers", long_id), NOW)
     assert credit_dwell(s, pv, 30, NOW + 30)
     assert [(p.id, p.dwell) for p in s.products] == [(long_id[:32], 30)] and s.categories["sneakers"].dwell == 30
+
+
+def test_a_products_first_view_counts_once_its_category_is_known() -> None:
+    """Its page declared the category in markup nudge read while the page streamed: the view and
+    the dwell already credited move to that category, once."""
+    s = session()
+    pv = record_page_view(s, Page("product", None, "mystery-shoe"), NOW)
+    credit_dwell(s, pv, 40, NOW + 40)
+    assert uncategorized_products(s) == ["mystery-shoe"] and "sneakers" not in s.categories
+    assert categorize_late(s, "mystery-shoe", "sneakers", NOW + 41)
+    stats = s.categories["sneakers"]
+    assert stats.dwell == 40 and len(stats.products) == 1 and uncategorized_products(s) == []
+    assert not categorize_late(s, "mystery-shoe", "sneakers", NOW + 42)  # once
+    credit_dwell(s, pv, 70, NOW + 70)  # later dwell of that page now counts for the category
+    assert s.categories["sneakers"].dwell == 70

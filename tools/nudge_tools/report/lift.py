@@ -1,8 +1,8 @@
 """`nudge report`: the incremental lift of each rule over its holdout, from the events the Worker
 writes to Workers Analytics Engine (docs/events.md).
 
-Rows come from the local runtime's JSON lines or from the Analytics Engine SQL API (`--remote`);
-both become the same `Row`s and go through the same computation.
+Rows come from the local runtime's JSON lines or from the Analytics Engine SQL API (`--remote`,
+sources.py); both become the same `Row`s and go through the same computation.
 
 Per rule, each exposed visitor belongs to the arm of their first exposure: `holdout`, `variant N`
 (group `treatment`) or `shadow`. A visitor converts when one of their conversions falls within the
@@ -33,34 +33,17 @@ indexes). With sampling the intervals treat the estimates as counts and come out
 
 from __future__ import annotations
 
-import json
-import logging
-import math
-import os
-import textwrap
-import urllib.error
-import urllib.request
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from itertools import accumulate
-from pathlib import Path
-from typing import Any
-
-from scipy import stats
 
 from nudge.rules.model import Rule, RuleSet
+from nudge_tools.report.sources import DAY, Events, Row
+from nudge_tools.report.stats import CONFIDENCE, newcombe, relative_interval, sample_ratio_p, wilson, z_test
 
-log = logging.getLogger(__name__)
-
-DATASET = "nudge_events"
-EVENTS_FILE = Path("analytics") / f"{DATASET}.jsonl"  # under the local runtime's --persist-to
-SQL_API = "https://api.cloudflare.com/client/v4/accounts/{account}/analytics_engine/sql"
-ACCOUNT_VAR, TOKEN_VAR = "CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_API_TOKEN"
-DAY = 86_400
-CONFIDENCE = 0.95
 ALPHA = 0.05
 MIN_CONVERSIONS = 10  # per arm, before any verdict
 MAX_RELATIVE_HALF_WIDTH = 0.5  # "no lift detected" needs the interval within +/-50% of the holdout's rate
@@ -83,208 +66,6 @@ METHOD = (
     f"p < {ALPHA} and the interval is above / below zero; else '{NO_LIFT}'. Sample ratio: chi-square "
     f"goodness of fit against the configured holdout and variant weights, warning at p < {SRM_ALPHA}."
 )
-
-Fetch = Callable[[str, Mapping[str, str], bytes], bytes]
-
-
-class ReportError(Exception):
-    """Events that cannot be read: no credentials, an unreachable API, a missing file."""
-
-
-@dataclass(frozen=True)
-class Row:
-    """One event, from either source."""
-
-    time: float  # Unix seconds
-    kind: str  # exposure, impression, click, dismiss, conversion
-    rule: str  # "" for a conversion
-    variant: str  # "0", "1", ... ("" for a conversion)
-    group: str  # treatment, holdout, shadow ("" for a conversion)
-    visitor: str
-    revenue: float = 0.0
-    weight: float = 1.0  # events this row stands for (Analytics Engine's _sample_interval)
-
-
-@dataclass(frozen=True)
-class Events:
-    rows: tuple[Row, ...]
-    bad_rows: int  # lines or rows that could not be read (skipped)
-    source: str
-    note: str = ""  # e.g. the API said it returned only part of the rows
-
-
-# -- loading --------------------------------------------------------------------------------------
-
-
-def _row(kind: Any, rule: Any, variant: Any, group: Any, visitor: Any, revenue: Any, time: float,
-         weight: Any = 1) -> Row:
-    """A Row from raw column values; ValueError (or TypeError) when one is unusable."""
-    kind, rule, variant, group, visitor = ("" if t is None else t for t in (kind, rule, variant, group, visitor))
-    if not all(isinstance(t, str) for t in (kind, rule, variant, group, visitor)) or not kind:
-        raise ValueError("blobs must be strings")  # a null blob reads as ""
-    w = float(weight)
-    if not (math.isfinite(time) and math.isfinite(w) and w > 0):
-        raise ValueError("bad time or sample interval")
-    money = float(revenue or 0)
-    return Row(time, kind, rule, variant, group, visitor, money if math.isfinite(money) else 0.0, w)
-
-
-def parse_local_line(line: str) -> Row:
-    """One line of `<persist-to>/analytics/nudge_events.jsonl`; ValueError when it is not an event."""
-    data = json.loads(line)
-    if not isinstance(data, dict):
-        raise ValueError("not an object")
-    blobs, doubles = data.get("blobs"), data.get("doubles") or []
-    if not isinstance(blobs, list) or len(blobs) < 5 or not isinstance(doubles, list):
-        raise ValueError("blobs missing")
-    written = float(doubles[1]) if len(doubles) > 1 and doubles[1] else float(data["timestamp"]) / 1000
-    kind, rule, variant, group, visitor = blobs[:5]
-    return _row(kind, rule, variant, group, visitor, doubles[0] if doubles else 0, written)
-
-
-def load_local(path: Path, now: float, since_days: int) -> Events:
-    """The events of the last `since_days` in the local runtime's JSON lines; unreadable lines are
-    skipped and counted."""
-    if not path.is_file():
-        raise ReportError(f"{path}: no events yet (run the local edge and browse the shop, check "
-                          f"--persist-to, or pass --remote)")
-    rows: list[Row] = []
-    bad = 0
-    with path.open(encoding="utf-8", errors="replace") as lines:
-        for line in lines:
-            if not line.strip():
-                continue
-            try:
-                row = parse_local_line(line)
-            except (ValueError, TypeError, KeyError, IndexError):
-                bad += 1
-                continue
-            if row.time >= now - since_days * DAY:
-                rows.append(row)
-    return Events(tuple(rows), bad, str(path))
-
-
-def remote_credentials(environ: Mapping[str, str] = os.environ) -> tuple[str, str]:
-    """(account id, API token) from the environment; ReportError naming what is missing."""
-    account, token = environ.get(ACCOUNT_VAR, "").strip(), environ.get(TOKEN_VAR, "").strip()
-    missing = [name for name, value in ((ACCOUNT_VAR, account), (TOKEN_VAR, token)) if not value]
-    if missing:
-        raise ReportError(f"--remote needs {' and '.join(missing)} in the environment (an API token with "
-                          f"Account Analytics: Read)")
-    return account, token
-
-
-def remote_query(since_days: int) -> str:
-    return (f"SELECT timestamp, blob1, blob2, blob3, blob4, blob5, double1, double2, _sample_interval "
-            f"FROM {DATASET} WHERE timestamp > NOW() - INTERVAL '{int(since_days)}' DAY FORMAT JSON")
-
-
-def post(url: str, headers: Mapping[str, str], body: bytes) -> bytes:
-    """POST with urllib; ReportError with the API's answer on failure."""
-    request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=120) as response:
-            answer: bytes = response.read()
-            return answer
-    except urllib.error.HTTPError as exc:
-        detail = exc.read()[:500].decode("utf-8", "replace")
-        raise ReportError(f"the Analytics Engine SQL API answered {exc.code}: {detail}") from exc
-    except (urllib.error.URLError, TimeoutError) as exc:
-        raise ReportError(f"cannot reach the Analytics Engine SQL API: {exc}") from exc
-
-
-def _sql_time(row: Mapping[str, Any]) -> float:
-    """When a SQL API row was written: double2 (Unix seconds), else its `timestamp` (UTC)."""
-    if row.get("double2"):
-        return float(row["double2"])
-    stamp = datetime.fromisoformat(str(row["timestamp"]).replace("Z", "+00:00"))
-    return (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).timestamp()
-
-
-def load_remote(account: str, token: str, since_days: int, fetch: Fetch = post) -> Events:
-    """The events of the last `since_days` from the Analytics Engine SQL API."""
-    url = SQL_API.format(account=account)
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "text/plain"}
-    answer = fetch(url, headers, remote_query(since_days).encode())
-    try:
-        data = json.loads(answer)
-    except ValueError as exc:
-        raise ReportError(f"the Analytics Engine SQL API answered something other than JSON: {answer[:200]!r}") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
-        raise ReportError(f"unexpected answer from the Analytics Engine SQL API: {str(data)[:300]}")
-    rows: list[Row] = []
-    bad = 0
-    for item in data["data"]:
-        try:
-            rows.append(_row(item["blob1"], item["blob2"], item["blob3"], item["blob4"], item["blob5"],
-                             item.get("double1"), _sql_time(item), item.get("_sample_interval") or 1))
-        except (ValueError, TypeError, KeyError):
-            bad += 1
-    total = data.get("rows_before_limit_at_least")
-    note = ""
-    if isinstance(total, (int, float)) and total > len(data["data"]):
-        note = f"the API returned {len(data['data'])} of at least {int(total)} rows: try a shorter --since"
-    return Events(tuple(rows), bad, f"Analytics Engine dataset {DATASET} (--remote)", note)
-
-
-# -- statistics -----------------------------------------------------------------------------------
-
-
-def z_value(confidence: float = CONFIDENCE) -> float:
-    return float(stats.norm.ppf(0.5 + confidence / 2))
-
-
-def wilson(successes: float, trials: float, confidence: float = CONFIDENCE) -> tuple[float, float]:
-    """The Wilson score interval of a proportion."""
-    if trials <= 0:
-        return (0.0, 1.0)
-    z, p = z_value(confidence), successes / trials
-    denominator = 1 + z * z / trials
-    centre = (p + z * z / (2 * trials)) / denominator
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
-    return (max(0.0, centre - half), min(1.0, centre + half))
-
-
-def newcombe(x1: float, n1: float, x0: float, n0: float, confidence: float = CONFIDENCE) -> tuple[float, float]:
-    """Newcombe's hybrid score interval for p1 - p0 (method 10 of Newcombe 1998)."""
-    p1, p0 = x1 / n1, x0 / n0
-    l1, u1 = wilson(x1, n1, confidence)
-    l0, u0 = wilson(x0, n0, confidence)
-    d = p1 - p0
-    return (d - math.hypot(p1 - l1, u0 - p0), d + math.hypot(u1 - p1, p0 - l0))
-
-
-def z_test(x1: float, n1: float, x0: float, n0: float) -> float:
-    """Two-sided p-value of the pooled two-proportion z-test of p1 = p0."""
-    pooled = (x1 + x0) / (n1 + n0)
-    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n0))
-    if se == 0:
-        return 1.0
-    return float(2 * stats.norm.sf(abs(x1 / n1 - x0 / n0) / se))
-
-
-def relative_interval(x1: float, n1: float, x0: float, n0: float,
-                      confidence: float = CONFIDENCE) -> tuple[float, float] | None:
-    """The interval of p1 / p0 - 1 from the log risk ratio (Katz); None with no conversions in an arm."""
-    if x1 <= 0 or x0 <= 0:
-        return None
-    ratio = (x1 / n1) / (x0 / n0)
-    se = math.sqrt(max(0.0, 1 / x1 - 1 / n1 + 1 / x0 - 1 / n0))
-    z = z_value(confidence)
-    return (ratio * math.exp(-z * se) - 1, ratio * math.exp(z * se) - 1)
-
-
-def sample_ratio_p(observed: Sequence[float], shares: Sequence[float]) -> float:
-    """Chi-square goodness-of-fit p-value of counts against expected shares (which sum to 1)."""
-    total = sum(observed)
-    if any(s <= 0 and o > 0 for o, s in zip(observed, shares)):
-        return 0.0  # visitors in an arm that should not exist
-    pairs = [(o, s * total) for o, s in zip(observed, shares) if s > 0]
-    result = stats.chisquare([o for o, _ in pairs], [e for _, e in pairs])
-    return float(result.pvalue)
-
-
-# -- the report -----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -385,7 +166,8 @@ def verdict(x1: float, n1: float, x0: float, n0: float, interval: tuple[float, f
     if min(x1, x0) < min_conversions:
         which = "the holdout" if x0 < min_conversions else "the variant"
         n = min(x1, x0)
-        return NOT_ENOUGH_DATA, f"{which} has {n:.0f} conversion{'' if round(n) == 1 else 's'}; {min_conversions} needed per arm"
+        plural = "" if round(n) == 1 else "s"
+        return NOT_ENOUGH_DATA, f"{which} has {n:.0f} conversion{plural}; {min_conversions} needed per arm"
     low, high = interval
     if p_value < ALPHA and low > 0:
         return LIFT, f"p < {ALPHA} and the interval is above zero"
@@ -566,81 +348,3 @@ def analyze(events: Events, ruleset: RuleSet | None, window_days: float = 7, sin
     currency = ruleset.settings.currency if ruleset else "USD"
     return LiftReport(events.source, since_days, window_days, len(events.rows), events.bad_rows, results, currency,
                       notes)
-
-
-# -- text -----------------------------------------------------------------------------------------
-
-
-def percent(value: float | None, digits: int = 2) -> str:
-    return "-" if value is None else f"{value * 100:.{digits}f}%"
-
-
-def signed_points(value: float) -> str:
-    return f"{value * 100:+.2f} pp"
-
-
-def _count(value: float) -> str:
-    return f"{value:,.0f}"
-
-
-def describe_comparison(c: Comparison) -> str:
-    low, high = c.interval
-    text = f"{c.arm}: {signed_points(c.difference)} (95% CI {signed_points(low)} to {signed_points(high)})"
-    if c.relative is not None:
-        text += f", {c.relative * 100:+.1f}%"
-        if c.relative_interval is not None:
-            rl, rh = c.relative_interval
-            text += f" ({rl * 100:+.1f}% to {rh * 100:+.1f}%)"
-    return f"{text}, p = {c.p_value:.3g}"
-
-
-def describe_sample_ratio(s: SampleRatio) -> str:
-    split = ", ".join(f"{name} {n} ({n / max(1, sum(s.observed.values())):.1%} seen, "
-                      f"{s.expected.get(name, 0):.1%} configured)" for name, n in s.observed.items())
-    if s.p_value is None:
-        return f"sample ratio: {s.note}: {split}"
-    head = f"WARNING sample ratio mismatch (p = {s.p_value:.2g})" if s.mismatch else f"sample ratio ok (p = {s.p_value:.2g})"
-    tail = f"; {s.note}" if s.note else (": check bucketing, caching, bots or events lost for one arm"
-                                         if s.mismatch else "")
-    return f"{head}: {split}{tail}"
-
-
-def arm_cells(a: Arm, to: str = "-") -> tuple[str, str]:
-    """An arm's conversion rate with its interval ("2.71% (2.09%-3.52%)") and its revenue per visitor."""
-    ci = a.interval
-    rate = f"{percent(a.conversion_rate)} ({percent(ci[0])}{to}{percent(ci[1])})" if ci else "-"
-    return rate, "-" if a.revenue_per_visitor is None else f"{a.revenue_per_visitor:.2f}"
-
-
-def rule_table(r: RuleLift, currency: str) -> list[str]:
-    head = (r.rule if r.rule.isprintable() else repr(r.rule)) + (f": {r.description}" if r.description else "")
-    if r.holdout_percent is not None:
-        head += f"  (holdout {r.holdout_percent:g}%)" if r.holdout_percent else "  (no holdout: lift cannot be measured)"
-    lines = [head]
-    if not r.arms:
-        return [*lines, "  no exposures yet"]
-    lines.append(f"  {'arm':<11} {'visitors':>9} {'impr.':>8} {'CTR':>7} {'conv.':>7} "
-                 f"{'conv. rate (95% CI)':>27} {'RPV ' + currency:>10}")
-    for a in r.arms:
-        rate, rpv = arm_cells(a)
-        lines.append(f"  {a.name:<11} {_count(a.visitors):>9} {_count(a.impressions):>8} {percent(a.ctr, 1):>7} "
-                     f"{_count(a.conversions):>7} {rate:>27} {rpv:>10}")
-    lines += [f"  lift vs holdout, {describe_comparison(c)}\n    -> {c.verdict.upper()} ({c.reason})"
-              for c in r.comparisons]
-    if r.sample_ratio is not None:
-        lines.append(f"  {describe_sample_ratio(r.sample_ratio)}")
-    if r.switched:
-        lines.append(f"  note: {r.switched} visitors were later exposed in another arm (counted in their first)")
-    lines += [f"  note: {n}" for n in r.notes]
-    return lines
-
-
-def text_report(report: LiftReport) -> str:
-    skipped = f", {report.bad_rows} unreadable skipped" if report.bad_rows else ""
-    lines = [f"nudge report: {report.source}, last {report.since_days} days, {report.rows:,} events{skipped}",
-             f"attribution window: {report.window_days:g} days after a visitor's first exposure",
-             *textwrap.wrap(f"method: {METHOD}", 100, subsequent_indent="  ")]
-    lines += [f"note: {n}" for n in report.notes]
-    for r in report.rules:
-        lines += ["", *rule_table(r, report.currency)]
-    return "\n".join(lines)

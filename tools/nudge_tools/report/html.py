@@ -14,8 +14,8 @@ import math
 import re
 from typing import TYPE_CHECKING
 
-from nudge_tools.report import (HOLDOUT, METHOD, LIFT, NO_LIFT, WORSE, LiftReport, RuleLift, arm_cells, describe_comparison,
-                     describe_sample_ratio, percent)
+from nudge_tools.report.lift import HOLDOUT, LIFT, METHOD, NO_LIFT, WORSE, LiftReport, RuleLift
+from nudge_tools.report.text import arm_cells, describe_comparison, describe_sample_ratio, percent
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -23,11 +23,13 @@ if TYPE_CHECKING:
 HOLDOUT_COLOR, VARIANT_COLORS = "#6b7280", ("#2563eb", "#d97706", "#059669", "#7c3aed", "#db2777")
 VERDICT_CLASS = {LIFT: "good", WORSE: "bad", NO_LIFT: "flat"}
 STYLE = """
-body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:62rem;padding:0 1rem;color:#111827}
+body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:62rem;padding:0 1rem;
+color:#111827}
 h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin:2.2rem 0 .2rem;font-family:ui-monospace,monospace}
 .meta,.method,.desc{color:#4b5563}.method{font-size:.85rem}
 table{border-collapse:collapse;margin:.6rem 0;font-variant-numeric:tabular-nums}
-th,td{padding:.25rem .7rem;border-bottom:1px solid #e5e7eb;text-align:right}th:first-child,td:first-child{text-align:left}
+th,td{padding:.25rem .7rem;border-bottom:1px solid #e5e7eb;text-align:right}
+th:first-child,td:first-child{text-align:left}
 li{margin:.2rem 0}.good{color:#047857}.bad{color:#b91c1c}.flat{color:#374151}.wait{color:#92400e}
 .warn{background:#fef2f2;border-left:4px solid #b91c1c;padding:.4rem .7rem}
 figure{margin:.8rem 0}svg{max-width:100%;height:auto}
