@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
+from e2e.platforms.oscar.shop import HERE as OSCAR_HERE
 from e2e.platforms.oscar.shop import OscarShop, oscar_shop
 from tests.support.processes import Process, free_port, local_edge, running
 from tests.support.traffic import HONOURED, publish, rules_with_shop
@@ -27,6 +28,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+OSCAR_RULES = OSCAR_HERE / "rules"  # the Oscar shop's nudge configuration: docs/platforms.md's recipe
 
 
 @dataclass(frozen=True)
@@ -124,16 +126,20 @@ def oscar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OscarShop]:
 
 
 @contextmanager
-def edge_in_front_of(shop: str, kv_dir: Path) -> Iterator[Stack]:
-    """nudge on workerd in front of `shop`, configured only by rules/ as bundled."""
+def edge_in_front_of(shop: str, kv_dir: Path, rules: Path | None = None) -> Iterator[Stack]:
+    """nudge on workerd in front of `shop`, configured only by a rules directory: `rules`, published
+    to the edge's KV before it starts (as `nudge rules publish` does), else rules/ as bundled."""
+    if rules is not None:
+        publish(rules, kv_dir)
     with local_edge(shop, kv_dir, SECRET) as (edge, process):
         yield Stack(edge=edge, shop=shop, state=kv_dir, process=process)
 
 
 @pytest.fixture(scope="session")
 def oscar_stack(oscar: OscarShop, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """nudge on workerd in front of the stock Oscar shop (under waitress)."""
-    with edge_in_front_of(oscar.url, tmp_path_factory.mktemp("kv-oscar")) as s:
+    """nudge on workerd in front of the stock Oscar shop (under waitress), configured by the
+    Oscar recipe of docs/platforms.md (e2e/platforms/oscar/rules)."""
+    with edge_in_front_of(oscar.url, tmp_path_factory.mktemp("kv-oscar"), OSCAR_RULES) as s:
         yield s
 
 
