@@ -13,7 +13,7 @@ from nudge.attributes import visitor_attributes
 from nudge.decide import decide
 from nudge.pages import PAGE_TYPES, Page
 from nudge.rules import load_ruleset
-from tests.core.factories import repo_rule_files, typical_visit
+from nudge_tools.visits import repo_rule_files, typical_visit
 
 NOW = 1_790_000_000
 CATEGORIES = ("sneakers", "boots", "accessories")

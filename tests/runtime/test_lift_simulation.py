@@ -28,7 +28,7 @@ import pytest
 from scipy import stats
 
 from nudge.report import LIFT, NO_LIFT, RuleLift, newcombe, verdict, z_test
-from tests.support.traffic import Run, Scenario, exposure_groups, simulation
+from nudge_tools.traffic import Run, Scenario, exposure_groups, simulation
 
 pytestmark = pytest.mark.runtime
 

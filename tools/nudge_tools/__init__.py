@@ -1,0 +1,1 @@
+"""Offline tooling for nudge's tests and benchmarks (never deployed: it lives outside src/)."""
