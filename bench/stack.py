@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "src"), str(ROOT), str(ROOT / "tools")]
 
 from nudge_tools import processes  # noqa: E402
-from nudge_tools.processes import Process, edge_command, edge_environment, free_port, running  # noqa: E402
+from nudge_tools.processes import (Process, checkout_python_path, edge_command, edge_environment, free_port,  # noqa: E402
+                                   running)
 
 __all__ = ["Process", "edge_command", "edge_environment", "free_port", "running"]
 
@@ -32,14 +33,14 @@ PAGE_LINE = '{"nudge":"page",'
 def bench_origin() -> Iterator[str]:
     port = free_port()
     with running([sys.executable, "-m", "nudge_tools.origin", "--sized", "--port", str(port)], "origin on",
-                 env={"PYTHONPATH": str(ROOT / "tools")}):
+                 env=checkout_python_path()):
         yield f"http://127.0.0.1:{port}"
 
 
 @contextmanager
 def demo_shop() -> Iterator[str]:
     port = free_port()
-    with running([sys.executable, "-m", "demo_shop", "--port", str(port)], "Uvicorn running"):
+    with running([sys.executable, "-m", "demo_shop", "--port", str(port)], "Uvicorn running", env=checkout_python_path()):
         yield f"http://127.0.0.1:{port}"
 
 

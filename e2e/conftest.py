@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
-from nudge_tools.processes import Process, free_port, local_edge, quick_batches_config, running
+from nudge_tools.processes import (Process, checkout_python_path, free_port, local_edge, quick_batches_config,
+                                   running)
 
 CHROMIUM = "/usr/bin/chromium"
 SECRET = "e2e-secret-0123456789abcdef"  # the edge's NUDGE_SECRET here, so tests can read the cookie
@@ -78,7 +79,7 @@ def shop_behind_edge(kv_dir: Path, *edge_flags: str, shop_env: Mapping[str, str]
                       "--var", f"NUDGE_WEBHOOK_SECRET:{WEBHOOK_SECRET}")
         shop_env = {**(shop_env or {}), "NUDGE_WEBHOOK_SECRET": WEBHOOK_SECRET}
     shop_cmd = [sys.executable, "-m", "demo_shop", "--port", str(shop_port)]
-    with running(shop_cmd, "Uvicorn running", timeout=30, env=shop_env):
+    with running(shop_cmd, "Uvicorn running", timeout=30, env={**checkout_python_path(), **(shop_env or {})}):
         with local_edge(shop, kv_dir, SECRET, *edge_flags,
                         config=quick_batches_config() if followups else None) as (edge, process):
             yield Stack(edge=edge, shop=shop, state=kv_dir, process=process)

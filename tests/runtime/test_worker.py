@@ -23,7 +23,7 @@ from nudge.session import SessionCodec
 from nudge.signing import Signer
 from nudge_tools.origin import serving_origin
 from nudge_tools.origin_pages import ASSET, PAGE
-from nudge_tools.processes import REPO_ROOT, Process, edge_environment, local_edge
+from nudge_tools.processes import REPO_ROOT, Process, checkout_python_path, edge_environment, local_edge
 from nudge_tools.traffic import publish
 
 pytestmark = pytest.mark.runtime
@@ -501,7 +501,8 @@ def test_invalid_rules_are_never_published_and_corrupt_blobs_are_ignored(tmp_pat
     shutil.copytree(REPO_ROOT / "rules", rules_dir)
     (rules_dir / "broken.toml").write_text('id = "x"\ntrigger = "sometimes"\n[action]\nkind = "modal"\ntitle = "t"\n')
     done = subprocess.run([sys.executable, "-m", "nudge", "rules", "publish", "--dir", str(rules_dir),
-                           "--persist-to", str(kv_dir)], cwd=REPO_ROOT, capture_output=True, text=True)
+                           "--persist-to", str(kv_dir)], cwd=REPO_ROOT, capture_output=True, text=True,
+                          env={**os.environ, **checkout_python_path()})
     assert done.returncode == 1 and "broken.toml:2: trigger: unknown trigger" in done.stderr
     assert "nothing published" in done.stderr
     assert "rules:current" not in kv_keys(kv_dir)

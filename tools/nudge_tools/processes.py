@@ -146,6 +146,12 @@ def edge_command(port: int, state: Path, variables: Mapping[str, str], config: P
     return cmd
 
 
+def checkout_python_path() -> dict[str, str]:
+    """PYTHONPATH for a Python process this harness starts (the demo shop, the origin, `nudge`): this
+    checkout's src/, root and tools/, not whichever checkout the virtualenv has nudge installed from."""
+    return {"PYTHONPATH": os.pathsep.join(str(REPO_ROOT / part) for part in ("src", ".", "tools"))}
+
+
 def edge_environment() -> dict[str, str]:
     """Node 22 from node_modules first on PATH (wrangler needs it), workerd through our wrapper,
     and nothing that reaches for the network."""
