@@ -14,8 +14,9 @@ from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from e2e.platforms.oscar.shop import HERE as OSCAR_HERE
 from e2e.platforms.oscar.shop import OscarShop, oscar_shop
-from tests.support.processes import Process, free_port, local_edge, running
-from tests.support.traffic import HONOURED, publish, rules_with_shop
+from nudge_tools.processes import (Process, checkout_python_path, free_port, local_edge, quick_batches_config,
+                                   running)
+from nudge_tools.traffic import HONOURED, publish, rules_with_shop
 
 CHROMIUM = "/usr/bin/chromium"
 SECRET = "e2e-secret-0123456789abcdef"  # the edge's NUDGE_SECRET here, so tests can read the cookie
@@ -37,7 +38,7 @@ class Stack:
     shop: str  # the origin, direct
     state: Path  # the edge's --persist-to folder: Miniflare's KV, cache and queues
     process: Process  # the edge (`wrangler dev`): its output has nudge's log lines and, for
-    # tests.support.processes.events(), the Analytics Engine points the Worker wrote
+    # nudge_tools.processes.events(), the Analytics Engine points the Worker wrote
 
 
 def kv_value(stack: Stack, key: str) -> bytes | None:
@@ -73,7 +74,8 @@ def shop_behind_edge(kv_dir: Path, *edge_flags: str, shop_env: Mapping[str, str]
                      followups: bool = False) -> Iterator[Stack]:
     """The demo shop (its process environment extended by `shop_env`) behind nudge on workerd, its
     state in `kv_dir`; `edge_flags` are `--var NAME:VALUE` pairs. With `followups`, the edge sends
-    follow-up webhooks to the shop's receiver (/webhooks)."""
+    follow-up webhooks to the shop's receiver (/webhooks), its queue consumer with a short batch
+    timeout (quick_batches_config)."""
     shop_port = free_port()
     shop = f"http://127.0.0.1:{shop_port}"
     if followups:
@@ -81,8 +83,9 @@ def shop_behind_edge(kv_dir: Path, *edge_flags: str, shop_env: Mapping[str, str]
                       "--var", f"NUDGE_WEBHOOK_SECRET:{WEBHOOK_SECRET}")
         shop_env = {**(shop_env or {}), "NUDGE_WEBHOOK_SECRET": WEBHOOK_SECRET}
     shop_cmd = [sys.executable, "-m", "demo_shop", "--port", str(shop_port)]
-    with running(shop_cmd, "Uvicorn running", timeout=30, env=shop_env):
-        with local_edge(shop, kv_dir, SECRET, *edge_flags) as (edge, process):
+    with running(shop_cmd, "Uvicorn running", timeout=30, env={**checkout_python_path(), **(shop_env or {})}):
+        with local_edge(shop, kv_dir, SECRET, *edge_flags,
+                        config=quick_batches_config() if followups else None) as (edge, process):
             yield Stack(edge=edge, shop=shop, state=kv_dir, process=process)
 
 
