@@ -85,8 +85,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
 
     def _own_address(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        address = self.server.server_address
+        assert isinstance(address, tuple)  # an IP server: (host, port)
+        return f"http://{address[0]}:{address[1]}"
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
         parts = urlsplit(self.path)

@@ -246,7 +246,9 @@ def serving(server: socketserver.BaseServer) -> Iterator[str]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        address = server.server_address
+        assert isinstance(address, tuple)  # an IP server: (host, port)
+        yield f"http://127.0.0.1:{address[1]}"
     finally:
         server.shutdown()
         server.server_close()
