@@ -68,6 +68,7 @@ bench: setup chromium
 	$(PY) bench/client_size.py
 	$(PY) bench/cookie_size.py
 	$(PY) bench/decide.py
+	$(PY) bench/conditions.py
 	node bench/pyodide_decide.mjs
 	$(PY) bench/worker_time.py
 	$(PY) bench/cold_start.py

@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.stack import (SECRET, bench_origin, edge_command, edge_environment, free_port, loadavg,  # noqa: E402
                          running, worker_pid)
 
-# Only wrangler's debug log names the Worker's own port (see tests/support/processes.py).
+# Only wrangler's debug log names the Worker's own port (see tools/nudge_tools/processes.py).
 WORKER_PORT = re.compile(r'"reloadComplete".*?"userWorkerUrl":\{[^}]*"port":"(\d+)"')
 PAGE = "/collections/sneakers?kb=20"
 

@@ -13,7 +13,7 @@ from nudge.visitor.attributes import visitor_attributes
 from nudge.rules.decide import decide
 from nudge.visitor.pages import PAGE_TYPES, Page
 from nudge.rules.load import load_ruleset
-from tests.core.factories import repo_rule_files, typical_visit
+from nudge_tools.visits import repo_rule_files, typical_visit
 
 NOW = 1_790_000_000
 CATEGORIES = ("sneakers", "boots", "accessories")

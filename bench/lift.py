@@ -1,6 +1,6 @@
 """Lift simulation: does `nudge report` find a known lift, and claim none when there is none?
 
-Synthetic visitors (tests/support/traffic.py) go through nudge on workerd in front of a small
+Synthetic visitors (tools/nudge_tools/traffic.py) go through nudge on workerd in front of a small
 origin; the Worker buckets them (50% holdout), shows the banner or not, and writes exposures,
 impressions and conversions; each visitor converts independently with a known probability.
 
@@ -30,14 +30,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "src")]  # this checkout's nudge and test support
+sys.path[:0] = [str(ROOT), str(ROOT / "src"), str(ROOT / "tools")]  # this checkout's nudge and its tools
 
 from scipy import stats  # noqa: E402
 
 from nudge_tools.report.lift import ALPHA, LIFT, WORSE, RuleLift  # noqa: E402
 from nudge_tools.report.sources import Events  # noqa: E402
 from nudge_tools.report.text import rule_table  # noqa: E402
-from tests.support.traffic import HOLDOUT_PERCENT, Run, Scenario, Simulation, exposure_groups, simulation  # noqa: E402
+from nudge_tools.traffic import HOLDOUT_PERCENT, Run, Scenario, Simulation, exposure_groups, simulation  # noqa: E402
 
 BASE, LIFT_POINTS = 0.04, 0.01
 

@@ -30,7 +30,7 @@ pyodide.mountNodeFS('/repo', root);
 pyodide.runPython(`
 import random, sys
 sys.dont_write_bytecode = True
-sys.path[:0] = ["/repo/src", "/repo"]
+sys.path[:0] = ["/repo/src", "/repo", "/repo/tools"]
 from bench.decision_cases import table_row, time_decisions
 import pyodide
 print(f"Pyodide {pyodide.__version__}, Python {sys.version.split()[0]}")

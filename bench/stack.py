@@ -1,7 +1,8 @@
-"""Processes the benchmarks run: an origin (the bench origin or the demo shop) and nudge on workerd
-(`wrangler dev`, tests/support/processes.py) in front of it, each its own process, stopped when the
-block ends (without wrangler's local observability: below); and what can be read about them from outside: the workerd process that runs the Worker,
-its memory and CPU time (/proc), nudge's own page log lines, the machine's load."""
+"""Processes the benchmarks run: an origin (tools/nudge_tools/origin.py with its sized shop pages, or
+the demo shop) and nudge on workerd (`wrangler dev`, tools/nudge_tools/processes.py) in front of it,
+each its own process, stopped when the block ends; and what can be read about them from outside: the
+workerd process that runs the Worker, its memory and CPU time (/proc), nudge's own page log lines,
+the machine's load."""
 
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
+sys.path[:0] = [str(ROOT / "src"), str(ROOT), str(ROOT / "tools")]
 
-from tests.support import processes  # noqa: E402
-from tests.support.processes import Process, edge_command, edge_environment, free_port, running  # noqa: E402
+from nudge_tools import processes  # noqa: E402
+from nudge_tools.processes import (Process, checkout_python_path, edge_command, edge_environment, free_port,  # noqa: E402
+                                   running)
 
 __all__ = ["Process", "edge_command", "edge_environment", "free_port", "running"]
 
@@ -30,14 +32,15 @@ PAGE_LINE = '{"nudge":"page",'
 @contextmanager
 def bench_origin() -> Iterator[str]:
     port = free_port()
-    with running([sys.executable, "-m", "bench.origin", "--port", str(port)], "bench origin on"):
+    with running([sys.executable, "-m", "nudge_tools.origin", "--sized", "--port", str(port)], "origin on",
+                 env=checkout_python_path()):
         yield f"http://127.0.0.1:{port}"
 
 
 @contextmanager
 def demo_shop() -> Iterator[str]:
     port = free_port()
-    with running([sys.executable, "-m", "demo_shop", "--port", str(port)], "Uvicorn running"):
+    with running([sys.executable, "-m", "demo_shop", "--port", str(port)], "Uvicorn running", env=checkout_python_path()):
         yield f"http://127.0.0.1:{port}"
 
 

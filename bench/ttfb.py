@@ -1,7 +1,7 @@
 """Time to first byte and total time: origin direct vs through nudge on workerd, same run, for a
 20 KB and a 1 MB page; and whether the rewritten page streams when the origin is slow.
 
-Starts the bench origin (bench/origin.py) and nudge on workerd in front of it (`wrangler dev`,
+Starts the bench origin (tools/nudge_tools/origin.py --sized) and nudge on workerd in front of it (`wrangler dev`,
 requests go to the Worker's own port, not wrangler's proxy), warms both, then alternates requests
 to the two (so both see the same machine load), a new connection each, one visitor's cookie kept
 as a browser would. Prints p50/p99 in milliseconds and the machine's load average.

@@ -1,7 +1,7 @@
 """The Worker's own time per page on workerd, the HTMLRewriter handler calls per page, and the wall
 time through the Worker's own port.
 
-Starts the bench origin (bench/origin.py, 20 KB shop pages, answered at once) and nudge on workerd
+Starts the bench origin (tools/nudge_tools/origin.py, 20 KB shop pages, answered at once) and nudge on workerd
 in front of it (`wrangler dev`, the edge cache off). Visitors walk a 20-page journey (home,
 categories, products, search, cart) keeping their cookies, one request at a time, a new connection
 each; a warm-up visitor runs first (a warm isolate, as almost every request meets).
@@ -37,12 +37,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.origin import page  # noqa: E402
 from bench.stack import (SECRET, PageLog, bench_origin, cpu_seconds, loadavg, local_edge, pct,  # noqa: E402
                          worker_pid)
 from nudge.offers import OfferTokens, Redeemed  # noqa: E402
 from nudge.signing import Signer  # noqa: E402
-from tests.support.traffic import HONOURED, publish, rules_with_shop  # noqa: E402
+from nudge_tools.traffic import HONOURED, publish, rules_with_shop  # noqa: E402
+from nudge_tools.origin_pages import sized_page  # noqa: E402
 
 UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0 Safari/537.36"
 JOURNEY = [
@@ -155,7 +155,7 @@ def measure(args: argparse.Namespace, state: Path) -> None:
     if priced:
         print(row("pages with prices + JSON-LD: own time", [p.own_ms for p in priced]))
     calls = [p.handlers for p in pages]
-    marked = page(20, True)[1].decode().count("data-nudge-price=")
+    marked = sized_page(20, True)[1].decode().count("data-nudge-price=")
     print(f"handler calls per page: typical journey {min(calls)}-{max(calls)} (median {statistics.median(calls):g}, "
           f"target <= 5)" + (f"; with {marked} marked prices + JSON-LD + og meta: "
                              f"{statistics.median(p.handlers for p in priced):g}" if priced else ""))

@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
+from e2e.platforms.oscar.shop import HERE as OSCAR_HERE
 from e2e.platforms.oscar.shop import OscarShop, oscar_shop
-from tests.support.processes import Process, free_port, local_edge, running
-from tests.support.traffic import HONOURED, publish, rules_with_shop
+from nudge_tools.processes import (Process, checkout_python_path, free_port, local_edge, quick_batches_config,
+                                   running)
+from nudge_tools.traffic import HONOURED, publish, rules_with_shop
 
 CHROMIUM = "/usr/bin/chromium"
 SECRET = "e2e-secret-0123456789abcdef"  # the edge's NUDGE_SECRET here, so tests can read the cookie
@@ -27,6 +29,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+OSCAR_RULES = OSCAR_HERE / "rules"  # the Oscar shop's nudge configuration: docs/platforms.md's recipe
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,7 @@ class Stack:
     shop: str  # the origin, direct
     state: Path  # the edge's --persist-to folder: Miniflare's KV, cache and queues
     process: Process  # the edge (`wrangler dev`): its output has nudge's log lines and, for
-    # tests.support.processes.events(), the Analytics Engine points the Worker wrote
+    # nudge_tools.processes.events(), the Analytics Engine points the Worker wrote
 
 
 def kv_value(stack: Stack, key: str) -> bytes | None:
@@ -71,7 +74,8 @@ def shop_behind_edge(kv_dir: Path, *edge_flags: str, shop_env: Mapping[str, str]
                      followups: bool = False) -> Iterator[Stack]:
     """The demo shop (its process environment extended by `shop_env`) behind nudge on workerd, its
     state in `kv_dir`; `edge_flags` are `--var NAME:VALUE` pairs. With `followups`, the edge sends
-    follow-up webhooks to the shop's receiver (/webhooks)."""
+    follow-up webhooks to the shop's receiver (/webhooks), its queue consumer with a short batch
+    timeout (quick_batches_config)."""
     shop_port = free_port()
     shop = f"http://127.0.0.1:{shop_port}"
     if followups:
@@ -79,8 +83,9 @@ def shop_behind_edge(kv_dir: Path, *edge_flags: str, shop_env: Mapping[str, str]
                       "--var", f"NUDGE_WEBHOOK_SECRET:{WEBHOOK_SECRET}")
         shop_env = {**(shop_env or {}), "NUDGE_WEBHOOK_SECRET": WEBHOOK_SECRET}
     shop_cmd = [sys.executable, "-m", "demo_shop", "--port", str(shop_port)]
-    with running(shop_cmd, "Uvicorn running", timeout=30, env=shop_env):
-        with local_edge(shop, kv_dir, SECRET, *edge_flags) as (edge, process):
+    with running(shop_cmd, "Uvicorn running", timeout=30, env={**checkout_python_path(), **(shop_env or {})}):
+        with local_edge(shop, kv_dir, SECRET, *edge_flags,
+                        config=quick_batches_config() if followups else None) as (edge, process):
             yield Stack(edge=edge, shop=shop, state=kv_dir, process=process)
 
 
@@ -124,16 +129,20 @@ def oscar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OscarShop]:
 
 
 @contextmanager
-def edge_in_front_of(shop: str, kv_dir: Path) -> Iterator[Stack]:
-    """nudge on workerd in front of `shop`, configured only by rules/ as bundled."""
+def edge_in_front_of(shop: str, kv_dir: Path, rules: Path | None = None) -> Iterator[Stack]:
+    """nudge on workerd in front of `shop`, configured only by a rules directory: `rules`, published
+    to the edge's KV before it starts (as `nudge rules publish` does), else rules/ as bundled."""
+    if rules is not None:
+        publish(rules, kv_dir)
     with local_edge(shop, kv_dir, SECRET) as (edge, process):
         yield Stack(edge=edge, shop=shop, state=kv_dir, process=process)
 
 
 @pytest.fixture(scope="session")
 def oscar_stack(oscar: OscarShop, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """nudge on workerd in front of the stock Oscar shop (under waitress)."""
-    with edge_in_front_of(oscar.url, tmp_path_factory.mktemp("kv-oscar")) as s:
+    """nudge on workerd in front of the stock Oscar shop (under waitress), configured by the
+    Oscar recipe of docs/platforms.md (e2e/platforms/oscar/rules)."""
+    with edge_in_front_of(oscar.url, tmp_path_factory.mktemp("kv-oscar"), OSCAR_RULES) as s:
         yield s
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
-from tests.support.processes import REPO_ROOT
+from nudge_tools.processes import REPO_ROOT
 
 from .test_sneakers_story import MODAL, browse_pairs, move_to_leave
 

@@ -1,6 +1,6 @@
 """The follow-up loop in Chromium: a signed-in shopper adds to the cart and leaves; 15 minutes
 later (here a second: NUDGE_LOCAL_QUEUE_DELAY_CAP caps the real-time queue delay on workerd, then
-the consumer's batch timeout) the demo shop's receiver shows the signed payload with the cart, and
+the consumer's batch timeout, a second too) the demo shop's receiver shows the signed payload with the cart, and
 the code in it applies the discount when the shopper comes back."""
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from e2e.conftest import Stack, edge_in_front_of
+from e2e.conftest import OSCAR_RULES, Stack, edge_in_front_of
 from e2e.platforms.oscar.setup_shop import ADMIN, SHOPPER, SNEAKERS
 from e2e.platforms.oscar.shop import oscar_shop
 
@@ -39,7 +39,7 @@ def forms_stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
         yield request.getfixturevalue("oscar_stack")
         return
     with oscar_shop(tmp_path_factory.mktemp("oscar-runserver") / "shop", "runserver") as shop, \
-            edge_in_front_of(shop.url, tmp_path_factory.mktemp("kv-oscar-runserver")) as stack:
+            edge_in_front_of(shop.url, tmp_path_factory.mktemp("kv-oscar-runserver"), OSCAR_RULES) as stack:
         yield stack
 
 

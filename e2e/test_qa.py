@@ -28,8 +28,8 @@ from nudge.visitor.profile import decode_profile
 from nudge.rules.load import load_ruleset
 from nudge.signing import Signer
 
-from tests.support.processes import REPO_ROOT
-from tests.support.processes import events as edge_events
+from nudge_tools.processes import REPO_ROOT
+from nudge_tools.processes import events as edge_events
 
 from .conftest import SECRET, Stack, clocked_page, kv_value, shop_behind_edge
 from .test_sneakers_story import MODAL, SNEAKERS, move_to_leave

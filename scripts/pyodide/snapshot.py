@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
 
-from tests.support import processes  # noqa: E402
+from nudge_tools import processes  # noqa: E402
 
 SNAPSHOTS = ROOT / "build" / "pyodide" / "snapshot"
 

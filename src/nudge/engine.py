@@ -81,11 +81,11 @@ class Engine:
         if not secrets:  # never a default: without a secret there is nothing to sign with
             raise ValueError("at least one secret is required (NUDGE_SECRET)")
         self._edge_cart = edge_cart
+        self.catalog = LearnedCatalog()
         self.use_ruleset(ruleset, rules_version)
         self.consent = consent or ConsentPolicy("none")
         self._identity_secret = secrets[0]
         self.shop_secret = shop_secret  # NUDGE_SHOP_SECRET: verifies the shop's identity tokens
-        self.catalog = LearnedCatalog()
         self.codec = SessionCodec(Signer(secrets, "session"))
         self.offers = OfferTokens(Signer(secrets, "offer-token"), Signer(secrets, "offer-cookie"))
         self.previews = PreviewTokens(Signer(secrets, "preview"))
@@ -107,6 +107,7 @@ class Engine:
         self.ruleset = ruleset
         self.rules_version = version
         self.cart = ruleset.cart if self._edge_cart else None  # cart endpoints watched at the edge
+        self.catalog.feed = ruleset.catalog  # cart values from the feed's prices where pages have none
 
     def spent_today(self, now: int) -> frozenset[str]:
         day = now // 86_400

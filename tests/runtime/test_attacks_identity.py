@@ -4,7 +4,7 @@ fix (a bare `identify` adopted the victim's visitor id, a browser's `purchase` w
 replayed beacon counted again, a click on a nudge never served counted).
 
 The shop's word arrives only as its origin's response headers (`X-Nudge-User`, `X-Nudge-Order`,
-tests/support/origin.py: `/login?user=`, `/checkout/thank-you?order=&value=`) or a token its
+tools/nudge_tools/origin.py: `/login?user=`, `/checkout/thank-you?order=&value=`) or a token its
 server signed with NUDGE_SHOP_SECRET."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from nudge.visitor.identity import identity_hash, shop_token
 from nudge.visitor.profile import Profile, decode_profile
 from tests.runtime.test_followups import ADD, PRODUCT, attempts, edge_with_hook, wait_attempts, wait_settled
 from tests.runtime.test_worker import CODEC, SECRET, SHOP_SECRET, Edge, edge_in_front_of_origin, kv_keys, wait_for_kv
-from tests.support.processes import events
+from nudge_tools.processes import events
 
 pytestmark = pytest.mark.runtime
 T = TypeVar("T")

@@ -12,7 +12,7 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
@@ -29,8 +29,8 @@ from tests.runtime.test_delivery import OFFERS
 from tests.runtime.test_followups import (CART_RULE, abandon_cart, attempts, body, edge_with_hook, next_second,
                                           wait_settled, wait_until)
 from tests.runtime.test_worker import CODEC, Edge, edge_in_front_of_origin, wait_for_rules
-from tests.support.processes import REPO_ROOT, edge_environment, events
-from tests.support.traffic import publish
+from nudge_tools.processes import QUICK_BATCH_SECONDS, REPO_ROOT, edge_environment, events
+from nudge_tools.traffic import publish
 
 pytestmark = pytest.mark.runtime
 RULE = "sneakers-exit-intent"
@@ -79,18 +79,24 @@ def redeem_with(edge: Edge, cookies: dict[str, str], query: str) -> httpx.Respon
         return client.get(f"/_nudge/redeem?{query}")
 
 
-def test_twenty_parallel_redeems_of_one_token_grant_one_offer(tmp_path: Path) -> None:
-    with edge_in_front_of_origin(tmp_path / "state") as edge:
-        cookies, token = shopper_with_token(edge, bundled_rule())
-        answers = at_once(PARALLEL, lambda _: redeem_with(edge, cookies, f"t={quote(token)}"))
-        assert all(a.status_code == 303 and a.headers["location"] == "/collections/sneakers" for a in answers)
-        assert sum(granted(a) for a in answers) == 1, [a.headers.get_list("set-cookie") for a in answers]
-        assert sorted(str(message(a)) for a in answers if not granted(a)) == ["offer-used"] * (PARALLEL - 1)
-        wait_until_true(edge, "the one click point", lambda: clicks(edge, RULE) >= 1)
-        again = redeem_with(edge, cookies, f"t={quote(token)}")  # later, without the offer cookie
-        assert not granted(again) and message(again) == "offer-used"
-        assert clicks(edge, RULE) == 1
-        assert "Traceback" not in edge.process.output() and "ledger unavailable" not in edge.process.output()
+@pytest.fixture(scope="module")
+def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
+    """The edge the tests share that need no setting or rule set of their own."""
+    with edge_in_front_of_origin(tmp_path_factory.mktemp("state")) as e:
+        yield e
+
+
+def test_twenty_parallel_redeems_of_one_token_grant_one_offer(edge: Edge) -> None:
+    cookies, token = shopper_with_token(edge, bundled_rule())
+    answers = at_once(PARALLEL, lambda _: redeem_with(edge, cookies, f"t={quote(token)}"))
+    assert all(a.status_code == 303 and a.headers["location"] == "/collections/sneakers" for a in answers)
+    assert sum(granted(a) for a in answers) == 1, [a.headers.get_list("set-cookie") for a in answers]
+    assert sorted(str(message(a)) for a in answers if not granted(a)) == ["offer-used"] * (PARALLEL - 1)
+    wait_until_true(edge, "the one click point", lambda: clicks(edge, RULE) >= 1)
+    again = redeem_with(edge, cookies, f"t={quote(token)}")  # later, without the offer cookie
+    assert not granted(again) and message(again) == "offer-used"
+    assert clicks(edge, RULE) == 1
+    assert "Traceback" not in edge.process.output() and "ledger unavailable" not in edge.process.output()
 
 
 def wait_until_true(edge: Edge, what: str, check: Callable[[], bool], seconds: float = 15) -> None:
@@ -148,21 +154,20 @@ def put_code(state: Path, issued: IssuedCode, tmp_path: Path) -> None:
                    cwd=REPO_ROOT, env={**os.environ, **edge_environment()}, check=True, capture_output=True)
 
 
-def test_twenty_browsers_redeeming_one_follow_up_code_at_once_get_one_offer(tmp_path: Path) -> None:
-    state = tmp_path / "state"
+def test_twenty_browsers_redeeming_one_follow_up_code_at_once_get_one_offer(edge: Edge, tmp_path: Path) -> None:
     issued = IssuedCode("CART-ABCDEFGHIJ", CART_RULE, "0" * 16, 10, None, "sneakers", "/cart", int(time.time()) + 3600)
-    put_code(state, issued, tmp_path)
-    with edge_in_front_of_origin(state) as edge:
-        answers = at_once(PARALLEL, lambda _: redeem_with(edge, {}, f"code={issued.code}"))
-        assert all(a.status_code == 303 and a.headers["location"] == "/cart" for a in answers)
-        assert sum(granted(a) for a in answers) == 1
-        assert [message(a) for a in answers if not granted(a)] == ["offer-used"] * (PARALLEL - 1)
+    put_code(edge.kv_dir, issued, tmp_path)  # while the edge runs: codes are read from KV when redeemed
+    answers = at_once(PARALLEL, lambda _: redeem_with(edge, {}, f"code={issued.code}"))
+    assert all(a.status_code == 303 and a.headers["location"] == "/cart" for a in answers)
+    assert sum(granted(a) for a in answers) == 1
+    assert [message(a) for a in answers if not granted(a)] == ["offer-used"] * (PARALLEL - 1)
 
 
 def test_a_follow_up_event_is_enqueued_once_and_each_attempt_posts_once(tmp_path: Path) -> None:
     # The cart change and the next page view in the same second make the same event id: one message.
-    # (A pair split across a second is tried again; the 3 s delay lets the later event supersede.)
-    with edge_with_hook(tmp_path, 503, 503, 200, cap=3) as (edge, hook), edge.client() as shopper:
+    # (A pair split across a second is tried again; the 6 s wait, the 5 s delay and the batch
+    # timeout, lets the later event supersede.)
+    with edge_with_hook(tmp_path, 503, 503, 200, cap=6 - QUICK_BATCH_SECONDS) as (edge, hook), edge.client() as shopper:
         for _ in range(5):  # a busy machine may split the pair across a second: then again
             next_second()
             start = time.time()

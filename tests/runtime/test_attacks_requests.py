@@ -31,7 +31,6 @@ from tests.runtime.test_worker import (
     CODEC, SECRET, Edge, cached_urls, edge_in_front_of_origin, nudge_cookies, wait_for_profile, kv_keys,
 )
 from tests.runtime.test_faults import Watch
-from tests.support.fault_origin import serving_fault_origin
 
 pytestmark = pytest.mark.runtime
 KEYS = [SECRET.encode()]
@@ -42,7 +41,7 @@ IDENTIFY = b'{"events":[{"type":"identify","user":"victim-42"}]}'
 @pytest.fixture(scope="module")
 def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
     # the fault origin serves the scriptable origin's pages too, plus /fault/*
-    with edge_in_front_of_origin(tmp_path_factory.mktemp("kv"), origin=serving_fault_origin) as e:
+    with edge_in_front_of_origin(tmp_path_factory.mktemp("kv")) as e:
         yield e
 
 

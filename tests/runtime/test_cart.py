@@ -15,8 +15,8 @@ import pytest
 
 from nudge.signing import Signer
 from nudge.visitor.session import CART_FROM_SHOP, UNNAMED_LINE, Session, SessionCodec
-from tests.support.processes import REPO_ROOT, local_edge, serving
-from tests.support.traffic import publish
+from nudge_tools.processes import REPO_ROOT, local_edge, serving
+from nudge_tools.traffic import publish
 
 pytestmark = pytest.mark.runtime
 SECRET = "runtime-cart-secret"

@@ -20,8 +20,8 @@ from nudge.rules.load import load_ruleset
 from nudge.signing import Signer
 from tests.runtime.test_worker import (CODEC, SECRET, Edge, cached_urls, edge_in_front_of_origin,
                                        wait_for_rules)
-from tests.support.traffic import HONOURED, publish, rules_with_shop
-from tests.support.processes import REPO_ROOT, events
+from nudge_tools.traffic import HONOURED, publish, rules_with_shop
+from nudge_tools.processes import REPO_ROOT, events
 
 pytestmark = pytest.mark.runtime
 KEYS = [SECRET.encode()]
@@ -37,6 +37,14 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
     kv_dir = tmp_path_factory.mktemp("kv")
     publish(rules_with_shop(tmp_path_factory.mktemp("rules"), HONOURED), kv_dir)
     with edge_in_front_of_origin(kv_dir, "--var", f"NUDGE_EXPLAIN_TOKEN:{QA_TOKEN}") as e:
+        yield e
+
+
+@pytest.fixture(scope="module")
+def publishing_edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
+    """An edge looking for published rules every second, for the tests that publish a rule set of
+    their own and wait until it is served (each sets every rule it needs)."""
+    with edge_in_front_of_origin(tmp_path_factory.mktemp("kv"), "--var", "NUDGE_RULES_REFRESH_SECONDS:1") as e:
         yield e
 
 
@@ -118,31 +126,30 @@ def test_a_csp_that_blocks_our_script_gets_the_page_untouched_but_the_visit_coun
     assert any(c.startswith("nudge=") for c in r.headers.get_list("set-cookie"))
 
 
-def test_the_daily_discount_budget_is_enforced_at_redemption(tmp_path: Path) -> None:
-    kv_dir, rules_dir = tmp_path / "kv", tmp_path / "rules"
+def test_the_daily_discount_budget_is_enforced_at_redemption(publishing_edge: Edge, tmp_path: Path) -> None:
+    e, rules_dir = publishing_edge, tmp_path / "rules"
     shutil.copytree(REPO_ROOT / "rules", rules_dir)
     rule_file = rules_dir / "sneakers-exit-intent.toml"
     rule_file.write_text(rule_file.read_text().replace('percent = 10\n', 'percent = 10\nmax_per_day = 1\n'))
-    version = publish(rules_dir, kv_dir)
+    version = publish(rules_dir, e.kv_dir)
     rule = load_ruleset({p.name: p.read_text() for p in rules_dir.glob("*.toml")}).rule("sneakers-exit-intent")
     assert rule is not None
-    with edge_in_front_of_origin(kv_dir, "--var", "NUDGE_RULES_REFRESH_SECONDS:1") as e:
-        with e.client() as c:
-            wait_for_rules(e, c, version)
+    with e.client() as c:
+        wait_for_rules(e, c, version)
 
-        def redeem() -> httpx.Response:
-            with httpx.Client(base_url=e.url, timeout=30) as shopper:
-                shopper.get("/")
-                visitor = CODEC.decode(shopper.cookies["nudge"]).visitor_id
-                token = OFFERS.mint(rule, visitor, int(time.time()))
-                return shopper.get(f"/_nudge/redeem?t={quote(token)}")
+    def redeem() -> httpx.Response:
+        with httpx.Client(base_url=e.url, timeout=30) as shopper:
+            shopper.get("/")
+            visitor = CODEC.decode(shopper.cookies["nudge"]).visitor_id
+            token = OFFERS.mint(rule, visitor, int(time.time()))
+            return shopper.get(f"/_nudge/redeem?t={quote(token)}")
 
-        first = redeem()
-        assert first.status_code == 303 and any(c.startswith("nudge_offer=") for c in first.headers.get_list("set-cookie"))
-        second = redeem()  # no waiting: the ledger (a Durable Object) counted the first before answering it
-        assert second.status_code == 303 and second.headers["location"] == "/collections/sneakers"
-        cookies = second.headers.get_list("set-cookie")
-        assert "nudge_msg=offer-ended" in "; ".join(cookies) and not any(c.startswith("nudge_offer=") for c in cookies)
+    first = redeem()
+    assert first.status_code == 303 and any(c.startswith("nudge_offer=") for c in first.headers.get_list("set-cookie"))
+    second = redeem()  # no waiting: the ledger (a Durable Object) counted the first before answering it
+    assert second.status_code == 303 and second.headers["location"] == "/collections/sneakers"
+    cookies = second.headers.get_list("set-cookie")
+    assert "nudge_msg=offer-ended" in "; ".join(cookies) and not any(c.startswith("nudge_offer=") for c in cookies)
 
 
 def origin_hits(edge: Edge, path: str) -> int:
@@ -289,34 +296,33 @@ body = "Every boot ships free."
 """
 
 
-def test_holdout_visitors_never_see_the_nudge_but_are_counted(tmp_path: Path) -> None:
-    kv_dir, rules_dir = tmp_path / "kv", tmp_path / "rules"
+def test_holdout_visitors_never_see_the_nudge_but_are_counted(publishing_edge: Edge, tmp_path: Path) -> None:
+    e, rules_dir = publishing_edge, tmp_path / "rules"
     rules_dir.mkdir()
     for config in ("pages.toml", "site.toml", "catalog.toml"):  # the site's settings, none of its rules
         shutil.copy(REPO_ROOT / "rules" / config, rules_dir)
     (rules_dir / "boots-banner.toml").write_text(HOLDOUT_RULE)
-    version = publish(rules_dir, kv_dir)
+    version = publish(rules_dir, e.kv_dir)
     seen: dict[str, list[tuple[str, bool]]] = {"holdout": [], "treatment": []}
-    with edge_in_front_of_origin(kv_dir) as e:
+    with e.client() as c:
+        wait_for_rules(e, c, version)
+    # 24 fresh visitors: both groups are reached unless the 50/50 hash is broken (p = 2 * 0.5**24).
+    for _ in range(24):
         with e.client() as c:
-            wait_for_rules(e, c, version)
-        # 24 fresh visitors: both groups are reached unless the 50/50 hash is broken (p = 2 * 0.5**24).
-        for _ in range(24):
-            with e.client() as c:
-                html = c.get("/collections/boots").text
-                visitor = CODEC.decode(c.cookies["nudge"]).visitor_id
-            group = "holdout" if in_holdout("boots-banner", visitor, 50) else "treatment"
-            seen[group].append((visitor, 'data-nudge-rule="boots-banner"' in html))
-        assert seen["holdout"] and seen["treatment"]
-        assert not any(shown for _, shown in seen["holdout"])
-        assert all(shown for _, shown in seen["treatment"])
-        for group, visitors in seen.items():
-            for visitor, _ in visitors:
-                rows = read_events(e, visitor, 2 if group == "treatment" else 1)
-                kinds = sorted(r["blobs"][0] for r in rows)  # type: ignore[index]
-                assert kinds == (["exposure", "impression"] if group == "treatment" else ["exposure"])
-                exposure = next(r for r in rows if r["blobs"][0] == "exposure")  # type: ignore[index]
-                assert exposure["blobs"][1:4] == ["boots-banner", "0", group]  # type: ignore[index]
+            html = c.get("/collections/boots").text
+            visitor = CODEC.decode(c.cookies["nudge"]).visitor_id
+        group = "holdout" if in_holdout("boots-banner", visitor, 50) else "treatment"
+        seen[group].append((visitor, 'data-nudge-rule="boots-banner"' in html))
+    assert seen["holdout"] and seen["treatment"]
+    assert not any(shown for _, shown in seen["holdout"])
+    assert all(shown for _, shown in seen["treatment"])
+    for group, visitors in seen.items():
+        for visitor, _ in visitors:
+            rows = read_events(e, visitor, 2 if group == "treatment" else 1)
+            kinds = sorted(r["blobs"][0] for r in rows)  # type: ignore[index]
+            assert kinds == (["exposure", "impression"] if group == "treatment" else ["exposure"])
+            exposure = next(r for r in rows if r["blobs"][0] == "exposure")  # type: ignore[index]
+            assert exposure["blobs"][1:4] == ["boots-banner", "0", group]  # type: ignore[index]
 
 
 # -- how the cart gets the offer: one edge, the rules republished per mode --------------------------

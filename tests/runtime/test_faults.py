@@ -4,7 +4,7 @@ rules, and an origin that errors, hangs, cuts the connection or sends awkward bo
 Every case: the shopper gets the origin's page (byte-identical where nudge cannot act) and no
 exception escapes the Worker: the runtime's output for the request is checked for tracebacks.
 KV faults come from the Worker's local-only vars (NUDGE_LOCAL_KV_FAIL, NUDGE_LOCAL_KV_DELAY_MS);
-origin faults from tests/support/fault_origin.py. Requests go to the Worker's own workerd port.
+origin faults from the test origin's /fault/ routes (tools/nudge_tools/origin.py). Requests go to the Worker's own workerd port.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import subprocess
 import time
 import zlib
 from collections.abc import Iterator
-from contextlib import AbstractContextManager as ContextManager, closing
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -32,12 +32,9 @@ from nudge.keys import key16
 from nudge.visitor.profile import Profile, decode_profile, encode_profile
 from nudge.visitor.session import Session
 from tests.runtime.test_worker import CODEC, Edge, edge_in_front_of_origin, nudge_cookies, wait_for_rules
-from tests.support.traffic import publish
-from tests.support.fault_origin import (
-    GZIP_PAGE, OWN_COOKIES, PAGES, UNKNOWN_ENCODED, big_page, serving_fault_origin, unbrotli,
-)
-from tests.support.origin import PAGE
-from tests.support.processes import REPO_ROOT, edge_environment
+from nudge_tools.traffic import publish
+from nudge_tools.origin_pages import GZIP_PAGE, OWN_COOKIES, PAGE, PAGES, UNKNOWN_ENCODED, big_page, unbrotli
+from nudge_tools.processes import REPO_ROOT, edge_environment
 
 pytestmark = pytest.mark.runtime
 
@@ -49,13 +46,9 @@ CUT_BODY = "Network connection lost"  # workerd's note that a body (the origin's
 IDENTITY = {"accept-encoding": "identity"}  # the bytes as the Worker sent them: workerd compresses for gzip
 
 
-def edge_before_fault_origin(kv_dir: Path, *flags: str) -> ContextManager[Edge]:
-    return edge_in_front_of_origin(kv_dir, *flags, origin=serving_fault_origin)
-
-
 @pytest.fixture(scope="module")
 def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
-    with edge_before_fault_origin(tmp_path_factory.mktemp("kv"),
+    with edge_in_front_of_origin(tmp_path_factory.mktemp("kv"),
                                   "--var", f"NUDGE_ORIGIN_TIMEOUT_SECONDS:{ORIGIN_TIMEOUT}") as e:
         yield e
 
@@ -194,14 +187,14 @@ def assert_personalized_from_the_cookie(edge: Edge, watch: Watch, limit: float) 
 
 @pytest.fixture(scope="module")
 def failing_kv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
-    with edge_before_fault_origin(tmp_path_factory.mktemp("kv"), "--var", "NUDGE_LOCAL_KV_FAIL:all",
+    with edge_in_front_of_origin(tmp_path_factory.mktemp("kv"), "--var", "NUDGE_LOCAL_KV_FAIL:all",
                                   "--var", "NUDGE_RULES_REFRESH_SECONDS:1") as e:
         yield e
 
 
 @pytest.fixture(scope="module")
 def slow_kv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
-    with edge_before_fault_origin(tmp_path_factory.mktemp("kv"), "--var", "NUDGE_LOCAL_KV_DELAY_MS:2000") as e:
+    with edge_in_front_of_origin(tmp_path_factory.mktemp("kv"), "--var", "NUDGE_LOCAL_KV_DELAY_MS:2000") as e:
         yield e
 
 
@@ -231,7 +224,7 @@ def test_kv_that_throws_never_replaces_the_stored_profile(tmp_path: Path) -> Non
     key = f"profile:{visitor.hex()}"
     kv_put(tmp_path, {key: encode_profile(STORED)})
     stored = kv_value(tmp_path, key)
-    with edge_before_fault_origin(tmp_path, "--var", "NUDGE_LOCAL_KV_FAIL:get,getWithMetadata") as e:  # writes still work
+    with edge_in_front_of_origin(tmp_path, "--var", "NUDGE_LOCAL_KV_FAIL:get,getWithMetadata") as e:  # writes still work
         watch = Watch(e)
         with e.client() as c:
             r = c.get("/", headers={"cookie": cookie})
@@ -329,7 +322,7 @@ def test_corrupt_rules_in_kv_fall_back_to_the_bundled_set(tmp_path: Path) -> Non
         "invalid rules": {"rules:current": b"eeee", "rules:eeee": msgpack.packb(
             [1, "eeee", 0, {**files, "x.toml": 'id = "x"\ntrigger = "sometimes"'}])},
     }
-    with edge_before_fault_origin(tmp_path, "--var", "NUDGE_RULES_REFRESH_SECONDS:1") as e, e.client() as c:
+    with edge_in_front_of_origin(tmp_path, "--var", "NUDGE_RULES_REFRESH_SECONDS:1") as e, e.client() as c:
         watch = Watch(e)
         for n, (case, values) in enumerate(corrupt.items(), start=1):
             kv_put(tmp_path, values)
@@ -619,7 +612,7 @@ def test_nudge_text_reads_right_in_the_pages_own_charset(tmp_path: Path) -> None
     shutil.copytree(REPO_ROOT / "rules", rules_dir)
     (rules_dir / "charset-banner.toml").write_text(NON_ASCII_BANNER)
     version = publish(rules_dir, kv_dir)
-    with edge_before_fault_origin(kv_dir, "--var", "NUDGE_RULES_REFRESH_SECONDS:1") as e, e.client() as c:
+    with edge_in_front_of_origin(kv_dir, "--var", "NUDGE_RULES_REFRESH_SECONDS:1") as e, e.client() as c:
         wait_for_rules(e, c, version)
         for name, charset in (("windows-1252", "cp1252"), ("shift_jis", "shift_jis"), ("/page", "utf-8")):
             with e.client() as visitor:  # a new visitor each time: the banner shows once a visit

@@ -5,7 +5,9 @@ fails, refuses, hangs or is gone.
 
 Queues wait in real time here, so the Worker runs with NUDGE_LOCAL_QUEUE_DELAY_CAP: every delay it
 asks for (the rule's 15 minutes, the retry backoff) is capped at a second or a few. Each delivery
-also waits for the consumer's batch timeout (wrangler.toml: 5 s). What the tests look at is what
+also waits for the consumer's batch timeout (wrangler.toml: 5 s; here 1 s, quick_batches_config).
+A test in which later activity must reach the edge before the follow-up comes due (checkout,
+forget, consent, a later page) gives it a window of a few seconds (`cap`). What the tests look at is what
 can be seen from outside: the requests the receiver got, nudge's `{"nudge":"followup",...}` line
 per attempt, Miniflare's queue log (a batch's acks, retries, the move to the dead letter queue),
 the Analytics Engine points the Worker wrote, and KV through the Worker (the offer code)."""
@@ -26,7 +28,7 @@ import pytest
 
 from nudge.followups.webhook import SIGNATURE_HEADER, verify
 from tests.runtime.test_worker import CODEC, Edge, edge_in_front_of_origin
-from tests.support.processes import REPO_ROOT, events
+from nudge_tools.processes import QUICK_BATCH_SECONDS, REPO_ROOT, events, quick_batches_config
 from tests.support.webhook import Hook, Received, serving_hook
 
 pytestmark = pytest.mark.runtime
@@ -35,6 +37,7 @@ PRODUCT = "/collections/sneakers/products/aero-runner"
 ADD = {"type": "add_to_cart", "items": [{"id": "SNK-001", "quantity": 2}], "value": 258.0}
 CART_RULE, BROWSE_RULE = "cart-abandoned-email", "browse-abandoned-email"
 CAP = 1  # NUDGE_LOCAL_QUEUE_DELAY_CAP: seconds each queue delay lasts at most here
+WINDOW_CAP = 2  # the same, where later activity must land first: that long plus the batch timeout
 CONSUMER = next(c for c in tomllib.loads((REPO_ROOT / "wrangler.toml").read_text(encoding="utf-8"))["queues"]["consumers"]
                 if c["queue"] == "nudge-followups")
 BATCH = re.compile(r"QUEUE nudge-followups (\d+)/(\d+)")
@@ -50,7 +53,7 @@ def edge_with_hook(tmp_path: Path, *script: int | tuple[int, float], cap: int = 
     with serving_hook(*script) as hook, edge_in_front_of_origin(
             tmp_path / "kv", "--var", "NUDGE_EDGE_CART:off", "--var", f"NUDGE_WEBHOOK_URL:{hook.url}",
             "--var", f"NUDGE_WEBHOOK_SECRET:{HOOK_SECRET}", "--var", "NUDGE_WEBHOOK_TIMEOUT:1",
-            "--var", f"NUDGE_LOCAL_QUEUE_DELAY_CAP:{cap}", *extra) as edge:
+            "--var", f"NUDGE_LOCAL_QUEUE_DELAY_CAP:{cap}", *extra, config=quick_batches_config()) as edge:
         yield edge, hook
         runtime_is_clean(edge)
 
@@ -125,7 +128,7 @@ def signed(received: Received) -> bool:
 
 
 def test_an_abandoned_cart_is_followed_up_once_with_a_signed_payload_and_a_working_code(tmp_path: Path) -> None:
-    cap = 8  # long enough to tell "waited" from the batch timeout alone
+    cap = 3 * QUICK_BATCH_SECONDS  # long enough to tell "waited" from the batch timeout alone
     with edge_with_hook(tmp_path, cap=cap) as (edge, hook), edge.client() as shopper:
         abandon_cart(shopper)
         left = time.time()
@@ -197,7 +200,7 @@ def test_a_receiver_failing_every_time_gets_max_retries_plus_one_attempts_then_q
         wait_until(edge, "Queues moving the message to the dead letter queue after its last batch",
                    lambda: f'to dead letter queue "nudge-followups-dlq" after {tries} failed attempts'
                    in edge.process.output() and len(batches(edge)) >= tries,
-                   seconds=tries * (CAP + CONSUMER["max_batch_timeout"]) + 60)
+                   seconds=tries * (CAP + QUICK_BATCH_SECONDS) + 60)
         assert [(a["attempt"], a["result"], a["status"]) for a in attempts(edge)] == [
             (n, "retry", 503) for n in range(1, tries + 1)]
         assert len(hook.received) == tries and len({body(r)["eventId"] for r in hook.received}) == 1
@@ -220,7 +223,8 @@ def test_an_unreachable_receiver_is_retried(tmp_path: Path) -> None:
         url = gone.url  # a port nobody listens on once the block ends
     with edge_in_front_of_origin(tmp_path / "kv", "--var", "NUDGE_EDGE_CART:off", "--var", f"NUDGE_WEBHOOK_URL:{url}",
                                  "--var", f"NUDGE_WEBHOOK_SECRET:{HOOK_SECRET}",
-                                 "--var", f"NUDGE_LOCAL_QUEUE_DELAY_CAP:{CAP}") as edge, edge.client() as shopper:
+                                 "--var", f"NUDGE_LOCAL_QUEUE_DELAY_CAP:{CAP}",
+                                 config=quick_batches_config()) as edge, edge.client() as shopper:
         abandon_cart(shopper)
         tried = wait_attempts(edge, 2)  # the message came back after the first failure
         assert [(a["attempt"], a["result"], a["status"]) for a in tried[:2]] == [(1, "retry", None), (2, "retry", None)]
@@ -232,8 +236,9 @@ def test_the_same_follow_up_event_is_enqueued_once(tmp_path: Path) -> None:
     # time). It used to be enqueued twice (the copy was then skipped as "already sent" after a
     # success, but POSTed again on every failed attempt); now the pending state records the event
     # and the second view enqueues nothing (issue 15). Redeliveries are still skipped by the
-    # consumer ("already sent": tests/core/test_followup.py).
-    with edge_with_hook(tmp_path) as (edge, hook), edge.client() as shopper:
+    # consumer ("already sent": tests/core/test_followup.py). The cart's message waits 6 s: long
+    # enough for a few tries (a second each) to supersede it.
+    with edge_with_hook(tmp_path, cap=6 - QUICK_BATCH_SECONDS) as (edge, hook), edge.client() as shopper:
         abandon_cart(shopper)
         messages = 1
         for _ in range(5):  # a busy machine may split a pair across a second: then again
@@ -257,7 +262,7 @@ def test_the_same_follow_up_event_is_enqueued_once(tmp_path: Path) -> None:
 
 
 def test_checking_out_in_the_window_cancels_the_follow_up(tmp_path: Path) -> None:
-    with edge_with_hook(tmp_path) as (edge, hook), edge.client() as shopper:
+    with edge_with_hook(tmp_path, cap=WINDOW_CAP) as (edge, hook), edge.client() as shopper:
         abandon_cart(shopper)
         assert shopper.post("/_nudge/beacon", json={"events": [{"type": "begin_checkout", "items": []}]}).status_code == 204
         [handled] = wait_attempts(edge, 1)
@@ -266,7 +271,7 @@ def test_checking_out_in_the_window_cancels_the_follow_up(tmp_path: Path) -> Non
 
 
 def test_forget_and_anonymity_mean_nothing_is_sent(tmp_path: Path) -> None:
-    with edge_with_hook(tmp_path) as (edge, hook):
+    with edge_with_hook(tmp_path, cap=WINDOW_CAP) as (edge, hook):
         with edge.client() as forgetful:
             abandon_cart(forgetful)
             assert forgetful.post("/_nudge/forget").status_code == 200
@@ -281,7 +286,8 @@ def test_forget_and_anonymity_mean_nothing_is_sent(tmp_path: Path) -> None:
 
 
 def test_withdrawn_consent_means_nothing_is_sent(tmp_path: Path) -> None:
-    with edge_with_hook(tmp_path, extra=("--var", "NUDGE_CONSENT:gpc")) as (edge, hook), edge.client() as shopper:
+    with edge_with_hook(tmp_path, cap=WINDOW_CAP, extra=("--var", "NUDGE_CONSENT:gpc")) as (edge, hook), \
+            edge.client() as shopper:
         abandon_cart(shopper)
         shopper.get("/collections/boots", headers={"sec-gpc": "1"})  # the browser now says no
         [handled] = wait_attempts(edge, 1)
@@ -291,7 +297,7 @@ def test_withdrawn_consent_means_nothing_is_sent(tmp_path: Path) -> None:
 
 
 def test_later_activity_postpones_the_follow_up(tmp_path: Path) -> None:
-    with edge_with_hook(tmp_path) as (edge, hook), edge.client() as shopper:
+    with edge_with_hook(tmp_path, cap=WINDOW_CAP + 1) as (edge, hook), edge.client() as shopper:  # + next_second
         abandon_cart(shopper)
         next_second()
         shopper.get("/collections/boots")  # still browsing, the cart still waiting

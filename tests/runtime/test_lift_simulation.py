@@ -29,7 +29,7 @@ from scipy import stats
 
 from nudge_tools.report.lift import LIFT, NO_LIFT, RuleLift, verdict
 from nudge_tools.report.stats import newcombe, z_test
-from tests.support.traffic import Run, Scenario, exposure_groups, simulation
+from nudge_tools.traffic import Run, Scenario, exposure_groups, simulation
 
 pytestmark = pytest.mark.runtime
 

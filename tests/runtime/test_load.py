@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.load import run_load
+from bench.load import JOURNEY, run_load
 
 pytestmark = pytest.mark.runtime
 
@@ -16,7 +16,13 @@ pytestmark = pytest.mark.runtime
 # 4,000 requests); bench/load.py prints nudge's figures beside it (README, "Performance").
 
 
+CONCURRENCY = 32
+# Two whole journeys per shopper: the first one is the warm-up (bench/load.py), the second runs
+# at full concurrency on warm heaps, long enough for the memory samples asked for below.
+REQUESTS = 2 * CONCURRENCY * JOURNEY
+
+
 def test_mixed_journeys_at_concurrency_32_without_errors(tmp_path: Path) -> None:
-    result = run_load(1_500, 32, tmp_path)
-    assert result.errors == [] and result.requests == 1_500
+    result = run_load(REQUESTS, CONCURRENCY, tmp_path)
+    assert result.errors == [] and result.requests == REQUESTS
     assert len(result.after_warm_up()) >= 10, "too few memory samples after the warm-up"

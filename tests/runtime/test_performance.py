@@ -13,12 +13,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bench.origin import page, serving
 from nudge.visitor.learned_catalog import decode_facts
+from nudge_tools.origin import serving_origin
+from nudge_tools.origin_pages import sized_page
+from nudge_tools.processes import Process, local_edge
+from nudge_tools.traffic import HONOURED, publish, rules_with_shop
 from tests.runtime.test_delivery import offer_cookie
 from tests.runtime.test_worker import SECRET, wait_for_kv
-from tests.support.processes import Process, local_edge
-from tests.support.traffic import HONOURED, publish, rules_with_shop
 
 pytestmark = pytest.mark.runtime
 
@@ -47,7 +48,7 @@ class BenchEdge:
 def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BenchEdge]:
     kv_dir = tmp_path_factory.mktemp("kv")  # rules for a cart that charges X-Nudge-Offer: prices rewritten
     publish(rules_with_shop(tmp_path_factory.mktemp("rules"), HONOURED), kv_dir)
-    with serving() as origin, local_edge(origin, kv_dir, SECRET) as (url, process):
+    with serving_origin(sized=True) as (origin, _), local_edge(origin, kv_dir, SECRET) as (url, process):
         yield BenchEdge(url, process, kv_dir)
 
 
@@ -66,7 +67,7 @@ def test_a_typical_page_costs_at_most_five_handler_calls(edge: BenchEdge, path: 
         target = unique(path)
         r = c.get(target)
     assert r.status_code == 200 and 'id="nudge-config"' in r.text  # rewritten: the handlers ran
-    marked = page(20)[1].decode().count("data-nudge-price=")
+    marked = sized_page(20)[1].decode().count("data-nudge-price=")
     assert r.text.count("data-nudge-price=") == marked > 30 and "nudge-now" not in r.text  # prices, no offer
     assert edge.handler_calls(before, kind) == calls <= 5
 
@@ -77,7 +78,7 @@ def test_prices_and_product_facts_cost_one_call_per_marked_element(edge: BenchEd
     with httpx.Client(base_url=edge.url, timeout=30) as c:
         r = c.get(target, headers={"cookie": offer_cookie()})
     prices = r.text.count('<span class="nudge-now">')
-    assert prices == page(20, True)[1].decode().count('data-nudge-category="sneakers"') > 30
+    assert prices == sized_page(20, True)[1].decode().count('data-nudge-category="sneakers"') > 30
     calls = edge.handler_calls(before, "product")
     # head, body, </body>, end + every price + the JSON-LD script + the 7 meta tags the collector
     # reads (not og:description, og:site_name, og:image) + the script's text in chunks (at least one)

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.support.origin import PAGE
+from nudge_tools.origin import PAGE
 from tests.runtime.test_worker import Edge, edge_in_front_of_origin, nudge_cookies
 
 pytestmark = pytest.mark.runtime

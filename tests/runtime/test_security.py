@@ -7,19 +7,23 @@ from __future__ import annotations
 import http.client
 import secrets
 from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import httpx
 import pytest
 
-from tests.runtime.test_worker import edge_in_front_of_origin
-from tests.support.origin import _Handler
-from tests.support.processes import events, local_edge, serving
+from nudge_tools.processes import events
+from tests.runtime.test_worker import Edge, edge_in_front_of_origin
 
 pytestmark = pytest.mark.runtime
+
+
+@pytest.fixture(scope="module")
+def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
+    """The edge the tests share that need no setting of their own (each uses its own visitor)."""
+    with edge_in_front_of_origin(tmp_path_factory.mktemp("kv")) as e:
+        yield e
 
 # Headers the local runtime's HTTP server sets for any response, whoever made it.
 _TRANSPORT = {"date", "connection", "keep-alive", "transfer-encoding", "content-length"}
@@ -95,11 +99,11 @@ def test_secrets_never_reach_logs_analytics_or_responses(tmp_path: Path) -> None
             assert secret.encode() not in r.content and secret not in str(r.headers)
 
 
-def test_huge_cookie_headers_cost_the_shopper_nothing(tmp_path: Path) -> None:
+def test_huge_cookie_headers_cost_the_shopper_nothing(edge: Edge) -> None:
     """Hundreds of shop cookies beside ours, or one huge one (14-15 KB: Node's header limit is
     16 KB here, Cloudflare's 32 KB), and oversized values of ours: the page is served, ours is read
     (or, when it is not ours to read, a fresh session), and only the shop's reach the origin."""
-    with edge_in_front_of_origin(tmp_path) as e, e.client() as c:
+    with edge.client() as c:
         first = c.get("/page")
         ours = "; ".join(v.split(";")[0] for v in first.headers.get_list("set-cookie") if v.startswith("nudge="))
         shop = "; ".join(f"shop{i}={'v' * 24}" for i in range(400))
@@ -115,28 +119,6 @@ def test_huge_cookie_headers_cost_the_shopper_nothing(tmp_path: Path) -> None:
             assert r.status_code == 200 and '"pv":1' in r.text  # a fresh session, not an error
 
 
-class _RedirectingOrigin(_Handler):
-    """The scriptable origin, plus /to?loc=PATH: a redirect to PATH on the origin's own address
-    (what a shop does with a `?next=` it checked only for a leading slash)."""
-
-    seen: list[dict[str, str]] = []
-
-    def do_GET(self) -> None:  # noqa: N802 - stdlib name
-        parts = urlsplit(self.path)
-        if parts.path != "/to":
-            super().do_GET()
-            return
-        loc = parse_qs(parts.query)["loc"][0]
-        self._send(302, b"", headers=[("Location", f"http://{self.headers['Host']}{loc}")])
-
-
-@contextmanager
-def edge_before(handler: type[_Handler], kv_dir: Path) -> Iterator[str]:
-    with serving(ThreadingHTTPServer(("127.0.0.1", 0), handler)) as origin, \
-            local_edge(origin, kv_dir, "redirect-test-secret") as (url, _):
-        yield url
-
-
 def browser_resolves(base: str, location: str) -> tuple[str, str]:
     """(scheme, host) a browser goes to for a Location: tabs and newlines dropped, `\\` read as `/`."""
     cleaned = "".join(ch for ch in location if ch not in "\t\n\r").strip().replace("\\", "/")
@@ -146,13 +128,14 @@ def browser_resolves(base: str, location: str) -> tuple[str, str]:
 
 @pytest.mark.parametrize("loc", ["/page?from=redirect", "?x=1", "//evil.example/x", "/\\evil.example/x",
                                  "/\t/evil.example/x"])
-def test_origin_redirects_to_its_own_address_stay_on_the_shop(tmp_path: Path, loc: str) -> None:
-    with edge_before(_RedirectingOrigin, tmp_path) as edge:
-        host = edge.removeprefix("http://")
-        conn = http.client.HTTPConnection(host, timeout=30)  # httpx refuses a Location with a tab in it
-        conn.request("GET", "/to?" + urlencode({"loc": loc}))
-        r = conn.getresponse()
-        location = r.getheader("location") or ""
-        conn.close()
+def test_origin_redirects_to_its_own_address_stay_on_the_shop(edge: Edge, loc: str) -> None:
+    # The origin's /to?loc=PATH redirects to PATH on its own address (what a shop does with a
+    # `?next=` it checked only for a leading slash).
+    host = edge.url.removeprefix("http://")
+    conn = http.client.HTTPConnection(host, timeout=30)  # httpx refuses a Location with a tab in it
+    conn.request("GET", "/to?" + urlencode({"loc": loc}))
+    r = conn.getresponse()
+    location = r.getheader("location") or ""
+    conn.close()
     assert r.status == 302
-    assert browser_resolves(edge, location) == ("http", host), location
+    assert browser_resolves(edge.url, location) == ("http", host), location

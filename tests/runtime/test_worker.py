@@ -9,8 +9,8 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager as ContextManager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,9 +21,10 @@ from nudge.visitor.identity import shop_token
 from nudge.visitor.profile import decode_profile
 from nudge.visitor.session import SessionCodec
 from nudge.signing import Signer
-from tests.support.origin import ASSET, PAGE, serving_origin
-from tests.support.processes import REPO_ROOT, Process, edge_environment, local_edge
-from tests.support.traffic import publish
+from nudge_tools.origin import serving_origin
+from nudge_tools.origin_pages import ASSET, PAGE
+from nudge_tools.processes import REPO_ROOT, Process, checkout_python_path, edge_environment, local_edge
+from nudge_tools.traffic import publish
 
 pytestmark = pytest.mark.runtime
 SECRET = "runtime-test-secret"
@@ -44,17 +45,21 @@ class Edge:
 
 
 @contextmanager
-def edge_in_front_of_origin(kv_dir: Path, *flags: str,
-                            origin: Callable[[], ContextManager[tuple[str, list[dict[str, str]]]]] = serving_origin,
-                            ) -> Iterator[Edge]:
-    """nudge on workerd in front of a scriptable origin (tests/support/origin.py unless told)."""
-    with origin() as (origin_url, seen), local_edge(origin_url, kv_dir, SECRET, *flags) as (url, process):
+def edge_in_front_of_origin(kv_dir: Path, *flags: str, config: Path | None = None) -> Iterator[Edge]:
+    """nudge on workerd in front of the scriptable test origin (tools/nudge_tools/origin.py);
+    `config`: another wrangler.toml (local_edge)."""
+    with serving_origin() as (origin_url, seen), \
+            local_edge(origin_url, kv_dir, SECRET, *flags, config=config) as (url, process):
         yield Edge(url, origin_url, seen, process, kv_dir)
+
+
+PROFILE_TTL_DAYS = 2  # the shared edge's NUDGE_PROFILE_TTL_DAYS (wrangler.toml: 400), which no other test reads
 
 
 @pytest.fixture(scope="module")
 def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
-    with edge_in_front_of_origin(tmp_path_factory.mktemp("kv"), "--var", f"NUDGE_SHOP_SECRET:{SHOP_SECRET}") as e:
+    with edge_in_front_of_origin(tmp_path_factory.mktemp("kv"), "--var", f"NUDGE_SHOP_SECRET:{SHOP_SECRET}",
+                                 "--var", f"NUDGE_PROFILE_TTL_DAYS:{PROFILE_TTL_DAYS}") as e:
         yield e
 
 
@@ -187,13 +192,13 @@ def test_first_page_of_a_visit_writes_the_profile_in_the_background(edge: Edge) 
     assert wait_for_profile(edge.kv_dir, visitor, seconds=5) is not None, (kv_keys(edge.kv_dir), edge.process.output()[-2000:])
 
 
-def test_profile_written_in_the_background_counts_the_visit(tmp_path: Path) -> None:
-    with edge_in_front_of_origin(tmp_path) as e, e.client() as c:
+def test_profile_written_in_the_background_counts_the_visit(edge: Edge) -> None:
+    with edge.client() as c:
         c.get("/page")
         visitor = CODEC.decode(c.cookies["nudge"]).visitor_id
         c.get("/page")  # the same visit: no second write
-        entry = wait_for_profile(tmp_path, visitor)
-        assert entry is not None, (visitor, kv_keys(tmp_path), e.process.output())
+        entry = wait_for_profile(edge.kv_dir, visitor)
+        assert entry is not None, (visitor, kv_keys(edge.kv_dir), edge.process.output())
         profile = decode_profile(entry.value)
     assert profile is not None and profile.visits == 1 and profile.first_seen > 0
 
@@ -438,12 +443,12 @@ def test_product_facts_are_learned_from_json_ld(edge: Edge) -> None:
     assert [p.views for p in session.products if p.id == "trail-shoe"] == [2]
 
 
-def test_profile_ttl_is_configurable(tmp_path: Path) -> None:
-    with edge_in_front_of_origin(tmp_path, "--var", "NUDGE_PROFILE_TTL_DAYS:2") as e, e.client() as c:
+def test_profile_ttl_is_configurable(edge: Edge) -> None:
+    with edge.client() as c:
         c.get("/page")
-        entry = wait_for_profile(tmp_path, CODEC.decode(c.cookies["nudge"]).visitor_id)
-        assert entry is not None and entry.expiration is not None, e.process.output()[-2000:]
-    assert abs(entry.expiration - (time.time() + 2 * 86_400)) < 120
+        entry = wait_for_profile(edge.kv_dir, CODEC.decode(c.cookies["nudge"]).visitor_id)
+        assert entry is not None and entry.expiration is not None, edge.process.output()[-2000:]
+    assert abs(entry.expiration - (time.time() + PROFILE_TTL_DAYS * 86_400)) < 120
 
 
 HOME_BANNER = """
@@ -497,7 +502,7 @@ def test_invalid_rules_are_never_published_and_corrupt_blobs_are_ignored(tmp_pat
     (rules_dir / "broken.toml").write_text('id = "x"\ntrigger = "sometimes"\n[action]\nkind = "modal"\ntitle = "t"\n')
     done = subprocess.run([sys.executable, "-m", "nudge_tools", "rules", "publish", "--dir", str(rules_dir),
                            "--persist-to", str(kv_dir)], cwd=REPO_ROOT, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": f"{REPO_ROOT / 'src'}:{REPO_ROOT / 'tools'}"})
+                          env={**os.environ, **checkout_python_path()})
     assert done.returncode == 1 and "broken.toml:2: trigger: unknown trigger" in done.stderr
     assert "nothing published" in done.stderr
     assert "rules:current" not in kv_keys(kv_dir)

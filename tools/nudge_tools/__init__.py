@@ -1,1 +1,2 @@
-"""nudge's offline tooling (the `nudge` CLI, reports, simulation): never uploaded to Cloudflare."""
+"""nudge's offline tooling (the `nudge` CLI, reports, simulation, and the origin, processes and traffic
+that tests and benchmarks share): never uploaded to Cloudflare."""

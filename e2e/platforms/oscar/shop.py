@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from tests.support.processes import REPO_ROOT, Process, free_port, running
+from nudge_tools.processes import REPO_ROOT, Process, free_port, running
 
 HERE = Path(__file__).resolve().parent
 CACHE = REPO_ROOT / "build" / "e2e-oscar"

@@ -8,6 +8,8 @@ compare as numbers, unknown operators and bad input evaluate to False. The evalu
 
 from __future__ import annotations
 
+import functools
+import operator
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -114,10 +116,23 @@ def _padded_version(value: Any) -> str:
         value = str(value)
     if not value or not isinstance(value, str):
         value = "0"
-    parts = re.split(r"[-.]", re.sub(r"(^v|\+.*$)", "", value))
+    return _padded_text(value) if len(value) <= 64 else _pad(value)  # only short texts are cached
+
+
+_VERSION_TRIM = re.compile(r"^v|\+.*$")
+_VERSION_PARTS = re.compile(r"[-.]")
+
+
+def _pad(text: str) -> str:
+    """GrowthBook's padded version string: "v1.2.3+build" -> "    1-    2-    3-~" (compares as text)."""
+    parts = _VERSION_PARTS.split(_VERSION_TRIM.sub("", text))
     if len(parts) == 3:
         parts.append("~")
-    return "-".join(p.rjust(5, " ") if re.fullmatch(r"[0-9]+", p) else p for p in parts)
+    return "-".join(p.rjust(5, " ") if p.isascii() and p.isdigit() else p for p in parts)
+
+
+# The same few version texts come back on every request (the app's version): padded once.
+_padded_text = functools.lru_cache(maxsize=1024)(_pad)
 
 
 def _is_in(candidates: Any, value: Any) -> bool:
@@ -180,6 +195,18 @@ def _version(test: Callable[[str, str], bool]) -> Callable[[Any, Any, SavedGroup
     return lambda attr, arg, _g: test(_padded_version(attr), _padded_version(arg))
 
 
+# Version tests by operator: a compiled condition pads its own version once, when it loads.
+_VERSION_TESTS: dict[str, Callable[[str, str], bool]] = {
+    "$veq": operator.eq, "$vne": operator.ne, "$vgt": operator.gt,
+    "$vgte": operator.ge, "$vlt": operator.lt, "$vlte": operator.le,
+}
+
+
+def _compiled_version(test: Callable[[str, str], bool], arg: Any) -> Callable[[Any, Any, SavedGroups], bool]:
+    padded = _padded_version(arg)
+    return lambda attr, _arg, _g: test(_padded_version(attr), padded)
+
+
 def _cmp(test: Callable[[int], bool]) -> Callable[[Any, Any, SavedGroups], bool]:
     return lambda attr, arg, _g: test(_compare(attr, arg))
 
@@ -191,12 +218,12 @@ OPERATORS: dict[str, Callable[[Any, Any, SavedGroups], bool]] = {
     "$lte": _cmp(lambda c: c <= 0),
     "$gt": _cmp(lambda c: c > 0),
     "$gte": _cmp(lambda c: c >= 0),
-    "$veq": _version(lambda a, b: a == b),
-    "$vne": _version(lambda a, b: a != b),
-    "$vgt": _version(lambda a, b: a > b),
-    "$vgte": _version(lambda a, b: a >= b),
-    "$vlt": _version(lambda a, b: a < b),
-    "$vlte": _version(lambda a, b: a <= b),
+    "$veq": _version(_VERSION_TESTS["$veq"]),
+    "$vne": _version(_VERSION_TESTS["$vne"]),
+    "$vgt": _version(_VERSION_TESTS["$vgt"]),
+    "$vgte": _version(_VERSION_TESTS["$vgte"]),
+    "$vlt": _version(_VERSION_TESTS["$vlt"]),
+    "$vlte": _version(_VERSION_TESTS["$vlte"]),
     "$regex": lambda attr, arg, _g: _regex(arg, attr),
     "$regexi": lambda attr, arg, _g: _regex(arg, attr, re.IGNORECASE),
     "$notRegex": lambda attr, arg, _g: not _regex(arg, attr),
@@ -314,7 +341,8 @@ def _compile_field(path: tuple[str, ...], condition_value: Any, groups: SavedGro
         return current
 
     if is_operator_object(condition_value):
-        ops = [(_FAST_COMPARE.get(op) if _is_number(arg) else None, OPERATORS.get(op), arg)
+        ops = [(_FAST_COMPARE.get(op) if _is_number(arg) else None,
+                _compiled_version(_VERSION_TESTS[op], arg) if op in _VERSION_TESTS else OPERATORS.get(op), arg)
                for op, arg in condition_value.items()]
         if any(fn is None for _, fn, _ in ops):
             return lambda _a: False

@@ -43,10 +43,12 @@ class CatalogProduct:
 class ShopCatalog:
     products: tuple[CatalogProduct, ...] = ()
     _by_id: dict[str, CatalogProduct] = field(default_factory=dict, repr=False, compare=False)
+    _by_sku: dict[str, CatalogProduct] = field(default_factory=dict, repr=False, compare=False)
     _by_category: dict[str, tuple[CatalogProduct, ...]] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._by_id.update((p.id, p) for p in self.products)
+        self._by_sku.update((p.sku, p) for p in reversed(self.products))  # the first of a shared sku
         groups: dict[str, list[CatalogProduct]] = {}
         for p in self.products:
             groups.setdefault(p.category, []).append(p)
@@ -54,6 +56,10 @@ class ShopCatalog:
 
     def get(self, product_id: str) -> CatalogProduct | None:
         return self._by_id.get(product_id)
+
+    def with_sku(self, sku: str) -> CatalogProduct | None:
+        """The product the cart names `sku` (what cart routes and events carry)."""
+        return self._by_sku.get(sku)
 
     def in_category(self, category: str) -> tuple[CatalogProduct, ...]:
         return self._by_category.get(category, ())

@@ -3,8 +3,11 @@
 The item and quantity come from the route's URL placeholders, else from the body: form-encoded,
 multipart form-data or JSON, with the `[cart]` field names (`id`/`quantity` by default), Shopify's
 lines (`items: [{id, quantity}]`, form `items[][id]`), or a formset (`form-{n}-id` with
-`form-{n}-quantity`: each n sets one line's quantity). Anything we do not understand is no change,
-never an error: the shop's answer passes through either way.
+`form-{n}-quantity`: each n sets one line's quantity; a ticked `form-{n}-DELETE` removes the line).
+A Django formset posted whole (it carries `form-TOTAL_FORMS`, as a basket page's form does: Django
+Oscar's) lists every line of the cart, so on a `change` route it *replaces* the cart's lines: lines
+it does not list are gone (`replace_cart_lines`). Anything we do not understand is no change, never
+an error: the shop's answer passes through either way.
 """
 
 from __future__ import annotations
@@ -37,18 +40,35 @@ class CartChange:
     quantity: int
 
 
+@dataclass(frozen=True)
+class CartRequest:
+    """What one request to a cart route asks for."""
+
+    changes: list[CartChange]
+    replaces: bool = False  # a whole formset on a change route: the cart becomes exactly `changes`
+
+
 def cart_changes(cart: CartEndpoints, match: RouteMatch, body: bytes | None,
                  content_type: str | None) -> list[CartChange]:
     """The changes a cart request asks for (several for Shopify's `items[]` or a formset); [] when
     neither the URL nor the body says which item."""
+    return read_cart_request(cart, match, body, content_type).changes
+
+
+def read_cart_request(cart: CartEndpoints, match: RouteMatch, body: bytes | None,
+                      content_type: str | None) -> CartRequest:
+    """The changes a cart request asks for, and whether they replace the cart's lines."""
     fields = _body_fields(body or b"", content_type) if match.method == "POST" else None
     plain = _pairs_dict(fields) if isinstance(fields, list) else fields or {}
     quantity = match.quantity if match.quantity is not None else _first(plain, cart.quantity_fields)
     if match.item is not None:  # the item is in the URL; the quantity may be in the body
         change = _change(match.action, match.item, quantity)
-        return [change] if change else []
+        return CartRequest([change] if change else [])
     lines: list[tuple[str, Any, Any]] = []
     if isinstance(fields, list):  # form pairs
+        if match.action == "change" and _whole_formset(cart, fields):
+            whole = [_change(*line) for line in _formset_lines(cart, fields)]
+            return CartRequest([c for c in whole if c is not None], replaces=True)
         lines = _formset_lines(cart, fields) or _form_item_lines(cart, fields, match.action)
     elif isinstance(fields, dict) and isinstance(fields.get("items"), list):
         lines = [(match.action, _first(line, cart.item_fields), _first(line, cart.quantity_fields))
@@ -56,7 +76,7 @@ def cart_changes(cart: CartEndpoints, match: RouteMatch, body: bytes | None,
     if not lines and plain:
         lines = [(match.action, _first(plain, cart.item_fields), quantity)]
     changes = [_change(action, item, quantity) for action, item, quantity in lines[:MAX_CART_LINES]]
-    return [c for c in changes if c is not None]
+    return CartRequest([c for c in changes if c is not None])
 
 
 def _change(action: str, item: Any, quantity: Any) -> CartChange | None:
@@ -127,17 +147,37 @@ def _pairs_dict(pairs: list[tuple[str, str]]) -> dict[str, str]:
 
 
 def _formset_lines(cart: CartEndpoints, pairs: list[tuple[str, str]]) -> list[tuple[str, Any, Any]]:
-    """Each form number n with both an item and a quantity field: that line's quantity is set."""
+    """Each form number n with both an item and a quantity field: that line's quantity is set (0
+    when Django's `DELETE` box of that form is ticked)."""
     item_names = [_numbered(n) for n in cart.item_fields if "{n}" in n]
     quantity_names = [_numbered(n) for n in cart.quantity_fields if "{n}" in n]
+    delete_names = [_numbered(f"{prefix}{{n}}-DELETE") for prefix in _formset_prefixes(cart)]
     items: dict[str, str] = {}
     quantities: dict[str, str] = {}
+    deleted: dict[str, str] = {}
     for name, value in pairs:
-        for pattern, into in [(p, items) for p in item_names] + [(p, quantities) for p in quantity_names]:
+        for pattern, into in ([(p, items) for p in item_names] + [(p, quantities) for p in quantity_names]
+                              + [(p, deleted) for p in delete_names]):
             m = pattern.fullmatch(name)
             if m is not None:
                 into.setdefault(m.group(1), value)
-    return [("change", items[n], quantities[n]) for n in items if n in quantities]
+    return [("change", items[n], 0 if _ticked(deleted.get(n)) else quantities[n]) for n in items if n in quantities]
+
+
+def _formset_prefixes(cart: CartEndpoints) -> list[str]:
+    """The Django formset prefixes (`form-` of `form-{n}-id`) of the item fields."""
+    return [n.split("{n}")[0] for n in cart.item_fields if "{n}" in n and n.split("{n}")[0].endswith("-")]
+
+
+def _whole_formset(cart: CartEndpoints, pairs: list[tuple[str, str]]) -> bool:
+    """The form carries Django's management form (`form-TOTAL_FORMS`): it is the whole formset."""
+    totals = {f"{prefix}TOTAL_FORMS" for prefix in _formset_prefixes(cart)}
+    return any(name in totals for name, _ in pairs)
+
+
+def _ticked(value: str | None) -> bool:
+    """A checkbox as Django reads it: absent, empty or "false" is unticked."""
+    return value is not None and value.lower() not in ("", "false")
 
 
 def _numbered(name: str) -> re.Pattern[str]:
@@ -186,3 +226,21 @@ def apply_cart_change(session: Session, change: CartChange, now: int, price: flo
     session.cart_source = CART_FROM_EDGE
     session.edge_cart_seen = True
 
+
+
+def replace_cart_lines(session: Session, changes: list[CartChange], now: int) -> None:
+    """A whole formset seen at the edge: the cart becomes exactly its lines (those it does not list
+    were removed in the shop). Its ids are the shop's line ids (a Django model formset's `id` is the
+    line's key), which name no product: the value keeps the cart's average item price before."""
+    items_before = sum(session.cart.values())
+    average = session.cart_value / items_before if items_before else 0.0
+    lines: dict[str, int] = {}
+    for change in changes:
+        if change.quantity and (change.item in lines or len(lines) < MAX_CART_LINES):
+            lines[change.item] = change.quantity
+    session.cart = lines
+    session.cart_value = max(0, min(int(round(average * sum(lines.values()))), MAX_MONEY))
+    session.cart_changed = now
+    session.last_seen = now
+    session.cart_source = CART_FROM_EDGE
+    session.edge_cart_seen = True

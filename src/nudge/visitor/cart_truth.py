@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from nudge.visitor.cart import apply_cart_change, cart_changes
+from nudge.visitor.cart import apply_cart_change, read_cart_request, replace_cart_lines
 from nudge.visitor.cart_routes import CartEndpoints, CartTruthSource, RouteMatch
 from nudge.visitor.session import (
     CART_FROM_SHOP,
@@ -150,9 +150,14 @@ def cart_seen(session: Session, cart: CartEndpoints | None, match: RouteMatch | 
     touched = False
     accepted = cart is not None and match is not None and status < 400
     if accepted and cart is not None and match is not None:
-        for change in cart_changes(cart, match, body, content_type):
-            apply_cart_change(session, change, now, price_of(change.item))
+        asked = read_cart_request(cart, match, body, content_type)
+        if asked.replaces:  # the shop's whole basket form: its lines are the cart
+            replace_cart_lines(session, asked.changes, now)
             touched = True
+        else:
+            for change in asked.changes:
+                apply_cart_change(session, change, now, price_of(change.item))
+                touched = True
     truth = parse_cart_header(header)
     if truth is not None:
         apply_cart_truth(session, truth, now)

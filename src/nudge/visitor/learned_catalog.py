@@ -11,6 +11,7 @@ from collections import OrderedDict
 
 import msgpack
 
+from nudge.rules.product_feed import ShopCatalog
 from nudge.visitor.product_facts import ProductFacts
 
 MAX_CACHED = 2000
@@ -44,6 +45,7 @@ class LearnedCatalog:
         self._facts: OrderedDict[str, ProductFacts] = OrderedDict()
         self._by_id: dict[str, str] = {}  # product id (sku) -> slug
         self._size = size
+        self.feed = ShopCatalog()  # the shop's product feed (rules/catalog.toml): prices pages do not carry
 
     def get(self, slug: str) -> ProductFacts | None:
         facts = self._facts.get(slug)
@@ -63,7 +65,11 @@ class LearnedCatalog:
         return changed
 
     def price_of(self, product_id: str) -> float | None:
-        """The last price seen for a product id (sku), when its page has been read in this isolate."""
+        """The last price seen for a product id (sku), when its page has been read in this isolate,
+        else the feed's price for that sku (a shop whose pages carry no price facts: Django Oscar)."""
         slug = self._by_id.get(product_id)
         facts = self._facts.get(slug) if slug else None
-        return facts.price if facts is not None and facts.id == product_id else None
+        if facts is not None and facts.id == product_id and facts.price is not None:
+            return facts.price
+        listed = self.feed.with_sku(product_id)
+        return listed.price if listed is not None else None

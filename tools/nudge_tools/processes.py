@@ -1,4 +1,4 @@
-"""Start and stop the long-running processes (nudge on workerd, demo shop) that tests drive."""
+"""Start and stop the long-running processes (nudge on workerd, demo shop) that tests and benchmarks drive."""
 
 from __future__ import annotations
 
@@ -146,6 +146,12 @@ def edge_command(port: int, state: Path, variables: Mapping[str, str], config: P
     return cmd
 
 
+def checkout_python_path() -> dict[str, str]:
+    """PYTHONPATH for a Python process this harness starts (the demo shop, the origin, `nudge`): this
+    checkout's src/, root and tools/, not whichever checkout the virtualenv has nudge installed from."""
+    return {"PYTHONPATH": os.pathsep.join(str(REPO_ROOT / part) for part in ("src", ".", "tools"))}
+
+
 def edge_environment() -> dict[str, str]:
     """Node 22 from node_modules first on PATH (wrangler needs it), workerd through our wrapper,
     and nothing that reaches for the network."""
@@ -160,11 +166,13 @@ def edge_environment() -> dict[str, str]:
 
 
 @contextmanager
-def local_edge(origin: str, state: Path, secret: str, *flags: str) -> Iterator[tuple[str, Process]]:
+def local_edge(origin: str, state: Path, secret: str, *flags: str,
+               config: Path | None = None) -> Iterator[tuple[str, Process]]:
     """(base URL, process) of nudge on workerd (`wrangler dev`) in front of `origin`, signing with
-    `secret`, its KV, cache and queues persisted in `state`. `flags` are `--var NAME:VALUE` pairs.
-    The URL is the Worker's own port, not wrangler's proxy: bytes and chunks as the Worker sends them.
-    Events written to Analytics Engine are echoed to the output (see `events`)."""
+    `secret`, its KV, cache and queues persisted in `state`. `flags` are `--var NAME:VALUE` pairs;
+    `config` another wrangler.toml (quick_batches_config). The URL is the Worker's own port, not
+    wrangler's proxy: bytes and chunks as the Worker sends them. Events written to Analytics Engine
+    are echoed to the output (see `events`)."""
     variables = {"ORIGIN_URL": origin, "NUDGE_SECRET": secret, "NUDGE_LOCAL_EVENTS": "log"}
     pairs = list(flags)
     while pairs:
@@ -173,7 +181,7 @@ def local_edge(origin: str, state: Path, secret: str, *flags: str) -> Iterator[t
             raise ValueError(f"local_edge takes --var NAME:VALUE pairs, not {flag!r}")
         name, _, setting = value.partition(":")
         variables[name] = setting
-    cmd = edge_command(free_port(), state, variables)
+    cmd = edge_command(free_port(), state, variables, config)
     with running(cmd, '"reloadComplete"', timeout=180, env=edge_environment()) as process:
         match = _WORKER_PORT.search(process.output())
         if match is None:
@@ -181,6 +189,29 @@ def local_edge(origin: str, state: Path, secret: str, *flags: str) -> Iterator[t
         url = f"http://127.0.0.1:{match.group(1)}"
         _wait_until_serving(url, process)
         yield url, process
+
+
+# The follow-up consumer's batch timeout in the tests that wait for deliveries (wrangler.toml: 5 s).
+QUICK_BATCH_SECONDS = 1
+
+
+def quick_batches_config() -> Path:
+    """wrangler.toml with the queue consumer's max_batch_timeout cut to QUICK_BATCH_SECONDS, for
+    the tests that wait for follow-ups. Locally every message waits out the batch timeout before it
+    is handled (Miniflare, like Queues, fills a batch first), a part of each delivery that
+    NUDGE_LOCAL_QUEUE_DELAY_CAP cannot shorten. It lies beside wrangler.toml, as wrangler finds the
+    Worker's files from the config's folder; git ignores it. Written only when it differs, in one
+    rename, so edges starting meanwhile read a whole file."""
+    text = (REPO_ROOT / "wrangler.toml").read_text(encoding="utf-8")
+    quick, found = re.subn(r"(?m)^max_batch_timeout = \d+$", f"max_batch_timeout = {QUICK_BATCH_SECONDS}", text)
+    if found != 1:
+        raise RuntimeError("wrangler.toml has no one `max_batch_timeout = N` line to shorten")
+    path = REPO_ROOT / ".wrangler-quick-batches.toml"
+    if not path.is_file() or path.read_text(encoding="utf-8") != quick:
+        partial = path.with_name(f"{path.name}.{os.getpid()}")
+        partial.write_text(quick, encoding="utf-8")
+        partial.replace(path)
+    return path
 
 
 def _wait_until_serving(url: str, process: Process, timeout: float = 120) -> None:
@@ -215,7 +246,9 @@ def serving(server: socketserver.BaseServer) -> Iterator[str]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        address = server.server_address
+        assert isinstance(address, tuple)  # an IP server: (host, port)
+        yield f"http://127.0.0.1:{address[1]}"
     finally:
         server.shutdown()
         server.server_close()

@@ -13,7 +13,7 @@ output (NUDGE_LOCAL_EVENTS=log, workerd's binding keeps nothing); `Simulation.ev
 `<persist-to>/analytics/nudge_events.jsonl` as `make dev` does, and `Simulation.report` reads them
 back with the functions `nudge report` uses.
 
-It lives under tests/support because both the runtime test and bench/lift.py drive it.
+It is tooling (tools/nudge_tools) because both the runtime test and bench/lift.py drive it.
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ from nudge.rules.model import RuleSet
 from nudge.rules.blob import rules_version
 from nudge.visitor.session import COOKIE_NAME, SessionCodec
 from nudge.signing import Signer
-from tests.support.origin import serving_origin
-from tests.support.processes import REPO_ROOT, Process, events, local_edge
+from nudge_tools.origin import serving_origin
+from nudge_tools.processes import REPO_ROOT, Process, events, local_edge
 
 SECRET = "traffic-simulation-secret"
 CODEC = SessionCodec(Signer([SECRET.encode()], "session"))
