@@ -25,8 +25,7 @@ from playwright.sync_api import BrowserContext, Page, expect, sync_playwright  #
 
 from e2e.conftest import CHROMIUM, CHROMIUM_ARGS, shop_behind_edge  # noqa: E402
 from e2e.test_accessibility import CLS_OBSERVER, layout_shift  # noqa: E402
-from e2e.test_delivery import (AERO, HERO, LACES, RECS, SHIPPING_BADGE, add_to_cart,  # noqa: E402
-                               returning_sneaker_fan, settled_shift)
+from e2e.test_delivery import AERO, HERO, LACES, RECS, SHIPPING_BADGE, add_to_cart, returning_sneaker_fan, settled_shift  # noqa: E402
 from e2e.test_sneakers_story import MODAL, browse_pairs, move_to_leave  # noqa: E402
 
 

@@ -33,8 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.stack import (SECRET, bench_origin, edge_command, edge_environment, free_port, loadavg,  # noqa: E402
-                         running, worker_pid)
+from bench.stack import SECRET, bench_origin, edge_command, edge_environment, free_port, loadavg, running, worker_pid  # noqa: E402
 
 # Only wrangler's debug log names the Worker's own port (see tools/nudge_tools/processes.py).
 WORKER_PORT = re.compile(r'"reloadComplete".*?"userWorkerUrl":\{[^}]*"port":"(\d+)"')

@@ -17,9 +17,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "src"), str(ROOT), str(ROOT / "tools")]
 
 from nudge.engine import SESSION_MAX_AGE  # noqa: E402
+from nudge.signing import Signer  # noqa: E402
 from nudge.visitor.cookies import set_cookie  # noqa: E402
 from nudge.visitor.session import COOKIE_NAME, MAX_COOKIE_BYTES, SessionCodec  # noqa: E402
-from nudge.signing import Signer  # noqa: E402
 from nudge_tools.visits import heavy_history, typical_visit  # noqa: E402
 
 SEEDS = (7, 11, 23, 42, 99)

@@ -19,6 +19,7 @@ import rule_engine  # noqa: E402
 from bench.decision_cases import table_row, time_decisions  # noqa: E402
 from nudge.rules.conditions import evaluate  # noqa: E402
 
+
 def main() -> int:
     rng = random.Random(3)
     print(f"{'rules':>7} {'decide p50 us':>14} {'p99 us':>8} {'no match p50':>13} {'p99 us':>8} "

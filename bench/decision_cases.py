@@ -9,10 +9,10 @@ import random
 import statistics
 import time
 
-from nudge.visitor.attributes import visitor_attributes
 from nudge.rules.decide import decide
-from nudge.visitor.pages import PAGE_TYPES, Page
 from nudge.rules.load import load_ruleset
+from nudge.visitor.attributes import visitor_attributes
+from nudge.visitor.pages import PAGE_TYPES, Page
 from nudge_tools.visits import repo_rule_files, typical_visit
 
 NOW = 1_790_000_000

@@ -12,7 +12,8 @@ import statistics
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager as ContextManager, contextmanager
+from contextlib import AbstractContextManager as ContextManager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "src"), str(ROOT), str(ROOT / "tools")]
 
 from nudge_tools import processes  # noqa: E402
-from nudge_tools.processes import (Process, checkout_python_path, edge_command, edge_environment, free_port,  # noqa: E402
-                                   running)
+from nudge_tools.processes import Process, checkout_python_path, edge_command, edge_environment, free_port, running  # noqa: E402
 
 __all__ = ["Process", "edge_command", "edge_environment", "free_port", "running"]
 

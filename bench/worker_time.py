@@ -37,12 +37,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.stack import (SECRET, PageLog, bench_origin, cpu_seconds, loadavg, local_edge, pct,  # noqa: E402
-                         worker_pid)
+from bench.stack import SECRET, PageLog, bench_origin, cpu_seconds, loadavg, local_edge, pct, worker_pid  # noqa: E402
 from nudge.offers import OfferTokens, Redeemed  # noqa: E402
 from nudge.signing import Signer  # noqa: E402
-from nudge_tools.traffic import HONOURED, publish, rules_with_shop  # noqa: E402
 from nudge_tools.origin_pages import sized_page  # noqa: E402
+from nudge_tools.traffic import HONOURED, publish, rules_with_shop  # noqa: E402
 
 UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0 Safari/537.36"
 JOURNEY = [

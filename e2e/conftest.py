@@ -14,8 +14,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from e2e.platforms.oscar.shop import HERE as OSCAR_HERE
 from e2e.platforms.oscar.shop import OscarShop, oscar_shop
-from nudge_tools.processes import (Process, checkout_python_path, free_port, local_edge, quick_batches_config,
-                                   running)
+from nudge_tools.processes import Process, checkout_python_path, free_port, local_edge, quick_batches_config, running
 from nudge_tools.traffic import HONOURED, publish, rules_with_shop
 
 CHROMIUM = "/usr/bin/chromium"

@@ -19,15 +19,14 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from nudge.rules.bucketing import in_holdout
-from nudge_tools.inputs import read_rule_files
 from nudge.keys import key32
-from nudge.rules.preview import PreviewTokens
 from nudge.kv_keys import profile_key
-from nudge.visitor.profile import decode_profile
+from nudge.rules.bucketing import in_holdout
 from nudge.rules.load import load_ruleset
+from nudge.rules.preview import PreviewTokens
 from nudge.signing import Signer
-
+from nudge.visitor.profile import decode_profile
+from nudge_tools.inputs import read_rule_files
 from nudge_tools.processes import REPO_ROOT
 from nudge_tools.processes import events as edge_events
 

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
+from nudge.signing import Signer
 from nudge.visitor.attributes import visitor_attributes
 from nudge.visitor.pages import Page as PageKind
 from nudge.visitor.session import Session, SessionCodec
-from nudge.signing import Signer
 
 from .conftest import SECRET, Stack, shop_behind_edge
 

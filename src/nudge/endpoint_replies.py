@@ -17,9 +17,9 @@ from urllib.parse import parse_qs
 from nudge.delivery import render
 from nudge.reply import IMMUTABLE, NO_STORE, Reply, json_reply, redirect
 from nudge.rules.explain import explain_html, explain_json, verdicts
-from nudge.visitor.cart_truth import cart_explained
 from nudge.rules.preview import PREVIEW_COOKIE
 from nudge.visitor.attributes import RequestContext
+from nudge.visitor.cart_truth import cart_explained
 from nudge.visitor.cookies import OUR_COOKIES, set_cookie
 from nudge.visitor.pages import same_site_path
 from nudge.visitor.profile import Profile

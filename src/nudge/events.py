@@ -13,6 +13,7 @@ from typing import Any
 from nudge.rules.bucketing import choose_variant
 from nudge.rules.model import Rule
 
+
 @dataclass(frozen=True)
 class Event:
     kind: str  # exposure, impression, click, dismiss, conversion, conversion_unverified

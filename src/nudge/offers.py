@@ -13,10 +13,10 @@ from datetime import timedelta
 
 import msgpack
 
-from nudge.visitor.product_facts import parse_price
 from nudge.rules.model import Offer, Rule
 from nudge.rules.schedule import local_time
 from nudge.signing import BadData, Signer
+from nudge.visitor.product_facts import parse_price
 
 OFFER_COOKIE = "nudge_offer"
 OFFER_HEADER = "X-Nudge-Offer"

@@ -13,7 +13,6 @@ import binascii
 import hashlib
 import hmac
 
-
 MAC_BYTES = 16
 
 

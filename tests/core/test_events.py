@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 
 from nudge.engine import Engine, PageRequest
-from nudge.visitor.attributes import RequestContext
-from nudge.visitor.beacon import Beacon, Event as BeaconEvent
 from nudge.events import Event
 from nudge.rules.load import load_ruleset
+from nudge.visitor.attributes import RequestContext
+from nudge.visitor.beacon import Beacon
+from nudge.visitor.beacon import Event as BeaconEvent
 from nudge.visitor.session import Session
 from nudge.visitor.tracking import record_served
 

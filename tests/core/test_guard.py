@@ -9,11 +9,18 @@ import pytest
 
 from nudge.engine import Reply
 from nudge.guard import (
-    beacon_media_refusal, cross_origin_refusal, forwarded_for, is_nudge_header, location_value, origin_of, shareable_page,
+    beacon_media_refusal,
+    cross_origin_refusal,
+    forwarded_for,
+    is_nudge_header,
+    location_value,
+    origin_of,
+    shareable_page,
     shareable_vary,
 )
 from nudge.visitor.cookies import without_our_cookies
 from nudge.visitor.session import Session
+
 from .factories import NOW, make_app
 
 APP = make_app()

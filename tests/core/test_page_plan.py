@@ -28,7 +28,6 @@ from nudge.rules.decide import Nudge
 from nudge.rules.preview import Preview
 from nudge.visitor.pages import Page
 from nudge.visitor.product_facts import ProductFacts
-
 from nudge.visitor.session import Session
 
 from .factories import NOW, make_app, req, session

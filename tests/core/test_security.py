@@ -21,13 +21,13 @@ import pytest
 
 from nudge import endpoint_replies, redemption, signing
 from nudge.engine import Engine, PageRequest, Reply
+from nudge.offers import TOKEN_TTL, OfferTokens, Redeemed
+from nudge.rules.load import RuleError, load_ruleset
+from nudge.signing import BadData, Signer, parse_secrets
 from nudge.visitor.attributes import RequestContext
 from nudge.visitor.cookies import MAX_HEADER, parse_cookies, without_our_cookies
-from nudge.offers import TOKEN_TTL, OfferTokens, Redeemed
 from nudge.visitor.product_facts import ProductFactsCollector
-from nudge.rules.load import RuleError, load_ruleset
 from nudge.visitor.session import MAX_COOKIE_VALUE, VISIT_TIMEOUT, Session
-from nudge.signing import BadData, Signer, parse_secrets
 from nudge.visitor.tracking import is_closed, record_page_view
 
 from .factories import NOW, PRODUCTS, ROOT, SECRET, cookie_value, make_app, repo_rule_files, visit

@@ -10,14 +10,24 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from nudge.visitor.beacon import CART_EVENTS, MAX_EVENTS, MAX_ITEMS, MAX_USER_ID, NUDGE_EVENTS, Beacon, BeaconError, Event, Item, parse_beacon
+from nudge.rules.load import load_ruleset
+from nudge.visitor.beacon import (
+    CART_EVENTS,
+    MAX_EVENTS,
+    MAX_ITEMS,
+    MAX_USER_ID,
+    NUDGE_EVENTS,
+    Beacon,
+    BeaconError,
+    Event,
+    Item,
+    parse_beacon,
+)
 from nudge.visitor.cart import cart_changes
 from nudge.visitor.cart_routes import RouteMatch
-from nudge.rules.load import load_ruleset
 from nudge.visitor.session import MAX_DWELL_PER_PAGE, clean_id
 
 from ..core.factories import repo_rule_files
-
 from .profile import fuzz
 from .strategies import JSON_SCALARS, SHORT, TEXT, json_values
 

@@ -17,8 +17,8 @@ from hypothesis import assume
 from hypothesis import strategies as st
 
 from nudge.offers import TOKEN_TTL, OfferTokens, Redeemed
-from nudge.rules.preview import MAX_HOURS, Preview, PreviewTokens
 from nudge.rules.model import Rule
+from nudge.rules.preview import MAX_HOURS, Preview, PreviewTokens
 from nudge.signing import BadData, Signer
 
 from ..core.factories import NOW, repo_ruleset

@@ -11,9 +11,9 @@ import re
 from hypothesis import strategies as st
 
 from nudge.engine import Engine, PageRequest
+from nudge.rules.load import load_ruleset
 from nudge.visitor.attributes import RequestContext
 from nudge.visitor.product_facts import ProductFacts
-from nudge.rules.load import load_ruleset
 from nudge.visitor.session import Session
 
 from ..core.factories import NOW, repo_rule_files

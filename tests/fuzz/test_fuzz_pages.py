@@ -8,8 +8,8 @@ from urllib.parse import quote, urljoin, urlsplit
 
 from hypothesis import strategies as st
 
-from nudge.visitor.pages import PAGE_TYPES, PageClassifier, PatternError, same_site_path
 from nudge.rules.load import load_ruleset
+from nudge.visitor.pages import PAGE_TYPES, PageClassifier, PatternError, same_site_path
 
 from ..core.factories import repo_rule_files
 from .profile import fuzz

@@ -9,8 +9,8 @@ from typing import Any
 from hypothesis import strategies as st
 
 from nudge.offers import Redeemed
-from nudge.visitor.pages import same_site_path
 from nudge.rules.load import RuleError, load_ruleset
+from nudge.visitor.pages import same_site_path
 
 from ..core.factories import NOW, repo_rule_files
 from .profile import fuzz

@@ -14,11 +14,11 @@ import pytest
 from hypothesis import assume
 from hypothesis import strategies as st
 
+from nudge.rules.load import load_ruleset
+from nudge.signing import BadData, Signer
 from nudge.visitor.beacon import BeaconError, parse_beacon
 from nudge.visitor.cookies import OUR_COOKIES, parse_cookies, set_cookie, without_our_cookies
-from nudge.rules.load import load_ruleset
 from nudge.visitor.session import MAX_COOKIE_BYTES, Session, SessionCodec, _to_wire
-from nudge.signing import BadData, Signer
 from nudge.visitor.tracking import apply_beacon, credit_dwell, parse_dwell_cookie, record_page_view
 
 from ..core.factories import NOW, repo_rule_files

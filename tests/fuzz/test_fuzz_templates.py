@@ -18,14 +18,14 @@ import pytest
 from hypothesis import strategies as st
 
 from nudge.delivery import render
-from nudge.visitor.attributes import ATTRIBUTE_PATHS
 from nudge.delivery.csp import plan_injection
-from nudge.rules.decide import Nudge
 from nudge.offers import Redeemed
-from nudge.visitor.pages import same_site_path
+from nudge.rules.decide import Nudge
 from nudge.rules.model import Action, Rule
 from nudge.rules.product_feed import CatalogProduct
 from nudge.rules.templates import FILTERS, MissingValue, TemplateError, _format, compile_template
+from nudge.visitor.attributes import ATTRIBUTE_PATHS
+from nudge.visitor.pages import same_site_path
 
 from .profile import fuzz
 from .strategies import SHORT, TEXT

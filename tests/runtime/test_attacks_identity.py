@@ -20,9 +20,9 @@ import pytest
 from nudge.kv_keys import identity_key, order_key
 from nudge.visitor.identity import identity_hash, shop_token
 from nudge.visitor.profile import Profile, decode_profile
+from nudge_tools.processes import events
 from tests.runtime.test_followups import ADD, PRODUCT, attempts, edge_with_hook, wait_attempts, wait_settled
 from tests.runtime.test_worker import CODEC, SECRET, SHOP_SECRET, Edge, edge_in_front_of_origin, kv_keys, wait_for_kv
-from nudge_tools.processes import events
 
 pytestmark = pytest.mark.runtime
 T = TypeVar("T")

@@ -25,12 +25,20 @@ from nudge.kv_keys import code_key
 from nudge.offers import OFFER_COOKIE
 from nudge.rules.load import load_ruleset
 from nudge.rules.model import Rule
-from tests.runtime.test_delivery import OFFERS
-from tests.runtime.test_followups import (CART_RULE, abandon_cart, attempts, body, edge_with_hook, next_second,
-                                          wait_settled, wait_until)
-from tests.runtime.test_worker import CODEC, Edge, edge_in_front_of_origin, wait_for_rules
 from nudge_tools.processes import QUICK_BATCH_SECONDS, REPO_ROOT, edge_environment, events
 from nudge_tools.traffic import publish
+from tests.runtime.test_delivery import OFFERS
+from tests.runtime.test_followups import (
+    CART_RULE,
+    abandon_cart,
+    attempts,
+    body,
+    edge_with_hook,
+    next_second,
+    wait_settled,
+    wait_until,
+)
+from tests.runtime.test_worker import CODEC, Edge, edge_in_front_of_origin, wait_for_rules
 
 pytestmark = pytest.mark.runtime
 RULE = "sneakers-exit-intent"

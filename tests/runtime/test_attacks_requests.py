@@ -27,10 +27,17 @@ import pytest
 
 from nudge.rules.preview import PreviewTokens
 from nudge.signing import Signer
-from tests.runtime.test_worker import (
-    CODEC, SECRET, Edge, cached_urls, edge_in_front_of_origin, nudge_cookies, wait_for_profile, kv_keys,
-)
 from tests.runtime.test_faults import Watch
+from tests.runtime.test_worker import (
+    CODEC,
+    SECRET,
+    Edge,
+    cached_urls,
+    edge_in_front_of_origin,
+    kv_keys,
+    nudge_cookies,
+    wait_for_profile,
+)
 
 pytestmark = pytest.mark.runtime
 KEYS = [SECRET.encode()]

@@ -13,15 +13,14 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from nudge.rules.bucketing import in_holdout
 from nudge.offers import OfferTokens, Redeemed
-from nudge.rules.preview import PreviewTokens
+from nudge.rules.bucketing import in_holdout
 from nudge.rules.load import load_ruleset
+from nudge.rules.preview import PreviewTokens
 from nudge.signing import Signer
-from tests.runtime.test_worker import (CODEC, SECRET, Edge, cached_urls, edge_in_front_of_origin,
-                                       wait_for_rules)
-from nudge_tools.traffic import HONOURED, publish, rules_with_shop
 from nudge_tools.processes import REPO_ROOT, events
+from nudge_tools.traffic import HONOURED, publish, rules_with_shop
+from tests.runtime.test_worker import CODEC, SECRET, Edge, cached_urls, edge_in_front_of_origin, wait_for_rules
 
 pytestmark = pytest.mark.runtime
 KEYS = [SECRET.encode()]

@@ -31,10 +31,10 @@ import pytest
 from nudge.keys import key16
 from nudge.visitor.profile import Profile, decode_profile, encode_profile
 from nudge.visitor.session import Session
-from tests.runtime.test_worker import CODEC, Edge, edge_in_front_of_origin, nudge_cookies, wait_for_rules
-from nudge_tools.traffic import publish
 from nudge_tools.origin_pages import GZIP_PAGE, OWN_COOKIES, PAGE, PAGES, UNKNOWN_ENCODED, big_page, unbrotli
 from nudge_tools.processes import REPO_ROOT, edge_environment
+from nudge_tools.traffic import publish
+from tests.runtime.test_worker import CODEC, Edge, edge_in_front_of_origin, nudge_cookies, wait_for_rules
 
 pytestmark = pytest.mark.runtime
 

@@ -27,8 +27,8 @@ import httpx
 import pytest
 
 from nudge.followups.webhook import SIGNATURE_HEADER, verify
-from tests.runtime.test_worker import CODEC, Edge, edge_in_front_of_origin
 from nudge_tools.processes import QUICK_BATCH_SECONDS, REPO_ROOT, events, quick_batches_config
+from tests.runtime.test_worker import CODEC, Edge, edge_in_front_of_origin
 from tests.support.webhook import Hook, Received, serving_hook
 
 pytestmark = pytest.mark.runtime

@@ -17,10 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from nudge.signing import Signer
 from nudge.visitor.identity import shop_token
 from nudge.visitor.profile import decode_profile
 from nudge.visitor.session import SessionCodec
-from nudge.signing import Signer
 from nudge_tools.origin import serving_origin
 from nudge_tools.origin_pages import ASSET, PAGE
 from nudge_tools.processes import REPO_ROOT, Process, checkout_python_path, edge_environment, local_edge

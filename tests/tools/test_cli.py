@@ -9,16 +9,15 @@ from typing import Any
 
 import pytest
 
+from nudge.kv_keys import POINTER_KEY, blob_key
+from nudge.rules.blob import compile_blob
+from nudge.signing import Signer
+from nudge.visitor.pages import Page
+from nudge.visitor.session import SessionCodec
+from nudge.visitor.tracking import credit_dwell, record_page_view
 from nudge_tools import cli
 from nudge_tools.cli import main
 from nudge_tools.inputs import read_rule_files
-from nudge.visitor.pages import Page
-from nudge.kv_keys import POINTER_KEY, blob_key
-from nudge.rules.blob import compile_blob
-from nudge.visitor.session import SessionCodec
-from nudge.signing import Signer
-from nudge.visitor.tracking import credit_dwell, record_page_view
-
 from tests.core.factories import NOW, ROOT, session
 
 SECRET = "cli-test-secret"

@@ -5,10 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from nudge_tools.cli import main
 from nudge.rules.load import load_ruleset
+from nudge_tools.cli import main
 from nudge_tools.simulate import generate, replay
-
 from tests.core.factories import repo_rule_files, repo_ruleset
 
 VISITOR = "00112233aabbccdd"

@@ -28,8 +28,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from nudge_tools.origin_pages import (
-    ASSET, CORRUPT_GZIP, GZIP_PAGE, HTML, OWN_COOKIES, PAGE, PAGES, PRODUCT_PAGE, SHOP_PAGE, UNKNOWN_ENCODED,
-    big_page, brotli_page, sized_page,
+    ASSET,
+    CORRUPT_GZIP,
+    GZIP_PAGE,
+    HTML,
+    OWN_COOKIES,
+    PAGE,
+    PAGES,
+    PRODUCT_PAGE,
+    SHOP_PAGE,
+    UNKNOWN_ENCODED,
+    big_page,
+    brotli_page,
+    sized_page,
 )
 from nudge_tools.processes import serving
 

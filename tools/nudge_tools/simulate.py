@@ -16,11 +16,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from nudge.rules.decide import Nudge, decide
+from nudge.rules.model import RuleSet
 from nudge.visitor.attributes import RequestContext, visitor_attributes
 from nudge.visitor.beacon import BeaconError, parse_beacon
-from nudge.rules.decide import Nudge, decide
 from nudge.visitor.pages import Page
-from nudge.rules.model import RuleSet
 from nudge.visitor.session import Session
 from nudge.visitor.tracking import apply_beacon, credit_dwell, record_page_view
 

@@ -36,16 +36,16 @@ from pathlib import Path
 import httpx
 
 import nudge
-from nudge_tools.inputs import read_rule_files
-from nudge_tools.report.lift import LiftReport, analyze
-from nudge_tools.report.sources import EVENTS_FILE, Events, load_local
+from nudge.rules.blob import rules_version
 from nudge.rules.load import load_ruleset
 from nudge.rules.model import RuleSet
-from nudge.rules.blob import rules_version
-from nudge.visitor.session import COOKIE_NAME, SessionCodec
 from nudge.signing import Signer
+from nudge.visitor.session import COOKIE_NAME, SessionCodec
+from nudge_tools.inputs import read_rule_files
 from nudge_tools.origin import serving_origin
 from nudge_tools.processes import REPO_ROOT, Process, events, local_edge
+from nudge_tools.report.lift import LiftReport, analyze
+from nudge_tools.report.sources import EVENTS_FILE, Events, load_local
 
 SECRET = "traffic-simulation-secret"
 CODEC = SessionCodec(Signer([SECRET.encode()], "session"))

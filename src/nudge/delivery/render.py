@@ -8,12 +8,12 @@ from html import escape
 from typing import Any
 
 from nudge.delivery.csp import nonce_attr
-from nudge.rules.decide import Nudge
 from nudge.offers import Redeemed
-from nudge.visitor.pages import same_site_path
+from nudge.rules.decide import Nudge
 from nudge.rules.model import Texts
 from nudge.rules.product_feed import CatalogProduct
 from nudge.rules.templates import money
+from nudge.visitor.pages import same_site_path
 
 CSS = """
 .nudge-modal{--nudge-accent:#111;--nudge-accent-text:#fff;--nudge-bg:#fff;--nudge-text:#1d1d1f;

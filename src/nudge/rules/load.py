@@ -12,11 +12,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from nudge.delivery.exclusions import DEFAULT_EXCLUDE, MAX_EXCLUDE
+from nudge.offer_apply import APPLY_MODES, DEFAULT_MODE, HEADER_TRUST, apply_url_problem
 from nudge.rules.load_rule import load_rule
 from nudge.rules.model import Rule, RuleSet, Settings
 from nudge.rules.product_feed import CATALOG_FILE, EMPTY, CatalogError, load_catalog
-from nudge.delivery.exclusions import DEFAULT_EXCLUDE, MAX_EXCLUDE
-from nudge.offer_apply import APPLY_MODES, DEFAULT_MODE, HEADER_TRUST, apply_url_problem
 from nudge.rules.toml_fields import Fields, RuleError, int_in, locate, one_of, parse_toml, same_site_path_field
 from nudge.visitor.cart_routes import CartConfigError, CartEndpoints, parse_cart_config
 from nudge.visitor.pages import PageClassifier, PatternError

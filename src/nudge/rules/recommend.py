@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from nudge.rules.product_feed import SOURCES, CatalogProduct, ShopCatalog
 from nudge.visitor.pages import Page
 from nudge.visitor.session import Session
-from nudge.rules.product_feed import SOURCES, CatalogProduct, ShopCatalog
 
 __all__ = ["SOURCES", "recommend"]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -36,7 +36,7 @@ def zone(name: str) -> Any:
 
 def local_time(now: int, tz_name: str | None) -> datetime:
     """`now` as a wall-clock time in `tz_name`; UTC when the name is missing or unknown here."""
-    return datetime.fromtimestamp(now, (zone(tz_name) if tz_name else None) or timezone.utc)
+    return datetime.fromtimestamp(now, (zone(tz_name) if tz_name else None) or UTC)
 
 
 def is_active(schedule: Schedule, now: int) -> bool:

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from nudge.visitor.pages import Page
 from nudge.rules.schedule import local_time
+from nudge.visitor.pages import Page
 
 if TYPE_CHECKING:  # types only: the build step imports this module without msgpack installed
     from nudge.visitor.profile import Profile

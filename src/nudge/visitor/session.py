@@ -18,7 +18,6 @@ import msgpack
 
 from nudge.signing import BadData, Signer
 
-
 COOKIE_NAME = "nudge"
 WIRE_VERSION = 2
 VISIT_TIMEOUT = 30 * 60  # a new visit starts after 30 minutes without activity

@@ -6,8 +6,9 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, urlsplit
 
-from nudge.visitor.beacon import Beacon, Event as BeaconEvent
 from nudge.keys import key16, key32
+from nudge.visitor.beacon import Beacon
+from nudge.visitor.beacon import Event as BeaconEvent
 from nudge.visitor.pages import Page
 from nudge.visitor.session import (
     CART_FROM_EVENTS,

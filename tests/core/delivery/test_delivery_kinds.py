@@ -7,22 +7,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nudge.delivery import render
-from nudge.engine import Engine, PagePlan, PageRequest
-from nudge.visitor.attributes import RequestContext, visitor_attributes
 from nudge.delivery.csp import Injection, plan_injection
-from nudge.rules.decide import Nudge, decide
+from nudge.engine import Engine, PagePlan, PageRequest
 from nudge.keys import key32
 from nudge.offers import Redeemed
-from nudge.visitor.pages import Page
-from nudge.visitor.profile import Profile, decode_profile, encode_profile
-from nudge.rules.recommend import recommend
+from nudge.rules.decide import Nudge, decide
 from nudge.rules.load import RuleError, load_ruleset
 from nudge.rules.model import RuleSet
-from nudge.visitor.session import Session
 from nudge.rules.product_feed import load_catalog
+from nudge.rules.recommend import recommend
 from nudge.rules.templates import MissingValue, TemplateError, compile_template
+from nudge.visitor.attributes import RequestContext, visitor_attributes
+from nudge.visitor.pages import Page
+from nudge.visitor.profile import Profile, decode_profile, encode_profile
+from nudge.visitor.session import Session
 from nudge.visitor.tracking import record_page_view
-
 from tests.core.factories import NOW, SECRET, repo_rule_files
 
 PAGES = repo_rule_files()["pages.toml"]

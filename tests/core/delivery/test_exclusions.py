@@ -6,7 +6,6 @@ import pytest
 
 from nudge.delivery.exclusions import DEFAULT_EXCLUDE, is_excluded
 from nudge.rules.load import RuleError, load_ruleset
-
 from tests.core.factories import repo_rule_files
 
 PAGES = repo_rule_files()["pages.toml"]

@@ -3,11 +3,10 @@ from __future__ import annotations
 import msgpack
 import pytest
 
-from nudge.rules.load import RuleError
 from nudge.kv_keys import blob_key
 from nudge.rules.blob import compile_blob, load_blob, rules_version
+from nudge.rules.load import RuleError
 from nudge.signing import BadData
-
 from tests.core.factories import NOW, repo_rule_files
 
 

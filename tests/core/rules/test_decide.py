@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from nudge.visitor.attributes import visitor_attributes
 from nudge.rules.decide import decide
+from nudge.visitor.attributes import visitor_attributes
+from nudge.visitor.beacon import Beacon, Event
 from nudge.visitor.pages import Page
 from nudge.visitor.session import Session
-from nudge.visitor.beacon import Beacon, Event
 from nudge.visitor.tracking import apply_beacon, close_rule, credit_dwell, record_page_view, record_served
-
 from tests.core.factories import NOW, repo_ruleset, session
 
 RULES = repo_ruleset()

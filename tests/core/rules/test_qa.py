@@ -7,15 +7,14 @@ import json
 import pytest
 
 from nudge.engine import Engine, PageRequest
-from nudge.visitor.attributes import RequestContext
 from nudge.keys import key32
-from nudge.rules.preview import PREVIEW_COOKIE
-from nudge.visitor.profile import Profile, RuleHistory
 from nudge.rules.load import load_ruleset
+from nudge.rules.preview import PREVIEW_COOKIE
+from nudge.visitor.attributes import RequestContext
+from nudge.visitor.pages import Page
+from nudge.visitor.profile import Profile, RuleHistory
 from nudge.visitor.session import Session
 from nudge.visitor.tracking import record_page_view
-from nudge.visitor.pages import Page
-
 from tests.core.factories import NOW, SECRET, repo_rule_files
 
 TOKEN = "let-me-see"

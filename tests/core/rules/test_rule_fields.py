@@ -9,16 +9,15 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from nudge.engine import Engine, PageRequest
-from nudge.visitor.attributes import RequestContext, visitor_attributes
+from nudge.keys import key32
 from nudge.rules.decide import Nudge, decide
-from nudge.visitor.pages import Page
-from nudge.visitor.profile import Profile, RuleHistory
 from nudge.rules.load import RuleError, load_ruleset
 from nudge.rules.model import Caps, RuleSet
-from nudge.keys import key32
+from nudge.visitor.attributes import RequestContext, visitor_attributes
+from nudge.visitor.pages import Page
+from nudge.visitor.profile import Profile, RuleHistory
 from nudge.visitor.session import Session
 from nudge.visitor.tracking import record_page_view
-
 from tests.core.factories import NOW, repo_rule_files
 
 PAGES = repo_rule_files()["pages.toml"]

@@ -3,7 +3,6 @@ from __future__ import annotations
 import pytest
 
 from nudge.rules.load import RuleError, load_ruleset
-
 from tests.core.factories import repo_rule_files
 
 PAGES = repo_rule_files()["pages.toml"]

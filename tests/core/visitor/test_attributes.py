@@ -10,7 +10,6 @@ from nudge.visitor.pages import Page
 from nudge.visitor.profile import Profile
 from nudge.visitor.session import Session
 from nudge.visitor.tracking import apply_beacon, credit_dwell, record_order, record_page_view
-
 from tests.core.factories import NOW, session
 
 DAY = 86_400

@@ -3,7 +3,6 @@ from __future__ import annotations
 import pytest
 
 from nudge.visitor.pages import Page, PageClassifier, PatternError, same_site_path
-
 from tests.core.factories import repo_ruleset
 
 CLASSIFY = repo_ruleset().classifier.classify

@@ -6,7 +6,6 @@ import pytest
 from nudge.visitor.pages import Page
 from nudge.visitor.profile import AFFINITY_HALF_LIFE, Profile, decode_profile, encode_profile, merged_profile
 from nudge.visitor.tracking import credit_dwell, record_page_view
-
 from tests.core.factories import NOW, session
 
 
@@ -56,8 +55,8 @@ def test_affinity_keeps_the_top_categories() -> None:
 
 
 def test_rule_history_folds_reveals_closes_and_stops() -> None:
-    from nudge.visitor.profile import RuleHistory
     from nudge.keys import key32
+    from nudge.visitor.profile import RuleHistory
     from nudge.visitor.tracking import close_rule
 
     ended = session()

@@ -8,12 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nudge.signing import BadData, Signer
 from nudge.visitor.beacon import Beacon, Event, Item
 from nudge.visitor.pages import PAGE_TYPES, Page
 from nudge.visitor.session import MAX_CATEGORIES, MAX_COOKIE_BYTES, VISIT_TIMEOUT, Session, SessionCodec
-from nudge.signing import BadData, Signer
 from nudge.visitor.tracking import apply_beacon, close_rule, credit_dwell, record_page_view
-
 from tests.core.factories import NOW, heavy_history, session, typical_visit
 
 CODEC = SessionCodec(Signer([b"k"], "session"))
@@ -163,8 +162,8 @@ def test_decoder_never_raises_anything_but_bad_data(payload: bytes) -> None:
 def test_a_cart_carried_into_a_new_visit_survives_the_round_trip() -> None:
     """A shopper who comes back after 30 minutes with a cart keeps their session (the cart's
     time is from the earlier visit, before this visit's start)."""
-    from nudge.visitor.session import SessionCodec
     from nudge.signing import Signer
+    from nudge.visitor.session import SessionCodec
 
     codec = SessionCodec(Signer([b"k"], "session"))
     first = Session.fresh(1_790_000_000, b"visitor1")

@@ -17,7 +17,6 @@ from nudge.visitor.tracking import (
     search_term,
     uncategorized_products,
 )
-
 from tests.core.factories import NOW, session
 
 

@@ -13,14 +13,13 @@ import msgpack
 import pytest
 
 from nudge.keys import key32
+from nudge.kv_keys import order_key
+from nudge.signing import Signer
 from nudge.visitor.beacon import Beacon, Event, parse_beacon
 from nudge.visitor.identity import MAX_TOKEN_LIFETIME, shop_token, verify_shop_token
-from nudge.kv_keys import order_key
 from nudge.visitor.purchases import ShopOrder, parse_order_header
 from nudge.visitor.session import MAX_SEEN_EVENTS, MAX_VISIT_EVENTS, SessionCodec, _to_wire
-from nudge.signing import Signer
 from nudge.visitor.tracking import apply_beacon, is_closed, record_served
-
 from tests.core.factories import NOW, PRODUCTS, RULE, SECRET, make_app, session, visit
 
 SHOP = b"shop-secret"
