@@ -295,7 +295,9 @@ def test_explain_lists_the_visitors_attributes_and_why_each_rule_fired_or_not(br
         assert response.headers["cache-control"] == "no-store"
         expect(page.get_by_role("heading", name="nudge explain")).to_be_visible()
         expect(page.locator("body")).to_contain_text(f"Page {SNEAKERS}, visitor: tracked")
-        attributes = json.loads(page.locator("pre").inner_text())  # the visitor attributes, as the rules see them
+        # the visitor attributes, as the rules see them (the next <pre> says where the cart figures come from)
+        attributes = json.loads(page.locator("h2:has-text('Visitor attributes') + pre").inner_text())
+        expect(page.locator("h2:has-text('Where the cart figures come from') + pre")).not_to_be_empty()
         sneakers = attributes["category"]["sneakers"]
         assert sneakers["products_viewed"] == 2 and sneakers["views"] == 2  # the explained page counts as a view
         assert 60 <= sneakers["dwell_seconds"] < 70
