@@ -63,7 +63,8 @@ def main() -> int:
             figures.append(("hero slot on the home page, whole load", settled_shift(page, "/", HERO)))
             figures.append(("recommendations on a product page, whole load", settled_shift(page, AERO, RECS)))
             add_to_cart(page, LACES)
-            figures.append(("free-shipping badge in the cart, whole load", settled_shift(page, "/cart", SHIPPING_BADGE)))
+            badge_shift = settled_shift(page, "/cart", SHIPPING_BADGE)
+            figures.append(("free-shipping badge in the cart, whole load", badge_shift))
             ctx.close()
         finally:
             browser.close()

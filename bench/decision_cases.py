@@ -34,7 +34,8 @@ def make_rules(n: int, rng: random.Random) -> tuple[dict[str, str], list[tuple[d
         pages = rng.sample(PAGE_TYPES, 2)
         files[f"r{i:05d}.toml"] = (
             f'id = "r{i}"\npages = {pages!r}\ntrigger = "exit_intent"\npriority = {rng.randint(0, 9)}\n'
-            f'[when]\n"category.{cat}.dwell_seconds" = {{ "{op}" = {threshold} }}\n"cart.items" = {{ "$lt" = {items} }}\n'
+            f'[when]\n"category.{cat}.dwell_seconds" = {{ "{op}" = {threshold} }}\n'
+            f'"cart.items" = {{ "$lt" = {items} }}\n'
             '[action]\nkind = "banner"\ntitle = "t"\n'
         ).replace("'", '"')
     return files, conditions

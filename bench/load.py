@@ -171,7 +171,8 @@ async def _journey(base: str, counter: _Counter, shopper: int) -> bool:
             last = await _step(c, counter, method, path, expect, **kw) or last
             if counter.started >= counter.limit:
                 return False
-        beacon = {"pv": _pv(last), "dwell": 25, "events": [{"type": "view_item", "items": [{"id": sku, "quantity": 1}], "value": 129.0}]}
+        view = {"type": "view_item", "items": [{"id": sku, "quantity": 1}], "value": 129.0}
+        beacon = {"pv": _pv(last), "dwell": 25, "events": [view]}
         await _step(c, counter, "POST", "/_nudge/beacon", 204, json=beacon)
         await _step(c, counter, "POST", "/cart/add", 303, data={"sku": sku, "qty": "1"},
                     headers={"referer": f"{base}/collections/{cat}/products/{slug}"})
@@ -180,7 +181,8 @@ async def _journey(base: str, counter: _Counter, shopper: int) -> bool:
         order = await _step(c, counter, "POST", "/checkout", 303, data={})
         location = order.headers.get("location", "/checkout/thank-you") if order is not None else "/checkout/thank-you"
         thanks = await _step(c, counter, "GET", location, 200)
-        purchase = {"pv": _pv(thanks), "events": [{"type": "purchase", "items": [{"id": sku, "quantity": 1}], "value": 129.0}]}
+        bought = {"type": "purchase", "items": [{"id": sku, "quantity": 1}], "value": 129.0}
+        purchase = {"pv": _pv(thanks), "events": [bought]}
         await _step(c, counter, "POST", "/_nudge/beacon", 204, json=purchase)
     return counter.started < counter.limit
 
@@ -236,7 +238,8 @@ def main() -> int:
           f"warm-up: the first {result.warm_up:,} requests")
     print(f"  start {result.samples[0].rss / 2**20:.0f} MB, peak (VmHWM) {result.peak_rss / 2**20:.0f} MB")
     if mb:
-        print(f"  after warm-up min {min(mb):.0f} max {max(mb):.0f} MB, in tenths {' '.join(f'{x:.0f}' for x in tenths)}, "
+        print(f"  after warm-up min {min(mb):.0f} max {max(mb):.0f} MB, "
+              f"in tenths {' '.join(f'{x:.0f}' for x in tenths)}, "
               f"lowest per tenth {' '.join(f'{x:.0f}' for x in result.floors())}; "
               f"slope {result.slope():+.2f} MB per 1,000 requests; end minus end of warm-up {result.growth():+.1f} MB")
     else:

@@ -40,7 +40,8 @@ def bench_origin() -> Iterator[str]:
 @contextmanager
 def demo_shop() -> Iterator[str]:
     port = free_port()
-    with running([sys.executable, "-m", "demo_shop", "--port", str(port)], "Uvicorn running", env=checkout_python_path()):
+    command = [sys.executable, "-m", "demo_shop", "--port", str(port)]
+    with running(command, "Uvicorn running", env=checkout_python_path()):
         yield f"http://127.0.0.1:{port}"
 
 

@@ -75,7 +75,8 @@ def main() -> int:
             for _ in range(20):  # warm-up
                 timed_get(origin, path, None)
                 cookie = (timed_get(edge, path, cookie)[3] or cookie or "").split(";")[0] or None
-            runs: dict[str, dict[str, list[float]]] = {"direct": {"ttfb": [], "total": []}, "edge": {"ttfb": [], "total": []}}
+            runs: dict[str, dict[str, list[float]]] = {
+                "direct": {"ttfb": [], "total": []}, "edge": {"ttfb": [], "total": []}}
             sizes = {}
             for _ in range(args.requests):
                 t, total, sizes["direct"], _c = timed_get(origin, path, None)
@@ -85,11 +86,13 @@ def main() -> int:
                 runs["edge"]["ttfb"].append(t), runs["edge"]["total"].append(total)
             for who, name in (("direct", "origin direct"), ("edge", "through nudge on workerd")):
                 r = runs[who]
-                print(f"{label + ' ' + name + f' ({sizes[who]:,} B)':44}{pct(r['ttfb'], 50):10.2f}{pct(r['ttfb'], 99):8.2f}"
+                print(f"{label + ' ' + name + f' ({sizes[who]:,} B)':44}"
+                      f"{pct(r['ttfb'], 50):10.2f}{pct(r['ttfb'], 99):8.2f}"
                       f"{pct(r['total'], 50):11.2f}{pct(r['total'], 99):8.2f}")
-            added = [e - d for e, d in zip(runs["edge"]["total"], runs["direct"]["total"])]
+            added = [e - d for e, d in zip(runs["edge"]["total"], runs["direct"]["total"], strict=True)]
+            added_ttfb = [e - d for e, d in zip(runs["edge"]["ttfb"], runs["direct"]["ttfb"], strict=True)]
             print(f"{label + ' added by nudge (median of pairs)':44}"
-                  f"{statistics.median(e - d for e, d in zip(runs['edge']['ttfb'], runs['direct']['ttfb'])):10.2f}"
+                  f"{statistics.median(added_ttfb):10.2f}"
                   f"{'':8}{statistics.median(added):11.2f}")
         slow = f"/collections/sneakers?kb=20&pause={args.pause}"
         direct = [head_and_whole(origin, slow) for _ in range(3)]
@@ -99,7 +102,8 @@ def main() -> int:
     print(f"streaming, origin sends its head, pauses {args.pause:.1f} s, sends the rest (median of 3):")
     print(f"  head with nudge's style through nudge after {head_ms:.1f} ms "
           f"(origin direct {statistics.median(h for h, _, _ in direct):.1f} ms); whole page after "
-          f"{statistics.median(w for _, w, _ in through):.1f} ms (direct {statistics.median(w for _, w, _ in direct):.1f} ms)")
+          f"{statistics.median(w for _, w, _ in through):.1f} ms "
+          f"(direct {statistics.median(w for _, w, _ in direct):.1f} ms)")
     streamed = styled and head_ms < args.pause * 1000
     print(f"  the first rewritten bytes left before the origin had finished: {'yes' if streamed else 'NO'}")
     print(f"at the end: {loadavg()}")

@@ -81,7 +81,7 @@ def test_a_pointer_that_comes_straight_back_is_not_leaving(page: Page) -> None:
 
 
 def test_three_products_but_too_little_time_waits_for_the_rest(page: Page) -> None:
-    products = browse_pairs(page, 3, "01:00")
+    browse_pairs(page, 3, "01:00")
     move_to_leave(page)
     expect(page.locator(MODAL)).to_be_hidden()
     page.clock.fast_forward("04:05")
@@ -197,7 +197,8 @@ def test_cart_abandoned_rule_reminds_after_fifteen_minutes(page: Page) -> None:
     expect(page.locator("#nudge-cart-reminder")).to_have_count(0)  # not on the cart page itself
 
 
-def test_forged_offer_link_lands_politely_and_a_second_click_changes_nothing(page: Page, context: BrowserContext) -> None:
+def test_forged_offer_link_lands_politely_and_a_second_click_changes_nothing(
+        page: Page, context: BrowserContext) -> None:
     page.goto("/_nudge/redeem?t=forged.link")
     expect(page).to_have_url(re.compile(r"/$"))
     expect(page.locator("#nudge-notice")).to_contain_text("expired")

@@ -230,7 +230,7 @@ def settle(pids: Sequence[int], window: float = 0.25, quiet_ns: int = 500_000, t
     while time.monotonic() < deadline:
         before = [cpu_ns(pid) for pid in pids]
         time.sleep(window)  # the measuring window itself
-        if all(cpu_ns(pid) - used < quiet_ns for pid, used in zip(pids, before)):
+        if all(cpu_ns(pid) - used < quiet_ns for pid, used in zip(pids, before, strict=True)):
             return
 
 
@@ -238,7 +238,8 @@ def nudge_snapshot() -> Path:
     """The snapshot scripts/workerd loads for nudge's code as it is now (its key, computed as that
     script does: sha256 of src/ and python_modules/ .py files in path order)."""
     key = subprocess.run(
-        ["bash", "-c", "find src python_modules -name '*.py' -print0 | sort -z | xargs -0 cat | sha256sum | cut -c1-16"],
+        ["bash", "-c",
+         "find src python_modules -name '*.py' -print0 | sort -z | xargs -0 cat | sha256sum | cut -c1-16"],
         cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
     return _pyodide_cache() / "snapshot" / key / "snapshot.bin"
 

@@ -198,7 +198,8 @@ def main() -> int:
     print(f"bench/peers at the start: {launch.loadavg()}", flush=True)
     with tempfile.TemporaryDirectory() as state, launch.origin() as origin, \
             workers(origin, Path(state), not args.no_snapshots) as started:
-        print("cold start, each `wrangler dev` started alone (ms from start: wrangler ready / first 200 of the 20 KB page):")
+        print("cold start, each `wrangler dev` started alone "
+              "(ms from start: wrangler ready / first 200 of the 20 KB page):")
         for w in started:
             print(f"  {w.name:14}{w.ready_ms:8.0f}{w.first_200_ms:8.0f}   "
                   f"{'memory snapshot' if w.snapshot else 'JS Worker' if w.name == 'GrowthBook' else 'no snapshot'}")

@@ -242,7 +242,8 @@ class Engine:
         rule = self.ruleset.followup(message.rule)
         limit = rule.action.limit if rule else 0
         catalog = self.ruleset.catalog
-        body = webhook_body(message, user_id, cart_items(catalog, message), suggestions(catalog, message, limit), code, now)
+        body = webhook_body(message, user_id, cart_items(catalog, message), suggestions(catalog, message, limit),
+                            code, now)
         if rule is not None:
             body["message"] = {"title": rule.action.title, "body": rule.action.body}
         return body

@@ -104,8 +104,8 @@ def test_global_shadow_mode_shows_nothing_and_measures_everything() -> None:
 
 def test_the_log_line_summarizes_the_decision_without_personal_data() -> None:
     a = app("holdout = 10")
-    plan = a.plan_page(PageRequest(RequestContext(path="/"), query="email=jane@example.com"), Session.fresh(NOW, b"visitor1"),
-                       None, None, NOW)
+    plan = a.plan_page(PageRequest(RequestContext(path="/"), query="email=jane@example.com"),
+                       Session.fresh(NOW, b"visitor1"), None, None, NOW)
     line = json.loads(plan.log_line("tracked", "bundled:x", 0.42, 3, True))
     assert line == {"nudge": "page", "page": "home", "visitor": "tracked", "rules": "bundled:x", "ms": 0.42,
                     "handlers": 3, "ended": True,

@@ -77,7 +77,8 @@ def test_cookies_signed_with_a_guessable_secret_are_refused(guess: bytes) -> Non
     forged = {"nudge": Signer([guess], "session").sign(msgpack.packb(_wire(s), use_bin_type=True))}
     assert APP.load_session(forged, NOW).is_new
     offer = OfferTokens(Signer([guess], "offer-token"), Signer([guess], "offer-cookie"))
-    assert APP.active_offer({"nudge_offer": offer.cookie(Redeemed(RULE, "FREE", 90, "sneakers", NOW + 99))}, NOW) is None
+    forged = offer.cookie(Redeemed(RULE, "FREE", 90, "sneakers", NOW + 99))
+    assert APP.active_offer({"nudge_offer": forged}, NOW) is None
 
 
 def _wire(s: Session) -> list[Any]:
@@ -204,7 +205,8 @@ def test_line_breaks_in_rule_urls_and_offer_fields_are_refused(where: str, break
         "url": f"url = {value}\n",
         "redirect": f'[offer]\ncode = "X1"\npercent = 10\ncategory = "s"\nredirect = {value}\n',
         "glob": "",
-        "category": f'[offer]\ncode = "X1"\npercent = 10\ncategory = {json.dumps("s" + breaker + "x")}\nredirect = "/"\n',
+        "category": f'[offer]\ncode = "X1"\npercent = 10\ncategory = {json.dumps("s" + breaker + "x")}\n'
+                    'redirect = "/"\n',
     }[where]
     text = RULE_TOML.replace('id = "r1"\n', f'id = "r1"\npages = [{value}]\n') if where == "glob" else RULE_TOML + extra
     with pytest.raises(RuleError):
@@ -247,7 +249,8 @@ def test_every_repo_offer_travels_in_a_well_formed_header() -> None:
         if rule.offer:
             header = Redeemed(rule.id, rule.offer.code, rule.offer.percent, rule.offer.category, NOW,
                               rule.offer.amount).header_value()
-            assert re.fullmatch(r"code=[A-Z0-9_-]+; (percent=\d+|amount=[\d.]+); category=[^;=,\r\n]+; expires=\d+", header)
+            assert re.fullmatch(r"code=[A-Z0-9_-]+; (percent=\d+|amount=[\d.]+); "
+                                r"category=[^;=,\r\n]+; expires=\d+", header)
 
 
 # -- XSS: rule text, product JSON-LD, URL-derived values ------------------------------------------------
@@ -255,9 +258,11 @@ def test_every_repo_offer_travels_in_a_well_formed_header() -> None:
 SCRIPT = '</script><script>alert(1)</script>'
 ATTR = '"><img src=x onerror=alert(1)>'
 HOSTILE_RULES = {
-    "x-modal.toml": f'id = "x-modal"\n[action]\nkind = "modal"\ntitle = {json.dumps(SCRIPT)}\nbody = {json.dumps(ATTR)}\n'
+    "x-modal.toml": f'id = "x-modal"\n[action]\nkind = "modal"\n'
+                    f'title = {json.dumps(SCRIPT)}\nbody = {json.dumps(ATTR)}\n'
                     f'button = {json.dumps(SCRIPT)}\ndismiss = {json.dumps(ATTR)}\nurl = "/x?a=%22%3E"\n',
-    "x-banner.toml": f'id = "x-banner"\n[action]\nkind = "banner"\ntitle = {json.dumps(ATTR + " {{ page.category }}")}\n'
+    "x-banner.toml": f'id = "x-banner"\n[action]\nkind = "banner"\n'
+                     f'title = {json.dumps(ATTR + " {{ page.category }}")}\n'
                      f'body = "{{{{ utm.source }}}} {{{{ referrer.host }}}} {{{{ page.path }}}}"\n',
     "x-badge.toml": 'id = "x-badge"\n[action]\nkind = "badge"\nslot = "b"\ntitle = "{{ page.product }}"\n',
 }
@@ -409,7 +414,8 @@ def test_the_explain_token_is_compared_with_hmac_compare_digest(monkeypatch: pyt
 # -- secrets: never logged, never defaulted -------------------------------------------------------------
 
 
-def test_secrets_never_reach_the_log_or_stdout(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> None:
+def test_secrets_never_reach_the_log_or_stdout(caplog: pytest.LogCaptureFixture,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
     secret, qa = "s3cret-core-0123456789", "qa-core-0123456789"
     app = Engine(load_ruleset(repo_rule_files()), parse_secrets(secret), "", explain_token=qa)
     caplog.set_level(logging.DEBUG)

@@ -40,7 +40,8 @@ LOOSE = st.one_of(
     st.fixed_dictionaries({}, optional={"pv": JSON_SCALARS, "dwell": JSON_SCALARS,
                                         "events": st.lists(LOOSE_EVENT, max_size=6) | JSON_SCALARS}),
 )
-CONTENT_TYPES = st.sampled_from(["application/json", "text/plain;charset=UTF-8", "APPLICATION/JSON ; x", None, "text/html", ""])
+CONTENT_TYPES = st.sampled_from(["application/json", "text/plain;charset=UTF-8", "APPLICATION/JSON ; x", None,
+                                 "text/html", ""])
 DIGITS = st.builds(lambda head, n: head + "7" * n, st.text("0123456789", max_size=8), st.integers(4280, 6000))
 HUGE = st.one_of(
     DIGITS.map(lambda n: f'{{"pv":{n}}}'.encode()),
@@ -81,7 +82,8 @@ def test_beacon_json(data: Any, content_type: str | None) -> None:
 
 IDS = st.text(st.characters(codec="utf-8", exclude_characters="<>\"'&\\"), min_size=1, max_size=48).filter(
     lambda t: clean_id(t) == t)
-ITEMS = st.lists(st.tuples(IDS, st.integers(0, 999) | st.none()), max_size=4) | st.lists(st.tuples(IDS, st.none()), min_size=MAX_ITEMS, max_size=MAX_ITEMS)
+ITEMS = (st.lists(st.tuples(IDS, st.integers(0, 999) | st.none()), max_size=4)
+         | st.lists(st.tuples(IDS, st.none()), min_size=MAX_ITEMS, max_size=MAX_ITEMS))
 VALID_EVENTS = st.one_of(
     st.tuples(st.sampled_from(CART_EVENTS), ITEMS, st.floats(0, 10_000_000) | st.integers(0, 10_000_000) | st.none()),
     st.tuples(st.sampled_from(NUDGE_EVENTS), IDS, st.none()),
@@ -101,11 +103,12 @@ def wire(kind: str, arg: Any, value: Any) -> tuple[dict[str, Any], Event]:
 
 
 @fuzz(st.integers(1, 65_535) | st.none(), st.integers(0, MAX_DWELL_PER_PAGE) | st.floats(0, MAX_DWELL_PER_PAGE),
-      st.lists(VALID_EVENTS, max_size=6) | st.lists(st.just(("begin_checkout", [], None)), min_size=MAX_EVENTS, max_size=MAX_EVENTS),
+      st.lists(VALID_EVENTS, max_size=6)
+      | st.lists(st.just(("begin_checkout", [], None)), min_size=MAX_EVENTS, max_size=MAX_EVENTS),
       st.booleans())
 def test_well_formed_beacons_round_trip(pv: int | None, dwell: float, events: list[tuple[str, Any, Any]],
                                         with_ids: bool) -> None:
-    sent, expected = zip(*(wire(*e) for e in events)) if events else ((), ())
+    sent, expected = zip(*(wire(*e) for e in events), strict=True) if events else ((), ())
     body: dict[str, Any] = {"events": [dict(e, id=f"e{i}") if with_ids else e for i, e in enumerate(sent)]}
     if pv is not None:
         body |= {"pv": pv, "dwell": dwell}
@@ -121,7 +124,8 @@ CART_FIELDS = st.sampled_from(["sku", "qty", "id", "quantity", "items[][sku]", "
 
 @fuzz(st.one_of(
     st.binary(max_size=300),
-    st.dictionaries(CART_FIELDS, JSON_SCALARS | st.text("0123456789-+ _", max_size=12), max_size=4).map(lambda d: json.dumps(d).encode()),
+    st.dictionaries(CART_FIELDS, JSON_SCALARS | st.text("0123456789-+ _", max_size=12), max_size=4)
+    .map(lambda d: json.dumps(d).encode()),
     st.lists(st.tuples(CART_FIELDS, TEXT), max_size=4).map(lambda p: "&".join(f"{k}={v}" for k, v in p).encode()),
 ), st.sampled_from(["application/json", "application/x-www-form-urlencoded", "text/plain", None,
                      "multipart/form-data; boundary=b"]),

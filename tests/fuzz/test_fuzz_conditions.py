@@ -22,7 +22,8 @@ LEAVES = st.one_of(
     st.builds(lambda f, v: {f: v}, FIELDS, ARGS | st.dictionaries(st.text(max_size=2), SCALARS, max_size=2)),
 )
 CONDITIONS = st.recursive(LEAVES, lambda inner: st.one_of(
-    st.builds(lambda op, items: {op: items}, st.sampled_from(["$and", "$or", "$nor"]), st.lists(inner, max_size=3) | SCALARS),
+    st.builds(lambda op, items: {op: items}, st.sampled_from(["$and", "$or", "$nor"]),
+              st.lists(inner, max_size=3) | SCALARS),
     st.builds(lambda c: {"$not": c}, inner | SCALARS),
     st.builds(lambda a, b: {**a, **b}, inner, inner),
     st.builds(lambda f, op, c: {f: {op: c}}, FIELDS, st.sampled_from(["$elemMatch", "$not", "$size", "$all", "$or"]),

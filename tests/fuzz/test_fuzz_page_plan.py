@@ -21,8 +21,10 @@ from .profile import fuzz
 from .strategies import PATHS, QUERIES, REFERRERS, SHORT, TEXT
 
 MARK = "<x-evil a=\"b\" c='d'>"
-ECHOED = ("page.category", "page.product", "page.path", "utm.source", "utm.campaign", "referrer.host", "session.searches")
-ECHO = {f"echo-{i}.toml": f'id = "echo-{i}"\n[action]\nkind = "badge"\nslot = "echo-{i}"\ntitle = "{{{{ {path} }}}}"\n'
+ECHOED = ("page.category", "page.product", "page.path", "utm.source", "utm.campaign", "referrer.host",
+          "session.searches")
+ECHO = {f"echo-{i}.toml": f'id = "echo-{i}"\n[action]\nkind = "badge"\nslot = "echo-{i}"\n'
+                          f'title = "{{{{ {path} }}}}"\n'
         for i, path in enumerate(ECHOED)}
 APP = Engine(load_ruleset({**repo_rule_files(), **ECHO}), [b"fuzz-secret"], "/* client */")
 

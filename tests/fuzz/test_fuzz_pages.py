@@ -41,7 +41,8 @@ def test_classifier_round_trip(category: str, product: str) -> None:
 PATTERN_PARTS = st.sampled_from(["/", "{category}", "{product}", "{other}", "*", "(", "[", "\\", "?", "{", "}", "x"])
 
 
-@fuzz(st.lists(st.tuples(st.sampled_from([*PAGE_TYPES, "bogus"]), TEXT | st.lists(PATTERN_PARTS, max_size=8).map("".join)),
+@fuzz(st.lists(st.tuples(st.sampled_from([*PAGE_TYPES, "bogus"]),
+                         TEXT | st.lists(PATTERN_PARTS, max_size=8).map("".join)),
                min_size=1, max_size=4), PATHS)
 def test_page_patterns(patterns: list[tuple[str, str]], path: str) -> None:
     try:

@@ -42,8 +42,8 @@ def test_cookie_header_parser(header: str) -> None:
     assert forwarded is None or not set(parse_cookies(forwarded)) & set(OUR_COOKIES)
 
 
-@fuzz(st.dictionaries(COOKIE_NAME, COOKIE_VALUE, max_size=12), st.lists(st.tuples(COOKIE_NAME, COOKIE_VALUE), max_size=5),
-      st.booleans())
+@fuzz(st.dictionaries(COOKIE_NAME, COOKIE_VALUE, max_size=12),
+      st.lists(st.tuples(COOKIE_NAME, COOKIE_VALUE), max_size=5), st.booleans())
 def test_cookie_header_round_trip(jar: dict[str, str], later: list[tuple[str, str]], spaced: bool) -> None:
     """What Set-Cookie writes comes back from the Cookie header; the first of a name wins."""
     pairs = [*jar.items(), *later]
@@ -142,7 +142,8 @@ STEPS = st.lists(st.one_of(
     st.tuples(st.just("page"), PATHS, QUERIES, REFERRERS, TEXT),
     st.tuples(st.just("dwell"), st.integers(-5, 70_000), st.integers(-5, 10**7), st.none(), st.none()),
     st.tuples(st.just("beacon"), st.binary(max_size=200) | st.sampled_from([
-        b'{"pv":1,"dwell":30}', b'{"events":[{"type":"add_to_cart","items":[{"id":"SKU-1","quantity":2}],"value":59.9}]}',
+        b'{"pv":1,"dwell":30}',
+        b'{"events":[{"type":"add_to_cart","items":[{"id":"SKU-1","quantity":2}],"value":59.9}]}',
         b'{"events":[{"type":"purchase","value":120}]}', b'{"events":[{"type":"nudge_shown","rule":"r-1"}]}',
         b'{"events":[{"type":"remove_from_cart","items":[{"id":"SKU-1"}]}]}']), st.none(), st.none(), st.none()),
 ), max_size=60)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import httpx
 import pytest
@@ -25,7 +24,6 @@ from tests.runtime.test_followups import ADD, PRODUCT, attempts, edge_with_hook,
 from tests.runtime.test_worker import CODEC, SECRET, SHOP_SECRET, Edge, edge_in_front_of_origin, kv_keys, wait_for_kv
 
 pytestmark = pytest.mark.runtime
-T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +32,7 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
         yield e
 
 
-def eventually(edge: Edge, what: str, check: Callable[[], T | None], seconds: float = 20) -> T:
+def eventually[T](edge: Edge, what: str, check: Callable[[], T | None], seconds: float = 20) -> T:
     deadline = time.monotonic() + seconds
     while not (found := check()):
         if time.monotonic() > deadline:
@@ -69,14 +67,16 @@ def test_a_bare_identify_takes_over_no_profile_and_forget_erases_only_the_caller
         link = eventually(edge, "the victim's identity link", lambda: wait_for_kv(edge.kv_dir, "identity", seconds=0))
         assert link.value.decode() == victim_id
         victim.get("/checkout/thank-you?order=V-1&value=50.00")  # a confirmed order: a buyer
-        eventually(edge, "the victim's order in their profile", lambda: (p := profile_of(edge, victim_id)) and p.orders == 1)
+        eventually(edge, "the victim's order in their profile",
+                   lambda: (p := profile_of(edge, victim_id)) and p.orders == 1)
 
         attacker.get("/page")
         attacker_id = visitor_of(attacker)
         assert identify(attacker, user="victim-1").status_code == 204  # accepted, and ignored
         assert visitor_of(attacker) == attacker_id != victim_id
         assert CODEC.decode(attacker.cookies["nudge"]).identity is None
-        assert attacker.post("/_nudge/beacon", json={"events": [{"type": "purchase", "value": 9999}]}).status_code == 204
+        purchase = {"events": [{"type": "purchase", "value": 9999}]}
+        assert attacker.post("/_nudge/beacon", json=purchase).status_code == 204
         erased = attacker.post("/_nudge/forget").json()["erased"]
         assert erased["visitor"] == attacker_id and erased["identity_link"] is False
         assert wait_for_kv(edge.kv_dir, "identity", seconds=0) is not None  # the victim's link stays

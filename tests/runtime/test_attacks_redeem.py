@@ -52,7 +52,8 @@ def bundled_rule(rule_id: str = RULE) -> Rule:
 
 
 def granted(resp: httpx.Response) -> bool:
-    return resp.status_code == 303 and any(c.startswith(f"{OFFER_COOKIE}=") for c in resp.headers.get_list("set-cookie"))
+    return resp.status_code == 303 and any(c.startswith(f"{OFFER_COOKIE}=")
+                                           for c in resp.headers.get_list("set-cookie"))
 
 
 def message(resp: httpx.Response) -> str | None:

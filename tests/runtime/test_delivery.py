@@ -65,7 +65,8 @@ def test_a_targeted_slot_is_filled_and_the_others_keep_the_sites_content(edge: E
 def test_prices_the_page_marks_show_the_redeemed_discount(edge: Edge) -> None:
     with edge.client() as c:
         page = c.get("/collections/sneakers", headers={"cookie": offer_cookie()}).text
-    assert '<s class="nudge-was"><span class="nudge-sr">was </span>$129.00</s><span class="nudge-now">$116.10</span>' in page
+    assert ('<s class="nudge-was"><span class="nudge-sr">was </span>$129.00</s>'
+            '<span class="nudge-now">$116.10</span>') in page
     # microdata: the visible text and its content attribute agree on the new price
     assert 'itemprop="price" content="80.10" data-nudge-priced=""><s class="nudge-was">' in page
     assert '<meta itemprop="price" content="89.00">' in page  # nothing visible to rewrite
@@ -349,7 +350,8 @@ def sneakers_page(edge: Edge, cookies: dict[str, str], query: str = "") -> tuple
 def test_each_apply_mode_says_only_what_the_cart_charges(tmp_path: Path) -> None:
     kv_dir = tmp_path / "kv"
     code = rules_with_shop(tmp_path / "code", "")
-    url = rules_with_shop(tmp_path / "url", 'offer_apply = "url"\noffer_apply_url = "/discount/{code}?redirect={redirect}"',
+    url = rules_with_shop(tmp_path / "url",
+                          'offer_apply = "url"\noffer_apply_url = "/discount/{code}?redirect={redirect}"',
                           "max_per_day = 1\n")
     header = rules_with_shop(tmp_path / "header", 'offer_apply = "header"')
     with edge_in_front_of_origin(kv_dir, "--var", "NUDGE_RULES_REFRESH_SECONDS:1") as e, e.client() as c:

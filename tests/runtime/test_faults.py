@@ -4,7 +4,8 @@ rules, and an origin that errors, hangs, cuts the connection or sends awkward bo
 Every case: the shopper gets the origin's page (byte-identical where nudge cannot act) and no
 exception escapes the Worker: the runtime's output for the request is checked for tracebacks.
 KV faults come from the Worker's local-only vars (NUDGE_LOCAL_KV_FAIL, NUDGE_LOCAL_KV_DELAY_MS);
-origin faults from the test origin's /fault/ routes (tools/nudge_tools/origin.py). Requests go to the Worker's own workerd port.
+origin faults from the test origin's /fault/ routes (tools/nudge_tools/origin.py). Requests go to the
+Worker's own workerd port.
 """
 
 from __future__ import annotations
@@ -224,7 +225,8 @@ def test_kv_that_throws_never_replaces_the_stored_profile(tmp_path: Path) -> Non
     key = f"profile:{visitor.hex()}"
     kv_put(tmp_path, {key: encode_profile(STORED)})
     stored = kv_value(tmp_path, key)
-    with edge_in_front_of_origin(tmp_path, "--var", "NUDGE_LOCAL_KV_FAIL:get,getWithMetadata") as e:  # writes still work
+    # writes still work
+    with edge_in_front_of_origin(tmp_path, "--var", "NUDGE_LOCAL_KV_FAIL:get,getWithMetadata") as e:
         watch = Watch(e)
         with e.client() as c:
             r = c.get("/", headers={"cookie": cookie})

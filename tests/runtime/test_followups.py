@@ -21,7 +21,7 @@ import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -38,13 +38,12 @@ ADD = {"type": "add_to_cart", "items": [{"id": "SNK-001", "quantity": 2}], "valu
 CART_RULE, BROWSE_RULE = "cart-abandoned-email", "browse-abandoned-email"
 CAP = 1  # NUDGE_LOCAL_QUEUE_DELAY_CAP: seconds each queue delay lasts at most here
 WINDOW_CAP = 2  # the same, where later activity must land first: that long plus the batch timeout
-CONSUMER = next(c for c in tomllib.loads((REPO_ROOT / "wrangler.toml").read_text(encoding="utf-8"))["queues"]["consumers"]
-                if c["queue"] == "nudge-followups")
+QUEUES = tomllib.loads((REPO_ROOT / "wrangler.toml").read_text(encoding="utf-8"))["queues"]
+CONSUMER = next(c for c in QUEUES["consumers"] if c["queue"] == "nudge-followups")
 BATCH = re.compile(r"QUEUE nudge-followups (\d+)/(\d+)")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 FOLLOWUP_PREFIX = '{"nudge":"followup",'
 DLQ_SEND = 'Dropped message on queue "nudge-followups-dlq"'  # Miniflare: a DLQ with no consumer drops
-T = TypeVar("T")
 
 
 @contextmanager
@@ -66,7 +65,7 @@ def runtime_is_clean(edge: Edge) -> None:
     assert "follow-up delivery failed" not in output and "follow-ups wait" not in output, output
 
 
-def wait_until(edge: Edge, what: str, check: Callable[[], T | None], seconds: float = 60) -> T:
+def wait_until[T](edge: Edge, what: str, check: Callable[[], T | None], seconds: float = 60) -> T:
     """Polls `check` until it returns something truthy; fails with the runtime's output after `seconds`."""
     deadline = time.monotonic() + seconds
     while not (found := check()):
@@ -264,7 +263,8 @@ def test_the_same_follow_up_event_is_enqueued_once(tmp_path: Path) -> None:
 def test_checking_out_in_the_window_cancels_the_follow_up(tmp_path: Path) -> None:
     with edge_with_hook(tmp_path, cap=WINDOW_CAP) as (edge, hook), edge.client() as shopper:
         abandon_cart(shopper)
-        assert shopper.post("/_nudge/beacon", json={"events": [{"type": "begin_checkout", "items": []}]}).status_code == 204
+        checkout = {"events": [{"type": "begin_checkout", "items": []}]}
+        assert shopper.post("/_nudge/beacon", json=checkout).status_code == 204
         [handled] = wait_attempts(edge, 1)
         wait_settled(edge, 1)
         assert (handled["result"], handled["reason"]) == ("skipped", "cancelled: checkout") and hook.received == []
@@ -323,4 +323,5 @@ def test_a_browser_who_viewed_three_sneakers_and_left_is_followed_up_with_the_ca
         assert sent["action"] == "abandoned_browse" and sent["category"] == "sneakers" and sent["userId"] == "cust-9"
         assert sent["cartItems"] == [] and sent["offer"] is None
         viewed = {"aero-runner", "court-classic", "trail-sprint"}
-        assert sent["recommendations"] and all(r["url"].rsplit("/", 1)[1] not in viewed for r in sent["recommendations"])
+        recommended = sent["recommendations"]
+        assert recommended and all(r["url"].rsplit("/", 1)[1] not in viewed for r in recommended)

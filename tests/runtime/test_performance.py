@@ -103,7 +103,8 @@ def test_the_rewritten_head_leaves_before_the_origin_has_finished(edge: BenchEdg
     with httpx.Client(base_url=edge.url, timeout=30) as c:
         start = time.perf_counter()
         # identity: workerd would gzip for clients that accept it (as Cloudflare does); read the bytes as sent
-        with c.stream("GET", unique(f"/collections/sneakers?pause={pause}"), headers={"accept-encoding": "identity"}) as r:
+        with c.stream("GET", unique(f"/collections/sneakers?pause={pause}"),
+                      headers={"accept-encoding": "identity"}) as r:
             for chunk in r.iter_raw():
                 received += chunk
                 if head_at is None and b"</head>" in received:

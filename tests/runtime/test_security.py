@@ -77,9 +77,11 @@ def test_secrets_never_reach_logs_analytics_or_responses(tmp_path: Path) -> None
             answers.append(c.post("/_nudge/beacon", content=body,
                                   headers={"content-type": "application/json", "connection": "close"}))
         answers += [c.get("/_nudge/redeem?t=forged.token"), c.get("/_nudge/preview?t=forged.token"),
-                    c.get(f"/_nudge/explain?token={QA_TOKEN}x&path=/"), c.get(f"/_nudge/explain?token={QA_TOKEN}&path=/"),
+                    c.get(f"/_nudge/explain?token={QA_TOKEN}x&path=/"),
+                    c.get(f"/_nudge/explain?token={QA_TOKEN}&path=/"),
                     c.get(f"/_nudge/explain?token={QA_TOKEN}&path=/collections/sneakers&format=json"),
-                    c.get("/_nudge/nope"), c.get("/_nudge/health"), c.get("/page", headers={"cookie": "nudge=AAAA.BBBB"})]
+                    c.get("/_nudge/nope"), c.get("/_nudge/health"),
+                    c.get("/page", headers={"cookie": "nudge=AAAA.BBBB"})]
         answers.append(c.post("/_nudge/forget"))
         # hostile beacons (a 5,000-digit number, 4,000 nested arrays, 9 KB) are answered, never a Worker error
         assert [r.status_code for r in answers if r.url.path == "/_nudge/beacon"] == [204, 400, 400, 400, 413]

@@ -189,7 +189,8 @@ def test_first_page_of_a_visit_writes_the_profile_in_the_background(edge: Edge) 
     with edge.client() as c:
         c.get("/page")
         visitor = CODEC.decode(c.cookies["nudge"]).visitor_id
-    assert wait_for_profile(edge.kv_dir, visitor, seconds=5) is not None, (kv_keys(edge.kv_dir), edge.process.output()[-2000:])
+    assert wait_for_profile(edge.kv_dir, visitor, seconds=5) is not None, (kv_keys(edge.kv_dir),
+                                                                           edge.process.output()[-2000:])
 
 
 def test_profile_written_in_the_background_counts_the_visit(edge: Edge) -> None:
@@ -286,7 +287,8 @@ BOT_UA = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.htm
 
 @pytest.mark.parametrize(
     "headers",
-    [{"user-agent": BOT_UA}, {"sec-purpose": "prefetch"}, {"sec-purpose": "prefetch;prerender"}, {"purpose": "prefetch"}],
+    [{"user-agent": BOT_UA}, {"sec-purpose": "prefetch"}, {"sec-purpose": "prefetch;prerender"},
+     {"purpose": "prefetch"}],
 )
 def test_bots_and_prefetches_get_the_origin_page_untouched(edge: Edge, headers: dict[str, str]) -> None:
     with edge.client() as c:

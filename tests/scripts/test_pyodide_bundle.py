@@ -25,7 +25,7 @@ ASM = "\n".join([
 def test_every_rewrite_is_applied_and_the_wrappers_are_imported() -> None:
     out = build.rewrite_asm(ASM)
     assert out.startswith(build.PRELUDE)
-    for old, new, _ in build.REWRITES:
+    for _old, new, _ in build.REWRITES:
         assert new in out
     body = out[len(build.PRELUDE):]
     for gone in ("new WebAssembly.Module", "WebAssembly.instantiate", "Date.now", "crypto.getRandomValues("):

@@ -87,7 +87,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
         self.wfile.flush()
 
-    def _start_chunked(self, status: int = 200, ctype: str = HTML, headers: list[tuple[str, str]] | None = None) -> None:
+    def _start_chunked(self, status: int = 200, ctype: str = HTML,
+                       headers: list[tuple[str, str]] | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Transfer-Encoding", "chunked")

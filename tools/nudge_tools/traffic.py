@@ -180,7 +180,8 @@ class Simulation:
         converted = quota.converts(shown, p) if scenario.systematic else draw < p
         if not converted:
             return Visit(session.visitor_id, shown, False, 0.0), 1
-        thanks = client.get(CONFIRMATION, params={"order": f"sim-{seed}-{scenario.name}-{index}", "value": f"{revenue:.2f}"})
+        order = {"order": f"sim-{seed}-{scenario.name}-{index}", "value": f"{revenue:.2f}"}
+        thanks = client.get(CONFIRMATION, params=order)
         if thanks.status_code != 200 or "x-nudge-order" in thanks.headers:
             raise RuntimeError(f"the confirmation page answered {thanks.status_code} {dict(thanks.headers)}")
         _config(thanks.text)  # the Worker handled the page, and with it the order

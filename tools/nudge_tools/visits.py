@@ -32,7 +32,8 @@ def typical_visit() -> Session:
     paths += [Page("category", "boots")] + [Page("product", "boots", p) for p in ("chelsea-boot", "hiker-mid")]
     paths += [Page("search"), Page("product", "sneakers", "aero-runner"), Page("category", "accessories")]
     paths += [Page("product", "accessories", p) for p in ("merino-crew-socks", "suede-care-kit", "waxed-laces")]
-    paths += [Page("cart"), Page("home"), Page("category", "sneakers"), Page("product", "sneakers", "retro-high"), Page("cart")]
+    paths += [Page("cart"), Page("home"), Page("category", "sneakers"), Page("product", "sneakers", "retro-high"),
+              Page("cart")]
     for i, page in enumerate(paths):
         pv = record_page_view(s, page, NOW + 30 * i, "q=trail running shoes" if page.type == "search" else "",
                               "https://www.google.com/search", "shop.example")
@@ -54,7 +55,8 @@ def heavy_history(rng: random.Random, views: int = 10_000) -> Session:
         kind = rng.choice(["product", "product", "category", "search", "home"])
         product = f"product-name-{rng.randrange(5000):04d}"
         page = Page(kind, cat if kind in ("product", "category") else None, product if kind == "product" else None)
-        pv = record_page_view(s, page, now, f"q=term {rng.randrange(999)}&utm_source=src{i}", "https://ref.example/", "shop")
+        query = f"q=term {rng.randrange(999)}&utm_source=src{i}"
+        pv = record_page_view(s, page, now, query, "https://ref.example/", "shop")
         credit_dwell(s, pv, rng.randint(0, 600), now)
         if i % 7 == 0:
             item = Item(f"SKU-{rng.randrange(5000):05d}", rng.randint(1, 3))

@@ -126,7 +126,8 @@ def slot_content(nudge: Nudge, cta_href: str | None, texts: Texts | None = None)
     rid, t = _attr(nudge.rule.id), texts or _static(nudge)
     title = f'<p class="nudge-slot-title">{t.title}</p>' if t.title else ""
     body = f"<p>{t.body}</p>" if t.body else ""
-    cta = f'<a class="nudge-cta" data-nudge-cta href="{_href(cta_href)}">{t.button}</a>' if cta_href and t.button else ""
+    cta = (f'<a class="nudge-cta" data-nudge-cta href="{_href(cta_href)}">{t.button}</a>'
+           if cta_href and t.button else "")
     return f'<div class="nudge-slot-content" id="nudge-{rid}" data-nudge-rule="{rid}">{title}{body}{cta}</div>'
 
 
@@ -146,7 +147,8 @@ def recommendations(nudge: Nudge, products: list[CatalogProduct], currency: str,
     for p in products:
         image = (f'<img src="{_image(p.image)}" alt="" width="300" height="300" loading="lazy" decoding="async">'
                  if p.image else "")
-        price = f'<span class="nudge-recs-price">{escape(money(p.price, currency))}</span>' if p.price is not None else ""
+        price = (f'<span class="nudge-recs-price">{escape(money(p.price, currency))}</span>'
+                 if p.price is not None else "")
         items.append(f'<li><a href="{_href(p.url)}" data-nudge-cta data-nudge-product="{_attr(p.id)}">{image}'
                      f'<span class="nudge-recs-name">{escape(p.name)}</span>{price}</a></li>')
     return (f'<section class="nudge-recs" id="nudge-{rid}" data-nudge-rule="{rid}" {label}>'

@@ -58,7 +58,8 @@ def load_ruleset(files: Mapping[str, str]) -> RuleSet:
     order = {r.id: i for i, r in enumerate(rules)}
     rules.sort(key=lambda r: (-r.priority, order[r.id]))
     try:
-        cart, settings = _load_site(parse_toml(SITE_FILE, files[SITE_FILE])) if SITE_FILE in files else (None, Settings())
+        cart, settings = (_load_site(parse_toml(SITE_FILE, files[SITE_FILE])) if SITE_FILE in files
+                          else (None, Settings()))
     except RuleError as exc:
         raise exc.located(files[SITE_FILE]) from None
     _check_apply_url(rules, settings, files)

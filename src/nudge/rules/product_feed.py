@@ -77,7 +77,8 @@ def load_catalog(data: dict[str, Any]) -> ShopCatalog:
     if not isinstance(entries, list):
         raise CatalogError("product", "expected [[product]] tables")
     if len(entries) > MAX_PRODUCTS:
-        raise CatalogError("product", f"{len(entries)} products; at most {MAX_PRODUCTS} (list the ones worth recommending)")
+        raise CatalogError("product",
+                           f"{len(entries)} products; at most {MAX_PRODUCTS} (list the ones worth recommending)")
     products = [_product(i, entry) for i, entry in enumerate(entries)]
     ids = set()
     for i, p in enumerate(products):
@@ -120,7 +121,8 @@ def _product(i: int, entry: Any) -> CatalogProduct:
     if image is not None and not _IMAGE.match(image):
         raise CatalogError(f"{where}.image", "must be a same-site path or an https:// URL")
     price = entry.get("price")
-    if price is not None and (isinstance(price, bool) or not isinstance(price, (int, float)) or not 0 <= price <= 10_000_000):
+    if price is not None and (isinstance(price, bool) or not isinstance(price, (int, float))
+                              or not 0 <= price <= 10_000_000):
         raise CatalogError(f"{where}.price", "expected a number (e.g. 129.00)")
     accessories = entry.get("accessories", [])
     if not isinstance(accessories, list) or not all(isinstance(a, str) for a in accessories):

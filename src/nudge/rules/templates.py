@@ -43,7 +43,7 @@ class Template:
         if not self.fields:
             return escape(self.text)
         out = [escape(self.literals[0])]
-        for (path, filt), literal in zip(self.fields, self.literals[1:]):
+        for (path, filt), literal in zip(self.fields, self.literals[1:], strict=True):
             out.append(escape(_format(_lookup(attributes, path), filt, currency)))
             out.append(escape(literal))
         return "".join(out)

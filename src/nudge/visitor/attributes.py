@@ -52,7 +52,7 @@ def known_attribute(path: str) -> bool:
     parts = path.split(".")
     for pattern in ATTRIBUTE_PATHS:
         segments = pattern.split(".")
-        if len(parts) <= len(segments) and all(s in ("*", p) for s, p in zip(segments, parts)):
+        if len(parts) <= len(segments) and all(s in ("*", p) for s, p in zip(segments, parts, strict=False)):
             return True
     return False
 
@@ -60,7 +60,7 @@ def known_attribute(path: str) -> bool:
 def leaf_attribute(path: str) -> bool:
     """True for a documented path to a value (`cart.value`), not to an object (`cart`)."""
     parts = path.split(".")
-    return any(len(segments) == len(parts) and all(s in ("*", p) for s, p in zip(segments, parts))
+    return any(len(segments) == len(parts) and all(s in ("*", p) for s, p in zip(segments, parts, strict=True))
                for segments in (pattern.split(".") for pattern in ATTRIBUTE_PATHS))
 
 
@@ -73,7 +73,7 @@ def closest_attribute(path: str) -> str | None:
     for pattern in ATTRIBUTE_PATHS:
         segments = pattern.split(".")
         if len(segments) == len(parts):
-            candidates.append(".".join(p if s == "*" else s for s, p in zip(segments, parts)))
+            candidates.append(".".join(p if s == "*" else s for s, p in zip(segments, parts, strict=True)))
     best = difflib.get_close_matches(path, candidates, n=1, cutoff=0.6)
     return best[0] if best else None
 

@@ -61,9 +61,11 @@ def decode_profile(data: bytes | None) -> Profile | None:
     if not data:
         return None
     try:
-        version, visits, orders, revenue, redeemed, first, last, affinity, identity, nudges, *more = msgpack.unpackb(data)
+        (version, visits, orders, revenue, redeemed, first, last, affinity, identity, nudges,
+         *more) = msgpack.unpackb(data)
         last_order = more[0] if version == PROFILE_VERSION and len(more) == 1 else 0
-        if not (version == 4 and not more or version == PROFILE_VERSION and len(more) == 1) or not (identity is None or isinstance(identity, str) and len(identity) <= 64):
+        if (not (version == 4 and not more or version == PROFILE_VERSION and len(more) == 1)
+                or not (identity is None or isinstance(identity, str) and len(identity) <= 64)):
             return None
         numbers = (visits, orders, revenue, redeemed, first, last, last_order)
         if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in numbers):

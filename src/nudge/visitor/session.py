@@ -242,7 +242,8 @@ def _from_wire(w: Any) -> Session:
     s = Session(visitor=visitor, started=t0, last_seen=t0 + _check(w[3], int), pages=_check(w[4], int))
     for k, views, dwell, seen, prods in _rows(w[5], 5, MAX_CATEGORIES):
         keys = [_check(p, int) for p in _check(prods, list)][-MAX_PRODUCTS_PER_CATEGORY:]
-        s.categories[_check(k, str)] = CategoryStats(_check(views, int), _check(dwell, int), keys, t0 + _check(seen, int))
+        s.categories[_check(k, str)] = CategoryStats(_check(views, int), _check(dwell, int), keys,
+                                                     t0 + _check(seen, int))
     for pid, views, dwell in _rows(w[6], 3, MAX_RECENT_PRODUCTS):
         s.products.append(ProductStats(_check(pid, str), _check(views, int), _check(dwell, int)))
     for k, q in _rows(w[7], 2, MAX_CART_LINES):
@@ -257,7 +258,8 @@ def _from_wire(w: Any) -> Session:
     s.orders = _check(w[11], int)
     s.revenue = _check(w[12], int)
     for pv, cat, prod, credited in _rows(w[13], 4, MAX_RECENT_PAGES):
-        s.recent.append(PageView(_check(pv, int), _check(cat, int, True), _check(prod, int, True), _check(credited, int)))
+        s.recent.append(PageView(_check(pv, int), _check(cat, int, True), _check(prod, int, True),
+                                 _check(credited, int)))
     for k, n in _rows(w[14], 2, MAX_RULE_MARKS):
         s.shown[_check(k, int)] = _check(n, int)
     s.closed = [_check(k, int) for k in _check(w[15], list)][-MAX_RULE_MARKS:]

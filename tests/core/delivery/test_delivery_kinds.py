@@ -127,8 +127,10 @@ def test_template_output_never_carries_markup_from_values(literal: str, value: s
     (rule_text("r", "slot"), "action.slot: required"),
     (rule_text("r", "slot", action='slot = "Hero Banner"\ntitle = "x"'), "action.slot: the data-nudge-slot name"),
     (rule_text("r", "banner", action='slot = "hero"\ntitle = "x"'), "only slot, badge, recommendations fill a slot"),
-    (rule_text("r", "badge", 'trigger = "exit_intent"', 'slot = "b"\nbody = "x"'), "trigger: a badge is part of the page"),
-    (rule_text("r", "recommendations", action='slot = "recs"\nsources = ["bestsellers"]'), "action.sources: expected some of"),
+    (rule_text("r", "badge", 'trigger = "exit_intent"', 'slot = "b"\nbody = "x"'),
+     "trigger: a badge is part of the page"),
+    (rule_text("r", "recommendations", action='slot = "recs"\nsources = ["bestsellers"]'),
+     "action.sources: expected some of"),
     (rule_text("r", "recommendations", action='slot = "recs"\nlimit = 50'), "action.limit: expected 1..12"),
 ])
 def test_inline_kinds_are_validated(body: str, message: str) -> None:
@@ -140,11 +142,16 @@ def test_recommendations_need_a_catalog() -> None:
 
 
 @pytest.mark.parametrize(("catalog", "message"), [
-    ('[[product]]\nid = "a"\nname = "A"\nurl = "https://evil.example/a"\ncategory = "c"', "product[0].url: must be a same-site path"),
-    ('[[product]]\nid = "a"\nname = "A"\nurl = "/a"\ncategory = "c"\naccessories = ["zzz"]', "'zzz' is not a product id"),
-    ('[[product]]\nid = "a"\nname = "A"\nurl = "/a"\ncategory = "c"\nimage = "javascript:x"', "image: must be a same-site path or an https"),
-    ('[[product]]\nid = "a"\nname = "A"\nurl = "/a"\ncategory = "c"\ncolour = "red"', "product[0].colour: unknown field"),
-    ('[[product]]\nid = "a"\nname = "A"\nurl = "/a"\ncategory = "c"\n[[product]]\nid = "a"\nname = "B"\nurl = "/b"\ncategory = "c"',
+    ('[[product]]\nid = "a"\nname = "A"\nurl = "https://evil.example/a"\ncategory = "c"',
+     "product[0].url: must be a same-site path"),
+    ('[[product]]\nid = "a"\nname = "A"\nurl = "/a"\ncategory = "c"\naccessories = ["zzz"]',
+     "'zzz' is not a product id"),
+    ('[[product]]\nid = "a"\nname = "A"\nurl = "/a"\ncategory = "c"\nimage = "javascript:x"',
+     "image: must be a same-site path or an https"),
+    ('[[product]]\nid = "a"\nname = "A"\nurl = "/a"\ncategory = "c"\ncolour = "red"',
+     "product[0].colour: unknown field"),
+    ('[[product]]\nid = "a"\nname = "A"\nurl = "/a"\ncategory = "c"\n'
+     '[[product]]\nid = "a"\nname = "B"\nurl = "/b"\ncategory = "c"',
      "duplicate id 'a'"),
 ])
 def test_the_catalog_file_is_validated_with_its_line(catalog: str, message: str) -> None:
@@ -185,7 +192,8 @@ def test_a_visit_that_has_seen_enough_messages_still_gets_inline_content() -> No
 
 
 OFFER_RULE = rule_text("deal", "banner", action='title = "10% off"\nbutton = "Get it"',
-                       extra='[offer]\ncode = "DEAL10"\npercent = 10\ncategory = "sneakers"\nredirect = "/collections/sneakers"')
+                       extra='[offer]\ncode = "DEAL10"\npercent = 10\ncategory = "sneakers"\n'
+                             'redirect = "/collections/sneakers"')
 
 
 def test_no_discount_in_checkout_or_for_recent_buyers_or_past_the_budget() -> None:
@@ -244,13 +252,15 @@ def app(*bodies: str, site: str = "[shop]\ncurrency = \"EUR\"\nfree_shipping_ove
 def plan(a: Engine, path: str, s: Session | None = None, injection: Injection | None = None,
          offer: Redeemed | None = None) -> PagePlan:
     kw = {"injection": injection} if injection is not None else {}
-    return a.plan_page(PageRequest(RequestContext(path=path)), s or Session.fresh(NOW, b"visitor1"), offer, None, NOW, **kw)
+    session = s or Session.fresh(NOW, b"visitor1")
+    return a.plan_page(PageRequest(RequestContext(path=path)), session, offer, None, NOW, **kw)
 
 
 def test_plan_fills_slots_counts_capped_inline_reveals_and_keeps_them_out_of_the_client() -> None:
     a = app(rule_text("hero", "slot", action='slot = "hero"\ntitle = "Hi <you>"\nbutton = "Go"\nurl = "/x"',
                       extra="[caps]\nper_session = 3"),
-            rule_text("ship", "badge", action='slot = "cart-badges"\nbody = "{{ cart.free_shipping_left | money }} to free shipping"'),
+            rule_text("ship", "badge",
+                      action='slot = "cart-badges"\nbody = "{{ cart.free_shipping_left | money }} to free shipping"'),
             rule_text("recs", "recommendations", action='slot = "recs"\ntitle = "For you"'))
     s = Session.fresh(NOW, b"visitor1")
     p = plan(a, "/", s)

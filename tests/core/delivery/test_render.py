@@ -53,7 +53,8 @@ def test_delayed_banners_float_and_immediate_ones_sit_in_the_page() -> None:
 
     later = dataclasses.replace(rule("t"), action=Action("banner", "t", "", "", "", ""), trigger="exit_intent")
     now = dataclasses.replace(later, trigger="page_load")
-    assert "nudge-floating" in render.banner(Nudge(later, 0), None) and " hidden" in render.banner(Nudge(later, 0), None)
+    floating = render.banner(Nudge(later, 0), None)
+    assert "nudge-floating" in floating and " hidden" in floating
     assert "nudge-floating" not in render.banner(Nudge(now, 0), None)
     assert "nudge-floating" in render.banner(Nudge(now, 0, wait=20), None)
 

@@ -21,6 +21,7 @@ from nudge.visitor.tracking import record_page_view
 from tests.core.factories import NOW, repo_rule_files
 
 PAGES = repo_rule_files()["pages.toml"]
+HOME = Page("home")
 BASE = '''
 id = "r"
 {extra}
@@ -44,7 +45,7 @@ def error(extra: str = "", tables: str = "", site: str | None = None) -> RuleErr
     return err.value
 
 
-def run(rs: RuleSet, page: Page = Page("home"), path: str = "/", visitor: bytes = b"visitor1",
+def run(rs: RuleSet, page: Page = HOME, path: str = "/", visitor: bytes = b"visitor1",
         profile: Profile | None = None, now: int = NOW, session: Session | None = None) -> list[Nudge]:
     s = session or Session.fresh(now, visitor)
     return decide(rs, visitor_attributes(s, page, profile, now), page, s, now, profile, path)
@@ -132,7 +133,8 @@ def test_variants_split_by_weight_and_override_the_action() -> None:
 def test_variant_errors() -> None:
     assert "one variant" in error(tables="[[variants]]\nweight = 100\n").message
     assert error(tables="[[variants]]\nweight = 0\n[[variants]]\nweight = 100\n").field == "variants[0].weight"
-    assert error(tables="[[variants]]\nweight = 50\ncolor = 'red'\n[[variants]]\nweight = 50\n").field == "variants[0].color"
+    colored = error(tables="[[variants]]\nweight = 50\ncolor = 'red'\n[[variants]]\nweight = 50\n")
+    assert colored.field == "variants[0].color"
     assert "sum to 100, not 90" in error(tables="[[variants]]\nweight = 40\n[[variants]]\nweight = 50\n").message
 
 
@@ -159,7 +161,8 @@ def history(**kwargs: int | bool) -> Profile:
 
 
 def test_caps_parse() -> None:
-    rule = rule_set(tables="[caps]\nper_session = 2\nper_day = 3\nper_lifetime = 9\ncooldown_hours = 48\nstop_after = 'conversion'\n").rules[0]
+    caps = "[caps]\nper_session = 2\nper_day = 3\nper_lifetime = 9\ncooldown_hours = 48\nstop_after = 'conversion'\n"
+    rule = rule_set(tables=caps).rules[0]
     assert rule.caps == Caps(2, 3, 9, 48, "conversion")
     assert error(tables="[caps]\nstop_after = 'sale'\n").field == "caps.stop_after"
     assert error(tables="[caps]\nper_day = 0\n").field == "caps.per_day"
@@ -287,7 +290,8 @@ def test_a_rule_that_raises_is_skipped_and_the_others_run(caplog: pytest.LogCapt
      ("news.example", True), (None, True), ("notgoogle.example", True)],
 )
 def test_no_modal_on_the_landing_page_from_a_search_engine(referrer: str | None, modal: bool) -> None:
-    rs = load_ruleset({"pages.toml": PAGES, "m.toml": BASE.format(extra="", tables="").replace('kind = "banner"', 'kind = "modal"'),
+    modal_rule = BASE.format(extra="", tables="").replace('kind = "banner"', 'kind = "modal"')
+    rs = load_ruleset({"pages.toml": PAGES, "m.toml": modal_rule,
                        "b.toml": BASE.format(extra="", tables="").replace('id = "r"', 'id = "b"')})
     s = Session.fresh(NOW, b"visitor1")
     record_page_view(s, Page("home"), NOW, "", f"https://{referrer}/search" if referrer else None, "shop.example")

@@ -33,19 +33,27 @@ def test_repo_rules_load() -> None:
         (RULE.replace("exit_intent", "exit"), "trigger", "unknown trigger"),
         (RULE.replace('kind = "modal"', 'kind = "popup"'), "action.kind", "unknown kind"),
         (RULE + "colour = 1\n", "action.colour", "unknown field"),
-        (RULE.replace('"cart.items" = 0', '"cart.items" = { "$gte_" = 0 }'), "when.cart.items.$gte_", "unknown operator"),
+        (RULE.replace('"cart.items" = 0', '"cart.items" = { "$gte_" = 0 }'), "when.cart.items.$gte_",
+         "unknown operator"),
         (RULE + '[offer]\ncode = "X1"\npercent = 95\ncategory = "s"\nredirect = "/"\n', "offer.percent", "1..90"),
-        (RULE + '[offer]\ncode = "X1"\npercent = 10\ncategory = "s"\nredirect = "//evil.com"\n', "offer.redirect", "same-site"),
-        (RULE + '[offer]\ncode = "X1"\npercent = 10\ncategory = "s"\nredirect = "https://evil.com/"\n', "offer.redirect", "same-site"),
+        (RULE + '[offer]\ncode = "X1"\npercent = 10\ncategory = "s"\nredirect = "//evil.com"\n',
+         "offer.redirect", "same-site"),
+        (RULE + '[offer]\ncode = "X1"\npercent = 10\ncategory = "s"\nredirect = "https://evil.com/"\n',
+         "offer.redirect", "same-site"),
         # the category travels in the X-Nudge-Offer header: no header injection, no extra fields
-        (RULE + '[offer]\ncode = "X1"\npercent = 10\ncategory = "s\\r\\nX-Evil: 1"\nredirect = "/"\n', "offer.category", "printable"),
-        (RULE + '[offer]\ncode = "X1"\npercent = 10\ncategory = "s; percent=90"\nredirect = "/"\n', "offer.category", "';'"),
-        (RULE + '[offer]\ncode = "X1"\npercent = 10\ncategory = "Sneakers"\nredirect = "/"\n', "offer.category", "lower case"),
+        (RULE + '[offer]\ncode = "X1"\npercent = 10\ncategory = "s\\r\\nX-Evil: 1"\nredirect = "/"\n',
+         "offer.category", "printable"),
+        (RULE + '[offer]\ncode = "X1"\npercent = 10\ncategory = "s; percent=90"\nredirect = "/"\n',
+         "offer.category", "';'"),
+        (RULE + '[offer]\ncode = "X1"\npercent = 10\ncategory = "Sneakers"\nredirect = "/"\n',
+         "offer.category", "lower case"),
         (RULE + "[caps]\nper_session = 0\n", "caps.per_session", "1..100"),
         # conditions the evaluator would treat as false on every page: refused, not silently dead
         (RULE.replace('"cart.items" = 0', '"$or" = 0'), "when.$or", "list of conditions"),
-        (RULE.replace('"cart.items" = 0', '"utm.source" = { "$regex" = "a{4294967296}" }'), "when.utm.source.$regex", "not a regular expression"),
-        (RULE.replace('"cart.items" = 0', '"utm.source" = { "$regexi" = "(" }'), "when.utm.source.$regexi", "not a regular expression"),
+        (RULE.replace('"cart.items" = 0', '"utm.source" = { "$regex" = "a{4294967296}" }'),
+         "when.utm.source.$regex", "not a regular expression"),
+        (RULE.replace('"cart.items" = 0', '"utm.source" = { "$regexi" = "(" }'),
+         "when.utm.source.$regexi", "not a regular expression"),
         (RULE.replace('"cart.items" = 0', '"cart.value" = { "$ne" = nan }'), "when.cart.value.$ne", "nan"),
         ("id = [", "-", "not valid TOML"),
     ],
@@ -114,7 +122,8 @@ def test_every_file_names_the_line_of_its_error() -> None:
     pages = PAGES + '\n[[page]]\ntype = "landing"\npattern = "/x"\n'
     with pytest.raises(RuleError) as err:
         load_ruleset({"pages.toml": pages})
-    assert err.value.field == "page[%d].type" % (pages.count("[[page]]") - 1) and err.value.line == len(pages.splitlines()) - 1
+    last_page = pages.count("[[page]]") - 1
+    assert err.value.field == f"page[{last_page}].type" and err.value.line == len(pages.splitlines()) - 1
     with pytest.raises(RuleError) as err:
         load_ruleset({"pages.toml": PAGES, "bad.toml": 'bogus = 1\n' + RULE})
     assert str(err.value).startswith("bad.toml:1: bogus: unknown field")
@@ -157,7 +166,8 @@ def test_offers_are_applied_by_code_unless_the_site_or_the_offer_says() -> None:
     rule = plain.rule("r1")
     assert rule is not None and rule.offer is not None and rule.offer.apply is None
     shopify = load_ruleset({"pages.toml": PAGES, "r.toml": RULE + OFFER + 'apply = "header"\n',
-                            "site.toml": site('offer_apply = "url"\noffer_apply_url = "/discount/{code}?redirect={redirect}"\n'
+                            "site.toml": site('offer_apply = "url"\n'
+                                              'offer_apply_url = "/discount/{code}?redirect={redirect}"\n'
                                               'offer_header = "honoured"')})
     rule = shopify.rule("r1")
     assert rule is not None and rule.offer is not None and rule.offer.apply == "header"
@@ -167,7 +177,8 @@ def test_offers_are_applied_by_code_unless_the_site_or_the_offer_says() -> None:
 
 @pytest.mark.parametrize("files, where, message", [
     ({"r.toml": RULE + OFFER + 'apply = "voucher"\n'}, "r.toml:14: offer.apply", "'code', 'url', 'header'"),
-    ({"r.toml": RULE + OFFER + 'apply = "url"\n'}, "r.toml:14: offer.apply", "needs [shop] offer_apply_url in site.toml"),
+    ({"r.toml": RULE + OFFER + 'apply = "url"\n'}, "r.toml:14: offer.apply",
+     "needs [shop] offer_apply_url in site.toml"),
     ({"site.toml": site('offer_apply = "url"')}, "site.toml:3: shop.offer_apply_url", "required when offer_apply"),
     ({"site.toml": site('offer_apply = "coupon"')}, "site.toml:3: shop.offer_apply", "'code', 'url', 'header'"),
     ({"site.toml": site('offer_header = "yes"')}, "site.toml:3: shop.offer_header", "'confirmed', 'honoured'"),

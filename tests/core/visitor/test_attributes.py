@@ -70,7 +70,8 @@ def test_the_landing_page_of_a_return_visit_already_counts_it() -> None:
 def test_buyer_aov_and_discount_sensitivity(orders: int, revenue: int, redeemed: int, buyer: str,
                                             aov: float, high: bool, sensitive: bool) -> None:
     v = attrs(profile=Profile(visits=2, orders=orders, revenue=revenue, offers_redeemed=redeemed))["visitor"]
-    assert (v["buyer"], v["orders"], v["aov"], v["high_aov"], v["discount_sensitive"]) == (buyer, orders, aov, high, sensitive)
+    got = (v["buyer"], v["orders"], v["aov"], v["high_aov"], v["discount_sensitive"])
+    assert got == (buyer, orders, aov, high, sensitive)
 
 
 def test_orders_this_visit_count_too() -> None:
@@ -147,7 +148,8 @@ def test_free_shipping_left_needs_the_shops_threshold() -> None:
 
 def test_source_device_geo_and_local_time() -> None:
     s = session()
-    record_page_view(s, HOME, NOW, "utm_source=ig&utm_medium=social&utm_campaign=spring", "https://l.instagram.com/", "shop")
+    record_page_view(s, HOME, NOW, "utm_source=ig&utm_medium=social&utm_campaign=spring",
+                     "https://l.instagram.com/", "shop")
     ctx = RequestContext(path="/", user_agent="Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148",
                          country="DE", timezone="Europe/Berlin")
     a = attrs(s, request=ctx, now=1_790_000_000)  # 2026-09-21 14:13 UTC, a Monday

@@ -19,7 +19,8 @@ def test_round_trip() -> None:
     "data",
     [None, b"", b"\xc1", msgpack.packb([1, 2, 3, 4, 5]), msgpack.packb([4, -1, 0, 0, 0, 0, 0, [], None, []]),
      msgpack.packb([4, "x", 0, 0, 0, 0, 0, [], None, []]), msgpack.packb([9, 1, 0, 0, 0, 0, 0, [], None, []]),
-     msgpack.packb([4, 1, 0, 0, 0, 0, 0, [], 5, []]), msgpack.packb([4, 1, 0, 0, 0, 0, 0, [], None, [[1, -2, 0, 0, 0, 0]]]), msgpack.packb({"a": 1})],
+     msgpack.packb([4, 1, 0, 0, 0, 0, 0, [], 5, []]),
+     msgpack.packb([4, 1, 0, 0, 0, 0, 0, [], None, [[1, -2, 0, 0, 0, 0]]]), msgpack.packb({"a": 1})],
 )
 def test_unreadable_profiles_are_none(data: bytes | None) -> None:
     assert decode_profile(data) is None

@@ -20,7 +20,8 @@ CODEC = SessionCodec(Signer([b"k"], "session"))
 
 def busy_session() -> Session:
     s = session()
-    record_page_view(s, Page("home"), NOW, "utm_source=news&utm_campaign=Fall Sale", "https://www.google.com/x", "shop.example")
+    record_page_view(s, Page("home"), NOW, "utm_source=news&utm_campaign=Fall Sale", "https://www.google.com/x",
+                     "shop.example")
     for i in range(3):
         pv = record_page_view(s, Page("product", "sneakers", f"runner-{i}"), NOW + i)
     credit_dwell(s, pv, 40, NOW + 5)

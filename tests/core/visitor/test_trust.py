@@ -63,7 +63,8 @@ def test_a_token_signed_with_another_secret_or_without_a_shop_secret_names_nobod
 
 
 def test_identify_events_carry_a_token_or_a_claim_the_edge_ignores() -> None:
-    b = parse_beacon(json.dumps({"events": [{"type": "identify", "token": "nudge1.a.1.b"}]}).encode(), "application/json")
+    body = json.dumps({"events": [{"type": "identify", "token": "nudge1.a.1.b"}]}).encode()
+    b = parse_beacon(body, "application/json")
     assert b.events == (Event("identify", token="nudge1.a.1.b"),)
     app = make_app()
     app.shop_secret = SHOP
