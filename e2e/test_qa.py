@@ -50,7 +50,8 @@ RULE_IDS = [r.id for r in load_ruleset(read_rule_files(REPO_ROOT / "rules")).rul
 
 def nudge_cli(*args: str) -> subprocess.CompletedProcess[str]:
     """`nudge ...` as a developer runs it, on this checkout's code."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "src"), str(REPO_ROOT / "tools"), str(REPO_ROOT)])}
+    python_path = os.pathsep.join([str(REPO_ROOT / "src"), str(REPO_ROOT / "tools"), str(REPO_ROOT)])
+    env = {**os.environ, "PYTHONPATH": python_path}
     env.pop("NUDGE_SECRET", None)
     return subprocess.run([sys.executable, "-m", "nudge_tools", *args], cwd=REPO_ROOT, env=env, capture_output=True,
                           text=True, timeout=120)
