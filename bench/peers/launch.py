@@ -23,9 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 # {"type":"reloadComplete","proxyData":{"userWorkerUrl":{...,"port":"43121"}...
 _WORKER_PORT = re.compile(r'"reloadComplete".*?"userWorkerUrl":\{[^}]*"port":"(\d+)"')
-# The origin: switch to [sys.executable, "-m", "nudge_tools.origin", "--sized"] (with tools/ on
-# PYTHONPATH) once tools/nudge_tools/origin.py is on main; same flags and ready line.
-ORIGIN_COMMAND = [sys.executable, str(ROOT / "bench" / "peers" / "origin.py"), "--sized"]
+# The origin: the one tests and benches share, serving shop pages of ?kb= KB on every path.
+ORIGIN_COMMAND = [sys.executable, "-m", "nudge_tools.origin", "--sized"]
 
 
 def free_port() -> int:
@@ -86,7 +85,7 @@ class Started:
 @contextmanager
 def origin() -> Iterator[str]:
     started = Started([*ORIGIN_COMMAND, "--port", str(free_port())],
-                      env={"PYTHONPATH": str(ROOT / "tools")})
+                      env={"PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT / 'tools'}"})
     try:
         line = started.wait_for("origin on http://", 30)
         yield line.split("origin on ", 1)[1].strip()
