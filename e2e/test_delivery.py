@@ -75,20 +75,26 @@ def stored_profile(stack: Stack, context: BrowserContext) -> Profile | None:
     return decode_profile(kv_value(stack, profile_key(session.visitor_id))) if session else None
 
 
-def wait_for(condition: Callable[[], bool], what: str, stack: Stack, timeout: float = 15) -> None:
+def wait_for(condition: Callable[[], bool], what: str | Callable[[], str], stack: Stack, timeout: float = 15) -> None:
     """Polls `condition` (the edge writes KV and answers beacons in the background: never a fixed
     sleep); fails with the end of the edge's output when `timeout` passes."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}:\n{stack.process.output()[-3000:]}")
+            said = what() if callable(what) else what  # what was seen last, for a failure worth reading
+            pytest.fail(f"timed out waiting for {said}:\n{stack.process.output()[-3000:]}")
         time.sleep(0.05)
 
 
 def profile_visits(stack: Stack, context: BrowserContext, visits: int) -> None:
     """Until the profile counts `visits` visits (a visit's first page writes it, in the background)."""
-    wait_for(lambda: getattr(stored_profile(stack, context), "visits", 0) == visits,
-             f"the profile to count {visits} visit(s)", stack)
+    seen: list[object] = []
+
+    def counted() -> bool:
+        seen[:] = [getattr(stored_profile(stack, context), "visits", None)]
+        return seen[0] == visits
+
+    wait_for(counted, lambda: f"the profile to count {visits} visit(s) (it counts {seen[0] if seen else None})", stack)
 
 
 def place_order(page: Page, context: BrowserContext, stack: Stack, product: str) -> None:
