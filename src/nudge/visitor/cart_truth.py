@@ -24,6 +24,7 @@ from typing import Any
 
 from nudge.visitor.cart import apply_cart_change, read_cart_request, replace_cart_lines
 from nudge.visitor.cart_routes import CartEndpoints, CartTruthSource, RouteMatch
+from nudge.visitor.purchases import shop_header_fields
 from nudge.visitor.session import (
     CART_FROM_SHOP,
     CART_SOURCES,
@@ -49,11 +50,7 @@ def parse_cart_header(value: str | None) -> CartTruth | None:
     changes nothing). Unknown fields are ignored."""
     if not value or len(value) > 256:
         return None
-    fields: dict[str, str] = {}
-    for part in value.split(";"):
-        name, sep, raw = part.partition("=")
-        if sep:
-            fields.setdefault(name.strip().lower(), raw.strip())
+    fields = shop_header_fields(value)
     return _truth(fields.get("items"), fields.get("value"), 1.0)
 
 

@@ -28,16 +28,23 @@ class ShopOrder:
     value: float  # in the shop's currency
 
 
-def parse_order_header(value: str | None) -> ShopOrder | None:
-    """The order an `X-Nudge-Order` header names; None when absent or malformed (the edge then
-    counts nothing: a shop's mistake must not invent revenue). Unknown fields are ignored."""
-    if not value or len(value) > 512:
-        return None
+def shop_header_fields(value: str) -> dict[str, str]:
+    """The `name=value; name=value` fields of a header the shop sends (X-Nudge-Order, X-Nudge-Cart):
+    names lower-cased, the first of a repeated name kept, parts without `=` skipped."""
     fields: dict[str, str] = {}
     for part in value.split(";"):
         name, sep, raw = part.partition("=")
         if sep:
             fields.setdefault(name.strip().lower(), raw.strip())
+    return fields
+
+
+def parse_order_header(value: str | None) -> ShopOrder | None:
+    """The order an `X-Nudge-Order` header names; None when absent or malformed (the edge then
+    counts nothing: a shop's mistake must not invent revenue). Unknown fields are ignored."""
+    if not value or len(value) > 512:
+        return None
+    fields = shop_header_fields(value)
     order_id = fields.get("id", "")
     if not order_id or len(order_id) > MAX_ORDER_ID or not order_id.isascii() or not order_id.isprintable():
         return None
