@@ -216,8 +216,10 @@ def test_rewritten_pages_carry_server_timing_and_one_json_log_line(edge: Edge) -
     lines = [line for line in page_log_lines(edge)[before:] if line["page"] == "product"]
     assert len(lines) == 1 and "recommendations" in lines[0]["slots"] and lines[0]["ended"] is True
     # the total includes the handler calls made while the body streamed, after the header was sent
-    # head, body, </body>, the slot, the document's end
-    assert lines[0]["handlers"] == 5 and float(str(lines[0]["ms"])) > before_body
+    # (head, body, </body>, the slot, the document's end: all five counted). Its time can only grow,
+    # but not always visibly: workerd's clock moves in whole milliseconds and only between I/O
+    # (Cloudflare's timer mitigation), so sub-millisecond handlers may add 0.
+    assert lines[0]["handlers"] == 5 and float(str(lines[0]["ms"])) >= before_body
 
 
 def test_explain_lists_every_rule_with_its_reason_for_this_browser(edge: Edge) -> None:
