@@ -38,6 +38,8 @@ def test_cart_post_seen_at_the_edge_changes_the_cart_attributes(page: Page, cont
     cart = visitor_attributes(session, PageKind("product", "sneakers"), None, session.last_seen)["cart"]
     assert cart["items"] == 1 and cart["lines"] == 1 and cart["value"] == price
     assert cart["age_minutes"] == 0
+    page.goto(PRODUCT)  # the edge has seen the cart: the client stops relaying cart events
+    assert page.evaluate("window.__nudge.cartEvents") is False
 
 
 def test_forget_erases_the_visitor(page: Page, context: BrowserContext) -> None:

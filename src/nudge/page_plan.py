@@ -117,7 +117,7 @@ def plan_page(engine: Engine, request: PageRequest, session: Session, offer: Red
     shown_offer = offer_shown(engine.offer_apply(offer.rule_id), offer_confirmed,
                               engine.ruleset.settings.offer_header == "honoured") if offer else None
     placed = place(rendered, notices(cookies, offer if shown_offer else None, shown_offer, page, preview))
-    config = client_config(engine, page, pv, [n for n, _ in rendered], tracked)
+    config = client_config(engine, page, pv, [n for n, _ in rendered], tracked, session.edge_cart_seen)
     placed.body_end += [render.config_script(config),
                         render.client_script_tag(engine.client_src, injection.script_nonce)]
     if not style:
@@ -300,12 +300,16 @@ def place(rendered: list[tuple[Nudge, str]], opening: list[str]) -> Placement:
     return placed
 
 
-def client_config(engine: Engine, page: Page, pv: int, shown: list[Nudge], tracked: bool) -> dict[str, Any]:
-    """The client script's configuration: whether to report, and how to reveal each nudge."""
+def client_config(engine: Engine, page: Page, pv: int, shown: list[Nudge], tracked: bool,
+                  edge_cart_seen: bool = False) -> dict[str, Any]:
+    """The client script's configuration: whether to report, and how to reveal each nudge. Cart
+    events are relayed until the edge has seen the shop's cart in this visit (a wrong route never
+    leaves nudge blind); after that they would count for nothing, and a beacon sent with each add
+    would race the cart request for the session cookie, so the client stops sending them."""
     return {
         "v": 1,
         "track": tracked,
-        "cartEvents": True,  # always relayed: they count until the edge sees the cart (tracking.apply_beacon)
+        "cartEvents": not (engine.cart is not None and edge_cart_seen),
         "pv": pv,
         "beacon": BEACON_PATH,
         "page": {"type": page.type, "category": page.category, "product": page.product},

@@ -14,6 +14,7 @@ from nudge.offers import Redeemed
 from nudge.page_plan import (
     Placement,
     classify,
+    client_config,
     client_nudge,
     count_served,
     notices,
@@ -30,7 +31,7 @@ from nudge.visitor.pages import Page
 from nudge.visitor.product_facts import ProductFacts
 from nudge.visitor.session import Session
 
-from .factories import NOW, make_app, req, session
+from .factories import NOW, make_app, repo_rule_files, req, session
 
 APP = make_app()
 RULES = APP.ruleset
@@ -187,3 +188,12 @@ def test_a_product_viewed_before_its_category_was_learned_counts_on_the_next_pag
     app.catalog.remember("unlisted-runner", ProductFacts("unlisted-runner", category="sneakers"))  # read as it streamed
     app.plan_page(req("/"), s, None, None, NOW + 30)
     assert len(s.categories["sneakers"].products) == 1  # its first view counts for sneakers
+
+
+def test_cart_events_are_relayed_until_the_edge_has_seen_the_cart() -> None:
+    app = make_app()  # the repo's rules watch the demo's cart routes at the edge
+    assert app.cart is not None
+    assert client_config(app, SNEAKERS, 1, [], True)["cartEvents"] is True
+    assert client_config(app, SNEAKERS, 2, [], True, edge_cart_seen=True)["cartEvents"] is False
+    no_routes = make_app({k: v for k, v in repo_rule_files().items() if k != "site.toml"})
+    assert client_config(no_routes, SNEAKERS, 2, [], True, edge_cart_seen=True)["cartEvents"] is True

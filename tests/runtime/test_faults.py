@@ -109,10 +109,13 @@ def kv_put(kv_dir: Path, values: dict[str, bytes]) -> None:
     entries = [{"key": key, "value": base64.b64encode(value).decode(), "base64": True} for key, value in values.items()]
     listing = kv_dir.parent / f"{kv_dir.name}-bulk.json"
     listing.write_text(json.dumps(entries))
-    done = subprocess.run([str(REPO_ROOT / "node_modules" / ".bin" / "wrangler"), "kv", "bulk", "put", "--local",
-                           "--persist-to", str(kv_dir.resolve()), "--binding", "NUDGE_KV", str(listing)],
-                          cwd=REPO_ROOT, env={**os.environ, **edge_environment()},
-                          capture_output=True, text=True)
+    command = [str(REPO_ROOT / "node_modules" / ".bin" / "wrangler"), "kv", "bulk", "put", "--local",
+               "--persist-to", str(kv_dir.resolve()), "--binding", "NUDGE_KV", str(listing)]
+    for _ in range(5):  # the running edge's workerd may hold the store's SQLite: a 500 until it lets go
+        done = subprocess.run(command, cwd=REPO_ROOT, env={**os.environ, **edge_environment()},
+                              capture_output=True, text=True)
+        if done.returncode == 0 or "500 Internal Server Error" not in done.stdout + done.stderr:
+            break
     assert done.returncode == 0, f"wrangler kv bulk put failed:\n{done.stdout}{done.stderr}"
 
 
