@@ -49,10 +49,13 @@ class Redeemed:
         """(was, now) for a price the page marks (`data-nudge-price="129.00"`, microdata `content`),
         or None when the value is not a plain price. Amounts never take a price below zero."""
         was = parse_price(marked) if marked else None
-        if was is None:
-            return None
+        return (was, self.discounted(was)) if was is not None else None
+
+    def discounted(self, was: float, places: int = 2) -> float:
+        """`was` less this offer's discount, to the cent (or the currency's minor unit, `places`);
+        never below zero."""
         off = self.amount if self.amount is not None else was * self.percent / 100
-        return was, round(max(0.0, was - off), 2)
+        return round(max(0.0, was - off), places)
 
 
 def offer_expiry(offer: Offer, now: int) -> int:

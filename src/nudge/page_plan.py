@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 from nudge.delivery import render
 from nudge.delivery.csp import UNRESTRICTED, Injection
+from nudge.delivery.price_selectors import PriceSelector
 from nudge.events import Event
 from nudge.followups.planning import Before, FollowUpPlan
 from nudge.offer_apply import OfferShown, offer_shown
@@ -67,6 +68,7 @@ class PagePlan:
     learn: str | None = None  # a product slug whose facts nudge should read from this page
     slots: dict[str, tuple[str, str]] = field(default_factory=dict)  # slot -> ("replace"|"append", html)
     prices: Redeemed | None = None  # rewrite the prices the page marks with this offer's discount
+    price_selectors: tuple[PriceSelector, ...] = ()  # [site] prices: used only when `prices` is set
     page_category: str | None = None
     currency: str = "USD"
     events: list[Event] = field(default_factory=list)  # exposures and on-load impressions
@@ -131,6 +133,7 @@ def plan_page(engine: Engine, request: PageRequest, session: Session, offer: Red
         learn=product_to_learn(engine, page, facts),
         slots=placed.slots,
         prices=offer if offer and style and shown_offer and shown_offer.rewrite_prices else None,
+        price_selectors=engine.ruleset.settings.prices,
         page_category=page.category,
         currency=engine.ruleset.settings.currency,
         events=events,

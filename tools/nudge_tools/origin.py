@@ -35,6 +35,7 @@ from nudge_tools.origin_pages import (
     OWN_COOKIES,
     PAGE,
     PAGES,
+    PLAIN_PRICES_PAGE,
     PRODUCT_PAGE,
     SHOP_PAGE,
     UNKNOWN_ENCODED,
@@ -171,13 +172,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _collection(self) -> None:
         # ?csp=POLICY sends it; ?applied=1: offer already priced in; ?cache=VALUE: Cache-Control;
-        # ?cookie=1: a Set-Cookie of its own; ?vary=VALUE: a Vary (?vary=User-Agent)
+        # ?cookie=1: a Set-Cookie of its own; ?vary=VALUE: a Vary (?vary=User-Agent);
+        # ?markup=plain: prices without nudge's markup
         extra = [("Content-Security-Policy", v) for v in self.query.get("csp", [])]
         extra += [("X-Nudge-Offer-Applied", "1")] if self.query.get("applied") else []
         extra += [("Cache-Control", v) for v in self.query.get("cache", [])]
         extra += [("Set-Cookie", "shop_session=abc; Path=/")] if self.query.get("cookie") else []
         extra += [("Vary", v) for v in self.query.get("vary", [])]
-        self._send(200, SHOP_PAGE.encode(), headers=extra)
+        page = PLAIN_PRICES_PAGE if self.arg("markup", "") == "plain" else SHOP_PAGE
+        self._send(200, page.encode(), headers=extra)
 
     def _asset(self) -> None:
         self._send(200, ASSET, "application/octet-stream", [("ETag", '"abc"')])

@@ -37,6 +37,33 @@ SHOP_PAGE = (
     "</body></html>"
 )
 
+# A shop page whose prices carry no nudge markup, as WooCommerce and Shopify's Dawn theme write
+# them (rules/site.toml `[site] prices` names them), with what must stay as it is around them.
+WOO_AMOUNT = ('<span class="woocommerce-Price-amount amount"><bdi>'
+              '<span class="woocommerce-Price-currencySymbol">&#36;</span>{}</bdi></span>')
+PLAIN_PRICES_PAGE = (
+    "<!doctype html><html><head><title>Plain prices</title></head><body>"
+    f'<p class="woo-regular price">{WOO_AMOUNT.format("129.00")}</p>'
+    f'<p class="woo-sale price"><del aria-hidden="true">{WOO_AMOUNT.format("150.00")}</del> '
+    '<span class="screen-reader-text">Original price was: &#36;150.00.</span>'
+    f'<ins aria-hidden="true">{WOO_AMOUNT.format("99.00")}</ins>'
+    '<span class="screen-reader-text">Current price is: &#36;99.00.</span></p>'
+    '<div class="dawn price"><div class="price__regular">'
+    '<span class="visually-hidden">Regular price</span>'
+    '<span class="price-item price-item--regular">\n  $1,299.00 USD\n</span></div>'
+    '<div class="price__sale"><s class="price-item price-item--regular">$150.00</s>'
+    '<span class="price-item price-item--sale">$89.00</span></div></div>'
+    '<div class="price__regular"><span class="price-item price-item--regular">Sold out</span></div>'
+    '<div class="price__regular"><span class="price-item price-item--regular" data-nudge-category="accessories">'
+    "$24.00</span></div>"
+    '<div class="price__regular"><span class="price-item price-item--regular" data-nudge-category="sneakers">'
+    "$50.00</span></div>"
+    '<div class="price__regular"><span class="price-item price-item--regular">'
+    '<span data-nudge-price="49.00">$49.00</span></span></div>'
+    '<span class="card-price" data-price="$24.00">$24.00</span>'
+    "</body></html>"
+)
+
 # -- awkward pages, for the fault tests: name -> (body, Content-Type) served at /fault/page/<name>
 
 PAGES: dict[str, tuple[bytes, str]] = {

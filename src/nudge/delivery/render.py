@@ -53,6 +53,8 @@ grid-template-columns:repeat(auto-fill,minmax(150px,1fr))}
 .nudge-recs img{display:block;width:100%;height:auto;aspect-ratio:1;object-fit:cover;border-radius:8px}
 .nudge-recs-name{display:block;font-weight:600;margin-top:6px}
 .nudge-was{opacity:.7;margin-right:.35em}
+[data-nudge-price-text]:has(>[data-nudge-price-new]){text-decoration:line-through}
+[data-nudge-price-new]{display:inline-block;margin-left:.35em;text-decoration:none}
 .nudge-sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 .nudge-banner button{border:0;background:none;color:inherit;font-size:18px;cursor:pointer}
 .nudge-banner a{color:inherit;font-weight:600;text-decoration:underline}
@@ -163,6 +165,16 @@ def price(was: float, now: float, currency: str) -> str:
     """A marked price after the visitor's discount: the old one struck through, then the new one."""
     return (f'<s class="nudge-was"><span class="nudge-sr">was </span>{escape(money(was, currency))}</s>'
             f'<span class="nudge-now">{escape(money(now, currency))}</span>')
+
+
+# A price element read from its text ([site] prices): the shop's own content stays, and the new
+# price goes in after it; the style above strikes the content through (an inline-block is not struck).
+TEXT_PRICE_MARK = "data-nudge-price-text"
+
+
+def text_price(now: str) -> str:
+    """The discounted price after a price element's own text, written as the shop writes prices."""
+    return f'<span class="nudge-now" data-nudge-price-new><span class="nudge-sr">now </span>{escape(now)}</span>'
 
 
 # What the banner on the offer's pages says, by what the cart backs (offer_apply.OfferShown.wording):

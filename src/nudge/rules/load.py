@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from nudge.delivery.exclusions import DEFAULT_EXCLUDE, MAX_EXCLUDE
+from nudge.delivery.price_selectors import PriceConfigError, PriceSelector, parse_price_selectors
 from nudge.offer_apply import APPLY_MODES, DEFAULT_MODE, HEADER_TRUST, apply_url_problem
 from nudge.rules.load_rule import load_rule
 from nudge.rules.model import Rule, RuleSet, Settings
@@ -72,7 +73,7 @@ def _load_site(data: dict[str, Any]) -> tuple[CartEndpoints | None, Settings]:
     table = site.get("cart", dict, None)
     limits = Fields(SITE_FILE, site.get("nudges", dict, {}), "nudges.")
     shop = Fields(SITE_FILE, site.get("shop", dict, {}), "shop.")
-    exclude = _load_exclude(Fields(SITE_FILE, site.get("site", dict, {}), "site."))
+    exclude, prices = _load_site_table(Fields(SITE_FILE, site.get("site", dict, {}), "site."))
     site.done()
     currency = shop.text("currency", "USD", limit=3)
     if not re.fullmatch(r"[A-Z]{3}", currency):
@@ -87,6 +88,7 @@ def _load_site(data: dict[str, Any]) -> tuple[CartEndpoints | None, Settings]:
         free_shipping_over=None if free is None else float(free),
         **_offer_settings(shop),
         exclude=exclude,
+        prices=prices,
     )
     limits.done()
     shop.done()
@@ -98,11 +100,21 @@ def _load_site(data: dict[str, Any]) -> tuple[CartEndpoints | None, Settings]:
         raise RuleError(SITE_FILE, "cart." + exc.field, exc.message) from None
 
 
+def _load_site_table(f: Fields) -> tuple[tuple[str, ...], tuple[PriceSelector, ...]]:
+    """[site]: the paths nudge passes through, and where pages show prices without its markup."""
+    exclude = _load_exclude(f)
+    try:  # the model and checks live with the code that matches them (delivery/price_selectors.py)
+        prices = parse_price_selectors(f.get("prices", list, []))
+    except PriceConfigError as exc:
+        raise f.fail("prices", str(exc)) from None
+    f.done()
+    return exclude, prices
+
+
 def _load_exclude(f: Fields) -> tuple[str, ...]:
     """[site] exclude: the whole list of path globs nudge passes through (the defaults when absent;
     a list replaces them, so `exclude = []` excludes nothing)."""
     globs = f.get("exclude", list, list(DEFAULT_EXCLUDE))
-    f.done()
     if len(globs) > MAX_EXCLUDE:
         raise f.fail("exclude", f"more than {MAX_EXCLUDE} globs")
     for glob in globs:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nudge.delivery.exclusions import DEFAULT_EXCLUDE
+from nudge.delivery.price_selectors import PriceSelector
 from nudge.offer_apply import DEFAULT_MODE
 from nudge.rules.conditions import Matcher
 from nudge.rules.product_feed import EMPTY, ShopCatalog
@@ -139,6 +140,7 @@ class Settings:
     offer_apply_url: str = ""  # the platform's apply-by-URL, "/discount/{code}?redirect={redirect}"
     offer_header: str = "confirmed"  # "honoured": the cart charges X-Nudge-Offer's price everywhere
     exclude: tuple[str, ...] = DEFAULT_EXCLUDE  # path globs passed through untouched ([site] exclude)
+    prices: tuple[PriceSelector, ...] = ()  # elements showing prices without nudge's markup ([site] prices)
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,8 @@ from nudge.ledger import LEDGER_BINDING, UNAVAILABLE, Ledger, LedgerClaim, verdi
 from nudge.settings import whole_number
 
 __all__ = ["LEDGER_TIMEOUT", "Kv", "WorkersError", "absent", "cache_match", "cache_put", "edge_cache",
-           "env_int", "env_str", "js_errors", "ledger_redeem", "ledger_used", "local", "open_ledger", "opts",
-           "queue_delay", "record", "started", "to_bytes"]
+           "env_int", "env_str", "html_content", "js_errors", "ledger_redeem", "ledger_used", "local", "open_ledger",
+           "opts", "queue_delay", "record", "started", "to_bytes"]
 
 log = logging.getLogger("nudge")
 
@@ -61,6 +61,18 @@ def absent(value: Any) -> bool:
 def opts(**kwargs: Any) -> Any:
     """A JS options object ({status, headers, ...}) from keyword arguments."""
     return to_js(kwargs, dict_converter=js.Object.fromEntries)
+
+
+_html_options: Any = None
+
+
+def html_content() -> Any:
+    """HTMLRewriter's `{html: true}`, made once per isolate on first use (not at import: JS
+    objects must not be held from the top level, which Workers snapshot)."""
+    global _html_options
+    if _html_options is None:
+        _html_options = opts(html=True)
+    return _html_options
 
 
 def to_bytes(value: Any) -> bytes | None:

@@ -1,5 +1,5 @@
-"""HTMLRewriter for one page: nudge's markup into head and body, the slots rules chose, marked
-prices with the visitor's discount, the product facts learned as the page streams by, and the
+"""HTMLRewriter for one page: nudge's markup into head and body, the slots rules chose, prices
+with the visitor's discount, the product facts learned as the page streams by, and the
 lifetime of the proxies handed to JS for all of that. Every handler is timed into the page's own
 time and never lets an error out (that would break the stream mid-page).
 """
@@ -17,26 +17,14 @@ from nudge.delivery import render
 from nudge.engine import Engine, PagePlan
 from nudge.failures import fail_open
 from nudge.kv_keys import CATALOG_TTL, product_key
-from nudge.offers import Redeemed
-from nudge.runtime.bindings import Kv, opts
+from nudge.runtime.bindings import Kv, html_content
 from nudge.runtime.http import rebuilt
+from nudge.runtime.price_rewriter import Prices
 from nudge.timing import OwnTime
 from nudge.visitor.learned_catalog import encode_facts
 from nudge.visitor.product_facts import META_KEYS, ProductFactsCollector
 
 __all__ = ["Learner", "rewrite"]
-
-_html_options: Any = None
-
-
-def _html() -> Any:
-    """HTMLRewriter's `{html: true}`, made once per isolate on first use (not at import: JS
-    objects must not be held from the top level, which Workers snapshot)."""
-    global _html_options
-    if _html_options is None:
-        _html_options = opts(html=True)
-    return _html_options
-
 
 # Prices: marked ones, and microdata with visible text (not meta/link). The product facts: the
 # meta tags the collector reads, not every og: tag (any case and spacing, as it accepts them).
@@ -62,7 +50,7 @@ class _Markup:
         if self.style_placed or not self.style:
             return
         self.style_placed = True  # at the start: no need to wait for a </head> the page may not have
-        el.prepend(self.style, _html())
+        el.prepend(self.style, html_content())
 
     def body(self, el: Any) -> None:
         if self.body_seen:
@@ -71,7 +59,7 @@ class _Markup:
         first = self.start if self.style_placed else self.style + self.start
         self.style_placed = True
         if first:
-            el.prepend(first, _html())
+            el.prepend(first, html_content())
         if self.end:
             el.onEndTag(self.jar.proxy(self._before_body_end))
 
@@ -80,13 +68,13 @@ class _Markup:
         with fail_open("injection failed; page left as is"):
             if not self.end_placed:
                 self.end_placed = True
-                end.before(self.end, _html())
+                end.before(self.end, html_content())
         self.clock.handler_call(started)
 
     def document_end(self, end: Any) -> None:
         if self.body_seen and self.end and not self.end_placed:
             self.end_placed = True
-            end.append(self.end, _html())
+            end.append(self.end, html_content())
 
 
 class _PageRewriter:
@@ -100,8 +88,7 @@ class _PageRewriter:
         self.clock, self.jar, self.learn = clock, jar, learn
         self.markup = _Markup(clock, jar, plan.head, plan.body_start, plan.body_end)
         self.slots = dict(plan.slots)  # emptied as they are filled: the first element of a name only
-        self.prices = (_Prices(plan.prices, plan.currency, plan.page_category == plan.prices.category)
-                       if plan.prices is not None else None)
+        self.prices = Prices(clock, jar.proxy, plan.prices, plan) if plan.prices is not None else None
 
     def selector(self) -> str:
         """Only the elements this page needs: head, body, the slots a rule fills, and prices when
@@ -132,9 +119,9 @@ class _PageRewriter:
         text in arbitrary chunks."""
         html = render.ascii_html(html)
         if mode == "append":
-            el.append(html, _html())
+            el.append(html, html_content())
         else:
-            el.setInnerContent(html, _html())
+            el.setInnerContent(html, html_content())
 
     def end(self, end: Any) -> None:
         started = self.clock.timer()
@@ -145,33 +132,6 @@ class _PageRewriter:
                 self.learn.finish()
         self.clock.handler_call(started)
         self.jar.close(ended=True)
-
-
-class _Prices:
-    """Shows marked prices with the visitor's discount where the cart charges it but the page does
-    not show it (`apply = "header"` with `[shop] offer_header = "honoured"`, offer_apply.py):
-    `data-nudge-price="129.00"` or schema.org microdata `itemprop="price" content="129.00"`. The
-    value comes from the attribute and the element's whole content is replaced. A price marked
-    `data-nudge-category="..."` is rewritten on any page when that is the offer's category (and
-    never when it is another); an unmarked one only on pages of the offer's category."""
-
-    def __init__(self, offer: Redeemed, currency: str, page_matches: bool) -> None:
-        self.offer, self.currency, self.page_matches = offer, currency, page_matches
-
-    def rewrite(self, el: Any) -> None:
-        category = el.getAttribute("data-nudge-category")
-        if not (category == self.offer.category if isinstance(category, str) else self.page_matches):
-            return
-        marked = el.getAttribute("data-nudge-price")
-        if not isinstance(marked, str):
-            marked = el.getAttribute("content")  # microdata (the selector skips meta and link)
-        prices = self.offer.price_after(marked if isinstance(marked, str) else None)
-        if prices is None:
-            return
-        el.setInnerContent(render.ascii_html(render.price(prices[0], prices[1], self.currency)), _html())
-        el.setAttribute("data-nudge-priced", "")
-        if isinstance(el.getAttribute("content"), str):
-            el.setAttribute("content", f"{prices[1]:.2f}")
 
 
 class Learner:
@@ -248,7 +208,8 @@ def rewrite(origin_resp: Any, plan: PagePlan, clock: OwnTime, report: Callable[[
             learn: Learner | None = None) -> Any:
     """The page streamed through HTMLRewriter, anchored on head, body and the elements the page
     marks for nudge, so few handler calls cross into Python (4 on a typical page: head, body,
-    </body> and the document's end; one more per filled slot or rewritten price)."""
+    </body> and the document's end; one more per filled slot or rewritten price, and where an
+    offer's prices are shown, those for the elements `[site] prices` names and their text)."""
     base = rebuilt(origin_resp)  # status, text and a mutable copy of the headers
     headers = base.headers
     # nudge's own time so far (reading the visitor, deciding, rendering); the handler calls while
@@ -264,6 +225,8 @@ def rewrite(origin_resp: Any, plan: PagePlan, clock: OwnTime, report: Callable[[
     page = _PageRewriter(clock, jar, plan, learn)
     handler = jar.proxy(page)
     rewriter = js.HTMLRewriter.new().on(page.selector(), handler)
+    if page.prices is not None:  # an offer whose prices nudge shows: the elements [site] prices names
+        rewriter = page.prices.register(rewriter)
     if learn is not None:  # only product pages whose facts nudge does not know yet
         reader = jar.proxy(learn)
         rewriter = rewriter.on(f'script[type="application/ld+json"], {_FACT_METAS}', reader)
