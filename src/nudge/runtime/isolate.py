@@ -11,6 +11,7 @@ import logging
 import time
 from typing import Any
 
+from nudge.delivery.unshared_pages import UnsharedPages
 from nudge.engine import Engine
 from nudge.failures import fail_open
 from nudge.kv_keys import POINTER_KEY, blob_key
@@ -23,7 +24,7 @@ from nudge.signing import BadData
 from nudge.visitor.recent_profiles import RecentProfiles
 
 __all__ = ["ConfigError", "engine_for", "engine_or_none", "recent_profiles", "refresh_rules_for_batch",
-           "refresh_rules_if_due"]
+           "refresh_rules_if_due", "unshared_pages"]
 
 log = logging.getLogger("nudge")
 
@@ -43,6 +44,7 @@ class _Isolate:
 
 _isolate = _Isolate()
 recent_profiles = RecentProfiles()  # profiles read or written in the last minute (visitor/recent_profiles.py)
+unshared_pages = UnsharedPages()  # pages not looked up in the edge cache for now (delivery/unshared_pages.py)
 
 
 def _bundled_rules() -> tuple[RuleSet, str] | Exception:
