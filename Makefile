@@ -42,10 +42,11 @@ build/pyodide/pyodide_dev.capnp.bin: node_modules/.installed $(VENV)/.installed 
 snapshot: build/pyodide/pyodide_dev.capnp.bin python_modules/msgpack/__init__.py src/nudge/_bundle.py .dev.vars
 	$(PY) scripts/pyodide/snapshot.py
 
-# The Worker's one run-time dependency, vendored as pywrangler does: msgpack's pure-Python modules.
+# The Worker's run-time dependencies, vendored as pywrangler does: msgpack's and cachetools' pure-Python modules.
 python_modules/msgpack/__init__.py: $(VENV)/.installed
-	rm -rf python_modules && mkdir -p python_modules/msgpack
+	rm -rf python_modules && mkdir -p python_modules/msgpack python_modules/cachetools
 	cp $(VENV)/lib/python3.13/site-packages/msgpack/*.py python_modules/msgpack/
+	cp $(VENV)/lib/python3.13/site-packages/cachetools/*.py python_modules/cachetools/
 
 chromium:
 	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium; }

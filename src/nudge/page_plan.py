@@ -74,13 +74,16 @@ class PagePlan:
     events: list[Event] = field(default_factory=list)  # exposures and on-load impressions
     followups: FollowUpPlan = field(default_factory=FollowUpPlan)
 
-    def log_line(self, status: str, rules_version: str, own_ms: float, handlers: int, ended: bool) -> str:
+    def log_line(self, status: str, rules_version: str, own_ms: float, handlers: int, ended: bool,
+                 profile: str = "none") -> str:
         """One structured JSON line per page: the decision summary, no personal data (no path,
         query, visitor id or attribute values). `own_ms`: nudge's own time on the page, handler
-        calls included; `ended`: False when the body stopped streaming before its end."""
+        calls included; `ended`: False when the body stopped streaming before its end; `profile`:
+        where the visitor's profile came from ("kv", "held" by the isolate, "late": KV missed its
+        budget, "none": not read)."""
         return json.dumps({
             "nudge": "page", "page": self.page.type, "visitor": status, "rules": rules_version, "ms": own_ms,
-            "handlers": handlers, "ended": ended,
+            "handlers": handlers, "ended": ended, "profile": profile,
             "decided": [{"rule": n.rule.id, "variant": n.variant, "group": group(n)} for n in self.nudges],
             "slots": sorted(self.slots), "prices": self.prices is not None,
         }, separators=(",", ":"))

@@ -106,8 +106,8 @@ def test_the_log_line_summarizes_the_decision_without_personal_data() -> None:
     a = app("holdout = 10")
     plan = a.plan_page(PageRequest(RequestContext(path="/"), query="email=jane@example.com"),
                        Session.fresh(NOW, b"visitor1"), None, None, NOW)
-    line = json.loads(plan.log_line("tracked", "bundled:x", 0.42, 3, True))
+    line = json.loads(plan.log_line("tracked", "bundled:x", 0.42, 3, True, "held"))
     assert line == {"nudge": "page", "page": "home", "visitor": "tracked", "rules": "bundled:x", "ms": 0.42,
-                    "handlers": 3, "ended": True,
+                    "handlers": 3, "ended": True, "profile": "held",
                     "decided": [{"rule": "hello", "variant": 0, "group": "treatment"}], "slots": [], "prices": False}
     assert "jane" not in json.dumps(line) and b"visitor1".hex() not in json.dumps(line)

@@ -114,3 +114,23 @@ def test_the_rewritten_head_leaves_before_the_origin_has_finished(edge: BenchEdg
     assert head_at is not None and head_at < pause - 0.5 < pause < done_at
     assert b'id="nudge-style"' in head and b"<body" not in head
     assert received.rstrip().endswith(b"</body></html>") and b'id="nudge-config"' in received
+
+
+def test_a_visitors_later_pages_decide_with_the_profile_the_isolate_holds(edge: BenchEdge) -> None:
+    """A visit's first page reads KV; later pages within the minute KV itself may be stale take the
+    profile this isolate read or wrote (visitor/recent_profiles.py): no KV read, no wait for one."""
+    sources: list[str] = []
+    with httpx.Client(base_url=edge.url, timeout=30) as c:
+        for _ in range(6):  # a read that missed its 50 ms budget under load is not held: read again
+            before = len(edge.page_lines())
+            assert c.get(unique("/collections/boots")).status_code == 200
+            deadline = time.monotonic() + 5
+            while not (mine := [line for line in edge.page_lines()[before:] if line["page"] == "category"]) \
+                    and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert len(mine) == 1, edge.process.output()[-2000:]
+            sources.append(str(mine[0]["profile"]))
+            if sources[-1] == "held":
+                break
+    assert sources[0] in ("kv", "late") and sources[-1] == "held", sources
+    assert set(sources[1:-1]) <= {"kv", "late"}, sources

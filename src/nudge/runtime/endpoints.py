@@ -30,6 +30,7 @@ from nudge.guard import cross_origin_refusal
 from nudge.kv_keys import code_key, identity_key, profile_key
 from nudge.runtime.bindings import Kv, WorkersError, ledger_redeem, record
 from nudge.runtime.http import headers_of, page_request, read_body, reply_response, secure, site, str_or_none
+from nudge.runtime.isolate import recent_profiles
 from nudge.runtime.profiles import link_identity, record_key_event
 from nudge.runtime.queue import erase_followups, follow_up
 from nudge.signing import BadData
@@ -160,6 +161,7 @@ async def _erase_profile(kv: Kv, visitor: str) -> tuple[bool, bool]:
             await kv.delete(identity_key(profile.identity))
             identity = True
     await kv.delete(key)
+    recent_profiles.forget(visitor)
     return profile is not None, identity
 
 

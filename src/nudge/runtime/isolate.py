@@ -11,16 +11,20 @@ import logging
 import time
 from typing import Any
 
+from nudge.delivery.unshared_pages import UnsharedPages
 from nudge.engine import Engine
 from nudge.failures import fail_open
 from nudge.kv_keys import POINTER_KEY, blob_key
 from nudge.rules.blob import load_blob, rules_version
 from nudge.rules.load import RuleError, load_ruleset
+from nudge.rules.model import RuleSet
 from nudge.runtime.bindings import Kv, WorkersError, absent, env_int, env_str, ledger_used, started
 from nudge.settings import ENGINE_VARS, ConfigError, Settings, followups_problem, settings_from
 from nudge.signing import BadData
+from nudge.visitor.recent_profiles import RecentProfiles
 
-__all__ = ["ConfigError", "engine_for", "engine_or_none", "refresh_rules_for_batch", "refresh_rules_if_due"]
+__all__ = ["ConfigError", "engine_for", "engine_or_none", "recent_profiles", "refresh_rules_for_batch",
+           "refresh_rules_if_due", "unshared_pages"]
 
 log = logging.getLogger("nudge")
 
@@ -39,6 +43,24 @@ class _Isolate:
 
 
 _isolate = _Isolate()
+recent_profiles = RecentProfiles()  # profiles read or written in the last minute (visitor/recent_profiles.py)
+unshared_pages = UnsharedPages()  # pages not looked up in the edge cache for now (delivery/unshared_pages.py)
+
+
+def _bundled_rules() -> tuple[RuleSet, str] | Exception:
+    """The rule set deployed with the Worker, parsed and compiled at import, so the memory snapshot
+    Workers take of the top level holds it (an isolate's first request does not parse TOML). No
+    clock or randomness here: whatever import computes is frozen into every isolate. An unusable
+    set is kept as the error: the first request logs it and passes through (fail open)."""
+    from nudge import _bundle  # generated at build time (scripts/build_bundle.py)
+
+    try:
+        return load_ruleset(_bundle.RULE_FILES), "bundled:" + rules_version(_bundle.RULE_FILES)
+    except Exception as exc:  # reported once per isolate by engine_or_none, never at import
+        return exc
+
+
+_BUNDLED = _bundled_rules()
 
 
 def engine_for(env: Any) -> Engine:
@@ -53,10 +75,11 @@ def engine_for(env: Any) -> Engine:
 
 
 def _built(settings: Settings, env: Any) -> Engine:
-    from nudge import _bundle  # generated at build time (scripts/build_bundle.py)
+    from nudge import _bundle
 
-    ruleset = load_ruleset(_bundle.RULE_FILES)
-    bundled = "bundled:" + rules_version(_bundle.RULE_FILES)
+    if isinstance(_BUNDLED, Exception):
+        raise _BUNDLED
+    ruleset, bundled = _BUNDLED
     return Engine(ruleset, settings.secrets, _bundle.CLIENT_JS, settings.consent, settings.edge_cart, bundled,
                   settings.shadow, settings.explain_token, followups_enabled=_followups_on(settings, env),
                   shop_secret=settings.shop_secret)

@@ -1,6 +1,7 @@
 """The origin's response: fetched (a body the runtime cannot decode fails here, not mid-page),
 or taken from the edge cache when the origin allowed the page to be shared, and kept there only
-once all of it has arrived. Which pages may be shared is guard.shareable_page's decision.
+once all of it has arrived. Which pages may be shared is guard.shareable_page's decision; a page
+the origin lately refused to share is not looked up at all (delivery/unshared_pages.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from nudge.delivery.page_policy import decoded_by_runtime, needs_probe, too_big_
 from nudge.guard import shareable_page
 from nudge.runtime.bindings import WorkersError, absent, cache_match, cache_put, edge_cache, js_errors
 from nudge.runtime.http import headers_of, new_headers, rebuilt, respond
+from nudge.runtime.isolate import unshared_pages
 
 __all__ = ["fetch_origin"]
 
@@ -32,14 +34,18 @@ async def _from_cache_or_origin(request: Any, cache_key: str | None, ctx: Any) -
     cache = edge_cache() if cache_key else None
     if cache_key is None or cache is None:
         return await _decodable(await _fetched(request))
-    try:
-        hit = await cache_match(cache, cache_key)
-        if hit is not None:
-            return hit
-    except WorkersError as exc:
-        log.warning("nudge: edge cache read failed: %s", exc)
+    if unshared_pages.worth_looking_up(cache_key):  # not a page the origin lately refused to share
+        try:
+            hit = await cache_match(cache, cache_key)
+            if hit is not None:
+                return hit
+        except WorkersError as exc:
+            log.warning("nudge: edge cache read failed: %s", exc)
     resp = await _fetched(request)
-    if shareable_page(int(resp.status), headers_of(resp, ("cache-control", "content-type", "set-cookie", "vary"))):
+    shareable = shareable_page(int(resp.status), headers_of(resp, ("cache-control", "content-type", "set-cookie",
+                                                                    "vary")))
+    unshared_pages.answered(cache_key, shareable)
+    if shareable:
         try:
             with js_errors():
                 ctx.waitUntil(_keep_whole(cache, cache_key, resp.clone()))

@@ -13,6 +13,7 @@ from typing import Any
 from nudge.engine import Engine, KeyEvent
 from nudge.kv_keys import CONTACT_TTL, contact_key, identity_key, profile_key
 from nudge.runtime.bindings import Kv, WorkersError, started
+from nudge.runtime.isolate import recent_profiles
 from nudge.visitor.linking import adopt_link, already_linked, with_link
 from nudge.visitor.profile import Profile, decode_profile, encode_profile, merged_profile
 from nudge.visitor.purchases import ShopOrder
@@ -105,7 +106,9 @@ async def write_profile(env: Any, app: Engine, session: Session, now: int, write
             return
         write = app.visit_profile(decode_profile(stored), session, now)
     if write is not None:
-        await kv.keep(key, encode_profile(with_link(write, linked)))
+        written = encode_profile(with_link(write, linked))
+        await kv.keep(key, written)
+        recent_profiles.keep(session.visitor_id, written)
     elif linked:
         await record_key_event(env, session.visitor_id, KeyEvent(), now, identity=linked)
 
@@ -122,7 +125,9 @@ async def record_key_event(env: Any, visitor: str, event: KeyEvent, now: int, id
     updated = merged_profile(stored, now, new_visit=False, orders=event.orders,
                              revenue=event.revenue, redeemed=event.redeemed, identity=identity,
                              stopped=event.stopped)
-    await kv.keep(profile_key(visitor), encode_profile(updated))
+    written = encode_profile(updated)
+    await kv.keep(profile_key(visitor), written)
+    recent_profiles.keep(visitor, written)
 
 
 async def profile_writes(env: Any, visitor: str, write: Any, bought: KeyEvent | None, now: int) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +52,7 @@ from nudge.runtime.http import (
     str_or_none,
     with_headers,
 )
+from nudge.runtime.isolate import recent_profiles
 from nudge.runtime.origin import fetch_origin
 from nudge.runtime.profiles import (
     link_identity,
@@ -126,6 +128,7 @@ class _Reads:
     facts: Any = None
     cart_body: Any = None
     read_for: str = ""  # the profile key being read
+    held: bytes | None = None  # the profile this isolate read or wrote in the last minute (no KV read)
     slug: str | None = None  # the product page's slug, when its category must come from learned facts
     known: ProductFacts | None = None  # its facts, when the isolate's catalog has them
 
@@ -169,6 +172,7 @@ class _PageFlow:
         self.origin = str(env.ORIGIN_URL).rstrip("/")
         self.action: RouteMatch | None = None  # a request to one of the shop's cart routes
         self.cart_header: str | None = None  # the shop's X-Nudge-Cart (a tracked visitor's only)
+        self.profile_from = "none"  # the page log line's "profile"
 
     async def run(self) -> Any:
         js_req, parts, visit, app = self.js_req, self.parts, self.visit, self.visit.app
@@ -210,7 +214,11 @@ class _PageFlow:
         if not (self.visit.tracked and app is not None and session is not None):
             return
         kv = Kv(self.env)
-        reads.profile = started(kv.get(reads.read_for))
+        # A visit's first page reads KV (its write merges into the freshest value); later pages
+        # take what this isolate read or wrote in the last minute, when it has it.
+        reads.held = None if session.is_new else recent_profiles.get(session.visitor_id)
+        if reads.held is None:
+            reads.profile = started(kv.get(reads.read_for))
         early = app.ruleset.classifier.classify(self.parts.path)
         if early.type == "product" and early.product and not early.category:
             reads.slug = early.product  # the category must come from facts learned from the page
@@ -240,11 +248,8 @@ class _PageFlow:
         was read within its budget; the origin's page as it is when that fails."""
         visit, env, now = self.visit, self.env, self.now
         # The identity lookup (the origin named its customer) and the profile read share one budget.
-        link = link_identity(env, self.ctx, app, session, user, now, KV_BUDGET) \
-            if user is not None and visit.tracked else no_link()
         order = parse_order_header(order_header) if visit.tracked else None
-        (linked, late_link), (stored, landed), order_new = await self.clock.waiting(
-            asyncio.gather(link, _within_budget(reads.profile, "profile"), order_unseen(env, app, order)))
+        (linked, late_link), (stored, landed), order_new = await self._stored(app, session, user, order, reads)
         same_profile = profile_key(session.visitor_id) == reads.read_for
         if not same_profile:  # an identity link adopted another visitor id: its profile was not read
             stored, landed = None, False
@@ -272,6 +277,34 @@ class _PageFlow:
             return rewritten
         return resp
 
+    async def _stored(self, app: Engine, session: Session, user: str | None, order: ShopOrder | None,
+                      reads: _Reads) -> tuple[tuple[str | None, Any], tuple[bytes | None, bool], bool]:
+        """(identity link, (stored profile, landed), order unseen): the identity lookup (the origin
+        named its customer), the profile read and the order guard, sharing one budget. A typical
+        page has only the profile to wait for, or nothing when the isolate holds it."""
+        if user is None or not self.visit.tracked:
+            if order is None:
+                profile = (self._held(reads.held), True) if reads.held is not None else \
+                    await self.clock.waiting(self._profile_read(session, reads))
+                return (None, None), profile, False
+            link = no_link()
+        else:
+            link = link_identity(self.env, self.ctx, app, session, user, self.now, KV_BUDGET)
+        read = _landed(self._held(reads.held)) if reads.held is not None else self._profile_read(session, reads)
+        return await self.clock.waiting(asyncio.gather(link, read, order_unseen(self.env, app, order)))
+
+    def _held(self, stored: bytes) -> bytes:
+        self.profile_from = "held"
+        return stored
+
+    async def _profile_read(self, session: Session, reads: _Reads) -> tuple[bytes | None, bool]:
+        """The profile KV answered within its budget; what landed is kept for the next minute."""
+        stored, landed = await _within_budget(reads.profile, "profile")
+        if landed:
+            recent_profiles.keep(session.visitor_id, stored)
+        self.profile_from = "none" if reads.profile is None else "kv" if landed else "late"
+        return stored, landed
+
     async def _facts(self, app: Engine, reads: _Reads) -> ProductFacts | None:
         """The product's facts: the isolate's, or those KV answered within the budget."""
         if reads.facts is None or reads.slug is None:
@@ -287,10 +320,13 @@ class _PageFlow:
         record(self.env, self.ctx, app.rules_version, plan.events, self.now)
         follow_up(self.env, self.ctx, plan.followups, self.now)
         learn = Learner(app, self.env, self.ctx, plan.learn, clock) if plan.learn and visit.tracked else None
-        status, version = visit.status, app.rules_version
+        status, version, profile = visit.status, app.rules_version, self.profile_from
+        # NUDGE_PAGE_LOG_PERCENT: the share of pages that get their line (each costs a console write)
+        logged = random.randrange(100) < env_int(self.env, "NUDGE_PAGE_LOG_PERCENT", 0, 100, 100)
 
         def log_line(ended: bool) -> None:  # one line per page, once its body has gone through
-            print(plan.log_line(status, version, round(clock.seconds * 1000, 2), clock.calls, ended))
+            if logged:
+                print(plan.log_line(status, version, round(clock.seconds * 1000, 2), clock.calls, ended, profile))
 
         return rewrite(resp, plan, clock, log_line, learn)
 
@@ -325,6 +361,10 @@ class _PageFlow:
             return False
         follow_up(self.env, self.ctx, app.off_page_followups(before, session, self.now, site(self.parts)), self.now)
         return True
+
+async def _landed(held: bytes) -> tuple[bytes | None, bool]:
+    return held, True
+
 
 def _is_page(js_req: Any, resp: Any) -> bool:
     """Only a whole 200 text/html answer to a GET is rewritten (page_policy.is_page)."""
