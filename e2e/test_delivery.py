@@ -8,9 +8,10 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Response, expect
+from playwright.sync_api import Browser, BrowserContext, Cookie, Page, Response, expect
 
 from nudge.kv_keys import profile_key
 from nudge.visitor.profile import Profile, decode_profile
@@ -125,10 +126,30 @@ def recommended(page: Page) -> list[str]:
         "els => els.map(e => e.getAttribute('data-nudge-product'))"))
 
 
-def come_back_later(context: BrowserContext, minutes: int = 31) -> None:
-    """The shopper returns after `minutes` idle: the session cookie's clock is moved back (the edge
-    reads the server's time, which the page clock does not move), so the next page starts a visit."""
-    cookie = next(c for c in context.cookies() if c["name"] == "nudge")
+@contextmanager
+def earlier_visit(context: BrowserContext, stack: Stack, minutes: int = 31) -> Iterator[Page]:
+    """A tab for the shopper's earlier visit, in a cookie jar of its own that starts as `context`'s.
+    When the block ends, the shopper returns `minutes` idle later in `context`: it gets that jar's
+    cookies with the session's clock moved back (the edge reads the server's time, which the page
+    clock does not move), so its next page starts a visit. A jar of its own, because the earlier
+    visit's last beacons (a page sends them as the next page commits; Playwright never sees them)
+    may be answered after any moment a test could pick: their session cookie, landing in `context`
+    after the clock was moved back, would put the idle time back to none."""
+    browser = context.browser
+    assert browser is not None  # a context the `browser` fixture made
+    first = browser.new_context(base_url=stack.edge, viewport={"width": 1280, "height": 800})
+    try:
+        first.add_cookies(context.cookies())  # type: ignore[arg-type]
+        yield first.new_page()
+        cookies = first.cookies()
+    finally:
+        first.close()  # its beacons still on their way go nowhere now
+    context.clear_cookies()
+    context.add_cookies([_moved_back(c, minutes) if c["name"] == "nudge" else c for c in cookies])  # type: ignore[misc]
+
+
+def _moved_back(cookie: Cookie, minutes: int) -> Cookie:
+    """The session cookie as it would be `minutes` later: every time in it moved back."""
     session = CODEC.decode(cookie["value"])
     shift = minutes * 60
     session.started -= shift
@@ -137,18 +158,18 @@ def come_back_later(context: BrowserContext, minutes: int = 31) -> None:
         stats.last_seen -= shift
     if session.cart_changed:
         session.cart_changed -= shift
-    context.add_cookies([{**cookie, "value": CODEC.encode(session)}])  # type: ignore[typeddict-item]
+    return {**cookie, "value": CODEC.encode(session)}
 
 
 def returning_sneaker_fan(page: Page, context: BrowserContext, stack: Stack) -> None:
     """A first visit spent on sneakers, then a second visit. Its first page is the boots collection:
     the return visit is counted in the profile on that page."""
-    page.goto("/")
-    page.goto(SNEAKERS)
-    page.goto(AERO)
-    page.goto(COURT)
-    profile_visits(stack, context, 1)  # the first visit's profile write (in the background) has landed
-    come_back_later(context)
+    with earlier_visit(context, stack) as first:
+        first.goto("/")
+        first.goto(SNEAKERS)
+        first.goto(AERO)
+        first.goto(COURT)
+        profile_visits(stack, first.context, 1)  # the first visit's profile write (in the background) has landed
     page.goto("/collections/boots")  # the second visit's first page counts it in the profile
     profile_visits(stack, context, 2)
 
@@ -185,21 +206,21 @@ def test_welcome_back_hero_fills_the_home_slot_for_a_returning_sneaker_fan(page:
 
 def test_welcome_back_hero_on_the_landing_page_of_the_return_visit(page: Page, context: BrowserContext,
                                                                    stack: Stack) -> None:
-    page.goto("/")
-    page.goto(SNEAKERS)
-    page.goto(AERO)
-    profile_visits(stack, context, 1)
-    come_back_later(context)
+    with earlier_visit(context, stack) as first:
+        first.goto("/")
+        first.goto(SNEAKERS)
+        first.goto(AERO)
+        profile_visits(stack, first.context, 1)
     _, html = served(page, "/")  # the return visit lands on the home page
     assert in_initial_html(html, "welcome-back-hero")
 
 
 def test_returning_visitor_without_sneaker_interest_keeps_the_shops_hero(page: Page, context: BrowserContext,
                                                                         stack: Stack) -> None:
-    page.goto("/collections/boots")
-    page.goto("/collections/boots/products/ridge-hiker")
-    profile_visits(stack, context, 1)
-    come_back_later(context)
+    with earlier_visit(context, stack) as first:
+        first.goto("/collections/boots")
+        first.goto("/collections/boots/products/ridge-hiker")
+        profile_visits(stack, first.context, 1)
     page.goto("/collections/accessories")
     profile_visits(stack, context, 2)
     _, html = served(page, "/")
@@ -207,10 +228,11 @@ def test_returning_visitor_without_sneaker_interest_keeps_the_shops_hero(page: P
     expect(page.locator('[data-nudge-slot="hero"] h1')).to_have_text("Shoes for every mile")
 
 
-def test_returning_shopper_with_a_cart_keeps_their_session(page: Page, context: BrowserContext) -> None:
-    add_to_cart(page, LACES)
-    first = session_of(context)
-    come_back_later(context)
+def test_returning_shopper_with_a_cart_keeps_their_session(page: Page, context: BrowserContext,
+                                                         stack: Stack) -> None:
+    with earlier_visit(context, stack) as earlier:
+        add_to_cart(earlier, LACES)
+        first = session_of(earlier.context)
     page.goto("/")  # the return visit's first page: a new visit, the cart kept
     page.goto("/cart")  # its second page
     now = session_of(context)

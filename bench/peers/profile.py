@@ -80,7 +80,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--worker", choices=("nudge", "pass-through"), default="nudge")
     ap.add_argument("--requests", type=int, default=300)
-    ap.add_argument("--var", action="append", default=[], help="NAME=VALUE for the Worker (e.g. NUDGE_PAGE_LOG_PERCENT=0)")
+    ap.add_argument("--var", action="append", default=[],
+                    help="NAME=VALUE for the Worker (e.g. NUDGE_PAGE_LOG_PERCENT=0)")
     ap.add_argument("--keep", type=Path, help="also write the .cpuprofile here (opens in Chrome DevTools)")
     args = ap.parse_args()
     print(f"bench/peers/profile at the start: {launch.loadavg()}", flush=True)

@@ -22,7 +22,7 @@ from nudge.offers import OFFER_COOKIE, Redeemed, offer_expiry
 from nudge.reply import Reply, redirect
 from nudge.rules.model import Rule
 from nudge.signing import BadData
-from nudge.visit_reports import KeyEvent
+from nudge.visit_reports import KeyEvent, visit_begun
 from nudge.visitor.cookies import set_cookie
 from nudge.visitor.session import Session
 from nudge.visitor.tracking import close_rule, is_closed
@@ -91,7 +91,8 @@ def redeem(engine: Engine, query: str, session: Session, now: int, secure: bool,
     close_rule(session, rule.id)
     stop = (key32(rule.id),) if rule.caps.stop_after == "click" else ()
     return (_applied(engine, redeemed, landing, session, now, secure),
-            KeyEvent(redeemed=1, stopped=stop, events=[rule_event("click", rule, session.visitor_id)]))
+            KeyEvent(redeemed=1, stopped=stop, events=[rule_event("click", rule, session.visitor_id)],
+                     began_visit=visit_begun(session)))
 
 
 def code_claim(issued: IssuedCode | None, now: int, active: Redeemed | None = None) -> LedgerClaim | None:
@@ -119,7 +120,8 @@ def redeem_code(engine: Engine, issued: IssuedCode | None, session: Session, now
     redeemed = Redeemed(issued.rule, issued.code, issued.percent, issued.category, issued.expires, issued.amount)
     click = Event("click", session.visitor_id, issued.rule, 0, "treatment")
     return (_applied(engine, redeemed, landing, session, now, secure),
-            KeyEvent(redeemed=1, events=[click], code=dataclasses.replace(issued, used=now)))
+            KeyEvent(redeemed=1, events=[click], code=dataclasses.replace(issued, used=now),
+                     began_visit=visit_begun(session)))
 
 
 def _applied(engine: Engine, redeemed: Redeemed, location: str, session: Session, now: int, secure: bool) -> Reply:

@@ -21,6 +21,7 @@ from nudge.reply import Reply, json_reply
 from nudge.rules.model import RuleSet
 from nudge.visitor.beacon import Beacon, BeaconError, parse_beacon
 from nudge.visitor.beacon import Event as BeaconEvent
+from nudge.visitor.profile import Profile, merged_profile
 from nudge.visitor.purchases import ShopOrder
 from nudge.visitor.session import Session
 from nudge.visitor.tracking import apply_beacon as admit_beacon
@@ -32,7 +33,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class KeyEvent:
-    """Counts a beacon or redemption reports that belong in the long-term profile."""
+    """Counts a beacon or redemption reports that belong in the long-term profile, and the visit
+    such a request began."""
 
     orders: int = 0
     revenue: int = 0  # cents
@@ -41,9 +43,27 @@ class KeyEvent:
     events: list[Event] = field(default_factory=list)  # measurement events (not profile changes)
     followups: FollowUpPlan = field(default_factory=FollowUpPlan)
     code: IssuedCode | None = None  # a single-use code this request redeemed (the ledger recorded it)
+    began_visit: Session | None = None  # the visit this request began (visit_begun): counted with the merge
 
     def __bool__(self) -> bool:
-        return bool(self.orders or self.redeemed or self.stopped)
+        return bool(self.orders or self.redeemed or self.stopped or self.began_visit)
+
+
+def visit_begun(session: Session) -> Session | None:
+    """`session`, when this request began its visit (the first request, or the first after 30
+    minutes idle) and is no page: its answer stores the session, so no page will be the visit's
+    first, and the request's own profile merge counts the visit instead (profile_after)."""
+    return session if session.is_new else None
+
+
+def profile_after(stored: Profile | None, event: KeyEvent, now: int, identity: str | None = None) -> Profile:
+    """The stored profile with a key event (and an identity link) merged in; a visit the request
+    began counts as a visit's first page would count it: one visit more, and the interest of the
+    visit that ended."""
+    began = event.began_visit
+    return merged_profile(stored, now, new_visit=began is not None, ended=began.ended if began else None,
+                          orders=event.orders, revenue=event.revenue, redeemed=event.redeemed, identity=identity,
+                          stopped=event.stopped)
 
 
 def read_beacon(ruleset: RuleSet, method: str, body: bytes, content_type: str | None) -> Beacon | Reply:
@@ -74,9 +94,13 @@ def apply_beacon(engine: Engine, beacon: Beacon, session: Session, now: int, sec
     engine.categorize_viewed(session, now)  # the page's category may have been learned as it streamed
     counted = admit_beacon(session, beacon, now)
     cookie = engine.session_cookie(session, secure)
+    # Only a visit after one that ended: a beacon without a session cookie comes from a browser that
+    # keeps none (a page set one), and counting it would write a profile no request will read.
+    began = visit_begun(session) if session.ended is not None else None
     event = KeyEvent(stopped=stopped_by(engine.ruleset, counted, session, False),
                      events=beacon_events(engine.ruleset, counted, session.visitor_id),
-                     followups=engine.off_page_followups(before, session, now, site))
+                     followups=engine.off_page_followups(before, session, now, site),
+                     began_visit=began)
     return Reply(204, "", headers=[("Set-Cookie", cookie)]), event
 
 

@@ -55,3 +55,17 @@ def test_an_offer_is_redeemed_once() -> None:
     assert again.status == 303 and not event and not any(k == "Set-Cookie" for k, _ in again.headers)
     later, event = APP.redeem(f"t={token}", session, NOW + 13, secure=True, active=None)  # offer gone
     assert not event and dict(later.headers)["Set-Cookie"].startswith("nudge_msg=offer-used;")
+
+
+def test_a_redemption_that_begins_a_visit_counts_it() -> None:
+    """An offer link followed after 30 idle minutes: the redirect stores the new visit's session, so
+    the landing page is not the visit's first; the redemption's key event counts the visit."""
+    session, body = visit(APP, ["/collections/sneakers", *PRODUCTS], dwell=300)
+    token = unquote(re.search(r'redeem\?t=([^"]+)"', body).group(1))  # type: ignore[union-attr]
+    later = NOW + 40 * 60  # the link still good (an hour), the visit over
+    returning = APP.load_session({"nudge": APP.codec.encode(session)}, later)
+    reply, event = APP.redeem(f"t={token}", returning, later, secure=True)
+    assert reply.status == 303 and event.redeemed == 1 and event.began_visit is returning
+    assert returning.ended is not None  # the visit that ended, folded into the profile with it
+    _, within = APP.redeem(f"t={token}", session, NOW + 10, secure=True)  # the same visit
+    assert within.redeemed == 1 and within.began_visit is None

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 
-from nudge.engine import Reply
+from nudge.engine import KeyEvent, Reply
+from nudge.visit_reports import profile_after
+from nudge.visitor.profile import Profile
 from nudge.visitor.purchases import ShopOrder
 from nudge.visitor.session import Session
 
-from .factories import NOW, make_app, post_beacon, repo_rule_files
+from .factories import NOW, PRODUCTS, cookie_value, make_app, post_beacon, repo_rule_files, visit
 
 APP = make_app()
 JS_CART_APP = make_app({k: v for k, v in repo_rule_files().items() if k != "site.toml"})  # no cart endpoints
@@ -51,3 +53,28 @@ def test_beacon_ok_and_bad() -> None:
     assert bought is not None and bought.orders == 1 and bought.revenue == 9950 and s.orders == 1
     assert [(e.kind, e.revenue) for e in bought.events] == [("conversion", 99.5)]
     assert APP.order_seen(ShopOrder("NDG-1", 99.5), s, NOW + 5) is None and s.orders == 1
+
+
+def test_a_beacon_that_begins_a_visit_counts_it_and_the_visit_that_ended() -> None:
+    """A tab left open past 30 idle minutes: the beacon (a tab switch, a reveal) is the new visit's
+    first request. Its answer stores the new session, so no page will be the visit's first: the
+    beacon's key event counts the visit, and folds in the interest of the one that ended."""
+    ended, _ = visit(APP, ["/collections/sneakers", *PRODUCTS])
+    later = NOW + 3600
+    returning = APP.load_session({"nudge": APP.codec.encode(ended)}, later)
+    reply, event = post_beacon(APP, b'{"pv": 1, "dwell": 5}', returning, later)
+    assert event and event.began_visit is returning and returning.ended is not None
+    stored = Profile(visits=3, orders=1, first_seen=NOW - 86_400, last_seen=NOW - 3600)
+    profile = profile_after(stored, event, later)
+    assert (profile.visits, profile.orders, profile.last_seen) == (4, 1, later)
+    assert profile.affinity["sneakers"] > 0  # the ended visit's views and products
+    jar = dict(cookie_value(v) for k, v in reply.headers if k == "Set-Cookie")
+    _, same_visit = post_beacon(APP, b'{"pv": 1, "dwell": 7}', APP.load_session(jar, later + 5), later + 5)
+    assert not same_visit and profile_after(profile, same_visit, later + 5).visits == 4
+
+
+def test_a_beacon_without_a_session_cookie_counts_no_visit() -> None:
+    """A browser that keeps no cookie (a page gave it one): counting its beacons would write a
+    profile for a visitor id no request will carry again."""
+    _, event = post_beacon(APP, b'{"pv": 1, "dwell": 5}', Session.fresh(NOW), NOW)
+    assert not event and profile_after(None, KeyEvent(), NOW).visits == 0

@@ -19,7 +19,7 @@ import pytest
 
 from nudge.signing import Signer
 from nudge.visitor.identity import shop_token
-from nudge.visitor.profile import decode_profile
+from nudge.visitor.profile import Profile, decode_profile
 from nudge.visitor.session import SessionCodec
 from nudge_tools.origin import serving_origin
 from nudge_tools.origin_pages import ASSET, PAGE
@@ -202,6 +202,48 @@ def test_profile_written_in_the_background_counts_the_visit(edge: Edge) -> None:
         assert entry is not None, (visitor, kv_keys(edge.kv_dir), edge.process.output())
         profile = decode_profile(entry.value)
     assert profile is not None and profile.visits == 1 and profile.first_seen > 0
+
+
+def profile_counting(edge: Edge, visitor: str, visits: int, seconds: float = 15) -> Profile | None:
+    """The visitor's profile once it counts `visits` visits (written in the background), else as it is then."""
+    deadline = time.monotonic() + seconds
+    while True:
+        entry = wait_for_profile(edge.kv_dir, visitor, seconds)
+        profile = decode_profile(entry.value) if entry else None
+        if profile is not None and profile.visits == visits or time.monotonic() > deadline:
+            return profile
+        time.sleep(0.05)
+
+
+# A request that is not a page, in a tab left open for an hour: the new visit's first request.
+BEGINS_A_VISIT = {
+    "beacon": lambda c, pv, cookie: c.post("/_nudge/beacon", json={"pv": pv, "dwell": 5}, headers=cookie),
+    "cart add": lambda c, pv, cookie: c.post("/cart/add", data={"sku": "SNK-1", "qty": "1"}, headers=cookie),
+}
+
+
+@pytest.mark.parametrize("request_kind", sorted(BEGINS_A_VISIT))
+def test_a_visit_begun_without_a_page_is_counted_with_the_one_that_ended(edge: Edge, request_kind: str) -> None:
+    """The shopper's first act after an hour is a beacon (a tab switch, a reveal) or a cart add, not
+    a page. Its answer stores the new visit's session, so no page will be that visit's first: the
+    request's own profile merge counts the visit, and the interest of the visit that ended."""
+    with edge.client() as c:
+        page = c.get("/collections/sneakers")
+        pv = json.loads(page.text.split('id="nudge-config">')[1].split("</script>")[0])["pv"]
+        session = CODEC.decode(c.cookies["nudge"])
+    first = profile_counting(edge, session.visitor_id, 1)
+    assert first is not None and first.visits == 1 and not first.affinity
+    session.started, session.last_seen = session.started - 3600, session.last_seen - 3600
+    for stats in session.categories.values():
+        stats.last_seen -= 3600
+    with edge.client() as c:
+        began = BEGINS_A_VISIT[request_kind](c, pv, {"cookie": f"nudge={CODEC.encode(session)}"})
+        assert began.status_code in (200, 204) and len(nudge_cookies(began)) == 1
+        assert CODEC.decode(c.cookies["nudge"]).started > session.started  # a new visit, stored
+        assert c.get("/page").status_code == 200  # the new visit's second request
+    profile = profile_counting(edge, session.visitor_id, 2)
+    assert profile is not None and profile.visits == 2, edge.process.output()[-2000:]
+    assert profile.affinity.get("sneakers", 0) > 0  # the ended visit's interest, folded in
 
 
 def timed_page(kv_dir: Path, kv_delay_ms: int, origin_delay_ms: int) -> tuple[float, str]:

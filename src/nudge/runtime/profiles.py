@@ -14,8 +14,9 @@ from nudge.engine import Engine, KeyEvent
 from nudge.kv_keys import CONTACT_TTL, contact_key, identity_key, profile_key
 from nudge.runtime.bindings import Kv, WorkersError, started
 from nudge.runtime.isolate import recent_profiles
+from nudge.visit_reports import profile_after
 from nudge.visitor.linking import adopt_link, already_linked, with_link
-from nudge.visitor.profile import Profile, decode_profile, encode_profile, merged_profile
+from nudge.visitor.profile import Profile, decode_profile, encode_profile
 from nudge.visitor.purchases import ShopOrder
 from nudge.visitor.session import Session
 
@@ -114,18 +115,15 @@ async def write_profile(env: Any, app: Engine, session: Session, now: int, write
 
 
 async def record_key_event(env: Any, visitor: str, event: KeyEvent, now: int, identity: str | None = None) -> None:
-    """Merges a purchase, redemption or identity link into the KV profile (read, merge, write; in
-    the background)."""
+    """Merges a purchase, redemption, identity link or a visit begun without a page into the KV
+    profile (read, merge, write; in the background)."""
     kv = Kv(env)
     try:
         stored = decode_profile(await kv.get(profile_key(visitor)))
     except WorkersError as exc:
         log.error("nudge: profile read failed: %s", exc)
         return
-    updated = merged_profile(stored, now, new_visit=False, orders=event.orders,
-                             revenue=event.revenue, redeemed=event.redeemed, identity=identity,
-                             stopped=event.stopped)
-    written = encode_profile(updated)
+    written = encode_profile(profile_after(stored, event, now, identity))
     await kv.keep(profile_key(visitor), written)
     recent_profiles.keep(visitor, written)
 

@@ -60,11 +60,13 @@ from nudge.runtime.profiles import (
     no_link,
     order_unseen,
     profile_writes,
+    record_key_event,
     write_profile,
 )
 from nudge.runtime.queue import follow_up, withdrawn
 from nudge.runtime.rewriter import Learner, rewrite
 from nudge.timing import OwnTime
+from nudge.visit_reports import visit_begun
 from nudge.visitor.cart import MAX_CART_BODY
 from nudge.visitor.cart_routes import RouteMatch, match_route
 from nudge.visitor.cart_truth import CART_HEADER
@@ -348,6 +350,10 @@ class _PageFlow:
             with js_errors():
                 if not await self._cart_changed(app, session, cart_body, resp):
                     return resp
+                began = visit_begun(session)
+                if began is not None:  # the cookie stores the visit's start: no page will be its first
+                    self.ctx.waitUntil(record_key_event(self.env, session.visitor_id, KeyEvent(began_visit=began),
+                                                        self.now))
                 return with_headers(resp, append=[("set-cookie", app.session_cookie(session, secure(self.parts)))])
         except (WorkersError, ValueError, TypeError):
             log.exception("nudge: reading a cart change failed; response passed through")

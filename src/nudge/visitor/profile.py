@@ -1,9 +1,10 @@
 """The long-term visitor profile kept in Workers KV (msgpack), one key per visitor.
 
 KV allows one write per second per key and is eventually consistent, so the profile is written at
-most once per visit (its first page) and on key events (purchase), off the response path; every
-write is a merge of what this request knows into what was read, so a stale read only delays a
-count, never corrupts the record. A missing or unreadable profile is a first-time visitor.
+most once per visit (its first request: a page, or the beacon, cart change or redemption that began
+it) and on key events (purchase), off the response path; every write is a merge of what this
+request knows into what was read, so a stale read only delays a count, never corrupts the record.
+A missing or unreadable profile is a first-time visitor.
 """
 
 from __future__ import annotations
