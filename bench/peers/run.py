@@ -1,9 +1,12 @@
 """nudge side by side with its peers on the same runtime and origin: origin direct, a pass-through
 Python Worker (bench/peers/passthrough), GrowthBook's edge app (npm @growthbook/edge-cloudflare with
-one local visual experiment, bench/peers/growthbook) and nudge (the repo's Worker), each Worker on
-workerd under its own `wrangler dev`, requests to the Worker's own port.
+one local visual experiment, bench/peers/growthbook) and nudge (the repo's Worker) twice: as
+deployed, and with its one log line per page off (NUDGE_PAGE_LOG_PERCENT=0). Locally that line costs
+far more than on Cloudflare: `wrangler dev` keeps DevTools attached to the Worker to relay its
+console, and the inspector then records every console call with its stack (bench/peers/profile.py
+shows it). Each Worker on workerd under its own `wrangler dev`, requests to the Worker's own port.
 
-For a 20 KB and a 1 MB shop page: requests alternated request by request across the four targets
+For a 20 KB and a 1 MB shop page: requests alternated request by request across the five targets
 (the order rotated each round, so all see the same machine load), a new connection each, each
 target's cookies kept as a browser would. Prints TTFB (to the first body byte) and total time p50/p99,
 CPU per request and the ratios to the pass-through Worker, with the load average the run saw; and
@@ -41,7 +44,8 @@ HERE = Path(__file__).resolve().parent
 PAGES = (("20 KB", "/collections/sneakers?kb=20"), ("1 MB", "/collections/sneakers?kb=1024"))
 SECRET = "bench-peers-secret-0123456789abcdef"
 GROWTHBOOK_CHANGE = b"Sneakers: 20% off today"  # growthbook/payload.json's headline
-ORDER = ("origin", "pass-through", "GrowthBook", "nudge")
+NO_LINE = "nudge, no log"  # nudge with its page log line off (NUDGE_PAGE_LOG_PERCENT=0), see the docstring
+ORDER = ("origin", "pass-through", "GrowthBook", "nudge", NO_LINE)
 
 
 @dataclass
@@ -98,12 +102,15 @@ def specs(origin: str) -> list[tuple[str, Path, dict[str, str], Path, Path | Non
         ("GrowthBook", HERE / "growthbook" / "wrangler.toml", {"PROXY_TARGET": origin}, scripts_workerd, None),
         ("nudge", launch.ROOT / "wrangler.toml", {"ORIGIN_URL": origin, "NUDGE_SECRET": SECRET}, scripts_workerd,
          launch.nudge_snapshot()),
+        (NO_LINE, launch.ROOT / "wrangler.toml",
+         {"ORIGIN_URL": origin, "NUDGE_SECRET": SECRET, "NUDGE_PAGE_LOG_PERCENT": "0"}, scripts_workerd,
+         launch.nudge_snapshot()),
     ]
 
 
 @contextmanager
 def workers(origin: str, state: Path, snapshots: bool) -> Iterator[list[launch.Worker]]:
-    """The three Workers in front of `origin`, started one after the other (each cold start alone);
+    """The Workers in front of `origin`, started one after the other (each cold start alone);
     a Python Worker's memory snapshot is taken first when there is none for its code."""
     page = PAGES[0][1]
     with ExitStack() as stack:
@@ -128,8 +135,9 @@ def check_pages(targets: list[Target]) -> None:
             raise RuntimeError(f"the pass-through Worker changed {path}")
         if GROWTHBOOK_CHANGE not in bodies["GrowthBook"]:
             raise RuntimeError(f"GrowthBook's experiment did not change {path}")
-        if bodies["nudge"] == bodies["origin"]:
-            print(f"  note: nudge answered {path} with the origin's bytes unchanged")
+        for name in ("nudge", NO_LINE):
+            if bodies[name] == bodies["origin"]:
+                print(f"  note: {name} answered {path} with the origin's bytes unchanged")
 
 
 def idle_rates(targets: list[Target], seconds: float) -> None:
