@@ -78,6 +78,8 @@ bench: setup chromium
 	$(PY) bench/cls.py
 	$(PY) bench/load.py
 	$(PY) bench/peers/run.py
+	$(PY) bench/peers/profile.py --worker pass-through
+	$(PY) bench/peers/profile.py
 
 # The fuzz targets (tests/fuzz) at >= 100,000 cases each; `make test` runs them briefly.
 fuzz: setup
