@@ -7,41 +7,68 @@ the origin lately refused to share is not looked up at all (delivery/unshared_pa
 from __future__ import annotations
 
 import logging
+from collections.abc import Coroutine
 from typing import Any
 
 import js
 
 from nudge.delivery.page_policy import decoded_by_runtime, needs_probe, too_big_to_keep
 from nudge.guard import shareable_page
-from nudge.runtime.bindings import WorkersError, absent, cache_match, cache_put, edge_cache, js_errors
+from nudge.runtime.bindings import WorkersError, absent, cache_match, cache_put, edge_cache, js_errors, started
 from nudge.runtime.http import headers_of, new_headers, rebuilt, respond
 from nudge.runtime.isolate import unshared_pages
 
-__all__ = ["fetch_origin"]
+__all__ = ["fetch_origin", "origin_under_way"]
 
 log = logging.getLogger("nudge")
+
+
+def origin_under_way(request: Any, cache_key: str | None, ctx: Any) -> Any:
+    """The origin's response as a task to await (fetch_origin). When no edge-cache lookup has to
+    come first, the request leaves now, not when the event loop first runs the task: what the page
+    does next (its session, its KV reads) then overlaps the origin's time."""
+    cache = edge_cache() if cache_key else None
+    if cache_key is not None and cache is not None and unshared_pages.worth_looking_up(cache_key):
+        return started(fetch_origin(request, cache_key, ctx))
+    with js_errors():
+        sent = js.fetch(request)  # a promise: the request is on its way
+    return started(_mapped(_answer(sent, cache, cache_key, ctx)))
 
 
 async def fetch_origin(request: Any, cache_key: str | None, ctx: Any) -> Any:
     """The origin's response, from the edge cache when the origin allowed it to be shared.
     Personalization is applied per request on top, so a cached page is never anyone's page.
     Raises WorkersError when the origin cannot be reached or its body cannot be decoded."""
+    return await _mapped(_cached_or_fetched(request, cache_key, ctx))
+
+
+async def _mapped(work: Coroutine[Any, Any, Any]) -> Any:
+    """`work`, its JS exceptions raised as WorkersError."""
     with js_errors():
-        return await _from_cache_or_origin(request, cache_key, ctx)
+        return await work
 
 
-async def _from_cache_or_origin(request: Any, cache_key: str | None, ctx: Any) -> Any:
+async def _cached_or_fetched(request: Any, cache_key: str | None, ctx: Any) -> Any:
     cache = edge_cache() if cache_key else None
-    if cache_key is None or cache is None:
-        return await _decodable(await _fetched(request))
-    if unshared_pages.worth_looking_up(cache_key):  # not a page the origin lately refused to share
-        try:
+    if cache_key is not None and cache is not None and unshared_pages.worth_looking_up(cache_key):
+        try:  # not a page the origin lately refused to share
             hit = await cache_match(cache, cache_key)
             if hit is not None:
                 return hit
         except WorkersError as exc:
             log.warning("nudge: edge cache read failed: %s", exc)
-    resp = await _fetched(request)
+    with js_errors():
+        sent = js.fetch(request)
+    return await _answer(sent, cache, cache_key, ctx)
+
+
+async def _answer(sent: Any, cache: Any, cache_key: str | None, ctx: Any) -> Any:
+    """The origin's response to the request `sent` (a fetch promise), kept in the edge cache when
+    it may be shared; what the origin said of it is remembered (unshared_pages)."""
+    with js_errors():
+        resp = await sent
+    if cache_key is None or cache is None:
+        return await _decodable(resp)
     shareable = shareable_page(int(resp.status), headers_of(resp, ("cache-control", "content-type", "set-cookie",
                                                                     "vary")))
     unshared_pages.answered(cache_key, shareable)
@@ -52,11 +79,6 @@ async def _from_cache_or_origin(request: Any, cache_key: str | None, ctx: Any) -
         except WorkersError as exc:
             log.warning("nudge: edge cache write failed: %s", exc)
     return await _decodable(resp)
-
-
-async def _fetched(request: Any) -> Any:
-    with js_errors():
-        return await js.fetch(request)
 
 
 async def _keep_whole(cache: Any, key: str, copy: Any) -> None:

@@ -53,7 +53,7 @@ from nudge.runtime.http import (
     with_headers,
 )
 from nudge.runtime.isolate import recent_profiles
-from nudge.runtime.origin import fetch_origin
+from nudge.runtime.origin import origin_under_way
 from nudge.runtime.profiles import (
     link_identity,
     mark_order,
@@ -94,14 +94,14 @@ class _Visit:
 
     app: Engine | None = None  # None: pass the origin's response through untouched
     status: str = "untracked"  # "tracked", "untracked" or "automated" (Engine.visitor_status)
-    session: Session | None = None
+    session: Session | None = None  # a tracked visitor's is decoded once the origin request is sent
     offer: Redeemed | None = None
     cookies: dict[str, str] = field(default_factory=dict)
     preview: Preview | None = None  # a marketer's preview: that rule at once, nothing stored
 
     @property
     def tracked(self) -> bool:
-        return self.app is not None and self.session is not None and self.status == "tracked"
+        return self.app is not None and self.status == "tracked"
 
 
 def _read_visitor(js_req: Any, app: Engine | None, now: int) -> _Visit:
@@ -117,7 +117,7 @@ def _read_visitor(js_req: Any, app: Engine | None, now: int) -> _Visit:
             return _Visit(app, "preview", Session.fresh(now), None, cookies, preview)
         if status != "tracked":  # a throwaway session: never stored, never sent
             return _Visit(app, status, Session.fresh(now), None, cookies)
-        return _Visit(app, status, app.load_session(cookies, now), app.active_offer(cookies, now), cookies)
+        return _Visit(app, status, None, app.active_offer(cookies, now), cookies)  # the session: _session_read
     return _Visit()
 
 
@@ -190,7 +190,9 @@ class _PageFlow:
         cache_key = target if app is not None and self._cacheable(extra) else None
         abort = js.AbortController.new()
         request = await self.clock.waiting(origin_request(js_req, target, parts, extra, abort.signal))  # reads a body
-        origin_task = started(fetch_origin(request, cache_key, self.ctx))
+        origin_task = origin_under_way(request, cache_key, self.ctx)  # on its way: the rest overlaps it
+        if not self._session_read():
+            self.visit, app = _Visit(), None  # the origin's page, untouched
         self._start_reads(reads)
         resp, answered = await self._origin_answer(origin_task, abort, reads)
         if not answered:
@@ -205,6 +207,16 @@ class _PageFlow:
                 return await self._cart_seen(app, session, reads.cart_body, resp)
             return resp
         return await self._personalized(app, session, resp, user, order_header, reads)
+
+    def _session_read(self) -> bool:
+        """A tracked visitor's session, decoded while the origin answers; False if that failed."""
+        visit = self.visit
+        if visit.app is None or visit.status != "tracked" or visit.session is not None:
+            return True
+        with fail_open("reading the visitor failed; passing the page through"):  # never costs the page
+            visit.session = visit.app.load_session(visit.cookies, self.now)
+            return True
+        return False
 
     def _cacheable(self, extra: dict[str, str]) -> bool:
         request_headers = headers_of(self.js_req, ("range", "authorization"))
