@@ -52,7 +52,7 @@ from nudge.runtime.http import (
     str_or_none,
     with_headers,
 )
-from nudge.runtime.isolate import recent_profiles
+from nudge.runtime.isolate import memory, recent_profiles
 from nudge.runtime.origin import fetch_origin
 from nudge.runtime.profiles import (
     link_identity,
@@ -224,7 +224,7 @@ class _PageFlow:
         early = app.ruleset.classifier.classify(self.parts.path)
         if early.type == "product" and early.product and not early.category:
             reads.slug = early.product  # the category must come from facts learned from the page
-            reads.known = app.catalog.get(reads.slug)
+            reads.known = memory.learned.get(reads.slug)
             if reads.known is None:
                 reads.facts = started(kv.get(product_key(reads.slug)))
 
@@ -256,14 +256,14 @@ class _PageFlow:
         if not same_profile:  # an identity link adopted another visitor id: its profile was not read
             stored, landed = None, False
         profile = decode_profile(stored)
-        facts = await self._facts(app, reads)
+        facts = await self._facts(reads)
         with fail_open("personalizing the page failed; passing it through"):
             if self.action or self.cart_header:  # a cart link answered with a page (GET /?add-to-cart=ID)
                 await self._cart_changed(app, session, None, resp)  # or the shop's word
             bought = self._order_counted(app, session, order if order_new else None)
             csp = resp.headers.get("content-security-policy")
             injection = plan_injection(str(csp) if isinstance(csp, str) else None, site(self.parts))
-            plan = app.plan_page(page_request(self.js_req, self.parts), session, visit.offer, profile, now,
+            plan = app.plan_page(memory, page_request(self.js_req, self.parts), session, visit.offer, profile, now,
                                  tracked=visit.tracked, cookies=visit.cookies, facts=facts, injection=injection,
                                  preview=visit.preview,  # the shop says it priced the page with the offer:
                                  offer_confirmed=not absent(resp.headers.get(OFFER_APPLIED_HEADER)))
@@ -307,13 +307,13 @@ class _PageFlow:
         self.profile_from = "none" if reads.profile is None else "kv" if landed else "late"
         return stored, landed
 
-    async def _facts(self, app: Engine, reads: _Reads) -> ProductFacts | None:
+    async def _facts(self, reads: _Reads) -> ProductFacts | None:
         """The product's facts: the isolate's, or those KV answered within the budget."""
         if reads.facts is None or reads.slug is None:
             return reads.known
         facts = decode_facts((await self.clock.waiting(_within_budget(reads.facts, "catalog")))[0])
         if facts is not None:
-            app.catalog.remember(reads.slug, facts)
+            memory.learned.remember(reads.slug, facts)
         return facts
 
     def _rewritten(self, app: Engine, resp: Any, plan: PagePlan) -> Any:
@@ -321,7 +321,7 @@ class _PageFlow:
         visit, clock = self.visit, self.clock
         record(self.env, self.ctx, app.rules_version, plan.events, self.now)
         follow_up(self.env, self.ctx, plan.followups, self.now)
-        learn = Learner(app, self.env, self.ctx, plan.learn, clock) if plan.learn and visit.tracked else None
+        learn = Learner(memory.learned, self.env, self.ctx, plan.learn, clock) if plan.learn and visit.tracked else None
         status, version, profile = visit.status, app.rules_version, self.profile_from
         # NUDGE_PAGE_LOG_PERCENT: the share of pages that get their line (each costs a console write)
         logged = random.randrange(100) < env_int(self.env, "NUDGE_PAGE_LOG_PERCENT", 0, 100, 100)
