@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
 from nudge.delivery import render
+from nudge.isolate_memory import IsolateMemory
 from nudge.reply import IMMUTABLE, NO_STORE, Reply, json_reply, redirect
 from nudge.rules.explain import explain_html, explain_json, verdicts
 from nudge.rules.preview import PREVIEW_COOKIE
@@ -45,8 +46,8 @@ def forget(engine: Engine, method: str, cookies: dict[str, str], visitor: str | 
     return json_reply(200, {"erased": erased}, headers + [NO_STORE])
 
 
-def explain(engine: Engine, query: str, session: Session, profile: Profile | None, now: int, status: str,
-            context: RequestContext) -> Reply:
+def explain(engine: Engine, memory: IsolateMemory, query: str, session: Session, profile: Profile | None, now: int,
+            status: str, context: RequestContext) -> Reply:
     """GET /_nudge/explain?token=T&path=/some/page[&format=json]: for this browser, its
     attributes and every rule's outcome on that page, with the reason. Reads, never writes:
     the page view is simulated on a copy of the session."""
@@ -65,7 +66,8 @@ def explain(engine: Engine, query: str, session: Session, profile: Profile | Non
     page = engine.ruleset.classifier.classify(page_path)
     record_page_view(trial, page, now, page_query)
     why: dict[str, str] = {}
-    attributes, decided = engine.decide(trial, page, profile, now, dataclasses.replace(context, path=page_path), why)
+    context = dataclasses.replace(context, path=page_path)
+    attributes, decided = engine.decide(trial, page, profile, now, context, memory.budgets.spent_today(now), why)
     items = verdicts(engine.ruleset, page.type, decided, why, attributes)
     headers = [NO_STORE, ("X-Robots-Tag", "noindex")]
     cart = cart_explained(session, len(engine.cart.routes) if engine.cart else 0,

@@ -1,8 +1,12 @@
 """nudge's core in plain Python: one rule set, the secrets' codecs, and the decisions that need both.
 
-`Engine` is built once per isolate (rules parsed once) and holds what every request reads: the rule
-set, the cookie and token codecs, the client script's address, and the little per-isolate memory the
-decisions need (today's spent budgets, the learned catalog). The work itself lives in its rooms:
+`Engine` is configuration: the rule set, the cookie and token codecs, the client script's address
+and the Worker's settings, fixed once built. An isolate builds one from its vars and a rule set, and
+a new one when newly published rules arrive (`with_ruleset`: no parsing, a few hashes), so a
+request keeps the rules it began with. What the isolate learns while it serves (today's spent
+budgets, the product facts read from pages) is no configuration: it outlives the Engine in an
+`IsolateMemory` (isolate_memory.py), which the runtime hands to the calls that read or change it.
+The work itself lives in its rooms:
 
     page_plan.py         an HTML page: classify -> decide -> render -> place -> cookies
     visit_reports.py     POST /_nudge/beacon and the shop's confirmed orders
@@ -25,6 +29,7 @@ from nudge.delivery.csp import UNRESTRICTED, Injection
 from nudge.followups.messages import FollowUp, IssuedCode
 from nudge.followups.planning import Before, FollowUpPlan, plan_followups
 from nudge.followups.webhook import cart_items, suggestions, webhook_body
+from nudge.isolate_memory import IsolateMemory
 from nudge.kv_keys import order_key
 from nudge.ledger import REDEEMED, LedgerClaim
 from nudge.offer_apply import apply_location
@@ -72,7 +77,8 @@ SESSION_MAX_AGE = 400 * 24 * 3600
 
 
 class Engine:
-    """Everything nudge decides, for one rule set and one set of secrets (one per isolate)."""
+    """Everything nudge decides, for one rule set and one set of secrets; fixed once built (newly
+    published rules make another: `with_ruleset`)."""
 
     def __init__(self, ruleset: RuleSet, secrets: list[bytes], client_js: str,
                  consent: ConsentPolicy | None = None, edge_cart: bool = True,
@@ -80,9 +86,11 @@ class Engine:
                  followups_enabled: bool = False, shop_secret: bytes | None = None) -> None:
         if not secrets:  # never a default: without a secret there is nothing to sign with
             raise ValueError("at least one secret is required (NUDGE_SECRET)")
+        self.ruleset = ruleset
+        self.rules_version = rules_version
         self._edge_cart = edge_cart
-        self.catalog = LearnedCatalog()
-        self.use_ruleset(ruleset, rules_version)
+        self.cart = ruleset.cart if edge_cart else None  # cart endpoints watched at the edge
+        self._secrets = list(secrets)  # for with_ruleset
         self.consent = consent or ConsentPolicy("none")
         self._identity_secret = secrets[0]
         self.shop_secret = shop_secret  # NUDGE_SHOP_SECRET: verifies the shop's identity tokens
@@ -93,38 +101,19 @@ class Engine:
         digest = hashlib.sha256(client_js.encode("utf-8")).hexdigest()[:12]
         self.client_src = f"{CLIENT_PATH}?v={digest}"
         self.style_href = f"{STYLE_PATH}?v={hashlib.sha256(render.CSS.encode('utf-8')).hexdigest()[:12]}"
-        self.spent: dict[str, int] = {}  # rule id -> UTC day its discount budget ran out
         self.shadow = shadow  # every rule in shadow mode (NUDGE_SHADOW=on)
         self.explain_token = explain_token  # NUDGE_EXPLAIN_TOKEN; empty: /_nudge/explain is off
         self.followups_enabled = followups_enabled  # a webhook, its secret and the queue are configured
         self.code_secret = hmac.new(secrets[0], b"nudge/followup-codes", hashlib.sha256).digest()
         self.ledger_secret = hmac.new(secrets[0], b"nudge/ledger-keys", hashlib.sha256).digest()
 
-    # -- the rule set and the isolate's budgets ------------------------------------------------
+    # -- the rule set ---------------------------------------------------------------------------
 
-    def use_ruleset(self, ruleset: RuleSet, version: str) -> None:
-        """Switches to another rule set (a newly published one); caches and secrets stay."""
-        self.ruleset = ruleset
-        self.rules_version = version
-        self.cart = ruleset.cart if self._edge_cart else None  # cart endpoints watched at the edge
-        self.catalog.feed = ruleset.catalog  # cart values from the feed's prices where pages have none
-
-    def spent_today(self, now: int) -> frozenset[str]:
-        day = now // 86_400
-        return frozenset(rule for rule, spent_on in self.spent.items() if spent_on == day)
-
-    def budget_spent(self, rule_id: str, used: int, now: int) -> bool:
-        """Whether `used` redemptions today exhaust the rule's budget (remembered for decisions)."""
-        rule = self.ruleset.rule(rule_id)
-        limit = rule.offer.max_per_day if rule and rule.offer else None
-        if limit is None or used < limit:
-            return False
-        self.spend_budget(rule_id, now)
-        return True
-
-    def spend_budget(self, rule_id: str, now: int) -> None:
-        """The rule's discount budget is used up for today (UTC): decisions stop offering it."""
-        self.spent[rule_id] = now // 86_400
+    def with_ruleset(self, ruleset: RuleSet, version: str) -> Engine:
+        """This configuration with another rule set (a newly published one): a new Engine, so a
+        request that began with the old rules finishes with them."""
+        return Engine(ruleset, self._secrets, self.client_js, self.consent, self._edge_cart, version, self.shadow,
+                      self.explain_token, followups_enabled=self.followups_enabled, shop_secret=self.shop_secret)
 
     # -- reading the visitor ------------------------------------------------------------------
 
@@ -193,26 +182,36 @@ class Engine:
         return visitor_attributes(session, page, profile, now, context, self.ruleset.settings.free_shipping_over)
 
     def decide(self, session: Session, page: Page, profile: Profile | None, now: int, context: RequestContext,
-               why: dict[str, str] | None = None) -> tuple[dict[str, Any], list[Nudge]]:
-        """The visitor's attributes and the nudges decided for this page (what pages and explain share)."""
+               spent: frozenset[str], why: dict[str, str] | None = None) -> tuple[dict[str, Any], list[Nudge]]:
+        """The visitor's attributes and the nudges decided for this page (what pages and explain
+        share). `spent`: the rules whose discount budget ran out today (SpentBudgets.spent_today)."""
         attributes = self.attributes(session, page, profile, now, context)
         return attributes, decide_rules(self.ruleset, attributes, page, session, now, profile, context.path,
-                                        self.spent_today(now), self.shadow, why)
+                                        spent, self.shadow, why)
 
-    def product_category(self, product_id: str) -> str | None:
+    def product_category(self, learned: LearnedCatalog, product_id: str) -> str | None:
         """A product's category when its URL has none: the shop's feed (rules/catalog.toml) first,
         then what this isolate learned from the product's own page."""
         listed = self.ruleset.catalog.get(product_id)
         if listed is not None:
             return listed.category
-        learned = self.catalog.get(product_id)
-        return learned.category if learned is not None else None
+        facts = learned.get(product_id)
+        return facts.category if facts is not None else None
 
-    def categorize_viewed(self, session: Session, now: int) -> None:
+    def item_price(self, learned: LearnedCatalog, sku: str) -> float | None:
+        """What a cart line of `sku` is worth: the price its product page showed in this isolate,
+        else the feed's price for that sku (a shop whose pages carry no price facts: Django Oscar)."""
+        seen = learned.price_of(sku)
+        if seen is not None:
+            return seen
+        listed = self.ruleset.catalog.with_sku(sku)
+        return listed.price if listed is not None else None
+
+    def categorize_viewed(self, learned: LearnedCatalog, session: Session, now: int) -> None:
         """Products this visit viewed before their category was known (learned from the page as it
         streamed) count for it from now on, that first view and its dwell included."""
         for product_id in uncategorized_products(session):
-            category = self.product_category(product_id)
+            category = self.product_category(learned, product_id)
             if category:
                 categorize_late(session, product_id, category, now)
 
@@ -248,23 +247,23 @@ class Engine:
             body["message"] = {"title": rule.action.title, "body": rule.action.body}
         return body
 
-    # -- handed to the rooms (the names the runtime calls) -------------------------------------
+    # -- handed to the rooms (the names the runtime calls; `memory`: the isolate's) ------------
 
-    def plan_page(self, request: PageRequest, session: Session, offer: Redeemed | None,
+    def plan_page(self, memory: IsolateMemory, request: PageRequest, session: Session, offer: Redeemed | None,
                   profile: Profile | None, now: int, tracked: bool = True,
                   cookies: dict[str, str] | None = None, facts: ProductFacts | None = None,
                   injection: Injection = UNRESTRICTED, preview: Preview | None = None,
                   offer_confirmed: bool = False) -> PagePlan:
         """See page_plan.plan_page."""
-        return plan_page(self, request, session, offer, profile, now, tracked, cookies, facts, injection, preview,
-                         offer_confirmed)
+        return plan_page(self, memory, request, session, offer, profile, now, tracked, cookies, facts, injection,
+                         preview, offer_confirmed)
 
     def read_beacon(self, method: str, body: bytes, content_type: str | None) -> Beacon | Reply:
         return visit_reports.read_beacon(self.ruleset, method, body, content_type)
 
-    def apply_beacon(self, beacon: Beacon, session: Session, now: int, secure: bool,
+    def apply_beacon(self, memory: IsolateMemory, beacon: Beacon, session: Session, now: int, secure: bool,
                      site: str = "") -> tuple[Reply, KeyEvent]:
-        return visit_reports.apply_beacon(self, beacon, session, now, secure, site)
+        return visit_reports.apply_beacon(self, memory, beacon, session, now, secure, site)
 
     def order_seen(self, order: ShopOrder, session: Session, now: int, site: str = "") -> KeyEvent | None:
         return visit_reports.order_seen(self, order, session, now, site)
@@ -273,9 +272,9 @@ class Engine:
                      active: Redeemed | None = None) -> LedgerClaim | None:
         return redemption.redeem_claim(self, query, session, now, active)
 
-    def redeem(self, query: str, session: Session, now: int, secure: bool,
+    def redeem(self, memory: IsolateMemory, query: str, session: Session, now: int, secure: bool,
                active: Redeemed | None = None, verdict: str = REDEEMED) -> tuple[Reply, KeyEvent]:
-        return redemption.redeem(self, query, session, now, secure, active, verdict)
+        return redemption.redeem(self, memory, query, session, now, secure, active, verdict)
 
     def code_claim(self, issued: IssuedCode | None, now: int, active: Redeemed | None = None) -> LedgerClaim | None:
         return redemption.code_claim(issued, now, active)
@@ -288,9 +287,9 @@ class Engine:
                secure: bool, identity_erased: bool = False) -> Reply:
         return endpoint_replies.forget(self, method, cookies, visitor, profile_erased, secure, identity_erased)
 
-    def explain(self, query: str, session: Session, profile: Profile | None, now: int, status: str,
-                context: RequestContext) -> Reply:
-        return endpoint_replies.explain(self, query, session, profile, now, status, context)
+    def explain(self, memory: IsolateMemory, query: str, session: Session, profile: Profile | None, now: int,
+                status: str, context: RequestContext) -> Reply:
+        return endpoint_replies.explain(self, memory, query, session, profile, now, status, context)
 
     def start_preview(self, query: str, now: int, secure: bool) -> Reply:
         return endpoint_replies.start_preview(self, query, now, secure)

@@ -3,8 +3,8 @@
     classify -> decide -> render -> place -> cookies
 
 `plan_page` reads top to bottom as that pipeline; each step is a small function a test can call on
-its own. The engine holds what the steps read (rules, codecs, the isolate's budgets); the runtime
-carries the resulting `PagePlan` into the HTMLRewriter.
+its own. The engine holds what the steps read (rules, codecs), the isolate's memory what it learned
+(spent budgets, product facts); the runtime carries the resulting `PagePlan` into the HTMLRewriter.
 """
 
 from __future__ import annotations
@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from nudge.budgets import SpentBudgets
 from nudge.delivery import render
 from nudge.delivery.csp import UNRESTRICTED, Injection
 from nudge.delivery.price_selectors import PriceSelector
 from nudge.events import Event
 from nudge.followups.planning import Before, FollowUpPlan
+from nudge.isolate_memory import IsolateMemory
 from nudge.offer_apply import OfferShown, offer_shown
 from nudge.offers import Redeemed
 from nudge.redemption import MESSAGE_COOKIE, MESSAGES
@@ -31,6 +33,7 @@ from nudge.rules.recommend import recommend
 from nudge.rules.templates import MissingValue
 from nudge.visitor.attributes import RequestContext
 from nudge.visitor.cookies import set_cookie
+from nudge.visitor.learned_catalog import LearnedCatalog
 from nudge.visitor.pages import Page
 from nudge.visitor.product_facts import ProductFacts
 from nudge.visitor.profile import Profile
@@ -98,7 +101,7 @@ class Placement:
     slots: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
-def plan_page(engine: Engine, request: PageRequest, session: Session, offer: Redeemed | None,
+def plan_page(engine: Engine, memory: IsolateMemory, request: PageRequest, session: Session, offer: Redeemed | None,
               profile: Profile | None, now: int, tracked: bool = True,
               cookies: dict[str, str] | None = None, facts: ProductFacts | None = None,
               injection: Injection = UNRESTRICTED, preview: Preview | None = None,
@@ -110,12 +113,12 @@ def plan_page(engine: Engine, request: PageRequest, session: Session, offer: Red
     With a `preview`, that rule is shown at once and nothing about the browser is stored.
     `offer_confirmed`: the origin answered with X-Nudge-Offer-Applied (it priced the page itself)."""
     cookies = cookies or {}
-    engine.categorize_viewed(session, now)  # earlier views of products whose category is known now
+    engine.categorize_viewed(memory.learned, session, now)  # earlier views of products whose category is known now
     page = classify(engine.ruleset, request.context.path, facts)
     new_visit, before = session.is_new, Before.of(session)
     pv = record_page_view(session, page, now, request.query, request.referrer, request.host)
     tracked = tracked and preview is None  # a preview records nothing
-    attributes, nudges = decide_nudges(engine, request, session, page, profile, now, preview)
+    attributes, nudges = decide_nudges(engine, memory.budgets, request, session, page, profile, now, preview)
     style = page_style(engine, injection)
     rendered = render_nudges(engine, nudges, attributes, session, page, now, preview is not None) if style else []
     events = count_served(session, page, nudges, rendered, tracked)
@@ -133,7 +136,7 @@ def plan_page(engine: Engine, request: PageRequest, session: Session, offer: Red
         set_cookies=page_cookies(engine, request.secure, session, cookies, tracked, preview),
         profile_write=engine.visit_profile(profile, session, now) if new_visit and tracked else None,
         nudges=nudges,
-        learn=product_to_learn(engine, page, facts),
+        learn=product_to_learn(memory.learned, page, facts),
         slots=placed.slots,
         prices=offer if offer and style and shown_offer and shown_offer.rewrite_prices else None,
         price_selectors=engine.ruleset.settings.prices,
@@ -159,9 +162,9 @@ def classify(ruleset: RuleSet, path: str, facts: ProductFacts | None) -> Page:
     return page
 
 
-def product_to_learn(engine: Engine, page: Page, facts: ProductFacts | None) -> str | None:
+def product_to_learn(learned: LearnedCatalog, page: Page, facts: ProductFacts | None) -> str | None:
     """A product page whose facts nudge knows from nowhere yet: read them from this page."""
-    if page.type == "product" and page.product and facts is None and engine.catalog.get(page.product) is None:
+    if page.type == "product" and page.product and facts is None and learned.get(page.product) is None:
         return page.product
     return None
 
@@ -169,11 +172,12 @@ def product_to_learn(engine: Engine, page: Page, facts: ProductFacts | None) -> 
 # -- decide ---------------------------------------------------------------------------------------
 
 
-def decide_nudges(engine: Engine, request: PageRequest, session: Session, page: Page, profile: Profile | None,
-                  now: int, preview: Preview | None) -> tuple[dict[str, Any], list[Nudge]]:
-    """The visitor's attributes and the page's nudges: the rules' decision, or the previewed rule."""
+def decide_nudges(engine: Engine, budgets: SpentBudgets, request: PageRequest, session: Session, page: Page,
+                  profile: Profile | None, now: int, preview: Preview | None) -> tuple[dict[str, Any], list[Nudge]]:
+    """The visitor's attributes and the page's nudges: the rules' decision (no offer whose budget
+    ran out today), or the previewed rule."""
     if preview is None:
-        return engine.decide(session, page, profile, now, request.context)
+        return engine.decide(session, page, profile, now, request.context, budgets.spent_today(now))
     return engine.attributes(session, page, profile, now, request.context), preview_nudges(engine.ruleset, preview)
 
 

@@ -15,6 +15,7 @@ from urllib.parse import parse_qs
 
 from nudge.events import Event, rule_event
 from nudge.followups.messages import IssuedCode
+from nudge.isolate_memory import IsolateMemory
 from nudge.keys import key32
 from nudge.kv_keys import KEEP_VISITOR, code_ledger_key, visitor_key
 from nudge.ledger import ENDED, REDEEMED, UNAVAILABLE, USED, LedgerClaim
@@ -68,12 +69,12 @@ def redeem_claim(engine: Engine, query: str, session: Session, now: int,
                        now + KEEP_VISITOR)
 
 
-def redeem(engine: Engine, query: str, session: Session, now: int, secure: bool,
+def redeem(engine: Engine, memory: IsolateMemory, query: str, session: Session, now: int, secure: bool,
            active: Redeemed | None = None, verdict: str = REDEEMED) -> tuple[Reply, KeyEvent]:
     """GET /_nudge/redeem?t=TOKEN: applies the offer once, then redirects to its same-site page.
     `verdict` is the redemption ledger's answer to `redeem_claim` (ledger.py). A bad, expired or
-    already used link, one whose daily budget is spent, or one the ledger could not record
-    lands on the shop with a polite message instead, and no offer."""
+    already used link, one whose daily budget is spent (then the isolate's memory notes it), or
+    one the ledger could not record lands on the shop with a polite message instead, and no offer."""
     rule = offer_rule(engine, query, session, now)
     if rule is None or rule.offer is None:
         return polite("/", "offer-expired", secure), KeyEvent()
@@ -84,7 +85,7 @@ def redeem(engine: Engine, query: str, session: Session, now: int, secure: bool,
     if is_closed(session, rule.id):  # redeemed earlier and since expired or removed: single use
         return polite(offer.redirect, "offer-used", secure), KeyEvent()
     if verdict == ENDED:
-        engine.spend_budget(rule.id, now)  # stop showing it today
+        memory.budgets.mark_spent(rule.id, now)  # stop showing it today
     if verdict != REDEEMED:
         return polite(offer.redirect, _REFUSED.get(verdict, "offer-unavailable"), secure), KeyEvent()
     redeemed = Redeemed(rule.id, offer.code, offer.percent, offer.category, offer_expiry(offer, now), offer.amount)

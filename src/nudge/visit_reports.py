@@ -16,6 +16,7 @@ from nudge.events import Event, rule_event
 from nudge.followups.messages import IssuedCode
 from nudge.followups.planning import Before, FollowUpPlan
 from nudge.guard import BEACON_MEDIA_TYPE, beacon_media_refusal
+from nudge.isolate_memory import IsolateMemory
 from nudge.keys import key32
 from nudge.reply import Reply, json_reply
 from nudge.rules.model import RuleSet
@@ -84,14 +85,14 @@ def read_beacon(ruleset: RuleSet, method: str, body: bytes, content_type: str | 
     return beacon
 
 
-def apply_beacon(engine: Engine, beacon: Beacon, session: Session, now: int, secure: bool,
+def apply_beacon(engine: Engine, memory: IsolateMemory, beacon: Beacon, session: Session, now: int, secure: bool,
                  site: str = "") -> tuple[Reply, KeyEvent]:
     """Second half: applies it and answers 204 with the session cookie, plus what the beacon
     changes (the caller merges it into the KV profile) and the follow-ups it changes. Only the
     events `tracking.apply_beacon` admits count; a browser's purchase never moves orders or
     revenue (it is measured as an unverified conversion)."""
     before = Before.of(session)
-    engine.categorize_viewed(session, now)  # the page's category may have been learned as it streamed
+    engine.categorize_viewed(memory.learned, session, now)  # the page's category may have been learned as it streamed
     counted = admit_beacon(session, beacon, now)
     cookie = engine.session_cookie(session, secure)
     # Only a visit after one that ended: a beacon without a session cookie comes from a browser that

@@ -9,6 +9,8 @@ from urllib.parse import unquote
 
 from nudge.engine import Engine
 from nudge.followups.messages import IssuedCode
+from nudge.isolate_memory import IsolateMemory
+from nudge.rules.load import load_ruleset
 from nudge.visitor.cookies import parse_cookies
 from nudge.visitor.session import Session
 
@@ -35,18 +37,18 @@ def test_before_thresholds_nothing_or_a_timed_modal() -> None:
 
 def test_set_cookie_attributes() -> None:
     s = Session.fresh(NOW, b"visitor1")
-    plan = APP.plan_page(req("/"), s, None, None, NOW)
+    plan = APP.plan_page(IsolateMemory(), req("/"), s, None, None, NOW)
     assert plan.set_cookies[0].endswith("Path=/; Max-Age=34560000; SameSite=Lax; HttpOnly; Secure")
-    plan = APP.plan_page(req("/", secure=False), s, None, None, NOW)
+    plan = APP.plan_page(IsolateMemory(), req("/", secure=False), s, None, None, NOW)
     assert "Secure" not in plan.set_cookies[0] and "HttpOnly" in plan.set_cookies[0]
 
 
 def test_first_page_of_a_visit_writes_the_profile_once() -> None:
     s = Session.fresh(NOW, b"visitor1")
-    written = APP.plan_page(req("/"), s, None, None, NOW).profile_write
+    written = APP.plan_page(IsolateMemory(), req("/"), s, None, None, NOW).profile_write
     assert written is not None and written.visits == 1
     back = APP.load_session({"nudge": APP.codec.encode(s)}, NOW)
-    assert APP.plan_page(req("/"), back, None, None, NOW).profile_write is None
+    assert APP.plan_page(IsolateMemory(), req("/"), back, None, None, NOW).profile_write is None
 
 
 def test_our_cookies_are_parsed_leniently() -> None:
@@ -55,9 +57,10 @@ def test_our_cookies_are_parsed_leniently() -> None:
 
 def test_untracked_visitors_get_nudges_but_nothing_is_stored() -> None:
     s = Session.fresh(NOW, b"visitor1")
-    plan = APP.plan_page(req("/"), s, None, None, NOW, tracked=False, cookies={})
+    plan = APP.plan_page(IsolateMemory(), req("/"), s, None, None, NOW, tracked=False, cookies={})
     assert plan.set_cookies == [] and plan.profile_write is None and '"track":false' in plan.body_end
-    erase = APP.plan_page(req("/"), s, None, None, NOW, tracked=False, cookies={"nudge": "x", "nudge_dw": "1.2"})
+    erase = APP.plan_page(IsolateMemory(), req("/"), s, None, None, NOW, tracked=False,
+                          cookies={"nudge": "x", "nudge_dw": "1.2"})
     assert [c.split("=")[0] for c in erase.set_cookies] == ["nudge", "nudge_dw"]
     assert all("Max-Age=0" in c for c in erase.set_cookies)
 
@@ -75,12 +78,36 @@ def test_visitor_status_and_forget() -> None:
     assert app.forget("GET", {}, None, False, secure=True).status == 405
 
 
+def test_newly_published_rules_make_a_new_engine_with_the_same_configuration() -> None:
+    from nudge.visitor.privacy import ConsentPolicy
+
+    consent = ConsentPolicy.from_config("opt-in", "consent")
+    app = Engine(APP.ruleset, [b"new", b"old"], "/* client */", consent, True, "v1", True, "qa",
+                 followups_enabled=True, shop_secret=b"shop")
+    no_cart = load_ruleset({k: v for k, v in repo_rule_files().items() if k != "site.toml"})
+    later = app.with_ruleset(no_cart, "v2")
+    assert later.ruleset is no_cart and later.rules_version == "v2" and later.cart is None
+    assert app.ruleset is APP.ruleset and app.rules_version == "v1" and app.cart is not None  # a request keeps it
+    s = Session.fresh(NOW, b"visitor1")  # what one engine signed, the other reads
+    assert later.load_session({"nudge": app.codec.encode(s)}, NOW).visitor_id == s.visitor_id
+    rule = APP.ruleset.rule(RULE)
+    assert rule is not None and later.offers.verify(app.offers.mint(rule, s.visitor_id, NOW), s.visitor_id, NOW) == RULE
+    assert later.identity_of("c-1") == app.identity_of("c-1") and later.order_key("o-1") == app.order_key("o-1")
+    assert (later.code_secret, later.ledger_secret) == (app.code_secret, app.ledger_secret)
+    assert (later.consent, later.shadow, later.explain_token, later.followups_enabled, later.shop_secret) == (
+        consent, True, "qa", True, b"shop")
+    assert (later.client_js, later.client_src, later.style_href) == (app.client_js, app.client_src, app.style_href)
+    assert app.with_ruleset(APP.ruleset, "v3").cart is not None  # the edge cart setting stays too
+    off = Engine(APP.ruleset, [b"k"], "", edge_cart=False).with_ruleset(APP.ruleset, "v2")
+    assert off.cart is None
+
+
 def test_the_polite_message_shows_once_on_the_next_page() -> None:
     s = Session.fresh(NOW, b"visitor1")
-    plan = APP.plan_page(req("/"), s, None, None, NOW, cookies={"nudge_msg": "offer-expired"})
+    plan = APP.plan_page(IsolateMemory(), req("/"), s, None, None, NOW, cookies={"nudge_msg": "offer-expired"})
     assert "that offer link has expired" in plan.body_start
     assert any(c.startswith("nudge_msg=;") and "Max-Age=0" in c for c in plan.set_cookies)
-    quiet = APP.plan_page(req("/"), s, None, None, NOW, cookies={"nudge_msg": "<script>"})
+    quiet = APP.plan_page(IsolateMemory(), req("/"), s, None, None, NOW, cookies={"nudge_msg": "<script>"})
     assert "nudge-notice" not in quiet.body_start  # only known messages, never cookie text
 
 
@@ -103,16 +130,17 @@ def redeemed(app: Engine) -> tuple[dict[str, str], str, str]:
     """(cookies after the button, where it sent the shopper, where a second click sends them)."""
     session, body = visit(app, ["/collections/sneakers", *PRODUCTS], dwell=300)
     token = unquote(re.search(r'redeem\?t=([^"]+)"', body).group(1))  # type: ignore[union-attr]
-    first, event = app.redeem(f"t={token}", session, NOW + 10, secure=True)
+    first, event = app.redeem(IsolateMemory(), f"t={token}", session, NOW + 10, secure=True)
     assert first.status == 303 and event.redeemed == 1
     cookies = dict(cookie_value(v) for k, v in first.headers if k == "Set-Cookie")
-    again, _ = app.redeem(f"t={token}", session, NOW + 11, secure=True, active=app.active_offer(cookies, NOW + 11))
+    again, _ = app.redeem(IsolateMemory(), f"t={token}", session, NOW + 11, secure=True,
+                          active=app.active_offer(cookies, NOW + 11))
     return cookies, dict(first.headers)["Location"], dict(again.headers)["Location"]
 
 
 def offer_page(app: Engine, cookies: dict[str, str], confirmed: bool = False) -> tuple[str, bool]:
     """(the banner area of the sneakers page, whether nudge rewrites its marked prices)."""
-    plan = app.plan_page(req("/collections/sneakers"), app.load_session(cookies, NOW + 20),
+    plan = app.plan_page(IsolateMemory(), req("/collections/sneakers"), app.load_session(cookies, NOW + 20),
                          app.active_offer(cookies, NOW + 20), None, NOW + 20, cookies=cookies,
                          offer_confirmed=confirmed)
     return plan.body_start, plan.prices is not None

@@ -7,6 +7,7 @@ import json
 
 from nudge.engine import Engine, PageRequest
 from nudge.events import Event
+from nudge.isolate_memory import IsolateMemory
 from nudge.rules.load import load_ruleset
 from nudge.visitor.attributes import RequestContext
 from nudge.visitor.beacon import Beacon
@@ -26,8 +27,8 @@ def app(extra: str = "") -> Engine:
 
 
 def page(a: Engine, visitor: bytes, tracked: bool = True) -> tuple[list[Event], str]:
-    plan = a.plan_page(PageRequest(RequestContext(path="/")), Session.fresh(NOW, visitor), None, None, NOW,
-                       tracked=tracked)
+    plan = a.plan_page(IsolateMemory(), PageRequest(RequestContext(path="/")), Session.fresh(NOW, visitor), None, None,
+                       NOW, tracked=tracked)
     return plan.events, plan.body_end
 
 
@@ -57,7 +58,7 @@ def test_beacons_report_reveals_clicks_dismisses_and_purchases() -> None:
     record_served(s, "hello", revealed=False)  # the edge rendered it; the client reports its reveal
     beacon = Beacon(None, None, (BeaconEvent("nudge_shown", rule="hello"), BeaconEvent("nudge_clicked", rule="hello"),
                                  BeaconEvent("nudge_dismissed", rule="hello"), BeaconEvent("purchase", value=59.5)))
-    _, key = a.apply_beacon(beacon, s, NOW, secure=True)
+    _, key = a.apply_beacon(IsolateMemory(), beacon, s, NOW, secure=True)
     v = s.visitor_id
     # issue 15: once clicked the nudge is closed, so the dismiss after it does not count; the
     # browser's purchase is an unverified conversion (orders come from the shop)
@@ -65,7 +66,8 @@ def test_beacons_report_reveals_clicks_dismisses_and_purchases() -> None:
                           Event("conversion_unverified", v, revenue=59.5)]
     s2 = Session.fresh(NOW, b"visitor2")
     record_served(s2, "hello", revealed=True)
-    _, key = a.apply_beacon(Beacon(None, None, (BeaconEvent("nudge_dismissed", rule="hello"),)), s2, NOW, secure=True)
+    dismissed = Beacon(None, None, (BeaconEvent("nudge_dismissed", rule="hello"),))
+    _, key = a.apply_beacon(IsolateMemory(), dismissed, s2, NOW, secure=True)
     assert key.events == [Event("dismiss", s2.visitor_id, "hello", 0, "treatment")]
 
 
@@ -76,7 +78,7 @@ def test_redeeming_an_offer_is_a_click() -> None:
     assert rule is not None
     s = Session.fresh(NOW, b"visitor1")
     token = a.offers.mint(rule, s.visitor_id, NOW)
-    _, key = a.redeem(f"t={token}", s, NOW, secure=True)
+    _, key = a.redeem(IsolateMemory(), f"t={token}", s, NOW, secure=True)
     assert [(e.kind, e.rule) for e in key.events] == [("click", "sneakers-exit-intent")]
 
 
@@ -104,7 +106,7 @@ def test_global_shadow_mode_shows_nothing_and_measures_everything() -> None:
 
 def test_the_log_line_summarizes_the_decision_without_personal_data() -> None:
     a = app("holdout = 10")
-    plan = a.plan_page(PageRequest(RequestContext(path="/"), query="email=jane@example.com"),
+    plan = a.plan_page(IsolateMemory(), PageRequest(RequestContext(path="/"), query="email=jane@example.com"),
                        Session.fresh(NOW, b"visitor1"), None, None, NOW)
     line = json.loads(plan.log_line("tracked", "bundled:x", 0.42, 3, True, "held"))
     assert line == {"nudge": "page", "page": "home", "visitor": "tracked", "rules": "bundled:x", "ms": 0.42,

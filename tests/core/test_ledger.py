@@ -11,6 +11,7 @@ import pytest
 
 from nudge.engine import Engine
 from nudge.followups.messages import FollowUp, IssuedCode, Pending
+from nudge.isolate_memory import IsolateMemory
 from nudge.kv_keys import KEEP_VISITOR, code_ledger_key, ledger_name, visitor_key
 from nudge.ledger import ENDED, REDEEMED, UNAVAILABLE, USED, Ledger, LedgerError, verdict
 from nudge.rules.load import load_ruleset
@@ -144,24 +145,24 @@ def test_a_redemption_asks_the_ledger_about_the_visitor_and_the_rules_budget() -
     (USED, "offer-used"), (ENDED, "offer-ended"), (UNAVAILABLE, "offer-unavailable"), ("junk", "offer-unavailable"),
 ])
 def test_a_ledger_refusal_grants_nothing_and_says_why(answer: str, message: str) -> None:
-    app = budget_app(3)
+    app, memory = budget_app(3), IsolateMemory()
     session = Session.fresh(NOW, b"visitor-a")
     before = app.codec.encode(session)
-    reply, event = app.redeem(token_query(app, session), session, NOW, True, verdict=answer)
+    reply, event = app.redeem(memory, token_query(app, session), session, NOW, True, verdict=answer)
     assert reply.status == 303 and dict(reply.headers)["Location"] == "/collections/sneakers"
     assert [c.split(";")[0] for c in set_cookies(reply)] == [f"nudge_msg={message}"]
     assert not event and event.events == [] and app.codec.encode(session) == before
-    assert ("sneakers-exit-intent" in app.spent_today(NOW)) == (answer == ENDED)  # stops showing today
+    assert ("sneakers-exit-intent" in memory.budgets.spent_today(NOW)) == (answer == ENDED)  # stops showing today
 
 
 def test_a_granted_redemption_closes_the_rule_and_a_closed_one_needs_no_ledger() -> None:
     app = budget_app(3)
     session = Session.fresh(NOW, b"visitor-a")
     query = token_query(app, session)
-    reply, event = app.redeem(query, session, NOW, True, verdict=REDEEMED)
+    reply, event = app.redeem(IsolateMemory(), query, session, NOW, True, verdict=REDEEMED)
     assert event.redeemed == 1 and any(c.startswith("nudge_offer=") for c in set_cookies(reply))
     assert app.redeem_claim(query, session, NOW + 1) is None
-    again, _ = app.redeem(query, session, NOW + 1, True, verdict=UNAVAILABLE)
+    again, _ = app.redeem(IsolateMemory(), query, session, NOW + 1, True, verdict=UNAVAILABLE)
     assert [c.split(";")[0] for c in set_cookies(again)] == ["nudge_msg=offer-used"]
 
 

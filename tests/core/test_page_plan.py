@@ -8,6 +8,7 @@ import dataclasses
 import pytest
 
 from nudge.delivery.csp import NOTHING, UNRESTRICTED, Injection
+from nudge.isolate_memory import IsolateMemory
 from nudge.keys import key32
 from nudge.offer_apply import offer_shown
 from nudge.offers import Redeemed
@@ -27,6 +28,7 @@ from nudge.page_plan import (
 )
 from nudge.rules.decide import Nudge
 from nudge.rules.preview import Preview
+from nudge.visitor.learned_catalog import LearnedCatalog
 from nudge.visitor.pages import Page
 from nudge.visitor.product_facts import ProductFacts
 from nudge.visitor.session import Session
@@ -61,12 +63,12 @@ def test_a_product_page_without_a_category_in_its_path_takes_the_one_its_markup_
 
 def test_a_product_page_is_read_for_facts_only_when_nudge_knows_none() -> None:
     page = Page("product", "sneakers", "never-seen")
-    assert product_to_learn(APP, page, None) == "never-seen"
-    assert product_to_learn(APP, page, ProductFacts("never-seen")) is None  # the edge already has them
-    assert product_to_learn(APP, SNEAKERS, None) is None
-    app = make_app()
-    app.catalog.remember("never-seen", ProductFacts("never-seen", price=10.0))
-    assert product_to_learn(app, page, None) is None
+    learned = LearnedCatalog()
+    assert product_to_learn(learned, page, None) == "never-seen"
+    assert product_to_learn(learned, page, ProductFacts("never-seen")) is None  # the edge already has them
+    assert product_to_learn(learned, SNEAKERS, None) is None
+    learned.remember("never-seen", ProductFacts("never-seen", price=10.0))
+    assert product_to_learn(learned, page, None) is None
 
 
 # -- decide ---------------------------------------------------------------------------------------
@@ -181,12 +183,12 @@ def test_the_page_sets_the_session_erases_for_the_untracked_and_nothing_in_a_pre
 
 
 def test_a_product_viewed_before_its_category_was_learned_counts_on_the_next_page() -> None:
-    app = make_app()
+    app, memory = make_app(), IsolateMemory()
     s = Session.fresh(NOW, b"late")
-    app.plan_page(req("/products/unlisted-runner"), s, None, None, NOW)  # nothing knows its category yet
+    app.plan_page(memory, req("/products/unlisted-runner"), s, None, None, NOW)  # nothing knows its category yet
     assert not any(c.products for c in s.categories.values())
-    app.catalog.remember("unlisted-runner", ProductFacts("unlisted-runner", category="sneakers"))  # read as it streamed
-    app.plan_page(req("/"), s, None, None, NOW + 30)
+    memory.learned.remember("unlisted-runner", ProductFacts("unlisted-runner", category="sneakers"))  # as it streamed
+    app.plan_page(memory, req("/"), s, None, None, NOW + 30)
     assert len(s.categories["sneakers"].products) == 1  # its first view counts for sneakers
 
 

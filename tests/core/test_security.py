@@ -21,6 +21,7 @@ import pytest
 
 from nudge import endpoint_replies, redemption, signing
 from nudge.engine import Engine, PageRequest, Reply
+from nudge.isolate_memory import IsolateMemory
 from nudge.offers import TOKEN_TTL, OfferTokens, Redeemed
 from nudge.rules.load import RuleError, load_ruleset
 from nudge.signing import BadData, Signer, parse_secrets
@@ -89,7 +90,7 @@ def _wire(s: Session) -> list[Any]:
 
 def test_a_value_signed_for_another_purpose_is_refused_everywhere() -> None:
     session, token = redeem_link()
-    reply, _ = APP.redeem(f"t={quote(token)}", session, NOW + 10, True)
+    reply, _ = APP.redeem(IsolateMemory(), f"t={quote(token)}", session, NOW + 10, True)
     offer_cookie = dict(cookie_value(v) for k, v in reply.headers if k == "Set-Cookie")["nudge_offer"]
     preview = APP.previews.mint(RULE, 0, NOW)
     _, session_cookie = a_session_cookie()
@@ -131,7 +132,7 @@ def test_forged_foreign_expired_and_misused_offer_tokens_get_no_discount() -> No
         (f"t={quote(token)}&t=other", Session.fresh(NOW, b"stranger"), NOW),
     ]
     for query, who, now in cases:
-        reply, event = APP.redeem(query, who, now, True)
+        reply, event = APP.redeem(IsolateMemory(), query, who, now, True)
         assert reply.status == 303 and _location(reply) == "/" and not event, query
         assert [v for k, v in reply.headers if k == "Set-Cookie"] == [
             "nudge_msg=offer-expired; Path=/; Max-Age=120; SameSite=Lax; HttpOnly; Secure"]
@@ -139,16 +140,16 @@ def test_forged_foreign_expired_and_misused_offer_tokens_get_no_discount() -> No
 
 def test_a_redeemed_offer_is_single_use_and_its_cookie_cannot_be_replayed_after_it_ends() -> None:
     session, token = redeem_link()
-    first, event = APP.redeem(f"t={quote(token)}", session, NOW + 10, True)
+    first, event = APP.redeem(IsolateMemory(), f"t={quote(token)}", session, NOW + 10, True)
     assert event.redeemed == 1 and is_closed(session, RULE)
     jar = dict(cookie_value(v) for k, v in first.headers if k == "Set-Cookie")
     offer = APP.active_offer(jar, NOW + 11)
     assert offer is not None
     # the same click again (the session now records the redemption): no second offer
     after = APP.load_session(jar, NOW + 12)
-    again, event = APP.redeem(f"t={quote(token)}", after, NOW + 12, True, active=offer)
+    again, event = APP.redeem(IsolateMemory(), f"t={quote(token)}", after, NOW + 12, True, active=offer)
     assert not event and not any(k == "Set-Cookie" for k, _ in again.headers)
-    gone, event = APP.redeem(f"t={quote(token)}", after, NOW + 13, True, active=None)
+    gone, event = APP.redeem(IsolateMemory(), f"t={quote(token)}", after, NOW + 13, True, active=None)
     assert not event and dict(gone.headers)["Set-Cookie"].startswith("nudge_msg=offer-used;")
     # the offer cookie says when it ends, signed: a browser that keeps sending it gets nothing
     assert APP.active_offer(jar, offer.expires) is None and APP.origin_headers(None) == {}
@@ -216,12 +217,12 @@ def test_line_breaks_in_rule_urls_and_offer_fields_are_refused(where: str, break
 def all_replies(app: Engine, query: str) -> list[Reply]:
     session, token = redeem_link()
     return [
-        app.redeem(query, session, NOW, True)[0],
-        app.redeem(f"t={quote(token)}&{query}", session, NOW + 10, True)[0],
+        app.redeem(IsolateMemory(), query, session, NOW, True)[0],
+        app.redeem(IsolateMemory(), f"t={quote(token)}&{query}", session, NOW + 10, True)[0],
         app.start_preview(query, NOW, True),
         app.start_preview(f"t={app.previews.mint(RULE, 0, NOW)}&{query}", NOW, True),
         app.start_preview(f"end=1&{query}", NOW, True),
-        app.explain(query, session, None, NOW, "tracked", RequestContext()),
+        app.explain(IsolateMemory(), query, session, None, NOW, "tracked", RequestContext()),
         app.forget("POST", {"nudge": "x"}, None, False, True),
         refused_beacon(app, query.encode()),
     ]
@@ -279,7 +280,7 @@ def assert_no_markup_from(html: str) -> None:
 
 
 def test_rule_text_is_escaped_wherever_it_is_shown() -> None:
-    plan = HOSTILE_APP.plan_page(req("/"), Session.fresh(NOW, b"visitor1"), None, None, NOW)
+    plan = HOSTILE_APP.plan_page(IsolateMemory(), req("/"), Session.fresh(NOW, b"visitor1"), None, None, NOW)
     html = injected(plan)
     assert "x-modal" in html and "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "&quot;&gt;&lt;img src=x onerror=alert(1)&gt;" in html
@@ -292,7 +293,8 @@ def test_product_json_ld_is_data_never_markup() -> None:
                                        "category": "Shoes > <img src=x onerror=alert(1)", "brand": ATTR}), True)
     facts = collector.facts()
     assert facts is not None and facts.category == "<img src=x onerror=alert(1)"  # kept as data...
-    plan = HOSTILE_APP.plan_page(req("/products/p-1"), Session.fresh(NOW, b"visitor1"), None, None, NOW, facts=facts)
+    visitor = Session.fresh(NOW, b"visitor1")
+    plan = HOSTILE_APP.plan_page(IsolateMemory(), req("/products/p-1"), visitor, None, None, NOW, facts=facts)
     html = injected(plan)
     assert plan.page.category == facts.category and "&lt;img src=x onerror=alert(1)" in html  # ...shown escaped
     assert "\\u003cimg src=x" in plan.body_end  # and in the page config, as JSON that cannot end its script
@@ -302,13 +304,14 @@ def test_product_json_ld_is_data_never_markup() -> None:
 def test_url_derived_values_are_escaped_in_pages_and_in_explain() -> None:
     path = "/collections/" + quote(SCRIPT + ATTR, safe="") + "/products/" + quote(ATTR, safe="")
     query = "q=" + quote(SCRIPT) + "&utm_source=" + quote(ATTR) + "&utm_campaign=" + quote(SCRIPT)
-    plan = HOSTILE_APP.plan_page(req(path, query, 'https://x"><script>alert(1)</script>.example/'),
+    plan = HOSTILE_APP.plan_page(IsolateMemory(), req(path, query, 'https://x"><script>alert(1)</script>.example/'),
                                  Session.fresh(NOW, b"visitor1"), None, None, NOW)
     html = injected(plan)
     assert plan.page.category and "<script>" in plan.page.category and "&lt;script&gt;" in html
     assert_no_markup_from(html)
     app = Engine(HOSTILE_APP.ruleset, SECRET, "", explain_token="qa")
-    explained = app.explain(f"token=qa&path={quote(path)}", plan.session, None, NOW, "tracked", RequestContext())
+    explained = app.explain(IsolateMemory(), f"token=qa&path={quote(path)}", plan.session, None, NOW, "tracked",
+                            RequestContext())
     assert explained.status == 200 and "&lt;script&gt;" in explained.body
     assert_no_markup_from(explained.body)
 
@@ -338,9 +341,9 @@ def test_preview_links_redirect_only_within_the_shop(target: str) -> None:
 def test_redemption_goes_where_the_rule_says_and_nowhere_a_link_says(target: str) -> None:
     session, token = redeem_link()
     for extra in (f"redirect={quote(target)}", f"path={quote(target)}", f"next={quote(target)}"):
-        reply, _ = APP.redeem(f"t={quote(token)}&{extra}", session, NOW + 10, True)
+        reply, _ = APP.redeem(IsolateMemory(), f"t={quote(token)}&{extra}", session, NOW + 10, True)
         assert _location(reply) == "/collections/sneakers"
-        assert APP.redeem(f"t=bad&{extra}", session, NOW, True)[0].headers[0] == ("Location", "/")
+        assert APP.redeem(IsolateMemory(), f"t=bad&{extra}", session, NOW, True)[0].headers[0] == ("Location", "/")
 
 
 @pytest.mark.parametrize("target", EVIL)
@@ -361,7 +364,8 @@ def test_a_percent_encoded_path_is_a_path_on_the_shop() -> None:
 def test_explain_only_explains_paths_on_this_site() -> None:
     app = Engine(APP.ruleset, SECRET, "", explain_token="qa")
     for target in EVIL:  # as written in the link: parse_qs decodes it once, as for any query
-        reply = app.explain(f"token=qa&path={target}", Session.fresh(NOW), None, NOW, "tracked", RequestContext())
+        reply = app.explain(IsolateMemory(), f"token=qa&path={target}", Session.fresh(NOW), None, NOW, "tracked",
+                            RequestContext())
         assert reply.status == 400, target
 
 
@@ -406,8 +410,10 @@ def test_the_explain_token_is_compared_with_hmac_compare_digest(monkeypatch: pyt
     real = hmac.compare_digest
     monkeypatch.setattr(endpoint_replies.hmac, "compare_digest", lambda a, b: calls.append((a, b)) or real(a, b))
     app = Engine(APP.ruleset, SECRET, "", explain_token="right")
-    assert app.explain("token=wrong&path=/", Session.fresh(NOW), None, NOW, "tracked", RequestContext()).status == 403
-    assert app.explain("token=right&path=/", Session.fresh(NOW), None, NOW, "tracked", RequestContext()).status == 200
+    for token, status in (("wrong", 403), ("right", 200)):
+        reply = app.explain(IsolateMemory(), f"token={token}&path=/", Session.fresh(NOW), None, NOW, "tracked",
+                            RequestContext())
+        assert reply.status == status
     assert calls == [(b"wrong", b"right"), (b"right", b"right")]
 
 
@@ -421,17 +427,18 @@ def test_secrets_never_reach_the_log_or_stdout(caplog: pytest.LogCaptureFixture,
     caplog.set_level(logging.DEBUG)
     jar: dict[str, str] = {}
     for i, path in enumerate(["/", "/collections/sneakers", *PRODUCTS, "/checkout"]):
-        plan = app.plan_page(req(path, "utm_source=x"), app.load_session(jar, NOW + i), None, None, NOW + i)
+        plan = app.plan_page(IsolateMemory(), req(path, "utm_source=x"), app.load_session(jar, NOW + i), None, None,
+                             NOW + i)
         jar.update(cookie_value(c) for c in plan.set_cookies)
         print(plan.log_line("tracked", app.rules_version, 0.1, 4, True))
     session = app.load_session(jar, NOW + 20)
     for body in (b'{"events": [{"type": "identify", "user": "c-1"}]}', b"{", b"[" * 3000):
         beacon = app.read_beacon("POST", body, "application/json")
         if not isinstance(beacon, Reply):
-            app.apply_beacon(beacon, session, NOW + 21, True)
-    app.redeem("t=forged", session, NOW, True)
-    app.explain(f"token={qa}&path=/", session, None, NOW, "tracked", RequestContext())
-    app.explain("token=nope&path=/", session, None, NOW, "tracked", RequestContext())
+            app.apply_beacon(IsolateMemory(), beacon, session, NOW + 21, True)
+    app.redeem(IsolateMemory(), "t=forged", session, NOW, True)
+    app.explain(IsolateMemory(), f"token={qa}&path=/", session, None, NOW, "tracked", RequestContext())
+    app.explain(IsolateMemory(), "token=nope&path=/", session, None, NOW, "tracked", RequestContext())
     out = capsys.readouterr()
     for text in (caplog.text, out.out, out.err, *jar.values()):
         assert secret not in text and qa not in text

@@ -11,6 +11,7 @@ import re
 from hypothesis import strategies as st
 
 from nudge.engine import Engine, PageRequest
+from nudge.isolate_memory import IsolateMemory
 from nudge.rules.load import load_ruleset
 from nudge.visitor.attributes import RequestContext
 from nudge.visitor.product_facts import ProductFacts
@@ -46,7 +47,8 @@ def test_page_plan(path: str, query: str, referrer: str | None, agent: str, cook
                    facts: ProductFacts | None, tracked: bool) -> None:
     session = APP.load_session(cookies, NOW)
     request = PageRequest(RequestContext(path, agent, "US", "Europe/Berlin"), query, "shop.example", referrer, True)
-    plan = APP.plan_page(request, session, None, None, NOW, tracked=tracked, cookies=cookies, facts=facts)
+    plan = APP.plan_page(IsolateMemory(), request, session, None, None, NOW, tracked=tracked, cookies=cookies,
+                         facts=facts)
     html = plan.head + plan.body_start + plan.body_end + "".join(h for _, h in plan.slots.values())
     # the page config is JSON in an inert script element: only its end tag could be forged there
     html, config = re.subn(r'<script type="application/json" id="nudge-config">([^<]*)</script>', "", html)

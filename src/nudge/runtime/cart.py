@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 from typing import Any
 from urllib.parse import SplitResult
 
@@ -15,6 +16,7 @@ import js
 from nudge.engine import Engine
 from nudge.runtime.bindings import WorkersError, js_errors, opts
 from nudge.runtime.http import new_headers, read_body
+from nudge.runtime.isolate import memory
 from nudge.visitor.cart_routes import RouteMatch
 from nudge.visitor.cart_truth import MAX_TRUTH_BODY, apply_cart_truth, cart_seen, cookie_for_truth, parse_cart_json
 from nudge.visitor.cookies import without_our_cookies
@@ -34,7 +36,7 @@ async def cart_followed(app: Engine, js_req: Any, parts: SplitResult, origin: st
     `[cart] truth_url`, the shop's cart JSON read after an accepted change. True when it changed."""
     body = await cart_body if cart_body is not None else None
     seen = cart_seen(session, app.cart, action, body, js_req.headers.get("content-type"), int(origin_resp.status),
-                     cart_header, now, app.catalog.price_of)
+                     cart_header, now, partial(app.item_price, memory.learned))
     truth = None
     if seen.read_truth is not None:
         shop_cart = await _shop_cart(js_req, parts, origin, seen.read_truth.url, origin_resp)

@@ -30,7 +30,7 @@ from nudge.guard import cross_origin_refusal
 from nudge.kv_keys import code_key, identity_key, profile_key
 from nudge.runtime.bindings import Kv, WorkersError, ledger_redeem, record
 from nudge.runtime.http import headers_of, page_request, read_body, reply_response, secure, site, str_or_none
-from nudge.runtime.isolate import recent_profiles
+from nudge.runtime.isolate import memory, recent_profiles
 from nudge.runtime.profiles import link_identity, record_key_event
 from nudge.runtime.queue import erase_followups, follow_up
 from nudge.signing import BadData
@@ -126,7 +126,8 @@ async def _explain(call: _Call) -> Reply:
             profile = decode_profile(await Kv(call.env).get(profile_key(session.visitor_id)))
         except WorkersError as exc:
             log.warning("nudge: explain could not read the profile: %s", exc)
-    return app.explain(call.parts.query, session, profile, now, status, page_request(call.js_req, call.parts).context)
+    return app.explain(memory, call.parts.query, session, profile, now, status,
+                       page_request(call.js_req, call.parts).context)
 
 
 async def _forget(call: _Call) -> Reply:
@@ -170,7 +171,7 @@ async def _redeem(call: _Call) -> Reply:
     KV, its use recorded once in the rule's ledger."""
     app, now, query = call.app, call.now, call.parts.query
     if call.status() != "tracked":
-        return app.redeem("", Session.fresh(now), now, call.secure)[0]
+        return app.redeem(memory, "", Session.fresh(now), now, call.secure)[0]
     session = app.load_session(call.cookies, now)
     active = app.active_offer(call.cookies, now)
     codes = parse_qs(query).get("code")
@@ -181,7 +182,7 @@ async def _redeem(call: _Call) -> Reply:
         reply, event = app.redeem_code(issued, session, now, call.secure, active, answer)
     else:
         answer = await ledger_redeem(call.env, app.redeem_claim(query, session, now, active))
-        reply, event = app.redeem(query, session, now, call.secure, active, answer)
+        reply, event = app.redeem(memory, query, session, now, call.secure, active, answer)
     return _counted(call, session, reply, event, None)
 
 
@@ -202,7 +203,7 @@ async def _beacon(call: _Call) -> Reply:
         user = app.identity_from_token(item.token, now) if item.type == "identify" and item.token else None
         if user is not None:  # `user` the browser states is ignored)
             linked = (await link_identity(call.env, call.ctx, app, session, user, now))[0] or linked
-    reply, event = app.apply_beacon(beacon, session, now, call.secure, site(call.parts))
+    reply, event = app.apply_beacon(memory, beacon, session, now, call.secure, site(call.parts))
     follow_up(call.env, call.ctx, event.followups, now)
     return _counted(call, session, reply, event, linked)
 

@@ -1,7 +1,9 @@
-"""What an isolate keeps between requests: its Engine (built once from the Worker's vars, again
-only when they change), when it last looked for newly published rules, and which offers' daily
-budgets ran out. The Engine itself is configuration and decisions; the state the runtime changes
-over an isolate's life lives here.
+"""What an isolate keeps between requests: its Engine (built once from the Worker's vars, again only
+when they change, and replaced by a new one when newly published rules arrive), when it last looked
+for them, and its memory: which offers' daily budgets ran out and the product facts learned from
+pages (`memory`, an IsolateMemory the runtime hands to the Engine calls that read it). The Engine
+itself is configuration and decisions; the state the runtime changes over an isolate's life lives
+here.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 from nudge.delivery.unshared_pages import UnsharedPages
 from nudge.engine import Engine
 from nudge.failures import fail_open
+from nudge.isolate_memory import IsolateMemory
 from nudge.kv_keys import POINTER_KEY, blob_key
 from nudge.rules.blob import load_blob, rules_version
 from nudge.rules.load import RuleError, load_ruleset
@@ -23,7 +26,7 @@ from nudge.settings import ENGINE_VARS, ConfigError, Settings, followups_problem
 from nudge.signing import BadData
 from nudge.visitor.recent_profiles import RecentProfiles
 
-__all__ = ["ConfigError", "engine_for", "engine_or_none", "recent_profiles", "refresh_rules_for_batch",
+__all__ = ["ConfigError", "engine_for", "engine_or_none", "memory", "recent_profiles", "refresh_rules_for_batch",
            "refresh_rules_if_due", "unshared_pages"]
 
 log = logging.getLogger("nudge")
@@ -43,6 +46,7 @@ class _Isolate:
 
 
 _isolate = _Isolate()
+memory = IsolateMemory()  # spent budgets and learned product facts: they outlive every Engine (isolate_memory.py)
 recent_profiles = RecentProfiles()  # profiles read or written in the last minute (visitor/recent_profiles.py)
 unshared_pages = UnsharedPages()  # pages not looked up in the edge cache for now (delivery/unshared_pages.py)
 
@@ -110,13 +114,14 @@ def engine_or_none(env: Any) -> Engine | None:
     return None
 
 
-async def refresh_rules_if_due(engine: Engine, env: Any, ctx: Any) -> None:
+async def refresh_rules_if_due(engine: Engine, env: Any, ctx: Any) -> Engine:
     """At most every NUDGE_RULES_REFRESH_SECONDS (default 30), look for newly published rules in
-    the background; such a request keeps the rule set it has. An isolate's first request waits up
-    to FIRST_RULES_BUDGET for them: a cold isolate would otherwise decide (and count exposures) with
-    the bundled rules, which are older than what was published since the deploy."""
+    the background; such a request keeps the rule set it has, later ones get the new Engine. An
+    isolate's first request waits up to FIRST_RULES_BUDGET for them: a cold isolate would otherwise
+    decide (and count exposures) with the bundled rules, which are older than what was published
+    since the deploy. Returns the Engine this request goes on with."""
     if not _rules_due(env):
-        return
+        return engine
     first = _isolate.rules_checked == 0.0
     _isolate.rules_checked = time.monotonic()
     refresh = started(_refresh_rules(env, engine))
@@ -124,18 +129,23 @@ async def refresh_rules_if_due(engine: Engine, env: Any, ctx: Any) -> None:
         with fail_open("loading the published rules failed"):  # the page goes on with the rules it has
             try:
                 await asyncio.wait_for(asyncio.shield(refresh), FIRST_RULES_BUDGET)
+                engine = _isolate.engine or engine
             except TimeoutError:
                 log.warning("nudge: published rules slower than %s s; this request uses %s", FIRST_RULES_BUDGET,
                             engine.rules_version)
     ctx.waitUntil(refresh)
     ctx.waitUntil(_refresh_budgets(env, engine))
+    return engine
 
 
-async def refresh_rules_for_batch(engine: Engine, env: Any) -> None:
-    """The queue consumer's look for published rules, awaited (a batch is not in a hurry)."""
-    if _rules_due(env):
-        _isolate.rules_checked = time.monotonic()
-        await _refresh_rules(env, engine)
+async def refresh_rules_for_batch(engine: Engine, env: Any) -> Engine:
+    """The queue consumer's look for published rules, awaited (a batch is not in a hurry); the
+    Engine the batch goes on with."""
+    if not _rules_due(env):
+        return engine
+    _isolate.rules_checked = time.monotonic()
+    await _refresh_rules(env, engine)
+    return _isolate.engine or engine
 
 
 def _rules_due(env: Any) -> bool:
@@ -146,8 +156,9 @@ def _rules_due(env: Any) -> bool:
 
 
 async def _refresh_rules(env: Any, engine: Engine) -> None:
-    """Loads the published rule set the pointer names, if it is new; keeps the current one (the
-    bundled set to start with) when KV is empty, unreachable or holds something unusable."""
+    """Makes the published rule set the pointer names, when it is new, the isolate's (in a new
+    Engine); `engine` (the bundled set to start with) stays when KV is empty, unreachable or holds
+    something unusable."""
     kv = Kv(env)
     try:
         pointer = await kv.get(POINTER_KEY)
@@ -160,17 +171,20 @@ async def _refresh_rules(env: Any, engine: Engine) -> None:
         if blob is None:
             raise RuleError(POINTER_KEY, "-", f"names {version}, which is not in KV")
         loaded, ruleset = load_blob(blob)
-        engine.use_ruleset(ruleset, loaded)
-        log.warning("nudge: now serving published rules %s", loaded)
     except (WorkersError, BadData, RuleError, UnicodeDecodeError) as exc:
         log.error("nudge: published rules unusable (%s); keeping %s", exc, engine.rules_version)
+        return
+    if _isolate.engine is engine:  # else a later look (or new vars) replaced it meanwhile: that one stays
+        _isolate.engine = engine.with_ruleset(ruleset, loaded)
+        log.warning("nudge: now serving published rules %s", loaded)
 
 
 async def _refresh_budgets(env: Any, engine: Engine) -> None:
     """Marks the offers whose daily budget ran out (perhaps in another isolate), so they stop
-    showing; an unreachable ledger changes nothing (redemptions still ask it)."""
+    showing; an unreachable ledger changes nothing (redemptions still ask it). The rules are the
+    isolate's when this runs: the published ones the same look may have brought."""
     now = int(time.time())
-    for rule in engine.ruleset.rules:
-        if rule.offer is not None and rule.offer.max_per_day and rule.id not in engine.spent_today(now):
+    for rule in (_isolate.engine or engine).ruleset.rules:
+        if rule.offer is not None and rule.offer.max_per_day and rule.id not in memory.budgets.spent_today(now):
             with fail_open(f"budget of {rule.id} not refreshed", expected=True, level=logging.WARNING):
-                engine.budget_spent(rule.id, await ledger_used(env, rule.id), now)
+                memory.budgets.record_used(rule.id, await ledger_used(env, rule.id), rule.offer.max_per_day, now)

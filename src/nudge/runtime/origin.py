@@ -1,7 +1,9 @@
 """The origin's response: fetched (a body the runtime cannot decode fails here, not mid-page),
 or taken from the edge cache when the origin allowed the page to be shared, and kept there only
 once all of it has arrived. Which pages may be shared is guard.shareable_page's decision; a page
-the origin lately refused to share is not looked up at all (delivery/unshared_pages.py).
+the origin lately refused to share is not looked up at all (delivery/unshared_pages.py). Then
+what the answer is to nudge: a page it may rewrite, a redirect to bring back to our host, and the
+shop's own word about the visitor (X-Nudge-User/-Order/-Cart), taken off before the browser sees it.
 """
 
 from __future__ import annotations
@@ -9,16 +11,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Coroutine
 from typing import Any
+from urllib.parse import SplitResult
 
 import js
 
-from nudge.delivery.page_policy import decoded_by_runtime, needs_probe, too_big_to_keep
+from nudge.delivery.page_policy import PAGE_HEADERS, decoded_by_runtime, is_page, needs_probe, too_big_to_keep
 from nudge.guard import shareable_page
 from nudge.runtime.bindings import WorkersError, absent, cache_match, cache_put, edge_cache, js_errors, started
-from nudge.runtime.http import headers_of, new_headers, rebuilt, respond
+from nudge.runtime.http import headers_of, new_headers, rebuilt, respond, site, str_or_none, with_headers
 from nudge.runtime.isolate import unshared_pages
+from nudge.visitor.cart_truth import CART_HEADER
+from nudge.visitor.identity import IDENTITY_HEADER
+from nudge.visitor.pages import own_location
+from nudge.visitor.purchases import ORDER_HEADER
 
-__all__ = ["fetch_origin", "origin_under_way"]
+__all__ = ["fetch_origin", "is_page_answer", "origin_under_way", "relocated", "shops_word"]
 
 log = logging.getLogger("nudge")
 
@@ -124,3 +131,26 @@ async def _decodable(resp: Any) -> Any:
     with js_errors():
         reader.cancel()  # the probe stops taking chunks; the kept branch streams on
         return rebuilt(resp, kept)
+
+
+def is_page_answer(js_req: Any, resp: Any) -> bool:
+    """Only a whole 200 text/html answer to a GET is rewritten (page_policy.is_page)."""
+    return is_page(str(js_req.method), not absent(js_req.headers.get("range")), int(resp.status),
+                   headers_of(resp, PAGE_HEADERS), not absent(resp.body))
+
+
+def relocated(resp: Any, origin: str, parts: SplitResult) -> Any:
+    """Rewrites an origin redirect that points at the origin's own address to our host (never to
+    a Location a browser would read as another host: pages.own_location)."""
+    location = resp.headers.get("location")
+    moved = own_location(str(location), origin, site(parts)) if location else None
+    return resp if moved is None else with_headers(resp, set_={"location": moved})
+
+
+def shops_word(resp: Any) -> tuple[Any, str | None, str | None, str | None]:
+    """(response, X-Nudge-User, X-Nudge-Order, X-Nudge-Cart): what the shop's origin says about
+    the visitor, taken off the response so it never reaches the browser."""
+    user, order, cart = (str_or_none(resp.headers.get(h)) for h in (IDENTITY_HEADER, ORDER_HEADER, CART_HEADER))
+    if user is not None or order is not None or cart is not None:
+        resp = with_headers(resp, delete=(IDENTITY_HEADER, ORDER_HEADER, CART_HEADER))
+    return resp, user, order, cart

@@ -20,9 +20,7 @@ import js
 from nudge.delivery.csp import plan_injection
 from nudge.delivery.exclusions import is_excluded
 from nudge.delivery.page_policy import (
-    PAGE_HEADERS,
     edge_cacheable,
-    is_page,
 )
 from nudge.engine import Engine, KeyEvent, PagePlan
 from nudge.failures import fail_open
@@ -49,11 +47,10 @@ from nudge.runtime.http import (
     read_body,
     secure,
     site,
-    str_or_none,
     with_headers,
 )
-from nudge.runtime.isolate import recent_profiles
-from nudge.runtime.origin import origin_under_way
+from nudge.runtime.isolate import memory, recent_profiles
+from nudge.runtime.origin import is_page_answer, origin_under_way, relocated, shops_word
 from nudge.runtime.profiles import (
     link_identity,
     mark_order,
@@ -69,15 +66,12 @@ from nudge.timing import OwnTime
 from nudge.visit_reports import visit_begun
 from nudge.visitor.cart import MAX_CART_BODY
 from nudge.visitor.cart_routes import RouteMatch, match_route
-from nudge.visitor.cart_truth import CART_HEADER
 from nudge.visitor.cookies import parse_cookies
-from nudge.visitor.identity import IDENTITY_HEADER
 from nudge.visitor.learned_catalog import decode_facts
-from nudge.visitor.pages import own_location
 from nudge.visitor.privacy import PRIVACY_HEADERS
 from nudge.visitor.product_facts import ProductFacts
 from nudge.visitor.profile import decode_profile
-from nudge.visitor.purchases import ORDER_HEADER, ShopOrder, parse_order_header
+from nudge.visitor.purchases import ShopOrder, parse_order_header
 from nudge.visitor.session import COOKIE_NAME, Session
 
 __all__ = ["page"]
@@ -197,11 +191,11 @@ class _PageFlow:
         resp, answered = await self._origin_answer(origin_task, abort, reads)
         if not answered:
             return resp
-        resp = _relocated(resp, self.origin, parts)
-        resp, user, order_header, cart_header = _shops_word(resp)
+        resp = relocated(resp, self.origin, parts)
+        resp, user, order_header, cart_header = shops_word(resp)
         self.cart_header = cart_header if visit.tracked else None
         session = visit.session
-        if app is None or session is None or not _is_page(js_req, resp):
+        if app is None or session is None or not is_page_answer(js_req, resp):
             reads.cancel(cart=False)
             if (action or self.cart_header) and app is not None and session is not None:
                 return await self._cart_seen(app, session, reads.cart_body, resp)
@@ -236,7 +230,7 @@ class _PageFlow:
         early = app.ruleset.classifier.classify(self.parts.path)
         if early.type == "product" and early.product and not early.category:
             reads.slug = early.product  # the category must come from facts learned from the page
-            reads.known = app.catalog.get(reads.slug)
+            reads.known = memory.learned.get(reads.slug)
             if reads.known is None:
                 reads.facts = started(kv.get(product_key(reads.slug)))
 
@@ -268,14 +262,14 @@ class _PageFlow:
         if not same_profile:  # an identity link adopted another visitor id: its profile was not read
             stored, landed = None, False
         profile = decode_profile(stored)
-        facts = await self._facts(app, reads)
+        facts = await self._facts(reads)
         with fail_open("personalizing the page failed; passing it through"):
             if self.action or self.cart_header:  # a cart link answered with a page (GET /?add-to-cart=ID)
                 await self._cart_changed(app, session, None, resp)  # or the shop's word
             bought = self._order_counted(app, session, order if order_new else None)
             csp = resp.headers.get("content-security-policy")
             injection = plan_injection(str(csp) if isinstance(csp, str) else None, site(self.parts))
-            plan = app.plan_page(page_request(self.js_req, self.parts), session, visit.offer, profile, now,
+            plan = app.plan_page(memory, page_request(self.js_req, self.parts), session, visit.offer, profile, now,
                                  tracked=visit.tracked, cookies=visit.cookies, facts=facts, injection=injection,
                                  preview=visit.preview,  # the shop says it priced the page with the offer:
                                  offer_confirmed=not absent(resp.headers.get(OFFER_APPLIED_HEADER)))
@@ -319,13 +313,13 @@ class _PageFlow:
         self.profile_from = "none" if reads.profile is None else "kv" if landed else "late"
         return stored, landed
 
-    async def _facts(self, app: Engine, reads: _Reads) -> ProductFacts | None:
+    async def _facts(self, reads: _Reads) -> ProductFacts | None:
         """The product's facts: the isolate's, or those KV answered within the budget."""
         if reads.facts is None or reads.slug is None:
             return reads.known
         facts = decode_facts((await self.clock.waiting(_within_budget(reads.facts, "catalog")))[0])
         if facts is not None:
-            app.catalog.remember(reads.slug, facts)
+            memory.learned.remember(reads.slug, facts)
         return facts
 
     def _rewritten(self, app: Engine, resp: Any, plan: PagePlan) -> Any:
@@ -333,7 +327,7 @@ class _PageFlow:
         visit, clock = self.visit, self.clock
         record(self.env, self.ctx, app.rules_version, plan.events, self.now)
         follow_up(self.env, self.ctx, plan.followups, self.now)
-        learn = Learner(app, self.env, self.ctx, plan.learn, clock) if plan.learn and visit.tracked else None
+        learn = Learner(memory.learned, self.env, self.ctx, plan.learn, clock) if plan.learn and visit.tracked else None
         status, version, profile = visit.status, app.rules_version, self.profile_from
         # NUDGE_PAGE_LOG_PERCENT: the share of pages that get their line (each costs a console write)
         logged = random.randrange(100) < env_int(self.env, "NUDGE_PAGE_LOG_PERCENT", 0, 100, 100)
@@ -382,26 +376,3 @@ class _PageFlow:
 
 async def _landed(held: bytes) -> tuple[bytes | None, bool]:
     return held, True
-
-
-def _is_page(js_req: Any, resp: Any) -> bool:
-    """Only a whole 200 text/html answer to a GET is rewritten (page_policy.is_page)."""
-    return is_page(str(js_req.method), not absent(js_req.headers.get("range")), int(resp.status),
-                   headers_of(resp, PAGE_HEADERS), not absent(resp.body))
-
-
-def _relocated(resp: Any, origin: str, parts: SplitResult) -> Any:
-    """Rewrites an origin redirect that points at the origin's own address to our host (never to
-    a Location a browser would read as another host: pages.own_location)."""
-    location = resp.headers.get("location")
-    moved = own_location(str(location), origin, site(parts)) if location else None
-    return resp if moved is None else with_headers(resp, set_={"location": moved})
-
-
-def _shops_word(resp: Any) -> tuple[Any, str | None, str | None, str | None]:
-    """(response, X-Nudge-User, X-Nudge-Order, X-Nudge-Cart): what the shop's origin says about
-    the visitor, taken off the response so it never reaches the browser."""
-    user, order, cart = (str_or_none(resp.headers.get(h)) for h in (IDENTITY_HEADER, ORDER_HEADER, CART_HEADER))
-    if user is not None or order is not None or cart is not None:
-        resp = with_headers(resp, delete=(IDENTITY_HEADER, ORDER_HEADER, CART_HEADER))
-    return resp, user, order, cart

@@ -110,7 +110,7 @@ async def handle_queue(batch: Any, env: Any, ctx: Any) -> None:
         log.error("nudge: follow-ups wait: %s", exc)
         batch.retryAll(queue_delay(env, backoff(1)))
         return
-    await refresh_rules_for_batch(app, env)
+    app = await refresh_rules_for_batch(app, env)
     for message in batch.messages:
         attempts = int(message.attempts or 1)
         with fail_open("follow-up delivery failed; retrying") as delivery:

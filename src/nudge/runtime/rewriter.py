@@ -14,14 +14,14 @@ import js
 from pyodide.ffi import create_proxy
 
 from nudge.delivery import render
-from nudge.engine import Engine, PagePlan
+from nudge.engine import PagePlan
 from nudge.failures import fail_open
 from nudge.kv_keys import CATALOG_TTL, product_key
 from nudge.runtime.bindings import Kv, html_content
 from nudge.runtime.http import rebuilt
 from nudge.runtime.price_rewriter import Prices
 from nudge.timing import OwnTime
-from nudge.visitor.learned_catalog import encode_facts
+from nudge.visitor.learned_catalog import LearnedCatalog, encode_facts
 from nudge.visitor.product_facts import META_KEYS, ProductFactsCollector
 
 __all__ = ["Learner", "rewrite"]
@@ -139,8 +139,8 @@ class Learner:
     document the facts go to the isolate's catalog and, when new, to KV. Its own proxy: it takes
     text chunks, which the page's other elements must not be sent."""
 
-    def __init__(self, app: Engine, env: Any, ctx: Any, slug: str, clock: OwnTime) -> None:
-        self.app, self.env, self.ctx, self.slug, self.clock = app, env, ctx, slug, clock
+    def __init__(self, learned: LearnedCatalog, env: Any, ctx: Any, slug: str, clock: OwnTime) -> None:
+        self.learned, self.env, self.ctx, self.slug, self.clock = learned, env, ctx, slug, clock
         self.collector = ProductFactsCollector()
 
     def text(self, chunk: Any) -> None:
@@ -160,7 +160,7 @@ class Learner:
 
     def finish(self) -> None:
         facts = self.collector.facts()
-        if facts is not None and self.app.catalog.remember(self.slug, facts):
+        if facts is not None and self.learned.remember(self.slug, facts):
             self.ctx.waitUntil(Kv(self.env).keep(product_key(self.slug), encode_facts(facts), CATALOG_TTL))
 
 

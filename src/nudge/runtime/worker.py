@@ -40,7 +40,7 @@ async def handle(request: Any, env: Any, ctx: Any) -> Any:
     with fail_open(f"failed on {js_req.method} {parts.path}; answering through the fallback"):
         app = engine_or_none(env)
         if app is not None:
-            await clock.waiting(refresh_rules_if_due(app, env, ctx))  # waits only on an isolate's first request
+            app = await clock.waiting(refresh_rules_if_due(app, env, ctx))  # waits only on an isolate's first request
         if parts.path.startswith(PREFIX):
             answer = await endpoint(js_req, env, ctx, parts, app, int(time.time()))
             await drain(js_req)

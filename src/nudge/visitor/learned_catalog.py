@@ -2,7 +2,9 @@
 product's URL slug, so a product page whose URL has no category still counts for its category.
 
 Facts are read while a product page streams (too late for that response's cookie), remembered in
-the isolate and in KV (`product:<slug>`), and used from the next view of that product on.
+the isolate and in KV (`product:<slug>`), and used from the next view of that product on. One per
+isolate, part of its memory (isolate_memory.py); the shop's product feed (rules/catalog.toml) is
+not in here: it belongs to the rule set, and the Engine asks both (Engine.item_price).
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from collections import OrderedDict
 
 import msgpack
 
-from nudge.rules.product_feed import ShopCatalog
 from nudge.visitor.product_facts import ProductFacts
 
 MAX_CACHED = 2000
@@ -45,7 +46,6 @@ class LearnedCatalog:
         self._facts: OrderedDict[str, ProductFacts] = OrderedDict()
         self._by_id: dict[str, str] = {}  # product id (sku) -> slug
         self._size = size
-        self.feed = ShopCatalog()  # the shop's product feed (rules/catalog.toml): prices pages do not carry
 
     def get(self, slug: str) -> ProductFacts | None:
         facts = self._facts.get(slug)
@@ -65,11 +65,7 @@ class LearnedCatalog:
         return changed
 
     def price_of(self, product_id: str) -> float | None:
-        """The last price seen for a product id (sku), when its page has been read in this isolate,
-        else the feed's price for that sku (a shop whose pages carry no price facts: Django Oscar)."""
+        """The last price seen for a product id (sku), when its page has been read in this isolate."""
         slug = self._by_id.get(product_id)
         facts = self._facts.get(slug) if slug else None
-        if facts is not None and facts.id == product_id and facts.price is not None:
-            return facts.price
-        listed = self.feed.with_sku(product_id)
-        return listed.price if listed is not None else None
+        return facts.price if facts is not None and facts.id == product_id else None

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from nudge.delivery import render
 from nudge.delivery.csp import Injection, plan_injection
 from nudge.engine import Engine, PagePlan, PageRequest
+from nudge.isolate_memory import IsolateMemory
 from nudge.keys import key32
 from nudge.offers import Redeemed
 from nudge.rules.decide import Nudge, decide
@@ -253,7 +254,7 @@ def plan(a: Engine, path: str, s: Session | None = None, injection: Injection | 
          offer: Redeemed | None = None) -> PagePlan:
     kw = {"injection": injection} if injection is not None else {}
     session = s or Session.fresh(NOW, b"visitor1")
-    return a.plan_page(PageRequest(RequestContext(path=path)), session, offer, None, NOW, **kw)
+    return a.plan_page(IsolateMemory(), PageRequest(RequestContext(path=path)), session, offer, None, NOW, **kw)
 
 
 def test_plan_fills_slots_counts_capped_inline_reveals_and_keeps_them_out_of_the_client() -> None:

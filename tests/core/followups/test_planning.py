@@ -12,6 +12,7 @@ from nudge.engine import Engine, PageRequest
 from nudge.followups.messages import FollowUp, Pending, event_id
 from nudge.followups.planning import Before, cancelled_by, followup_message, plan_followups, qualifies, skip_reason
 from nudge.followups.webhook import issue_code
+from nudge.isolate_memory import IsolateMemory
 from nudge.rules.load import RuleError, load_ruleset
 from nudge.visitor.attributes import RequestContext, visitor_attributes
 from nudge.visitor.beacon import Beacon, Event, Item
@@ -179,24 +180,22 @@ def test_a_request_plan_schedules_qualifying_follow_ups_and_cancels_on_changes()
 
 
 def followup_app(edge_cart: bool = True) -> Engine:
-    app = Engine(RULES, [b"test-secret"], "/* client */", edge_cart=edge_cart)
-    app.followups_enabled = True
-    return app
+    return Engine(RULES, [b"test-secret"], "/* client */", edge_cart=edge_cart, followups_enabled=True)
 
 
 def test_pages_and_beacons_plan_follow_ups_only_when_a_webhook_is_configured() -> None:
     app = followup_app(edge_cart=False)  # the cart comes from the dataLayer's beacons
     s = session()
     request = PageRequest(RequestContext(path="/collections/sneakers/products/aero-runner"), site=SITE)
-    assert not app.plan_page(request, s, None, None, NOW).followups.schedule  # nothing in the cart yet
+    assert not app.plan_page(IsolateMemory(), request, s, None, None, NOW).followups.schedule  # nothing in the cart yet
     body = json.dumps({"events": [{"type": "add_to_cart", "items": [{"id": "SNK-001", "quantity": 1}], "value": 129}]})
     _, key_event = post_beacon(app, body.encode(), s, NOW + 20, SITE)
     assert [m.rule for m in key_event.followups.schedule] == ["cart-abandoned-email"]
     assert key_event.followups.schedule[0].due == NOW + 20 + 900
-    page = app.plan_page(PageRequest(RequestContext(path="/"), site=SITE), s, None, None, NOW + 60)
+    page = app.plan_page(IsolateMemory(), PageRequest(RequestContext(path="/"), site=SITE), s, None, None, NOW + 60)
     assert [m.due for m in page.followups.schedule] == [NOW + 60 + 900]  # still here: later
     off = make_app()  # no webhook configured
-    assert not off.plan_page(request, session(), None, None, NOW).followups
+    assert not off.plan_page(IsolateMemory(), request, session(), None, None, NOW).followups
     _, quiet = post_beacon(off, body.encode(), session(), NOW, SITE)
     assert not quiet.followups
 

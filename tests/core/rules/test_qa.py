@@ -7,6 +7,7 @@ import json
 import pytest
 
 from nudge.engine import Engine, PageRequest
+from nudge.isolate_memory import IsolateMemory
 from nudge.keys import key32
 from nudge.rules.load import load_ruleset
 from nudge.rules.preview import PREVIEW_COOKIE
@@ -25,9 +26,9 @@ def app(**kw: object) -> Engine:
 
 
 def explain(a: Engine, path: str, s: Session | None = None, profile: Profile | None = None,
-            token: str = TOKEN) -> dict[str, object]:
-    reply = a.explain(f"token={token}&path={path}&format=json", s or Session.fresh(NOW, b"visitor1"), profile, NOW,
-                      "tracked", RequestContext())
+            token: str = TOKEN, memory: IsolateMemory | None = None) -> dict[str, object]:
+    reply = a.explain(memory or IsolateMemory(), f"token={token}&path={path}&format=json",
+                      s or Session.fresh(NOW, b"visitor1"), profile, NOW, "tracked", RequestContext())
     assert reply.status == 200, reply.body
     return dict(json.loads(reply.body))
 
@@ -43,6 +44,19 @@ def test_explain_names_the_failing_condition_with_the_visitors_value() -> None:
     assert 'category.sneakers.dwell_seconds: wants {"$gte": 300}, visitor has 0' in story["failing"]  # type: ignore[operator]
     assert rules["boots-fit-guide"]["failing"] == ['page.category: wants "boots", visitor has "sneakers"']
     assert rules["welcome-back-hero"]["reason"].startswith("page:")  # type: ignore[union-attr]
+
+
+def test_explain_says_when_the_isolate_knows_an_offers_budget_is_spent() -> None:
+    s = Session.fresh(NOW, b"visitor1")
+    for p in ("a", "b", "c"):
+        record_page_view(s, Page("product", "sneakers", p), NOW)
+    s.categories["sneakers"].dwell = 400
+    memory = IsolateMemory()
+    story = by_rule(explain(app(), "/collections/sneakers", s, memory=memory))["sneakers-exit-intent"]
+    assert story["outcome"] == "shown"
+    memory.budgets.mark_spent("sneakers-exit-intent", NOW)
+    story = by_rule(explain(app(), "/collections/sneakers", s, memory=memory))["sneakers-exit-intent"]
+    assert story["outcome"] == "not shown" and "today's discount budget is spent" in story["reason"]  # type: ignore[operator]
 
 
 def test_explain_reports_caps_holdout_and_the_governor() -> None:
@@ -77,15 +91,16 @@ def test_explain_reads_a_path_with_a_query_as_the_page_would() -> None:
 
 @pytest.mark.parametrize(("token", "status"), [("", 403), ("wrong", 403), (TOKEN, 200)])
 def test_explain_needs_the_configured_token(token: str, status: int) -> None:
-    reply = app().explain(f"token={token}", Session.fresh(NOW), None, NOW, "tracked", RequestContext())
+    reply = app().explain(IsolateMemory(), f"token={token}", Session.fresh(NOW), None, NOW, "tracked", RequestContext())
     assert reply.status == status and reply.headers[0] == ("Cache-Control", "no-store")
 
 
 def test_explain_is_off_without_a_token_and_escapes_its_page() -> None:
     off = Engine(load_ruleset(repo_rule_files()), SECRET, "/* c */")
-    assert off.explain("token=", Session.fresh(NOW), None, NOW, "tracked", RequestContext()).status == 404
-    html = app().explain(f"token={TOKEN}&path=/search%3Fq%3D%3Cscript%3E", Session.fresh(NOW), None, NOW,
-                         "tracked", RequestContext()).body
+    off_reply = off.explain(IsolateMemory(), "token=", Session.fresh(NOW), None, NOW, "tracked", RequestContext())
+    assert off_reply.status == 404
+    html = app().explain(IsolateMemory(), f"token={TOKEN}&path=/search%3Fq%3D%3Cscript%3E", Session.fresh(NOW), None,
+                         NOW, "tracked", RequestContext()).body
     assert "<script>" not in html and "&lt;script&gt;" in html and "sneakers-exit-intent" in html
 
 
@@ -98,7 +113,7 @@ def test_a_preview_shows_the_rule_at_once_and_stores_nothing() -> None:
     assert cookie.startswith(f"{PREVIEW_COOKIE}=") and "Max-Age=3600" in cookie
     preview = a.preview_of({PREVIEW_COOKIE: token}, NOW)
     assert preview is not None
-    plan = a.plan_page(PageRequest(RequestContext(path="/")), Session.fresh(NOW), None, None, NOW,
+    plan = a.plan_page(IsolateMemory(), PageRequest(RequestContext(path="/")), Session.fresh(NOW), None, None, NOW,
                        cookies={"nudge": "real-session", PREVIEW_COOKIE: token}, preview=preview)
     assert 'data-nudge-rule="sneakers-exit-intent"' in plan.body_end  # no condition, any page
     assert '"trigger":"page_load"' in plan.body_end and "Preview of sneakers-exit-intent" in plan.body_start
@@ -111,7 +126,8 @@ def test_a_previewed_offer_button_goes_to_the_offers_page_without_redeeming() ->
     a = app()
     preview = a.preview_of({PREVIEW_COOKIE: a.previews.mint("sneakers-exit-intent", 0, NOW)}, NOW)
     assert preview is not None
-    plan = a.plan_page(PageRequest(RequestContext(path="/")), Session.fresh(NOW), None, None, NOW, preview=preview)
+    plan = a.plan_page(IsolateMemory(), PageRequest(RequestContext(path="/")), Session.fresh(NOW), None, None, NOW,
+                       preview=preview)
     assert 'data-nudge-cta href="/collections/sneakers"' in plan.body_end
     assert "/_nudge/redeem" not in plan.body_end and "no offer applied" in plan.body_start
 

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from nudge.engine import Engine, PageRequest
+from nudge.isolate_memory import IsolateMemory
 from nudge.keys import key32
 from nudge.rules.decide import Nudge, decide
 from nudge.rules.load import RuleError, load_ruleset
@@ -150,7 +151,7 @@ def test_held_out_visitors_are_decided_but_never_shown() -> None:
     rs = rule_set("holdout = 50")
     app = Engine(rs, [b"k"], "")
     held = next(v for v in VISITORS if run(rs, visitor=v)[0].held_out)
-    plan = app.plan_page(PageRequest(RequestContext("/")), Session.fresh(NOW, held), None, None, NOW)
+    plan = app.plan_page(IsolateMemory(), PageRequest(RequestContext("/")), Session.fresh(NOW, held), None, None, NOW)
     assert plan.nudges[0].held_out and 'data-nudge-rule="r"' not in plan.body_start + plan.body_end
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 import msgpack
 
 from nudge.rules.load import load_ruleset
-from nudge.rules.product_feed import load_catalog
 from nudge.visitor.learned_catalog import LearnedCatalog, decode_facts, encode_facts
 from nudge.visitor.product_facts import ProductFacts
 from tests.core.factories import make_app
@@ -33,28 +32,47 @@ def test_price_by_product_id() -> None:
     assert c.price_of("SNK-001") == 129.0 and c.price_of("SNK-999") is None
     c.remember("other", ProductFacts("X-1", price=5.0))  # evicts aero-runner
     assert c.price_of("SNK-001") is None and c.price_of("X-1") == 5.0
+    c.remember("other", ProductFacts("X-1"))  # read again, without a price
+    assert c.price_of("X-1") is None
+
+
+PAGES = {"pages.toml": '[[page]]\ntype = "home"\npattern = "/"\n'}
+OSCAR_FEED = """
+[[product]]
+id = "trail-runner"
+sku = "1"
+name = "Trail Runner"
+url = "/catalogue/trail-runner_1/"
+category = "sneakers"
+price = 129.0
+
+[[product]]
+id = "no-price"
+sku = "2"
+name = "No price"
+url = "/catalogue/no-price_2/"
+category = "sneakers"
+"""
 
 
 def test_a_price_the_pages_do_not_carry_comes_from_the_feed_by_sku() -> None:
     """Django Oscar's pages carry no price facts; its add-to-basket posts the product's pk, which
     rules/catalog.toml lists as the sku."""
-    c = LearnedCatalog()
-    assert c.price_of("1") is None
-    c.feed = load_catalog({"product": [
-        {"id": "trail-runner", "sku": "1", "name": "Trail Runner", "url": "/catalogue/trail-runner_1/",
-         "category": "sneakers", "price": 129.0},
-        {"id": "no-price", "sku": "2", "name": "No price", "url": "/catalogue/no-price_2/", "category": "sneakers"},
-    ]})
-    assert c.price_of("1") == 129.0 and c.price_of("2") is None and c.price_of("trail-runner") is None
-    c.remember("trail-runner", ProductFacts("1", price=119.0))  # the page's own price wins
-    assert c.price_of("1") == 119.0
-    c.remember("trail-runner", ProductFacts("1"))  # facts without a price: the feed's
-    assert c.price_of("1") == 129.0
+    learned = LearnedCatalog()
+    assert make_app(PAGES).item_price(learned, "1") is None
+    engine = make_app({**PAGES, "catalog.toml": OSCAR_FEED})
+    assert engine.item_price(learned, "1") == 129.0 and engine.item_price(learned, "2") is None
+    assert engine.item_price(learned, "trail-runner") is None  # by sku, not by product id
+    learned.remember("trail-runner", ProductFacts("1", price=119.0))  # the page's own price wins
+    assert engine.item_price(learned, "1") == 119.0
+    learned.remember("trail-runner", ProductFacts("1"))  # facts without a price: the feed's
+    assert engine.item_price(learned, "1") == 129.0
 
 
-def test_the_engine_prices_carts_from_its_rule_sets_feed() -> None:
-    engine = make_app()
+def test_newly_published_rules_price_carts_from_their_own_feed() -> None:
+    engine, learned = make_app(), LearnedCatalog()
     aero = engine.ruleset.catalog.get("aero-runner")
-    assert aero is not None and engine.catalog.price_of(aero.sku) == aero.price
-    engine.use_ruleset(load_ruleset({"pages.toml": '[[page]]\ntype = "home"\npattern = "/"\n'}), "v2")
-    assert engine.catalog.price_of(aero.sku) is None
+    assert aero is not None and engine.item_price(learned, aero.sku) == aero.price
+    published = engine.with_ruleset(load_ruleset(PAGES), "v2")
+    assert published.item_price(learned, aero.sku) is None
+    assert engine.item_price(learned, aero.sku) == aero.price  # a request that began with the old rules keeps them

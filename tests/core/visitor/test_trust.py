@@ -12,6 +12,8 @@ import json
 import msgpack
 import pytest
 
+from nudge.engine import Engine
+from nudge.isolate_memory import IsolateMemory
 from nudge.keys import key32
 from nudge.kv_keys import order_key
 from nudge.signing import Signer
@@ -20,7 +22,7 @@ from nudge.visitor.identity import MAX_TOKEN_LIFETIME, shop_token, verify_shop_t
 from nudge.visitor.purchases import ShopOrder, parse_order_header
 from nudge.visitor.session import MAX_SEEN_EVENTS, MAX_VISIT_EVENTS, SessionCodec, _to_wire
 from nudge.visitor.tracking import apply_beacon, is_closed, record_served
-from tests.core.factories import NOW, PRODUCTS, RULE, SECRET, make_app, session, visit
+from tests.core.factories import NOW, PRODUCTS, RULE, SECRET, make_app, repo_ruleset, session, visit
 
 SHOP = b"shop-secret"
 
@@ -66,13 +68,12 @@ def test_identify_events_carry_a_token_or_a_claim_the_edge_ignores() -> None:
     body = json.dumps({"events": [{"type": "identify", "token": "nudge1.a.1.b"}]}).encode()
     b = parse_beacon(body, "application/json")
     assert b.events == (Event("identify", token="nudge1.a.1.b"),)
-    app = make_app()
-    app.shop_secret = SHOP
+    app = Engine(repo_ruleset(), SECRET, "/* client */", shop_secret=SHOP)
     assert app.identity_from_token(shop_token(SHOP, "c-1", NOW + 60), NOW) == "c-1"
     bare = parse_beacon(b'{"events": [{"type": "identify", "user": "victim"}]}', "application/json")
     assert bare.events[0].token is None  # nothing the edge could verify: never identity
     s = session()
-    _, key = app.apply_beacon(bare, s, NOW, secure=True)
+    _, key = app.apply_beacon(IsolateMemory(), bare, s, NOW, secure=True)
     assert s.identity is None and not key and key.events == []
 
 
@@ -132,8 +133,9 @@ def test_the_page_plan_records_what_it_rendered() -> None:
     app = make_app()
     s, body = visit(app, ["/collections/sneakers", *PRODUCTS], dwell=300)
     assert f'data-nudge-rule="{RULE}"' in body  # the story's modal, rendered hidden
-    _, key = app.apply_beacon(beacon(Event("nudge_shown", rule=RULE), Event("nudge_shown", rule="cart-reminder"),
-                                     Event("nudge_clicked", rule=RULE)), s, NOW, secure=True)
+    reported = beacon(Event("nudge_shown", rule=RULE), Event("nudge_shown", rule="cart-reminder"),
+                      Event("nudge_clicked", rule=RULE))
+    _, key = app.apply_beacon(IsolateMemory(), reported, s, NOW, secure=True)
     assert [(e.kind, e.rule) for e in key.events] == [("impression", RULE), ("click", RULE)]
 
 
