@@ -8,18 +8,11 @@ import asyncio
 import pytest
 
 from nudge.timing import OwnTime
-
-
-class FakeTimer:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import FakeClock
 
 
 def test_waiting_for_io_is_not_counted_and_handler_calls_are() -> None:
-    timer = FakeTimer()
+    timer = FakeClock()
     clock = OwnTime(timer)
     timer.now += 0.002  # reading the cookie, starting the origin fetch
 
@@ -39,7 +32,7 @@ def test_waiting_for_io_is_not_counted_and_handler_calls_are() -> None:
 
 
 def test_pause_and_resume_are_idempotent_and_a_failed_wait_resumes() -> None:
-    timer = FakeTimer()
+    timer = FakeClock()
     clock = OwnTime(timer)
     timer.now += 1
     clock.pause()

@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 from nudge.delivery.unshared_pages import UNSHARED_FOR, UnsharedPages
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 50.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import FakeClock
 
 
 def test_an_unshareable_page_is_not_looked_up_for_a_minute() -> None:
-    clock = Clock()
+    clock = FakeClock()
     pages = UnsharedPages(timer=clock)
     url = "https://shop.example/collections/sneakers"
     assert pages.worth_looking_up(url)  # never seen: the cache may have it
@@ -27,14 +20,14 @@ def test_an_unshareable_page_is_not_looked_up_for_a_minute() -> None:
 
 
 def test_a_page_the_origin_now_shares_is_looked_up_at_once() -> None:
-    pages = UnsharedPages(timer=Clock())
+    pages = UnsharedPages(timer=FakeClock())
     pages.answered("/a", shareable=False)
     pages.answered("/a", shareable=True)
     assert pages.worth_looking_up("/a")
 
 
 def test_memory_is_bounded() -> None:
-    pages = UnsharedPages(size=2, timer=Clock())
+    pages = UnsharedPages(size=2, timer=FakeClock())
     for url in ("/a", "/b", "/c"):
         pages.answered(url, shareable=False)
     assert pages.worth_looking_up("/a") and not pages.worth_looking_up("/c")

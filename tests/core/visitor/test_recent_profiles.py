@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 from nudge.visitor.recent_profiles import KV_STALENESS, RecentProfiles
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import FakeClock
 
 
 def test_a_profile_is_held_for_the_staleness_kv_already_has_then_asked_again() -> None:
-    clock = Clock()
+    clock = FakeClock()
     recent = RecentProfiles(timer=clock)
     recent.keep("v1", b"stored")
     clock.now += KV_STALENESS - 1
@@ -24,7 +17,7 @@ def test_a_profile_is_held_for_the_staleness_kv_already_has_then_asked_again() -
 
 
 def test_a_newer_write_replaces_what_was_read() -> None:
-    clock = Clock()
+    clock = FakeClock()
     recent = RecentProfiles(timer=clock)
     recent.keep("v1", b"read")
     clock.now += 30
@@ -34,7 +27,7 @@ def test_a_newer_write_replaces_what_was_read() -> None:
 
 
 def test_absent_and_forgotten_profiles_are_never_served() -> None:
-    recent = RecentProfiles(timer=Clock())
+    recent = RecentProfiles(timer=FakeClock())
     recent.keep("v1", b"stored")
     recent.keep("v1", None)  # KV answered "none" since: a new visitor, or erased elsewhere
     assert recent.get("v1") is None
@@ -45,7 +38,7 @@ def test_absent_and_forgotten_profiles_are_never_served() -> None:
 
 
 def test_memory_is_bounded_oldest_visitors_go_first() -> None:
-    recent = RecentProfiles(size=3, timer=Clock())
+    recent = RecentProfiles(size=3, timer=FakeClock())
     for name in ("a", "b", "c", "d"):
         recent.keep(name, name.encode())
     assert recent.get("a") is None
