@@ -290,23 +290,21 @@ class _PageFlow:
         """(identity link, (stored profile, landed), order unseen): the identity lookup (the origin
         named its customer), the profile read and the order guard, sharing one budget. A typical
         page has only the profile to wait for, or nothing when the isolate holds it."""
-        if user is None or not self.visit.tracked:
-            if order is None:
-                profile = (self._held(reads.held), True) if reads.held is not None else \
-                    await self.clock.waiting(self._profile_read(session, reads))
-                return (None, None), profile, False
-            link = no_link()
-        else:
+        read = self._profile_read(session, reads)
+        if user is not None and self.visit.tracked:
             link = link_identity(self.env, self.ctx, app, session, user, self.now, KV_BUDGET)
-        read = _landed(self._held(reads.held)) if reads.held is not None else self._profile_read(session, reads)
+        elif order is None:
+            return (None, None), await self.clock.waiting(read), False
+        else:
+            link = no_link()
         return await self.clock.waiting(asyncio.gather(link, read, order_unseen(self.env, app, order)))
 
-    def _held(self, stored: bytes) -> bytes:
-        self.profile_from = "held"
-        return stored
-
     async def _profile_read(self, session: Session, reads: _Reads) -> tuple[bytes | None, bool]:
-        """The profile KV answered within its budget; what landed is kept for the next minute."""
+        """(stored profile, landed): the one this isolate holds, or what KV answered within its
+        budget (kept for the next minute)."""
+        if reads.held is not None:
+            self.profile_from = "held"
+            return reads.held, True
         stored, landed = await _within_budget(reads.profile, "profile")
         if landed:
             recent_profiles.keep(session.visitor_id, stored)
@@ -373,6 +371,3 @@ class _PageFlow:
             return False
         follow_up(self.env, self.ctx, app.off_page_followups(before, session, self.now, site(self.parts)), self.now)
         return True
-
-async def _landed(held: bytes) -> tuple[bytes | None, bool]:
-    return held, True
