@@ -99,6 +99,13 @@ def shareable_page(status: int, headers: Mapping[str, str]) -> bool:
             and "set-cookie" not in headers and shareable_vary(headers.get("vary")))
 
 
+def shared_by_policy(status: int, headers: Mapping[str, str]) -> bool:
+    """The origin's policy lets shared caches keep this page, whatever this one answer's cookie: a
+    Set-Cookie for one visitor (a shop's first-visit session) says nothing about the copy the next
+    visitor gets, which the edge cache may well hold (delivery/unshared_pages.py)."""
+    return shareable_page(status, {name: value for name, value in headers.items() if name != "set-cookie"})
+
+
 def forwarded_for(given: str | None, client: str | None) -> str | None:
     """The X-Forwarded-For the origin gets: the chain the request came with, ending in the address
     that connected (`client`: CF-Connecting-IP, set by Cloudflare and unforgeable there). Cloudflare

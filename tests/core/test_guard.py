@@ -17,6 +17,7 @@ from nudge.guard import (
     origin_of,
     shareable_page,
     shareable_vary,
+    shared_by_policy,
 )
 from nudge.visitor.cookies import without_our_cookies
 from nudge.visitor.session import Session
@@ -152,6 +153,17 @@ def test_shareable_pages() -> None:
     assert not shareable_page(200, {**PUBLIC, "content-type": "application/json"})
     for directive in ("private", "no-store", "no-cache", "max-age=60"):
         assert not shareable_page(200, {**PUBLIC, "cache-control": directive})
+
+
+def test_a_cookie_for_one_visitor_does_not_make_the_pages_policy_private() -> None:
+    cookied = {**PUBLIC, "set-cookie": "session=1"}
+    assert not shareable_page(200, cookied)  # this answer is not kept
+    assert shared_by_policy(200, cookied)  # but the next visitor's copy may be: still looked up
+    assert shared_by_policy(200, PUBLIC)
+    for unshared in ({**PUBLIC, "cache-control": "private"}, {**PUBLIC, "vary": "Cookie"},
+                     {**PUBLIC, "content-type": "application/json"}):
+        assert not shared_by_policy(200, {**unshared, "set-cookie": "session=1"})
+    assert not shared_by_policy(404, PUBLIC)
 
 
 def test_every_nudge_cookie_stays_at_the_edge() -> None:

@@ -1,11 +1,12 @@
 """Pages the origin lately said may not be shared, so an isolate does not look for them in the edge
 cache for a minute.
 
-Most shops mark their HTML private or set a cookie on it; nudge would otherwise ask the edge cache
-for every such page first, a lookup that cannot hit and that delays the origin fetch behind it.
-Skipping it is only ever a lost chance of a hit: fetching from the origin is always right. A page
-that becomes shareable is looked up again after UNSHARED_FOR seconds, and kept as soon as the origin
-answers it shareable.
+Most shops mark their HTML private; nudge would otherwise ask the edge cache for every such page
+first, a lookup that cannot hit and that delays the origin fetch behind it. What counts is the
+page's own cache policy (guard.shared_by_policy), not one answer's Set-Cookie: a page the origin
+shares but answered one visitor with a cookie may still be in the cache for the next. Skipping a
+lookup is only ever a lost chance of a hit: fetching from the origin is always right. A page whose
+policy changes is looked up again after UNSHARED_FOR seconds.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class UnsharedPages:
         return url not in self._seen
 
     def answered(self, url: str, shareable: bool) -> None:
-        """What the origin said of the page this time."""
+        """What the origin's cache policy for the page said this time."""
         if shareable:
             self._seen.pop(url, None)
         else:

@@ -16,7 +16,7 @@ from urllib.parse import SplitResult
 import js
 
 from nudge.delivery.page_policy import PAGE_HEADERS, decoded_by_runtime, is_page, needs_probe, too_big_to_keep
-from nudge.guard import shareable_page
+from nudge.guard import shareable_page, shared_by_policy
 from nudge.runtime.bindings import WorkersError, absent, cache_match, cache_put, edge_cache, js_errors, started
 from nudge.runtime.http import headers_of, new_headers, rebuilt, respond, site, str_or_none, with_headers
 from nudge.runtime.isolate import unshared_pages
@@ -76,10 +76,9 @@ async def _answer(sent: Any, cache: Any, cache_key: str | None, ctx: Any) -> Any
         resp = await sent
     if cache_key is None or cache is None:
         return await _decodable(resp)
-    shareable = shareable_page(int(resp.status), headers_of(resp, ("cache-control", "content-type", "set-cookie",
-                                                                    "vary")))
-    unshared_pages.answered(cache_key, shareable)
-    if shareable:
+    seen = headers_of(resp, ("cache-control", "content-type", "set-cookie", "vary"))
+    unshared_pages.answered(cache_key, shared_by_policy(int(resp.status), seen))
+    if shareable_page(int(resp.status), seen):
         try:
             with js_errors():
                 ctx.waitUntil(_keep_whole(cache, cache_key, resp.clone()))
