@@ -81,8 +81,8 @@ def engine_for(env: Any) -> Engine:
 def _built(settings: Settings, env: Any) -> Engine:
     from nudge import _bundle
 
-    if isinstance(_BUNDLED, Exception):
-        raise _BUNDLED
+    if isinstance(_BUNDLED, Exception):  # the same object each time: a bare raise would grow its traceback
+        raise _BUNDLED.with_traceback(None)
     ruleset, bundled = _BUNDLED
     return Engine(ruleset, settings.secrets, _bundle.CLIENT_JS, settings.consent, settings.edge_cart, bundled,
                   settings.shadow, settings.explain_token, followups_enabled=_followups_on(settings, env),
